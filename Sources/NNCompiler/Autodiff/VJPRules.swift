@@ -1,0 +1,42 @@
+import NNIR
+
+/// The vector-Jacobian product of every op: the gradient of each operand, given the node `n`, its result `y`
+/// and the gradient `g` of that result. `nil` means no gradient flows to that operand. One line per op.
+extension GraphEditor {
+    mutating func vjp(_ n: Node, y: ValueID, g: ValueID) -> [ValueID?] {
+        let x = n.inputs
+        let t = x.map { type($0) }
+        switch n.op {
+        case .unary(.neg):        return [neg(g)]
+        case .unary(.relu):       return [mul(g, unary(.step, y))]                  // step(relu(x)) = step(x)
+        case .unary(.sigmoid):    return [mul(g, mul(y, sub(const(1), y)))]
+        case .unary(.tanh):       return [mul(g, sub(const(1), unary(.square, y)))]
+        case .unary(.exp):        return [mul(g, y)]
+        case .unary(.log):        return [div(g, x[0])]
+        case .unary(.sqrt):       return [div(g, mul(const(2), y))]
+        case .unary(.square):     return [mul(g, mul(const(2), x[0]))]
+        case .unary(.reciprocal): return [neg(mul(g, unary(.square, y)))]
+        case .unary(.step):       return [nil]
+        case .binary(.add):       return [unbroadcast(g, to: t[0]), unbroadcast(g, to: t[1])]
+        case .binary(.sub):       return [unbroadcast(g, to: t[0]), unbroadcast(neg(g), to: t[1])]
+        case .binary(.mul):       return [unbroadcast(mul(g, x[1]), to: t[0]), unbroadcast(mul(g, x[0]), to: t[1])]
+        case .binary(.div):       return [unbroadcast(div(g, x[1]), to: t[0]),
+                                          unbroadcast(neg(div(mul(g, y), x[1])), to: t[1])]
+        case .binary(.pow):       return [unbroadcast(mul(g, mul(x[1], pow(x[0], sub(x[1], const(1))))), to: t[0]),
+                                          unbroadcast(mul(g, mul(y, unary(.log, x[0]))), to: t[1])]
+        case .broadcast:          return [unbroadcast(g, to: t[0])]
+        case .matmul(false, false): return [matmul(g, x[1], transB: true), matmul(x[0], g, transA: true)]
+        case .matmul(false, true):  return [matmul(g, x[1]), matmul(g, x[0], transA: true)]
+        case .matmul(true, false):  return [matmul(x[1], g, transB: true), matmul(x[0], g)]
+        case .matmul(true, true):   return [matmul(x[1], g, transA: true, transB: true),
+                                            matmul(g, x[0], transA: true, transB: true)]
+        case .sumBatch, .sumAll:  return [broadcast(g, to: t[0])]
+        case .logSoftmax:         return [add(.logSoftmaxGrad, [g, y])]
+        case .nll:                return [add(.nllGrad, [g, x[1], x[0]]), nil]
+        case .softmaxCrossEntropy: return [add(.softmaxCrossEntropyGrad, [g, x[0], x[1]]), nil]
+        case .input, .param, .state, .hyper, .stepCount, .batchSize, .constant, .assign,
+             .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad:
+            return Array(repeating: nil, count: x.count)
+        }
+    }
+}

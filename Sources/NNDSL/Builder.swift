@@ -1,0 +1,48 @@
+import Foundation
+@_exported import NNIR
+
+/// Collects the graph while model.swiftnn runs. There is one per process: the driver runs each model file
+/// in its own process.
+final class GraphBuilder {
+    static let shared = GraphBuilder()
+
+    var graph = Graph(name: "model", config: TrainingConfig(
+        inputDim: 0, outputDim: 0, target: .classes, batchSize: 1, maxBatch: 1, epochs: 1, seed: 0,
+        optimizer: .sgd(learningRate: 0.01, momentum: 0, nesterov: false)))
+    /// The Sequential indices enclosing the layer being applied, e.g. ["1", "0"] names "1.0.weight".
+    var scope: [String] = []
+    var autoNames: [String: Int] = [:]
+    var input: ValueID?
+    var trained = false
+
+    /// Adds a node, or reports a DSL error at `site` and exits.
+    func add(_ op: Op, _ inputs: [ValueID], declared: TensorType? = nil, site: SourceSite?) -> ValueID {
+        do {
+            return try graph.add(op, inputs, declared: declared, site: site)
+        } catch let e as TypeError {
+            fail(e.message, at: site)
+        } catch {
+            fail("\(error)", at: site)
+        }
+    }
+
+    /// A fresh name for a layer used outside any Sequential: "linear0", "linear1", …
+    func autoName(_ kind: String) -> String {
+        let k = autoNames[kind, default: 0]
+        autoNames[kind] = k + 1
+        return "\(kind)\(k)"
+    }
+
+    func scoped(_ name: String) -> String { (scope + [name]).joined(separator: ".") }
+}
+
+/// Prints a diagnostic in the compiler's format and ends the evaluation of the model file.
+func fail(_ message: String, at site: SourceSite?) -> Never {
+    let prefix = site.map { "\($0): " } ?? ""
+    FileHandle.standardError.write(Data("\(prefix)error: \(message)\n".utf8))
+    exit(1)
+}
+
+func site(_ file: String, _ line: Int, _ column: Int) -> SourceSite {
+    SourceSite(file: file, line: line, column: column)
+}

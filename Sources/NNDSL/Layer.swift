@@ -1,0 +1,79 @@
+/// Something that maps a symbolic tensor to another: a layer, an activation or a whole network.
+///
+/// Layers are classes so that applying the same layer twice shares its parameters.
+public protocol Layer: AnyObject {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+/// Builds the list of layers inside `Sequential { … }`; `for`, `if` and `switch` work inside it.
+@resultBuilder
+public enum LayerBuilder {
+    public static func buildExpression(_ layer: Layer) -> [Layer] { [layer] }
+    public static func buildExpression(_ layers: [Layer]) -> [Layer] { layers }
+    public static func buildBlock(_ parts: [Layer]...) -> [Layer] { parts.flatMap { $0 } }
+    public static func buildArray(_ parts: [[Layer]]) -> [Layer] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [Layer]?) -> [Layer] { part ?? [] }
+    public static func buildEither(first: [Layer]) -> [Layer] { first }
+    public static func buildEither(second: [Layer]) -> [Layer] { second }
+}
+
+/// Layers applied in order, named like PyTorch's `nn.Sequential`: the parameters of the layer at index 2 are
+/// `2.weight` and `2.bias`, and nested Sequentials give `1.0.weight`.
+///
+/// ```swift
+/// let model = Sequential {
+///     Linear(784, 256); ReLU()
+///     Linear(256, 10)
+/// }
+/// ```
+public final class Sequential: Layer {
+    public let layers: [Layer]
+
+    public init(@LayerBuilder _ build: () -> [Layer]) { layers = build() }
+    public init(_ layers: [Layer]) { self.layers = layers }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        var h = x
+        for (i, layer) in layers.enumerated() {
+            b.scope.append(String(i))
+            h = layer(h)
+            b.scope.removeLast()
+        }
+        return h
+    }
+}
+
+/// A layer that is a fixed function of its input, such as an activation.
+public class FunctionLayer: Layer {
+    let op: Op
+    let site: SourceSite
+
+    init(_ op: Op, _ site: SourceSite) {
+        self.op = op
+        self.site = site
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { apply(op, [x], site: site) }
+}
+
+/// max(0, x)
+public final class ReLU: FunctionLayer {
+    public init(file: String = #filePath, line: Int = #line, column: Int = #column) {
+        super.init(.unary(.relu), NNDSL.site(file, line, column))
+    }
+}
+
+/// 1 / (1 + e^(−x))
+public final class Sigmoid: FunctionLayer {
+    public init(file: String = #filePath, line: Int = #line, column: Int = #column) {
+        super.init(.unary(.sigmoid), NNDSL.site(file, line, column))
+    }
+}
+
+/// tanh(x)
+public final class Tanh: FunctionLayer {
+    public init(file: String = #filePath, line: Int = #line, column: Int = #column) {
+        super.init(.unary(.tanh), NNDSL.site(file, line, column))
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Declares how the model trains. Every model file calls `train` once, last.
+///
+/// ```swift
+/// train(model, input: 784, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 128, epochs: 10)
+/// ```
+/// `batchSize`, `epochs`, `seed` and the optimizer's numbers are defaults the trainer's command line can
+/// override. `maxBatch` is the largest batch the compiled trainer accepts (its arena is sized for it).
+public func train(_ model: Layer, input features: Int, loss: Loss, optimizer: Optimizer, batchSize: Int = 64,
+                  epochs: Int = 10, seed: UInt64 = 0, maxBatch: Int? = nil,
+                  file: String = #filePath, line: Int = #line, column: Int = #column) {
+    let s = site(file, line, column)
+    let x = Input(features, file: file, line: line, column: column)
+    finish(model(x), loss: loss, optimizer: optimizer, batchSize: batchSize, epochs: epochs, seed: seed,
+           maxBatch: maxBatch, site: s)
+}
+
+/// The functional form: `output` is computed from an `Input(…)` with layers and tensor operations.
+public func train(_ output: Tensor, loss: Loss, optimizer: Optimizer, batchSize: Int = 64, epochs: Int = 10,
+                  seed: UInt64 = 0, maxBatch: Int? = nil,
+                  file: String = #filePath, line: Int = #line, column: Int = #column) {
+    finish(output, loss: loss, optimizer: optimizer, batchSize: batchSize, epochs: epochs, seed: seed,
+           maxBatch: maxBatch, site: site(file, line, column))
+}
+
+func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, batchSize: Int, epochs: Int, seed: UInt64,
+            maxBatch: Int?, site s: SourceSite) {
+    let b = GraphBuilder.shared
+    if b.trained { fail("train(…) is called twice; a model file trains one model", at: s) }
+    b.trained = true
+    guard let x = b.input else { fail("the model's output does not depend on an Input(…)", at: s) }
+    let out = b.graph.type(output.id).shape
+    guard out.batched, out.dims.count == 1 else {
+        fail("the model's output must be (n,k), got \(out)", at: s)
+    }
+    if batchSize < 1 { fail("batchSize must be at least 1, got \(batchSize)", at: s) }
+    if epochs < 1 { fail("epochs must be at least 1, got \(epochs)", at: s) }
+    let maxB = maxBatch ?? max(batchSize, 1024)
+    if maxB < batchSize { fail("maxBatch \(maxB) is smaller than batchSize \(batchSize)", at: s) }
+    let k = out.dims[0]
+    let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))
+                                        : TensorType(.f32, Shape(batched: true, [k]))
+    let y = b.add(.input("y"), [], declared: yType, site: s)
+    let l = loss.build(output.id, y, site: s)
+    b.graph.outputs = ["output": output.id, "loss": l]
+    let stem = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
+    b.graph.name = stem
+    b.graph.config = TrainingConfig(
+        inputDim: b.graph.type(x).shape.fixedCount, outputDim: k, target: loss.target, batchSize: batchSize,
+        maxBatch: maxB, epochs: epochs, seed: seed, optimizer: optimizer.spec)
+    write(b.graph, site: s)
+}
+
+/// Hands the graph to the compiler: JSON to the file named by NNCC_GRAPH_OUT, or stdout.
+func write(_ graph: Graph, site s: SourceSite) {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    guard let data = try? enc.encode(graph) else { fail("internal error: cannot encode the graph", at: s) }
+    if let path = ProcessInfo.processInfo.environment["NNCC_GRAPH_OUT"] {
+        do { try data.write(to: URL(fileURLWithPath: path)) } catch { fail("cannot write \(path): \(error)", at: s) }
+    } else {
+        FileHandle.standardOutput.write(data)
+    }
+}

@@ -1,0 +1,117 @@
+/// A shape or type error found while building or verifying a graph.
+public struct TypeError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Op {
+    /// The result type of the op applied to operands of the given types. This is the one table of shape rules;
+    /// the DSL builder and the verifier both use it. `declared` is the node's own type, needed by ops whose
+    /// result is not determined by their operands (sources, `broadcast`).
+    public func resultType(_ x: [TensorType], declared: TensorType? = nil) throws -> TensorType {
+        func arity(_ k: Int) throws {
+            if x.count != k { throw TypeError("\(mnemonic) takes \(k) operand(s), got \(x.count)") }
+        }
+        func float(_ i: Int) throws {
+            if x[i].dtype != .f32 { throw TypeError("\(mnemonic): operand \(i) must be f32, got \(x[i])") }
+        }
+        switch self {
+        case .input, .param, .state:
+            guard let d = declared else { throw TypeError("\(mnemonic) needs a declared type") }
+            return d
+        case .hyper, .stepCount, .batchSize, .constant:
+            try arity(0)
+            return .scalar
+        case .unary:
+            try arity(1); try float(0)
+            return x[0]
+        case .binary:
+            try arity(2); try float(0); try float(1)
+            return TensorType(.f32, try Shape.broadcast(x[0].shape, x[1].shape))
+        case .broadcast:
+            try arity(1); try float(0)
+            guard let d = declared else { throw TypeError("broadcast needs a declared type") }
+            guard x[0].shape.isScalar || (d.shape.batched && !x[0].shape.batched && x[0].shape.dims == d.shape.dims)
+            else { throw TypeError("cannot broadcast \(x[0].shape) to \(d.shape)") }
+            return d
+        case .matmul(let ta, let tb):
+            try arity(2); try float(0); try float(1)
+            return try matmulType(x[0].shape, x[1].shape, ta, tb)
+        case .sumBatch:
+            try arity(1); try float(0)
+            guard x[0].shape.batched else { throw TypeError("sum_batch needs a batched operand, got \(x[0].shape)") }
+            return TensorType(.f32, x[0].shape.unbatched)
+        case .sumAll:
+            try arity(1); try float(0)
+            return .scalar
+        case .logSoftmax:
+            try arity(1); try rows(x[0])
+            return x[0]
+        case .logSoftmaxGrad:
+            try arity(2); try rows(x[0]); try same(x[0], x[1])
+            return x[0]
+        case .nll, .softmaxCrossEntropy:
+            try arity(2); try rows(x[0]); try labels(x[1], x[0])
+            return .scalar
+        case .nllGrad:
+            try arity(3); try scalar(x[0]); try labels(x[1], x[2]); try rows(x[2])
+            return x[2]
+        case .softmaxCrossEntropyGrad:
+            try arity(3); try scalar(x[0]); try rows(x[1]); try labels(x[2], x[1])
+            return x[1]
+        case .assign:
+            try arity(1)
+            return x[0]
+        }
+    }
+
+    private func rows(_ t: TensorType) throws {
+        guard t.dtype == .f32, t.shape.batched, t.shape.dims.count == 1 else {
+            throw TypeError("\(mnemonic) needs f32 (n,k) logits, got \(t)")
+        }
+    }
+    private func same(_ a: TensorType, _ b: TensorType) throws {
+        guard a == b else { throw TypeError("\(mnemonic): operand types differ: \(a) and \(b)") }
+    }
+    private func scalar(_ t: TensorType) throws {
+        guard t == .scalar else { throw TypeError("\(mnemonic): expected a scalar, got \(t)") }
+    }
+    private func labels(_ y: TensorType, _ logits: TensorType) throws {
+        guard y.dtype == .i32, y.shape == Shape(batched: true, []) else {
+            throw TypeError("\(mnemonic) needs i32 (n) class labels, got \(y)")
+        }
+    }
+    private func matmulType(_ a: Shape, _ b: Shape, _ ta: Bool, _ tb: Bool) throws -> TensorType {
+        guard a.rank == 2, b.rank == 2 else {
+            throw TypeError("matmul needs rank-2 operands, got \(a) and \(b)")
+        }
+        // Each operand is (rows, cols) with the batch dimension, if any, as a symbolic row or column count.
+        func dims(_ s: Shape) -> [Int?] { s.batched ? [nil, s.dims[0]] : s.dims.map { Optional($0) } }
+        var da = dims(a), db = dims(b)
+        if ta { da.reverse() }
+        if tb { db.reverse() }
+        guard da[1] == db[0] else {
+            throw TypeError("matmul: inner dimensions differ: \(a)\(ta ? "ᵀ" : "") @ \(b)\(tb ? "ᵀ" : "")")
+        }
+        // A contraction over the batch (dW = dyᵀ x) gives a fixed shape; one with a batch row stays batched.
+        switch (da[0], db[1]) {
+        case (nil, let m?): return TensorType(.f32, Shape(batched: true, [m]))
+        case (let r?, let m?): return TensorType(.f32, Shape([r, m]))
+        default: throw TypeError("matmul: a batch dimension cannot be the result's column dimension")
+        }
+    }
+}
+
+extension Shape {
+    /// The result shape of an elementwise op: equal shapes, a scalar with anything, or an unbatched tensor whose
+    /// dimensions equal the batched operand's per-sample dimensions (a bias).
+    public static func broadcast(_ a: Shape, _ b: Shape) throws -> Shape {
+        if a == b { return a }
+        if a.isScalar { return b }
+        if b.isScalar { return a }
+        if a.batched, !b.batched, a.dims == b.dims { return a }
+        if b.batched, !a.batched, a.dims == b.dims { return b }
+        throw TypeError("cannot broadcast shapes \(a) and \(b)")
+    }
+}

@@ -1,0 +1,98 @@
+/* nnrt_model.h — the contract between a trainer's generated C (written by nncc) and runtime/.
+ *
+ * nncc emits one C file per model. It holds the kernels, a table of parameters and hyperparameters,
+ * and one `nnrt_model` value naming the entry points. Its `main` is one line:
+ *
+ *     int main(int argc, char **argv) { return nnrt_main(&MODEL, argc, argv); }
+ *
+ * Everything else (command line, data loading, the epoch loop, logging, weights files, gradcheck,
+ * the BLAS setup) lives in runtime/ and is the same for every model.
+ *
+ * Arenas (all float32 unless said otherwise, laid out by nncc's memory plan):
+ *   params  (params_numel)  every parameter and buffer, in table order, contiguous;
+ *   grads   (params_numel)  the gradient of each parameter, same layout as params;
+ *   state   (state_numel)   optimizer state (momentum, Adam moments, …), `state_slots` copies of the params layout;
+ *   arena   (arena_bytes)   activations and temporaries, sized for max_batch samples.
+ */
+#ifndef NNRT_MODEL_H
+#define NNRT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    NNRT_INIT_ZEROS = 0,
+    NNRT_INIT_CONST = 1,    /* every element = a */
+    NNRT_INIT_UNIFORM = 2,  /* U(a, b) */
+    NNRT_INIT_NORMAL = 3,   /* N(mean a, std b) */
+} nnrt_init_kind;
+
+typedef struct {
+    const char *name;       /* PyTorch state_dict key, e.g. "0.weight" */
+    int ndim;
+    int64_t shape[4];       /* PyTorch layout: Linear weight is (out, in) */
+    size_t offset;          /* in floats, inside the params (and grads) arena */
+    size_t numel;
+    nnrt_init_kind init;
+    double init_a, init_b;
+    int trainable;          /* 0 for buffers (BatchNorm running stats): saved and loaded, never updated by the optimizer */
+} nnrt_param;
+
+/* A run-time scalar the generated code reads from ctx->hp[i]; the trainer accepts --NAME VALUE for each
+   (underscores in NAME become dashes on the command line, e.g. weight_decay → --weight-decay). */
+typedef struct {
+    const char *name;       /* "lr", "momentum", "beta1", … */
+    double value;           /* default, from the DSL */
+    const char *help;
+} nnrt_hparam;
+
+enum { NNRT_TARGET_CLASS = 0,  /* y is int32 class indices in [0, output_dim) */
+       NNRT_TARGET_DENSE = 1 }; /* y is float32 (n, target_dim) */
+
+typedef struct nnrt_model nnrt_model;
+
+typedef struct {
+    const nnrt_model *model;
+    float *params, *grads, *state;
+    void *arena;            /* arena_bytes, 64-byte aligned */
+    double *hp;             /* n_hparams current values (defaults, then command-line overrides) */
+    int64_t step;           /* 1-based index of the update train_step is taking */
+    int64_t epoch;          /* 0-based epoch */
+    int64_t steps_per_epoch;
+    double lr;              /* set by train_step: the learning rate it actually used (after the schedule) */
+    uint64_t rng[4];        /* seeded generator state for random ops (dropout) */
+    int training;           /* 1 inside train_step, 0 in eval/predict */
+} nnrt_ctx;
+
+struct nnrt_model {
+    const char *name;               /* the model file's stem, for messages */
+    int input_dim;                  /* float features per sample (flattened) */
+    int output_dim;                 /* model outputs per sample */
+    int target_kind;                /* NNRT_TARGET_CLASS or NNRT_TARGET_DENSE */
+    int target_dim;                 /* 1 for CLASS; floats per sample for DENSE */
+    int max_batch;                  /* the arena holds this many samples */
+    size_t params_numel, state_numel, arena_bytes;
+    int n_params;
+    const nnrt_param *params;
+    int n_hparams;
+    const nnrt_hparam *hparams;
+    int default_batch, default_epochs;
+    uint64_t default_seed;
+
+    /* One training step on a batch of n ≤ max_batch samples: forward, loss, backward, optimizer update.
+       Returns the mean loss of the batch computed before the update (what PyTorch's loss.item() reports). */
+    float (*train_step)(nnrt_ctx *ctx, int n, const float *x, const void *y);
+    /* Loss of a batch without updating; writes the model outputs (n, output_dim) to out. */
+    float (*eval_batch)(nnrt_ctx *ctx, int n, const float *x, const void *y, float *out);
+    /* Model outputs (n, output_dim) only. */
+    void (*predict)(nnrt_ctx *ctx, int n, const float *x, float *out);
+    /* Float64 twin used by gradcheck: loss of the batch at params64, and its gradient into grads64
+       (same layout as the float32 arenas). arena64 holds arena64_bytes. Runs in eval mode for random ops. */
+    double (*loss_grad_f64)(const double *params64, double *grads64, void *arena64,
+                            int n, const double *x, const void *y);
+    size_t arena64_bytes;
+};
+
+int nnrt_main(const nnrt_model *model, int argc, char **argv);
+
+#endif
