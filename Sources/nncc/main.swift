@@ -1,1 +1,1 @@
-import NNCCLI; CLIPlaceholder.main()
+import NNCCLI; nnccMain()

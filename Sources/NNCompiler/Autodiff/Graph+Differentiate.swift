@@ -20,34 +20,49 @@ extension Graph {
         guard let loss = outputs["loss"], type(loss) == .scalar else {
             throw CompileError("the graph has no scalar loss to differentiate")
         }
-        // Only values that depend on a trainable parameter and reach the loss get a gradient.
-        var dependsOnParam = Array(repeating: false, count: nodes.count)
+        // Every node of a trainable parameter seeds the walk; the first one carries its gradient.
+        let seeds = ids.filter { v in
+            if case .param(let p) = self[v].op { return param(named: p)?.trainable ?? false }
+            return false
+        }
+        var (g, adjoints) = differentiated(loss, withRespectTo: seeds)
+        for p in params where p.trainable {
+            guard let pv = ids.first(where: { self[$0].op == .param(p.name) }),
+                  let gp = adjoints[seeds.firstIndex(of: pv)!] else {
+                throw CompileError("parameter '\(p.name)' does not affect the loss, so it cannot be trained")
+            }
+            g.outputs["grad.\(p.name)"] = gp
+        }
+        return g
+    }
+
+    /// Reverse-mode differentiation of the scalar `loss` with respect to arbitrary values (batched inputs,
+    /// intermediate activations, parameters): the graph with the backward pass appended, and the adjoint of
+    /// each of `sources` in order, or nil where a source does not reach the loss. Adds no outputs.
+    ///
+    /// Only values that depend on a source and reach the loss get a gradient.
+    public func differentiated(_ loss: ValueID, withRespectTo sources: [ValueID]) -> (Graph, [ValueID?]) {
+        precondition(type(loss) == .scalar, "differentiated: the loss \(loss) must be a scalar")
+        let isSource = Set(sources)
+        var dependsOnSource = Array(repeating: false, count: nodes.count)
         for v in ids {
-            if case .param(let p) = self[v].op { dependsOnParam[v.index] = param(named: p)?.trainable ?? false }
-            else { dependsOnParam[v.index] = self[v].inputs.contains { dependsOnParam[$0.index] } }
+            dependsOnSource[v.index] = isSource.contains(v) || self[v].inputs.contains { dependsOnSource[$0.index] }
         }
         let reaches = live(from: [loss])
 
         var e = GraphEditor(self)
         var adjoint: [ValueID: ValueID] = [loss: e.const(1)]
-        for v in ids.reversed() where v <= loss && reaches.contains(v) && dependsOnParam[v.index] {
+        for v in ids.reversed() where v <= loss && reaches.contains(v) && dependsOnSource[v.index] {
             guard let g = adjoint[v] else { continue }
             let n = self[v]
             e.site = n.site
             let grads = e.vjp(n, y: v, g: g)
             let allowed = n.op.info.differentiable
             for (i, (x, gx)) in zip(n.inputs, grads).enumerated() {
-                guard let gx, dependsOnParam[x.index], allowed?.contains(i) ?? true else { continue }
+                guard let gx, dependsOnSource[x.index], allowed?.contains(i) ?? true else { continue }
                 adjoint[x] = adjoint[x].map { e.add($0, gx) } ?? gx
             }
         }
-        e.site = nil
-        for p in params where p.trainable {
-            guard let pv = ids.first(where: { self[$0].op == .param(p.name) }), let g = adjoint[pv] else {
-                throw CompileError("parameter '\(p.name)' does not affect the loss, so it cannot be trained")
-            }
-            e.graph.outputs["grad.\(p.name)"] = g
-        }
-        return e.graph
+        return (e.graph, sources.map { adjoint[$0] })
     }
 }

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import NNCompiler
+import NNIR
+
+/// The `nncc` command: compile model files into native trainers.
+public struct NNCC: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "nncc",
+        abstract: "Compile a neural network, its loss and its optimizer, written in Swift, into a native C trainer.",
+        subcommands: [Compile.self])
+
+    public init() {}
+}
+
+extension Stage: ExpressibleByArgument {}
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a model file (model.swiftnn) into a trainer, or print one stage of the pipeline.",
+        discussion: """
+        Stages: graph (forward graph), grad (with backward pass and optimizer update), fused (kernels), \
+        plan (memory plan), c (the generated C), binary (the trainer, the default).
+        """)
+
+    @Argument(help: "The model file, Swift source that imports NNDSL.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Where to write the trainer or the dump (a dump goes to stdout without it).")
+    var output: String?
+
+    @Option(help: "The stage to stop at: graph, grad, fused, plan, c or binary.")
+    var emit: Stage = .binary
+
+    @Flag(help: "Skip fusion: the unfused reference path, for bisecting a miscompile.")
+    var noFusion = false
+
+    @Flag(help: "Do not read the cache (results are still written to it).")
+    var noCache = false
+
+    @Flag(help: "Say what the driver does and which steps came from the cache.")
+    var verbose = false
+
+    func run() throws {
+        var driver = Driver(tools: try Toolchain.locate())
+        driver.useCache = !noCache
+        if verbose { driver.note = { FileHandle.standardError.write(Data("nncc: \($0)\n".utf8)) } }
+        let forward = try driver.evaluate(file)
+        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion))
+        if emit == .binary {
+            let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out))
+            driver.note("wrote \(out)")
+        } else if let output {
+            try Data(model.dump(emit).utf8).write(to: URL(fileURLWithPath: output))
+        } else {
+            print(model.dump(emit), terminator: "")
+        }
+    }
+}
+
+/// The entry point of the nncc executable: errors become one message and a non-zero exit, never a trace.
+public func nnccMain(_ arguments: [String]? = nil) {
+    do {
+        var command = try NNCC.parseAsRoot(arguments)
+        try command.run()
+    } catch let e as DriverError {
+        FileHandle.standardError.write(Data((e.description.hasSuffix("\n") ? e.description : e.description + "\n").utf8))
+        exit(1)
+    } catch let e as CompileError {
+        FileHandle.standardError.write(Data("\(e)\n".utf8))
+        exit(1)
+    } catch {
+        NNCC.exit(withError: error)
+    }
+}

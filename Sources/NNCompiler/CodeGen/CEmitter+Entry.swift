@@ -1,0 +1,61 @@
+import NNIR
+
+extension CEmitter {
+    /// The program's entry point: scalar locals, then the kernel calls in order.
+    func entryFunction() -> CFunction {
+        var body: [CStmt] = []
+        switch program.kind {
+        case .train, .eval, .predict:
+            body.append(.decl("float *", "P", .member(.id("ctx"), "params")))
+            if program.kind == .train {
+                body += [.decl("float *", "G", .member(.id("ctx"), "grads")), .decl("float *", "S", .member(.id("ctx"), "state"))]
+            }
+            body.append(.decl("char *", "A", .cast("char *", .member(.id("ctx"), "arena"))))
+        case .gradcheck:
+            body.append(.decl("char *", "A", .cast("char *", .id("arena"))))
+        }
+        if graph.live(from: program.roots).contains(where: { graph[$0].op == .input("y") }) {
+            let t = graph.config.target == .classes ? "int32_t" : real
+            body.append(.decl("const \(t) *", "y", .cast("const \(t) *", .id("y_"))))
+        }
+        // Scalar sources the program uses, then each kernel or scalar statement in schedule order.
+        let live = graph.live(from: program.roots)
+        for v in graph.ids where live.contains(v) && plan.storage[v] == .local && graph[v].op.info.kind == .source {
+            body.append(.decl("const double", sca(v), scalarExpr(v)))
+        }
+        for (i, k) in program.kernels.enumerated() {
+            if k.kind == .scalar {
+                let v = k.body[0]
+                body.append(.decl("const double", sca(v), scalarExpr(v)))
+                continue
+            }
+            for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
+            body.append(kernelCall(i))
+        }
+        let loss = graph.outputs["loss"].map { CExpr.id(sca($0)) }
+        switch program.kind {
+        case .train:
+            body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs["lr"]!))))
+            body.append(.ret(.cast("float", loss!)))
+            return CFunction(comment: ["One training step: forward, loss, backward and the \(graph.config.optimizer.name) update."],
+                             signature: "static float train_step(nnrt_ctx *ctx, int n, const float *x, const void *y_)", body: body)
+        case .eval:
+            body.append(.ret(.cast("float", loss!)))
+            return CFunction(comment: ["The loss of a batch and the model's outputs, without training."],
+                             signature: "static float eval_batch(nnrt_ctx *ctx, int n, const float *x, const void *y_, float *out)", body: body)
+        case .predict:
+            return CFunction(comment: ["The model's outputs (n, \(graph.config.outputDim))."],
+                             signature: "static void predict(nnrt_ctx *ctx, int n, const float *x, float *out)", body: body)
+        case .gradcheck:
+            body.append(.ret(loss!))
+            return CFunction(comment: ["Float64 twin for gradcheck: the loss at params P and its gradient into G."],
+                             signature: "static double loss_grad_f64(const double *P, double *G, void *arena, int n, const double *x, const void *y_)",
+                             body: body)
+        }
+    }
+
+    /// The kernels and the entry point of this program.
+    func functions() -> [CTopLevel] {
+        program.kernels.indices.compactMap { kernelFunction($0) }.map(CTopLevel.function) + [.function(entryFunction())]
+    }
+}

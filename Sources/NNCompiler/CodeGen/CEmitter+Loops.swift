@@ -1,0 +1,89 @@
+import NNIR
+
+extension CEmitter {
+    /// Rows and columns of a loop over `space`: (n, per-sample count) when batched, else (1, count).
+    func extent(_ space: Shape) -> (rows: CExpr?, cols: Int) { (space.batched ? .id("n") : nil, space.fixedCount) }
+
+    /// The value of operand `x` at the current element of a loop over `space`.
+    func load(_ x: ValueID, in k: Kernel) -> CExpr {
+        if k.nodes.contains(x) { return .id(reg(x)) }
+        if plan.storage[x] == .local { return .id(sca(x)) }
+        let s = graph.type(x).shape
+        if s.isScalar { return .id(sca(x)) }
+        if s == k.space { return .index(.id(ptr(x)), .id("idx")) }
+        precondition(!s.batched && s.dims == k.space.dims, "operand \(x) \(s) in a loop over \(k.space)")
+        return .index(.id(ptr(x)), .id("j"))
+    }
+
+    /// The statements that compute one element: a register per body node, then the stores and accumulations.
+    func elementBody(_ k: Kernel, anchorFrom target: ValueID?, writes: [ValueID]) -> [CStmt] {
+        var out: [CStmt] = []
+        if let a = k.anchor, let t = target {
+            out.append(.decl("const \(real)", reg(a), .index(.id(ptr(t)), .id("idx"))))
+        }
+        var tail: [CStmt] = []
+        for v in k.body {
+            let n = graph[v]
+            let x = n.inputs.map { load($0, in: k) }
+            switch n.op {
+            case .sumBatch: tail.append(.assign(.index(.id(ptr(v)), .id("j")), "+=", x[0]))
+            case .sumAll: tail.append(.assign(.id("acc\(v.index)"), "+=", x[0]))
+            case .assign:
+                tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", x[0]))
+            default:
+                out.append(.decl("const \(real)", reg(v), elementExpr(n, x)))
+                if writes.contains(v) { tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", .id(reg(v)))) }
+            }
+        }
+        return out + tail
+    }
+
+    func elementExpr(_ n: Node, _ x: [CExpr]) -> CExpr {
+        switch n.op {
+        case .unary(let f): return unaryExpr(f, x[0])
+        case .binary(let f): return binaryExpr(f, x[0], x[1])
+        case .broadcast: return x[0]
+        default: fatalError("internal compiler error: \(n.op.mnemonic) inside a loop")
+        }
+    }
+
+    /// The loop nest over a kernel's space around `body`, with reduction set-up before and after.
+    func loopNest(_ k: Kernel, _ body: [CStmt]) -> [CStmt] {
+        let (rows, cols) = extent(k.space)
+        var pre: [CStmt] = [], post: [CStmt] = []
+        for v in k.body {
+            switch graph[v].op {
+            case .sumBatch: pre.append(.loop("j", .int(0), .int(cols), [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
+            case .sumAll:
+                pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
+                post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))
+            default: break
+            }
+        }
+        let inner: CStmt
+        if let rows {
+            inner = .loop("i", .int(0), rows, [.loop("j", .int(0), .int(cols),
+                [.decl("const int", "idx", .id("i") * .int(cols) + .id("j"))] + body)])
+        } else {
+            inner = .loop("j", .int(0), .int(cols), [.decl("const int", "idx", .id("j"))] + body)
+        }
+        return pre + [inner] + post
+    }
+
+    /// cblas_?gemm for the anchor `C = op(A) @ op(B)`, writing into `target`'s buffer.
+    func gemmCall(_ a: ValueID, target: ValueID) -> CStmt {
+        guard case .matmul(let ta, let tb) = graph[a].op else { fatalError() }
+        let (A, B) = (graph[a].inputs[0], graph[a].inputs[1])
+        func rc(_ v: ValueID) -> (CExpr, CExpr) {
+            let s = graph.type(v).shape
+            return s.batched ? (.id("n"), .int(s.dims[0])) : (.int(s.dims[0]), .int(s.dims[1]))
+        }
+        let (ar, ac) = rc(A), (_, bc) = rc(B), (_, cc) = rc(a)
+        let m = rc(a).0, k = ta ? ar : ac
+        let tr = { (t: Bool) in CExpr.id(t ? "CblasTrans" : "CblasNoTrans") }
+        return .expr(.call(f64 ? "cblas_dgemm" : "cblas_sgemm", [
+            .id("CblasRowMajor"), tr(ta), tr(tb), m, cc, k, lit(1), .id(ptr(A)), ac, .id(ptr(B)), bc, lit(0),
+            .id(ptr(target)), cc,
+        ]))
+    }
+}

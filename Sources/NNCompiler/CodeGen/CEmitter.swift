@@ -1,0 +1,113 @@
+import NNIR
+
+/// Turns one scheduled, planned program into C functions: one per kernel and one entry point.
+struct CEmitter {
+    let program: Program
+    let plan: MemoryPlan
+    let f64: Bool
+    let stored: Set<ValueID>
+    let layout: ParamLayout
+
+    init(_ program: Program, _ plan: MemoryPlan) {
+        self.program = program
+        self.plan = plan
+        self.f64 = program.kind == .gradcheck
+        self.stored = program.materialized()
+        self.layout = ParamLayout(program.graph)
+    }
+
+    var graph: Graph { program.graph }
+    var real: String { f64 ? "double" : "float" }
+    func fn(_ name: String) -> String { f64 ? name : name + "f" }
+    func lit(_ v: Double) -> CExpr { .num(v, float: !f64) }
+    func kernelName(_ k: Kernel) -> String { "\(program.kind.rawValue)_\(k.name)" }
+
+    /// The C name of a value inside a kernel: `r7` in a register, `v7` a pointer, `s7` a scalar.
+    func reg(_ v: ValueID) -> String { "r\(v.index)" }
+    func ptr(_ v: ValueID) -> String { "v\(v.index)" }
+    func sca(_ v: ValueID) -> String { "s\(v.index)" }
+
+    func shapeNote(_ v: ValueID) -> String { "\(graph.type(v).shape)" }
+
+    /// A value's C declaration as a kernel parameter.
+    func paramDecl(_ v: ValueID, writes: Bool) -> String {
+        let t = graph.type(v)
+        if plan.storage[v] == .local { return writes ? "double *\(sca(v))" : "\(real) \(sca(v))" }
+        let elem = t.dtype == .i32 ? "int32_t" : real
+        return (writes ? "" : "const ") + "\(elem) *\(ptr(v)) /* \(t.shape) */"
+    }
+
+    /// The argument passed for a value at the call site in the entry point.
+    func argument(_ v: ValueID, writes: Bool) -> CExpr {
+        switch plan.storage[v] ?? .register {
+        case .input(let name): return .id(name)
+        case .param(let off): return .id("P") + .int(off)
+        case .grad(let off): return .id("G") + .int(off)
+        case .state(let slot, let off): return .id("S") + .int(slot * layout.total + off)
+        case .output: return .id("out")
+        case .arena(let off): return .cast("\(real) *", .id("A") + .int(off))
+        case .local: return writes ? .prefix("&", .id(sca(v))) : .id(sca(v))
+        case .register: fatalError("internal compiler error: \(v) has no storage")
+        }
+    }
+
+    /// The operands a kernel reads from outside itself, in first-use order.
+    func reads(_ k: Kernel) -> [ValueID] {
+        let inside = Set(k.nodes)
+        var seen = Set<ValueID>(), out: [ValueID] = []
+        for v in k.nodes { for x in graph[v].inputs where !inside.contains(x) && seen.insert(x).inserted { out.append(x) } }
+        return out
+    }
+
+    /// The values a kernel writes to memory.
+    func writes(_ k: Kernel, index i: Int) -> [ValueID] {
+        var out = k.nodes.filter { stored.contains($0) || program.isAssign($0) }
+        if let t = plan.gemmTarget[i], !out.contains(t) { out.insert(t, at: 0) }
+        return out
+    }
+
+    /// The scalar C expression of a node whose operands are all scalars (computed in double, once per call).
+    func scalarExpr(_ v: ValueID) -> CExpr {
+        let n = graph[v]
+        let x = n.inputs.map { CExpr.id(sca($0)) }
+        switch n.op {
+        case .hyper(let name):
+            let i = graph.hypers.firstIndex { $0.name == name }!
+            return f64 ? .dot(.index(.id("HPARAMS"), .int(i)), "value") : .index(.member(.id("ctx"), "hp"), .int(i))
+        case .constant(let c): return .num(c, float: false)
+        case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
+        case .batchSize: return .cast("double", .id("n"))
+        case .unary(let f): return unaryExpr(f, x[0], double: true)
+        case .binary(let f): return binaryExpr(f, x[0], x[1], double: true)
+        case .assign: return x[0]
+        default: fatalError("internal compiler error: \(n.op.mnemonic) is not a scalar op")
+        }
+    }
+
+    func unaryExpr(_ f: UnaryFn, _ a: CExpr, double: Bool = false) -> CExpr {
+        let name = { (s: String) in double || self.f64 ? s : s + "f" }
+        let zero = double ? CExpr.num(0, float: false) : lit(0), one = double ? CExpr.num(1, float: false) : lit(1)
+        switch f {
+        case .neg: return .prefix("-", a)
+        case .relu: return .ternary(.binary(">", a, zero), a, zero)
+        case .step: return .ternary(.binary(">", a, zero), one, zero)
+        case .sigmoid: return one / (one + .call(name("exp"), [.prefix("-", a)]))
+        case .tanh: return .call(name("tanh"), [a])
+        case .exp: return .call(name("exp"), [a])
+        case .log: return .call(name("log"), [a])
+        case .sqrt: return .call(name("sqrt"), [a])
+        case .square: return a * a
+        case .reciprocal: return one / a
+        }
+    }
+
+    func binaryExpr(_ f: BinaryFn, _ a: CExpr, _ b: CExpr, double: Bool = false) -> CExpr {
+        switch f {
+        case .add: return a + b
+        case .sub: return a - b
+        case .mul: return a * b
+        case .div: return a / b
+        case .pow: return .call(double || f64 ? "pow" : "powf", [a, b])
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// A small C syntax tree: the emitter builds it, `CPrinter` prints it. Nothing else writes C text.
+indirect enum CExpr {
+    case id(String)
+    case num(Double, float: Bool)     // a floating literal, `1.0f` or `1.0`
+    case int(Int)
+    case call(String, [CExpr])
+    case binary(String, CExpr, CExpr)
+    case prefix(String, CExpr)
+    case index(CExpr, CExpr)
+    case member(CExpr, String)        // a->b
+    case dot(CExpr, String)           // a.b
+    case ternary(CExpr, CExpr, CExpr)
+    case cast(String, CExpr)
+    case string(String)
+    case initList([CExpr])
+    case designated([(String, CExpr)])
+
+    static func + (a: CExpr, b: CExpr) -> CExpr { .binary("+", a, b) }
+    static func - (a: CExpr, b: CExpr) -> CExpr { .binary("-", a, b) }
+    static func * (a: CExpr, b: CExpr) -> CExpr { .binary("*", a, b) }
+    static func / (a: CExpr, b: CExpr) -> CExpr { .binary("/", a, b) }
+    subscript(_ i: CExpr) -> CExpr { .index(self, i) }
+}
+
+indirect enum CStmt {
+    case decl(String, String, CExpr?)                 // type name = init;
+    case assign(CExpr, String, CExpr)                 // lhs op= rhs;
+    case expr(CExpr)
+    case loop(String, CExpr, CExpr, [CStmt])          // for (int v = from; v < to; v++) { … }
+    case cond(CExpr, [CStmt])
+    case ret(CExpr?)
+    case comment(String)
+    case block([CStmt])
+}
+
+struct CFunction {
+    var comment: [String]
+    var signature: String                             // "static void k0(int n, const float *x)"
+    var body: [CStmt]
+}
+
+enum CTopLevel {
+    case include(String)
+    case section(String)                              // a `// ---- title` separator
+    case comment([String])
+    case function(CFunction)
+    case global(String, CExpr)                        // "static const nnrt_param PARAMS[6]", initializer
+    case line(String)                                 // a preprocessor line such as `#define`
+}

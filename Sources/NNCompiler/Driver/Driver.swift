@@ -1,0 +1,152 @@
+import Foundation
+import NNIR
+
+/// `nncc compile`: evaluates a model file, runs the pipeline and builds the trainer, caching by content.
+public struct Driver {
+    public var tools: Toolchain
+    public var useCache = true
+    /// Receives progress lines when the user asked for them (`--verbose`).
+    public var note: (String) -> Void = { _ in }
+
+    public init(tools: Toolchain) { self.tools = tools }
+
+    static let cFlags = ["-O3", "-march=native", "-std=c11", "-w"]
+
+    // ---- evaluate: model.swiftnn → forward graph
+
+    /// Compiles the model file against the DSL library and runs it to get the forward graph. swiftc's and the
+    /// DSL's diagnostics point at the model file, thanks to `#sourceLocation`.
+    public func evaluate(_ path: String) throws -> Graph {
+        guard let source = FileManager.default.contents(atPath: path) else {
+            throw DriverError("\(path): cannot read the model file (does it exist?)")
+        }
+        var h = ContentHash()
+        h.update(tools.buildID); h.update(path); h.update(source)
+        let cached = tools.cacheDir.appendingPathComponent("graph/\(h.hex).json")
+        if useCache, let data = try? Data(contentsOf: cached), let g = try? JSONDecoder().decode(Graph.self, from: data) {
+            note("evaluate: cached \(cached.path)")
+            return g
+        }
+        let work = try scratch("eval-\(h.hex)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let main = work.appendingPathComponent("main.swift")
+        let header = "#sourceLocation(file: \"\(path.replacingOccurrences(of: "\"", with: "\\\""))\", line: 1)\n"
+        try (Data(header.utf8) + source).write(to: main)
+        let exe = work.appendingPathComponent("model").path
+        let dsl = tools.dslDir.path
+        let swiftc = try Subprocess.run(tools.swiftc, [
+            "-I", dsl + "/Modules", "-L", dsl, "-lNNDSL", "-Xlinker", "-rpath", "-Xlinker", dsl,
+            "-module-name", "Model", main.path, "-o", exe])
+        if swiftc.status != 0 { throw DriverError(cleanDiagnostics(swiftc.stderr + swiftc.stdout), raw: true) }
+        let out = work.appendingPathComponent("graph.json")
+        let run = try Subprocess.run(exe, [], env: ["NNCC_GRAPH_OUT": out.path])
+        if run.status != 0 { throw DriverError(run.stderr.isEmpty ? "\(path): the model file crashed" : run.stderr, raw: true) }
+        guard let data = try? Data(contentsOf: out) else {
+            throw DriverError("\(path): the model file never calls train(…); end it with train(model, input: …, loss: …, optimizer: …)")
+        }
+        let g: Graph
+        do { g = try JSONDecoder().decode(Graph.self, from: data) } catch {
+            throw DriverError("internal error: cannot read the graph of \(path): \(error)")
+        }
+        try store(data, at: cached)
+        return g
+    }
+
+    /// swiftc prints each error with the offending line and a caret; keep that, drop the driver's noise.
+    func cleanDiagnostics(_ s: String) -> String {
+        s.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("error: fatalError") && !$0.contains("main.swift") }
+            .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // ---- build: C → trainer
+
+    /// Builds the trainer from C source, reusing a cached binary for identical source and runtime.
+    public func build(cSource: String, output: URL) throws {
+        let runtimeHash = try hashRuntime()
+        var h = ContentHash()
+        h.update(cSource); h.update(runtimeHash); h.update(Driver.cFlags.joined(separator: " "))
+        let cached = tools.cacheDir.appendingPathComponent("bin/\(h.hex)")
+        if !useCache || !FileManager.default.fileExists(atPath: cached.path) {
+            let objects = try runtimeObjects(runtimeHash)
+            let work = try scratch("build-\(h.hex)")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let c = work.appendingPathComponent("model.c")
+            try Data(cSource.utf8).write(to: c)
+            let exe = work.appendingPathComponent("trainer")
+            let r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", tools.runtimeDir.path, c.path] + objects
+                                       + ["-lopenblas", "-lz", "-lm", "-o", exe.path])
+            if r.status != 0 {
+                throw DriverError("internal error: clang could not build the trainer:\n\(r.stderr)")
+            }
+            try store(try Data(contentsOf: exe), at: cached, executable: true)
+        } else {
+            note("build: cached \(cached.path)")
+        }
+        try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let tmp = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).tmp")
+        try? FileManager.default.removeItem(at: tmp)
+        try FileManager.default.copyItem(at: cached, to: tmp)
+        guard rename(tmp.path, output.path) == 0 else {
+            throw DriverError("\(output.path): cannot write the trainer: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func runtimeSources() throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(at: tools.runtimeDir, includingPropertiesForKeys: nil)
+            .filter { ["c", "h"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
+    }
+
+    func hashRuntime() throws -> String {
+        var h = ContentHash()
+        for f in try runtimeSources() { h.update(f.lastPathComponent); h.update(try Data(contentsOf: f)) }
+        return h.hex
+    }
+
+    /// The runtime's object files, compiled once per runtime version (two at a time: the machine has two cores).
+    func runtimeObjects(_ hash: String) throws -> [String] {
+        let dir = tools.cacheDir.appendingPathComponent("runtime/\(hash)")
+        let sources = try runtimeSources().filter { $0.pathExtension == "c" }
+        let objects = sources.map { dir.appendingPathComponent($0.deletingPathExtension().lastPathComponent + ".o").path }
+        if objects.allSatisfy(FileManager.default.fileExists) { return objects }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let failures = LockedList()
+        DispatchQueue.concurrentPerform(iterations: sources.count) { i in
+            let tmp = objects[i] + ".\(getpid()).tmp"
+            let r = try? Subprocess.run(tools.clang, Driver.cFlags + ["-c", sources[i].path, "-o", tmp])
+            if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i].lastPathComponent): \(r?.stderr ?? "")") }
+        }
+        if let f = failures.items.first { throw DriverError("internal error: the runtime does not compile: \(f)") }
+        note("build: compiled the runtime into \(dir.path)")
+        return objects
+    }
+
+    // ---- files
+
+    func scratch(_ name: String) throws -> URL {
+        let d = tools.cacheDir.appendingPathComponent("work/\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Writes a cache entry atomically: a temporary file renamed into place.
+    func store(_ data: Data, at url: URL, executable: Bool = false) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let tmp = url.path + ".\(getpid()).tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: data,
+                                             attributes: executable ? [.posixPermissions: 0o755] : nil) else {
+            throw DriverError("cannot write the cache entry \(tmp)")
+        }
+        rename(tmp, url.path)
+    }
+}
+
+final class LockedList: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var items: [String] = []
+    func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+}
+
+extension DriverError {
+    init(_ message: String, raw: Bool) { self.init(message) }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Where nncc finds what it needs at run time: the DSL library it was built with, the C runtime sources,
+/// the compilers and its cache.
+public struct Toolchain: Sendable {
+    /// The folder holding `libNNDSL.so` and `Modules/NNDSL.swiftmodule` (next to the nncc executable).
+    public var dslDir: URL
+    public var runtimeDir: URL
+    public var cacheDir: URL
+    public var swiftc: String
+    public var clang: String
+    /// Changes whenever nncc or the DSL library is rebuilt, so cached results of another build are not reused.
+    public var buildID: String
+
+    public static func locate() throws -> Toolchain {
+        let env = ProcessInfo.processInfo.environment
+        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                      ?? CommandLine.arguments[0]).standardizedFileURL
+        let binDir = exe.deletingLastPathComponent()
+        let dslDir = env["NNCC_DSL_DIR"].map { URL(fileURLWithPath: $0) } ?? binDir
+        guard let runtime = env["NNCC_RUNTIME"].map({ URL(fileURLWithPath: $0) }) ?? findRuntime(from: binDir) else {
+            throw DriverError("cannot find the C runtime (runtime/nnrt_model.h) above \(binDir.path); set NNCC_RUNTIME")
+        }
+        let home = env["HOME"] ?? "/tmp"
+        let cache = env["NNCC_CACHE_DIR"] ?? env["XDG_CACHE_HOME"].map { $0 + "/nncc" } ?? home + "/.cache/nncc"
+        var id = ContentHash()
+        for f in [exe, dslDir.appendingPathComponent("libNNDSL.so")] {
+            let a = try? FileManager.default.attributesOfItem(atPath: f.path)
+            id.update("\(f.path) \(a?[.size] ?? 0) \((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)")
+        }
+        return Toolchain(dslDir: dslDir, runtimeDir: runtime, cacheDir: URL(fileURLWithPath: cache),
+                         swiftc: env["NNCC_SWIFTC"] ?? which("swiftc") ?? "/opt/swift/usr/bin/swiftc",
+                         clang: env["NNCC_CC"] ?? which("clang") ?? "cc", buildID: id.hex)
+    }
+
+    static func findRuntime(from dir: URL) -> URL? {
+        var d = dir
+        for _ in 0..<6 {
+            let r = d.appendingPathComponent("runtime")
+            if FileManager.default.fileExists(atPath: r.appendingPathComponent("nnrt_model.h").path) { return r }
+            d = d.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    static func which(_ tool: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let p = "\(dir)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+}
+
+/// An error the driver reports as one line and a non-zero exit.
+public struct DriverError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}
+
+/// Runs a program and collects its output; never throws for a non-zero exit, only for a failure to start.
+struct Subprocess {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> Subprocess {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch { throw DriverError("cannot run \(path): \(error.localizedDescription)") }
+        // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
+        var o = Data(), e = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        e = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return Subprocess(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                          stderr: String(decoding: e, as: UTF8.self))
+    }
+}

@@ -1,0 +1,39 @@
+import NNIR
+
+extension Graph {
+    /// Rebuilds the graph node by node. `transform` sees each node with its operands already remapped and
+    /// returns either a replacement value in the new graph or nil to copy the node. Outputs follow the remap.
+    func rewritten(_ transform: (inout GraphEditor, Node) -> ValueID?) -> Graph {
+        var e = GraphEditor(self)
+        e.graph.nodes = []
+        var remap: [ValueID] = []
+        remap.reserveCapacity(nodes.count)
+        for n in nodes {
+            var m = n
+            m.inputs = n.inputs.map { remap[$0.index] }
+            e.site = n.site
+            if let r = transform(&e, m) { remap.append(r); continue }
+            e.graph.nodes.append(m)
+            remap.append(ValueID(e.graph.nodes.count - 1))
+        }
+        e.graph.outputs = outputs.mapValues { remap[$0.index] }
+        return e.graph
+    }
+
+    /// Keeps only the nodes that the outputs and the `assign` effects depend on.
+    public func removingDeadCode() -> Graph {
+        let effects = ids.filter { if case .assign = self[$0].op { return true } else { return false } }
+        let keep = live(from: Array(outputs.values) + effects)
+        var e = GraphEditor(self)
+        e.graph.nodes = []
+        var remap: [ValueID: ValueID] = [:]
+        for v in ids where keep.contains(v) {
+            var m = self[v]
+            m.inputs = m.inputs.map { remap[$0]! }
+            e.graph.nodes.append(m)
+            remap[v] = ValueID(e.graph.nodes.count - 1)
+        }
+        e.graph.outputs = outputs.mapValues { remap[$0]! }
+        return e.graph
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import NNIR
+
+extension Graph {
+    /// Common-subexpression elimination: a node equal to an earlier one (same op, operands and type) is
+    /// replaced by it. Effects are never merged.
+    public func eliminatingCommonSubexpressions() -> Graph {
+        struct Key: Hashable { var op: Op; var inputs: [ValueID]; var type: TensorType }
+        var seen: [Key: ValueID] = [:]
+        return rewritten { e, n in
+            if case .assign = n.op { return nil }
+            let key = Key(op: n.op, inputs: n.inputs, type: n.type)
+            if let v = seen[key] { return v }
+            seen[key] = ValueID(e.graph.nodes.count)
+            return nil
+        }
+    }
+
+    /// Algebraic identities that autodiff leaves behind: x·1, 1·x, x+0, 0+x, x/1, −(−x), and folding of
+    /// operations on constants.
+    public func simplifyingAlgebra() -> Graph {
+        rewritten { e, n in
+            func constant(_ v: ValueID) -> Double? {
+                if case .constant(let c) = e.graph[v].op { return c } else { return nil }
+            }
+            let g = e.graph
+            func keepsType(_ v: ValueID) -> Bool { g.type(v) == n.type }
+            switch n.op {
+            case .binary(let f):
+                let (a, b) = (n.inputs[0], n.inputs[1])
+                if let ca = constant(a), let cb = constant(b) { return e.const(fold(f, ca, cb)) }
+                switch f {
+                case .mul where constant(b) == 1 && keepsType(a): return a
+                case .mul where constant(a) == 1 && keepsType(b): return b
+                case .add where constant(b) == 0 && keepsType(a): return a
+                case .add where constant(a) == 0 && keepsType(b): return b
+                case .sub where constant(b) == 0 && keepsType(a): return a
+                case .div where constant(b) == 1 && keepsType(a): return a
+                default: return nil
+                }
+            case .unary(.neg):
+                if case .unary(.neg) = e.graph[n.inputs[0]].op { return e.graph[n.inputs[0]].inputs[0] }
+                if let c = constant(n.inputs[0]) { return e.const(-c) }
+                return nil
+            default: return nil
+            }
+        }
+    }
+
+    /// The standard clean-up after differentiation: algebra, CSE, then dead code.
+    public func simplified() -> Graph {
+        simplifyingAlgebra().eliminatingCommonSubexpressions().removingDeadCode()
+    }
+}
+
+private func fold(_ f: BinaryFn, _ a: Double, _ b: Double) -> Double {
+    switch f {
+    case .add: return a + b
+    case .sub: return a - b
+    case .mul: return a * b
+    case .div: return a / b
+    case .pow: return Foundation.pow(a, b)
+    }
+}

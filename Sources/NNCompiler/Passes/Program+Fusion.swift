@@ -1,0 +1,139 @@
+import NNIR
+
+extension Program {
+    /// Schedules the program's nodes into kernels, in graph order.
+    ///
+    /// With `fusion`, an elementwise node or a reduction joins the kernel of its latest operand when that kernel
+    /// loops over the same space: elementwise chains become one loop, bias and activation (and their backward)
+    /// run in the loop after the GEMM, and a bias gradient (`sum_batch`) is accumulated in the loop that
+    /// produces its operand. Optimizer nodes only fuse with each other, so that no parameter is overwritten
+    /// before the backward pass has read it. Without `fusion` every op is its own kernel.
+    public static func scheduled(_ kind: ProgramKind, graph: Graph, fusion: Bool) -> Program {
+        var p = Program(kind: kind, graph: graph, roots: graph.roots(for: kind))
+        let live = graph.live(from: p.roots)
+        let optimizerOnly = graph.optimizerOnlyNodes()
+        var at: [ValueID: Int] = [:]
+        var reductions = Set<ValueID>()
+
+        func joinTarget(_ v: ValueID, space: Shape) -> Int? {
+            let inputs = graph[v].inputs
+            // Scalars are locals of the entry point, available to every kernel, so they anchor nothing.
+            guard let g = inputs.compactMap({ at[$0] }).filter({ p.kernels[$0].kind != .scalar }).max() else { return nil }
+            let k = p.kernels[g]
+            guard k.kind == .loop || k.kind == .gemm, k.space == space,
+                  optimizerOnly.contains(v) == k.nodes.contains(where: optimizerOnly.contains),
+                  !inputs.contains(where: { at[$0] == g && reductions.contains($0) }) else { return nil }
+            return g
+        }
+        func append(_ k: Kernel, _ v: ValueID) {
+            p.kernels.append(k)
+            at[v] = p.kernels.count - 1
+        }
+
+        var deferred: [ValueID] = []
+        for v in graph.ids where live.contains(v) {
+            let n = graph[v]
+            if fusion, optimizerOnly.contains(v), !n.type.shape.isScalar, n.op.info.kind != .source {
+                deferred.append(v)
+                continue
+            }
+            switch n.op.info.kind {
+            case .source:
+                continue
+            case .contraction:
+                append(Kernel(kind: .gemm, anchor: v, space: n.type.shape), v)
+            case .rowwise:
+                let space = n.type.shape.isScalar ? graph.type(n.inputs[n.op == .softmaxCrossEntropyGrad ? 1 : 0]).shape : n.type.shape
+                append(Kernel(kind: .rowwise, anchor: v, space: space), v)
+            case .elementwise, .reduction, .effect:
+                let isReduction = n.op.info.kind == .reduction
+                let space = isReduction ? graph.type(n.inputs[0]).shape : n.type.shape
+                if space.isScalar {
+                    append(Kernel(kind: .scalar, body: [v], space: space), v)
+                    continue
+                }
+                // An assign is a store directive, so it always joins the kernel that computes its value.
+                if fusion || n.op.info.kind == .effect, let g = joinTarget(v, space: space) {
+                    p.kernels[g].body.append(v)
+                    at[v] = g
+                } else {
+                    append(Kernel(kind: .loop, body: [v], space: space), v)
+                }
+                if isReduction { reductions.insert(v) }
+            }
+        }
+        if fusion {
+            p.sinkIntoConsumers()
+            p.appendOptimizerLoops(deferred)
+            p.mergeOptimizerUpdates()
+        }
+        p.nameKernels()
+        return p
+    }
+
+    /// Groups the optimizer's elementwise nodes into one loop per connected component of the same space (one
+    /// per parameter), after everything else: the backward pass has read every parameter by then.
+    mutating func appendOptimizerLoops(_ nodes: [ValueID]) {
+        var parent = Dictionary(uniqueKeysWithValues: nodes.map { ($0, $0) })
+        func root(_ v: ValueID) -> ValueID { var r = v; while parent[r]! != r { r = parent[r]! }; return r }
+        for v in nodes {
+            for x in graph[v].inputs where parent[x] != nil && graph.type(x).shape == graph.type(v).shape {
+                parent[root(x)] = root(v)
+            }
+        }
+        var groups: [ValueID: [ValueID]] = [:]
+        for v in nodes { groups[root(v), default: []].append(v) }
+        for body in groups.values.sorted(by: { $0.last! < $1.last! }) {
+            let n = graph[body[0]]
+            let space = n.op.info.kind == .reduction ? graph.type(n.inputs[0]).shape : n.type.shape
+            kernels.append(Kernel(kind: .loop, body: body, space: space))
+        }
+    }
+
+    /// Moves an elementwise node out of the kernel that computes it into the one later kernel that uses it, when
+    /// that kernel loops over the same space and every operand is in memory anyway: `step(h)` is then computed
+    /// where the backward pass needs it instead of being stored by the forward pass.
+    mutating func sinkIntoConsumers() {
+        var changed = true
+        while changed {
+            changed = false
+            let at = kernelIndex(), users = graph.users(), stored = materialized()
+            let live = Set(at.keys)
+            for (i, k) in kernels.enumerated() where k.kind == .loop || k.kind == .gemm {
+                for v in k.body where graph[v].op.info.kind == .elementwise && !roots.contains(v) {
+                    let us = users[v.index].filter(live.contains)
+                    guard let j = us.first.flatMap({ at[$0] }), j > i, us.allSatisfy({ at[$0] == j }),
+                          kernels[j].kind == .loop || kernels[j].kind == .gemm, kernels[j].space == graph.type(v).shape,
+                          graph[v].inputs.allSatisfy({ x in at[x] != i || stored.subtracting([v]).contains(x) && users[x.index].contains { at[$0] != i && $0 != v } })
+                    else { continue }
+                    kernels[i].body.removeAll { $0 == v }
+                    kernels[j].body.insert(v, at: 0)
+                    changed = true
+                    break
+                }
+                if changed { break }
+            }
+        }
+    }
+
+    mutating func nameKernels() {
+        for i in kernels.indices {
+            var words: [String] = []
+            for v in kernels[i].nodes {
+                let w = graph[v].op.mnemonic
+                if !words.contains(w), w != "assign", w != "broadcast" { words.append(w) }
+            }
+            if case .arenaUpdate = kernels[i].kind { words = [graph.config.optimizer.name, "update"] }
+            kernels[i].name = "k\(i)_" + words.prefix(4).joined(separator: "_")
+        }
+    }
+}
+
+extension Graph {
+    /// Nodes that exist only to update parameters: they feed an `assign` but not the loss or a gradient.
+    func optimizerOnlyNodes() -> Set<ValueID> {
+        let effects = ids.filter { if case .assign = self[$0].op { return true } else { return false } }
+        let needed = live(from: outputs.filter { $0.key != "lr" }.map(\.value))
+        return live(from: effects).subtracting(needed)
+    }
+}

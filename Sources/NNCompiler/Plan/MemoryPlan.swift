@@ -1,0 +1,141 @@
+import NNIR
+
+/// Where a value lives while a program runs.
+public enum Storage: Hashable, Sendable {
+    case input(String)                 // the batch the runtime passes in: x, y
+    case param(Int)                    // params + offset (elements)
+    case grad(Int)                     // grads + offset: a parameter's gradient, laid out like params
+    case state(slot: Int, offset: Int) // state + slot·params_numel + offset
+    case output                        // the caller's `out` buffer (eval, predict)
+    case arena(Int)                    // arena + byte offset
+    case local                         // a scalar in a C local variable
+    case register                      // never stored: lives inside its kernel's loop
+}
+
+/// Liveness-based placement of every value of a program, with the bytes it saves.
+public struct MemoryPlan: Sendable {
+    public var storage: [ValueID: Storage] = [:]
+    /// For each GEMM kernel, the value whose buffer the GEMM writes (its epilogue then runs in place).
+    public var gemmTarget: [Int: ValueID] = [:]
+    public var lifetimes: [ValueID: ClosedRange<Int>] = [:]
+    public var arenaBytes = 0
+    public var naiveBytes = 0
+    public let elementSize: Int
+    public let maxBatch: Int
+
+    public func bytes(_ t: TensorType) -> Int { t.shape.count(batch: maxBatch) * elementSize }
+}
+
+extension Program {
+    /// Places every value: sources and gradients in their arenas, activations in one arena by liveness.
+    public func planMemory(elementSize: Int) -> MemoryPlan {
+        var plan = MemoryPlan(elementSize: elementSize, maxBatch: graph.config.maxBatch)
+        let layout = ParamLayout(graph)
+        let slots = optimizerSlots(graph.config.optimizer)
+        let where_ = kernelIndex()
+        let stored = materialized()
+
+        func pin(_ v: ValueID, _ s: Storage) { if plan.storage[v] == nil { plan.storage[v] = s } }
+        // Sources, effects and pinned results first.
+        for v in graph.live(from: roots) {
+            switch graph[v].op {
+            case .input(let name): pin(v, .input(name))
+            case .param(let p): pin(v, .param(layout.offset[p]!))
+            case .state(let s):
+                let slot = slots.firstIndex(of: String(s.prefix { $0 != "[" }))!
+                pin(v, .state(slot: slot, offset: layout.offset[String(s.dropFirst(slots[slot].count + 1).dropLast())]!))
+            case .hyper, .constant, .stepCount, .batchSize: pin(v, .local)
+            case .assign(let t):
+                if let off = layout.offset[t] { pin(v, .param(off)) } else {
+                    let slot = slots.firstIndex(of: String(t.prefix { $0 != "[" }))!
+                    pin(v, .state(slot: slot, offset: layout.offset[String(t.dropFirst(slots[slot].count + 1).dropLast())]!))
+                }
+            default: if graph.type(v).shape.isScalar { pin(v, .local) }
+            }
+        }
+        if kind == .train || kind == .gradcheck {
+            for p in graph.params where p.trainable {
+                if let g = graph.outputs["grad.\(p.name)"], where_[g] != nil { pin(g, .grad(layout.offset[p.name]!)) }
+            }
+        }
+        if kind == .eval || kind == .predict, let o = graph.outputs["output"], where_[o] != nil { pin(o, .output) }
+        chooseGemmTargets(&plan, stored: stored)
+        allocateArena(&plan, stored: stored, where_: where_)
+        for v in graph.live(from: roots) where plan.storage[v] == nil { plan.storage[v] = .register }
+        return plan
+    }
+
+    /// A GEMM writes into its own value's buffer when that is stored, else into the first stored epilogue value
+    /// of the same shape, which the epilogue loop then updates in place.
+    private func chooseGemmTargets(_ plan: inout MemoryPlan, stored: Set<ValueID>) {
+        for (i, k) in kernels.enumerated() where k.kind == .gemm {
+            let a = k.anchor!
+            if stored.contains(a) || plan.storage[a] != nil { plan.gemmTarget[i] = a; continue }
+            let t = k.body.first { stored.contains($0) && graph.type($0) == graph.type(a) && !isAssign($0) }
+            plan.gemmTarget[i] = t ?? a
+        }
+    }
+
+    func isAssign(_ v: ValueID) -> Bool { if case .assign = graph[v].op { return true } else { return false } }
+
+    /// First-fit placement of the remaining stored values in one arena, freeing each after its last use.
+    private func allocateArena(_ plan: inout MemoryPlan, stored: Set<ValueID>, where_: [ValueID: Int]) {
+        let users = graph.users()
+        let rootSet = Set(roots)
+        var needs = stored.union(plan.gemmTarget.values).filter { plan.storage[$0] == nil }
+        needs.subtract(needs.filter { graph.type($0).shape.isScalar })
+        for v in needs {
+            let def = where_[v]!
+            let uses = users[v.index].compactMap { where_[$0] }
+            plan.lifetimes[v] = def...(rootSet.contains(v) ? kernels.count : max(def, uses.max() ?? def))
+        }
+        var arena = FirstFit()
+        for i in kernels.indices {
+            let born = needs.filter { where_[$0] == i }.sorted()
+            for v in born {
+                let off = arena.allocate(plan.bytes(graph.type(v)))
+                plan.storage[v] = .arena(off)
+                plan.naiveBytes += plan.bytes(graph.type(v))
+            }
+            for v in needs where plan.lifetimes[v]!.upperBound == i {
+                if case .arena(let off)? = plan.storage[v] { arena.free(off, plan.bytes(graph.type(v))) }
+            }
+        }
+        plan.arenaBytes = arena.high
+    }
+}
+
+/// A first-fit allocator over byte ranges, 64-byte aligned, that remembers its high-water mark.
+struct FirstFit {
+    private var free: [(start: Int, size: Int)] = []
+    private(set) var high = 0
+
+    mutating func allocate(_ bytes: Int) -> Int {
+        let size = (bytes + 63) / 64 * 64
+        if let i = free.firstIndex(where: { $0.size >= size }) {
+            let start = free[i].start
+            if free[i].size == size { free.remove(at: i) } else { free[i] = (start + size, free[i].size - size) }
+            return start
+        }
+        // Grow from the top, reusing a free block that ends at the high-water mark.
+        if let last = free.last, last.start + last.size == high {
+            free.removeLast()
+            high = last.start + size
+            return last.start
+        }
+        defer { high += size }
+        return high
+    }
+
+    mutating func free(_ start: Int, _ bytes: Int) {
+        let size = (bytes + 63) / 64 * 64
+        free.append((start, size))
+        free.sort { $0.start < $1.start }
+        var merged: [(start: Int, size: Int)] = []
+        for b in free {
+            if let l = merged.last, l.start + l.size == b.start { merged[merged.count - 1].size += b.size }
+            else { merged.append(b) }
+        }
+        free = merged
+    }
+}
