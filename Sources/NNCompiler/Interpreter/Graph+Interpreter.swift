@@ -1,0 +1,81 @@
+import NNIR
+
+extension Graph {
+    /// Evaluates every node in float64: the reference the generated C is checked against.
+    ///
+    /// - Parameters:
+    ///   - inputs: batched data by input name ("x", "y"); labels as integer-valued Doubles.
+    ///   - params: parameters and buffers by name.
+    ///   - state: optimizer state by name ("m[0.weight]"); a missing slot reads as zeros, as the runtime
+    ///     initialises its state arena.
+    ///   - hypers: overrides of the graph's declared hyperparameter values.
+    ///   - step: the 1-based update index `stepCount` reads.
+    ///   - batch: `n`; by default the leading dimension of input "x", else of the first batched input bound.
+    /// - Returns: the value of every node. An `assign` node's value is the value it writes.
+    ///
+    ///     let v = try graph.evaluate(inputs: ["x": x, "y": y], params: weights)
+    ///     let loss = v[graph.outputs["loss"]!]!.scalar
+    public func evaluate(inputs: [String: Tensor64], params: [String: Tensor64],
+                         state: [String: Tensor64] = [:], hypers: [String: Double] = [:],
+                         step: Int = 1, batch: Int? = nil) throws -> [ValueID: Tensor64] {
+        let n = try batchSize(inputs, override: batch)
+        var values: [Tensor64] = []
+        values.reserveCapacity(nodes.count)
+        for v in ids {
+            let node = self[v]
+            let shape = node.type.shape
+            if shape.batched, n == nil { throw EvaluationError.unknownBatchSize }
+            let full = shape.full(batch: n ?? 0)
+            let operands = node.inputs.map { values[$0.index] }
+            let result: Tensor64
+            switch node.op {
+            case .input(let name):
+                result = try bound(inputs[name], "input", name, full)
+            case .param(let name):
+                result = try bound(params[name], "param", name, full)
+            case .state(let name):
+                result = try bound(state[name] ?? Tensor64(shape: full, repeating: 0), "state", name, full)
+            case .hyper(let name):
+                guard let value = hypers[name] ?? hyper(named: name)?.value else {
+                    throw EvaluationError.missingValue(kind: "hyper", name: name)
+                }
+                result = .scalar(value)
+            case .stepCount: result = .scalar(Double(step))
+            case .batchSize:
+                guard let n else { throw EvaluationError.unknownBatchSize }
+                result = .scalar(Double(n))
+            case .constant(let c): result = .scalar(c)
+            default:
+                result = try node.op.apply(operands, resultShape: full)
+            }
+            assert(result.shape == full, "\(line(v)): interpreter produced \(result.shape)")
+            values.append(result)
+        }
+        return Dictionary(uniqueKeysWithValues: zip(ids, values))
+    }
+
+    /// What the `assign` nodes write, by parameter or state name, given the values from `evaluate`: one
+    /// optimizer step.
+    public func assignments(_ values: [ValueID: Tensor64]) -> [String: Tensor64] {
+        var out: [String: Tensor64] = [:]
+        for v in ids { if case .assign(let name) = self[v].op { out[name] = values[v] } }
+        return out
+    }
+
+    private func batchSize(_ inputs: [String: Tensor64], override: Int?) throws -> Int? {
+        if let override { return override }
+        if let x = inputs["x"], let n = x.shape.first { return n }
+        for v in ids {
+            if case .input(let name) = self[v].op, self[v].type.shape.batched, let t = inputs[name] {
+                return t.shape.first
+            }
+        }
+        return nil
+    }
+
+    private func bound(_ t: Tensor64?, _ kind: String, _ name: String, _ full: [Int]) throws -> Tensor64 {
+        guard let t else { throw EvaluationError.missingValue(kind: kind, name: name) }
+        guard t.shape == full else { throw EvaluationError.shapeMismatch(name: name, expected: full, got: t.shape) }
+        return t
+    }
+}

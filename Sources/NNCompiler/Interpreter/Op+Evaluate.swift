@@ -1,0 +1,134 @@
+import Foundation
+import NNIR
+
+/// The float64 semantics of every computing op, as documented on `Op`. Sources are read by
+/// `Graph.evaluate`, which knows the bindings.
+extension Op {
+    func apply(_ x: [Tensor64], resultShape full: [Int]) throws -> Tensor64 {
+        switch self {
+        case .input, .param, .state, .hyper, .stepCount, .batchSize, .constant:
+            preconditionFailure("\(mnemonic) is a source; Graph.evaluate reads it")
+        case .unary(let f):
+            return Tensor64(shape: full, data: x[0].data.map(f.apply))
+        case .binary(let f):
+            return Tensor64(shape: full, data: (0..<full.reduce(1, *)).map {
+                f.apply(x[0].data[broadcastIndex($0, x[0])], x[1].data[broadcastIndex($0, x[1])])
+            })
+        case .broadcast:
+            return Tensor64(shape: full, data: (0..<full.reduce(1, *)).map { x[0].data[broadcastIndex($0, x[0])] })
+        case .matmul(let ta, let tb):
+            return contract(x[0], x[1], ta, tb, full)
+        case .sumBatch:
+            let k = full.reduce(1, *)
+            var out = [Double](repeating: 0, count: k)
+            for (i, v) in x[0].data.enumerated() { out[i % k] += v }
+            return Tensor64(shape: full, data: out)
+        case .sumAll:
+            return .scalar(x[0].data.reduce(0, +))
+        case .logSoftmax:
+            return Tensor64(shape: full, data: rows(x[0]).flatMap(logSoftmaxRow))
+        case .logSoftmaxGrad:   // g − softmax · Σ_row g, with softmax = exp(logp)
+            return Tensor64(shape: full, data: zip(rows(x[0]), rows(x[1])).flatMap { g, logp in
+                let s = g.reduce(0, +)
+                return zip(g, logp).map { $0 - Foundation.exp($1) * s }
+            })
+        case .nll:              // Σ_i −logp[i, y_i]
+            let labels = try classes(x[1], k: x[0].shape[1])
+            return .scalar(zip(rows(x[0]), labels).reduce(0) { $0 - $1.0[$1.1] })
+        case .nllGrad:          // −g at [i, y_i], else 0
+            let k = full[1]
+            var out = [Double](repeating: 0, count: full.reduce(1, *))
+            for (i, y) in try classes(x[1], k: k).enumerated() { out[i * k + y] = -x[0].scalar }
+            return Tensor64(shape: full, data: out)
+        case .softmaxCrossEntropy:   // Σ_i −log_softmax(z)[i, y_i]
+            let labels = try classes(x[1], k: x[0].shape[1])
+            return .scalar(zip(rows(x[0]), labels).reduce(0) { $0 - logSoftmaxRow($1.0)[$1.1] })
+        case .softmaxCrossEntropyGrad:   // g · (softmax(z) − onehot(y))
+            let g = x[0].scalar
+            let labels = try classes(x[2], k: x[1].shape[1])
+            var out: [Double] = []
+            for (z, y) in zip(rows(x[1]), labels) {
+                for (j, lp) in logSoftmaxRow(z).enumerated() { out.append(g * (Foundation.exp(lp) - (j == y ? 1 : 0))) }
+            }
+            return Tensor64(shape: full, data: out)
+        case .assign:
+            return x[0]
+        }
+    }
+}
+
+extension UnaryFn {
+    func apply(_ x: Double) -> Double {
+        switch self {
+        case .neg: return -x
+        case .relu: return max(x, 0)
+        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        case .tanh: return Foundation.tanh(x)
+        case .exp: return Foundation.exp(x)
+        case .log: return Foundation.log(x)
+        case .sqrt: return x.squareRoot()
+        case .square: return x * x
+        case .reciprocal: return 1 / x
+        case .step: return x > 0 ? 1 : 0
+        }
+    }
+}
+
+extension BinaryFn {
+    func apply(_ a: Double, _ b: Double) -> Double {
+        switch self {
+        case .add: return a + b
+        case .sub: return a - b
+        case .mul: return a * b
+        case .div: return a / b
+        case .pow: return Foundation.pow(a, b)
+        }
+    }
+}
+
+/// The element of operand `t` that result element `i` reads under `Shape.broadcast`: the same element, the
+/// scalar, or (a bias, or a `broadcast` of per-sample values) the same position in its sample.
+private func broadcastIndex(_ i: Int, _ t: Tensor64) -> Int {
+    t.shape.isEmpty ? 0 : i % t.count
+}
+
+/// op(A) @ op(B) on the full 2-D shapes; a batched operand has the batch as its row count.
+private func contract(_ a: Tensor64, _ b: Tensor64, _ ta: Bool, _ tb: Bool, _ full: [Int]) -> Tensor64 {
+    let (r, m) = (full[0], full[1])
+    let k = ta ? a.shape[0] : a.shape[1]
+    // Element (i, p) of op(A), and (p, j) of op(B), in row-major storage.
+    func at(_ i: Int, _ p: Int) -> Double { ta ? a.data[p * a.shape[1] + i] : a.data[i * a.shape[1] + p] }
+    func bt(_ p: Int, _ j: Int) -> Double { tb ? b.data[j * b.shape[1] + p] : b.data[p * b.shape[1] + j] }
+    var out = [Double](repeating: 0, count: r * m)
+    for i in 0..<r {
+        for j in 0..<m {
+            var s = 0.0
+            for p in 0..<k { s += at(i, p) * bt(p, j) }
+            out[i * m + j] = s
+        }
+    }
+    return Tensor64(shape: full, data: out)
+}
+
+/// The rows of an (n, k) tensor.
+private func rows(_ t: Tensor64) -> [[Double]] {
+    let k = t.shape[1]
+    return (0..<t.shape[0]).map { Array(t.data[($0 * k)..<($0 * k + k)]) }
+}
+
+/// x − logsumexp(x) for one row, with the maximum subtracted first so large logits do not overflow.
+private func logSoftmaxRow(_ row: [Double]) -> [Double] {
+    let top = row.max() ?? 0
+    let lse = top + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - top) })
+    return row.map { $0 - lse }
+}
+
+/// Labels carried as Doubles, checked to be class indices in [0, k).
+private func classes(_ y: Tensor64, k: Int) throws -> [Int] {
+    try y.data.enumerated().map { i, v in
+        guard v == v.rounded(), v >= 0, v < Double(k) else {
+            throw EvaluationError.badLabel(row: i, value: v, classes: k)
+        }
+        return Int(v)
+    }
+}

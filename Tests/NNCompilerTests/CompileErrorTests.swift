@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// Mistakes in a model file are reported at model.swiftnn:line:col with a non-zero exit, never a stack trace.
+@Suite struct CompileErrorTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var name: String
+        var source: String
+        var expected: [String]   // substrings of stderr
+        var description: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "shape_mismatch", source: """
+            import NNDSL
+            let model = Sequential {
+                Linear(784, 256)
+                ReLU()
+                Linear(128, 10)
+            }
+            train(model, input: 784, loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["shape_mismatch.swiftnn:5:", "Linear(128, 10) expects input (n,128), got (n,256)"]),
+        Case(name: "swift_type_error", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, "two") }
+            train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, expected: ["swift_type_error.swiftnn:2:", "error:"]),
+        Case(name: "bad_argument", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: -1))
+            """, expected: ["bad_argument.swiftnn:3:", "SGD learningRate must be positive, got -1.0"]),
+        Case(name: "unknown_activation", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2); Swish() }
+            train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, expected: ["unknown_activation.swiftnn:2:", "Swish"]),
+        Case(name: "no_train_call", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            """, expected: ["no_train_call.swiftnn: the model file never calls train"]),
+        Case(name: "bad_batch", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .mse, optimizer: Adam(), batchSize: 0)
+            """, expected: ["bad_batch.swiftnn:3:", "error: batchSize must be at least 1, got 0"]),
+        Case(name: "output_not_matrix", source: """
+            import NNDSL
+            let x = Input(4)
+            let h = Linear(4, 3)(x) + Linear(4, 2)(x)
+            train(h, loss: .mse, optimizer: Adam())
+            """, expected: ["output_not_matrix.swiftnn:3:", "cannot broadcast shapes (n,3) and (n,2)"]),
+    ]
+
+    @Test(arguments: cases)
+    func reportsAtTheModelFile(_ c: Case) throws {
+        let dir = Paths.tempDir(c.name)
+        let model = try writeModel(c.name, c.source, in: dir)
+        let r = try Run.run(Paths.nncc, ["compile", model.path, "-o", dir.appendingPathComponent("out").path])
+        #expect(r.status == 1, "exit status \(r.status), stderr: \(r.stderr)")
+        for e in c.expected { #expect(r.stderr.contains(e), "expected '\(e)' in: \(r.stderr)") }
+        #expect(!r.stderr.contains("Stack dump") && !r.stderr.contains("Fatal error"), "a crash: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "no trainer is written")
+    }
+
+    @Test func missingModelFile() throws {
+        let r = try Run.run(Paths.nncc, ["compile", "/nonexistent/model.swiftnn"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/nonexistent/model.swiftnn: cannot read the model file"), "\(r.stderr)")
+    }
+
+    @Test func unknownStageAndFlag() throws {
+        let model = Paths.examples.appendingPathComponent("sine_regression.swiftnn").path
+        let a = try Run.run(Paths.nncc, ["compile", model, "--emit", "assembly"])
+        #expect(a.status != 0)
+        #expect(a.stderr.contains("--emit") && a.stderr.contains("assembly"), "\(a.stderr)")
+        let b = try Run.run(Paths.nncc, ["compile", model, "--fuse-harder"])
+        #expect(b.status != 0)
+        #expect(b.stderr.contains("--fuse-harder"), "\(b.stderr)")
+    }
+
+    /// A second compile of an unchanged file comes from the cache, and the trainer still works.
+    @Test func unchangedFileIsServedFromTheCache() throws {
+        let dir = Paths.tempDir()
+        let model = try writeModel("cached", """
+            import NNDSL
+            train(Sequential { Linear(3, 2) }, input: 3, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, in: dir)
+        let out = dir.appendingPathComponent("t").path
+        let first = try Run.run(Paths.nncc, ["compile", model.path, "-o", out, "--verbose"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(!first.stderr.contains("evaluate: cached"))
+        let second = try Run.run(Paths.nncc, ["compile", model.path, "-o", out, "--verbose"])
+        #expect(second.status == 0)
+        #expect(second.stderr.contains("evaluate: cached") && second.stderr.contains("build: cached"), "\(second.stderr)")
+        #expect(try Run.run(out, ["--help"]).status == 0)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// The generated Fashion-MNIST trainer, end to end on tiny data in the MNIST layout: train, the JSONL log, the
+/// weights file's PyTorch names and layouts, eval, predict and gradcheck.
+@Suite(.serialized) struct TrainerTests {
+    static let work = Paths.tempDir("trainer")
+    static let trainer: String = {
+        (try? compileTrainer(Paths.examples.appendingPathComponent("fashion_mnist_mlp.swiftnn"), into: work)) ?? "missing"
+    }()
+    static let data: URL = {
+        let d = work.appendingPathComponent("data")
+        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        try? DataFiles.mnistFolder(d, train: 300, test: 100)
+        return d
+    }()
+
+    @Test func trainsLogsAndSavesPyTorchWeights() throws {
+        let log = Self.work.appendingPathComponent("m.jsonl"), w = Self.work.appendingPathComponent("w.safetensors")
+        let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "3", "--batch", "64",
+                                           "--log", log.path, "--log-every", "1", "--save", w.path, "--lr", "0.003"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let lines = try readJSONL(log)
+        let steps = lines.filter { $0["step"] != nil }, epochs = lines.filter { $0["train_loss"] != nil }
+        #expect(steps.count == 3 * 5, "300 samples at batch 64: 4 full batches and a partial one of 44, per epoch")
+        #expect(steps.allSatisfy { ($0["lr"] as? Double) == 0.003 }, "--lr overrides the DSL's 1e-3")
+        #expect(epochs.count == 3)
+        let acc = try #require(epochs.last?["test_acc"] as? Double)
+        #expect(acc >= 0 && acc <= 1)
+        #expect((epochs.last!["train_loss"] as! Double) < (epochs.first!["train_loss"] as! Double), "training makes progress")
+        #expect(r.stdout.contains("epoch 3/3") && r.stdout.contains("test_acc"), "\(r.stdout)")
+
+        let weights = try readSafetensors(w)
+        let shapes: [String: [Int]] = ["0.weight": [256, 784], "0.bias": [256], "2.weight": [128, 256], "2.bias": [128],
+                                       "4.weight": [10, 128], "4.bias": [10]]
+        #expect(Set(weights.keys) == Set(shapes.keys), "exactly nn.Sequential's state_dict keys")
+        for (k, s) in shapes { #expect(weights[k]?.shape == s, "\(k)") }
+
+        let ev = try Run.run(Self.trainer, ["eval", "--weights", w.path, "--data", Self.data.path])
+        #expect(ev.status == 0 && ev.stdout.contains(String(format: "test_acc %.4f", acc)), "eval agrees with training's last epoch: \(ev.stdout) \(ev.stderr)")
+    }
+
+    @Test func predictWritesProbabilities() throws {
+        let x = Self.work.appendingPathComponent("x.npy"), y = Self.work.appendingPathComponent("p.npy")
+        var rng = TestRandom(seed: 5)
+        try DataFiles.npyF32(x, shape: [7, 784], (0..<(7 * 784)).map { _ in Float(rng.next() % 256) / 255 })
+        let w = Self.work.appendingPathComponent("init.safetensors")
+        _ = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "1", "--save", w.path, "--quiet"])
+        let ok = try Run.run(Self.trainer, ["predict", "--weights", w.path, "--input", x.path, "--output", y.path])
+        try #require(ok.status == 0, "\(ok.stderr)")
+        let raw = try Data(contentsOf: y)
+        let headerLen = Int(raw[8]) | Int(raw[9]) << 8
+        let probs = raw.subdata(in: (10 + headerLen)..<raw.count).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(probs.count == 7 * 10)
+        for i in 0..<7 { #expect(abs(probs[(i * 10)..<(i * 10 + 10)].reduce(0, +) - 1) < 1e-5, "row \(i) sums to 1") }
+    }
+
+    @Test func gradcheckPassesOnTheExample() throws {
+        let r = try Run.run(Self.trainer, ["gradcheck"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("gradcheck: passed"))
+        for p in ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"] { #expect(r.stdout.contains(p)) }
+    }
+
+    /// The trainer runs OpenBLAS with the kernels for this CPU, not the Prescott fallback (BENCHMARKS.md).
+    @Test func verboseNamesTheBlasCore() throws {
+        let t = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "1", "--verbose", "--quiet"],
+                            env: ["OPENBLAS_CORETYPE": "", "OPENBLAS_VERBOSE": "2"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let all = t.stdout + t.stderr
+        #expect(all.contains("blas: OpenBLAS"), "\(all)")
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if cpu.contains("avx512f") && cpu.contains("avx512bw") && cpu.contains("avx512vl") {
+            #expect(all.contains("core SkylakeX"), "an AVX-512 machine gets SkylakeX kernels: \(all)")
+            #expect(!all.contains("Prescott"))
+        }
+    }
+}

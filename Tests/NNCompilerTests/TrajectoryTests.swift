@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// Trains small models from fixed weights in file order and compares every step's loss, and the final weights,
+/// with the NumPy reference (Tests/Reference/reference.py, committed as Tests/Fixtures/trajectory/expected.json).
+///
+/// Tolerances: losses within 1e-4 relative (the trainer is float32, the reference float64); final weights within
+/// 1e-4 absolute + 1e-3 relative.
+@Suite(.serialized) struct TrajectoryTests {
+    static let dir = Paths.fixtures.appendingPathComponent("trajectory")
+
+    struct Case: CustomStringConvertible, Sendable {
+        var model: String      // "cls" or "reg"
+        var optimizer: String  // key in expected.json
+        var fusion = true
+        var description: String { "\(model)/\(optimizer)\(fusion ? "" : " --no-fusion")" }
+    }
+
+    static let cases: [Case] = ["cls", "reg"].flatMap { m in
+        ["sgd", "sgd_momentum", "sgd_nesterov", "adam"].map { Case(model: m, optimizer: $0) }
+    } + [Case(model: "cls", optimizer: "adam", fusion: false), Case(model: "reg", optimizer: "sgd_momentum", fusion: false)]
+
+    static func source(_ c: Case) -> String {
+        let optimizer = switch c.optimizer {
+        case "sgd": "SGD(learningRate: 0.1)"
+        case "sgd_momentum": "SGD(learningRate: 0.05, momentum: 0.9)"
+        case "sgd_nesterov": "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true)"
+        default: "Adam(learningRate: 0.01, betas: (0.9, 0.999), eps: 1e-8)"
+        }
+        let (layers, input, loss) = c.model == "cls"
+            ? ("Linear(20, 16); ReLU(); Linear(16, 12); Tanh(); Linear(12, 4)", 20, ".crossEntropy")
+            : ("Linear(6, 8); Sigmoid(); Linear(8, 2)", 6, ".mse")
+        return """
+        import NNDSL
+        let model = Sequential { \(layers) }
+        train(model, input: \(input), loss: \(loss), optimizer: \(optimizer), batchSize: 16, epochs: 3)
+        """
+    }
+
+    @Test(arguments: cases)
+    func lossesAndWeightsMatchReference(_ c: Case) throws {
+        let tmp = Paths.tempDir("\(c.model)_\(c.optimizer)")
+        let model = try writeModel("\(c.model)_\(c.optimizer)", Self.source(c), in: tmp)
+        let exe = try compileTrainer(model, into: tmp, flags: c.fusion ? [] : ["--no-fusion"])
+        let log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
+        let d = Self.dir.path
+        let r = try Run.run(exe, ["train", "--train-x", "\(d)/\(c.model)_x.npy", "--train-y", "\(d)/\(c.model)_y.npy",
+                                  "--init", "\(d)/\(c.model)_init.safetensors", "--no-shuffle", "--log", log.path,
+                                  "--log-every", "1", "--save", saved.path, "--quiet"])
+        try #require(r.status == 0, "train failed: \(r.stderr)")
+
+        let expected = try readJSON(Self.dir.appendingPathComponent("expected.json"))
+        let ref = (expected[c.model] as! [String: Any])[c.optimizer] as! [String: Any]
+        let want = ref["losses"] as! [Double]
+        let got = try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil }
+        #expect(got.count == want.count, "15 steps: 4 full batches of 16 and a partial one of 6, for 3 epochs")
+        for (i, (g, w)) in zip(got, want).enumerated() {
+            #expect(close(g, w, rtol: 1e-4), "\(c) step \(i + 1): loss \(g), reference \(w)")
+        }
+        let weights = try readSafetensors(saved)
+        for (name, v) in ref["final_params"] as! [String: Any] {
+            let w = (v as! [String: Any])["data"] as! [Double]
+            let g = try #require(weights[name], "\(name) missing from the saved weights")
+            let worst = zip(g.data, w).map { abs(Double($0) - $1) - 1e-3 * abs($1) }.max() ?? 0
+            #expect(worst <= 1e-4, "\(c) \(name): final weights differ from the reference by up to \(worst)")
+        }
+    }
+
+    /// Loss and outputs at the initial weights, through `eval` and `predict`.
+    @Test func evalAndPredictAtInitialWeights() throws {
+        let tmp = Paths.tempDir()
+        let exe = try compileTrainer(try writeModel("cls_adam", Self.source(Case(model: "cls", optimizer: "adam")), in: tmp), into: tmp)
+        let d = Self.dir.path
+        let r = try Run.run(exe, ["eval", "--weights", "\(d)/cls_init.safetensors", "--test-x", "\(d)/cls_x.npy",
+                                  "--test-y", "\(d)/cls_y.npy"])
+        try #require(r.status == 0, "eval failed: \(r.stderr)")
+        let ref = (try readJSON(Self.dir.appendingPathComponent("expected.json"))["cls"] as! [String: Any])["eval_initial"] as! [String: Any]
+        let loss = try #require(Double(r.stdout.split(separator: " ").drop { $0 != "test_loss" }.dropFirst().first ?? ""),
+                                "no test_loss in '\(r.stdout)'")
+        #expect(close(loss, ref["loss"] as! Double, rtol: 0, atol: 5e-5), "eval prints 4 decimals")
+        #expect(r.stdout.contains(String(format: "%.4f", ref["accuracy"] as! Double)), "accuracy in '\(r.stdout)'")
+    }
+}

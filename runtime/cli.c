@@ -1,0 +1,298 @@
+/* cli.c — the trainer's command line: subcommands, flags (--name value or --name=value), one flag per
+ * model hyperparameter, --help at every level, and errors that say which flag is wrong and why (exit 2).
+ * The flags are a table; parsing, checking and help text are all driven by it. */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// the flag table
+
+typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_BOOL } flag_kind;
+
+enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK,
+       TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK };
+
+typedef struct {
+    const char *name;   // without the leading "--"
+    flag_kind kind;
+    unsigned cmds;      // the commands that accept it
+    size_t offset;      // into nnrt_options
+    const char *metavar, *help;
+} flag;
+
+#define OPT(field) offsetof(nnrt_options, field)
+static const flag flags[] = {
+    {"data", F_STR, TR | EV | GC, OPT(data), "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"},
+    {"train-x", F_STR, TR | GC, OPT(train_x), "F", "training inputs: .npy, IDX (raw or .gz) or .csv"},
+    {"train-y", F_STR, TR | GC, OPT(train_y), "F", "training labels or targets: .npy, IDX or .csv"},
+    {"test-x", F_STR, TR | EV, OPT(test_x), "F", "test inputs"},
+    {"test-y", F_STR, TR | EV, OPT(test_y), "F", "test labels or targets"},
+    {"weights", F_STR, EV | PR | GC, OPT(weights), "W", "weights to load (.safetensors, strict)"},
+    {"init", F_STR, TR, OPT(init), "W", "start from these weights (.safetensors, strict) instead of the seeded init"},
+    {"save", F_STR, TR, OPT(save), "W", "write the trained weights here (.safetensors, atomically)"},
+    {"input", F_STR, PR, OPT(input), "X", "inputs (.npy; also IDX or .csv)"},
+    {"output", F_STR, PR, OPT(output), "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"},
+    {"epochs", F_COUNT, TR, OPT(epochs), "N", "passes over the training set"},
+    {"batch", F_POSINT, TR | EV | PR, OPT(batch), "N", "samples per step (the last batch of an epoch may be smaller)"},
+    {"seed", F_U64, TR | GC, OPT(seed), "N", "seed for the init, the shuffle and random ops (xoshiro256**)"},
+    {"no-shuffle", F_BOOL, TR, OPT(no_shuffle), NULL, "keep the file's sample order in every epoch"},
+    {"log", F_STR, TR, OPT(log), "M", "write JSON Lines metrics here (per step and per epoch)"},
+    {"log-every", F_POSINT, TR, OPT(log_every), "K", "log the loss of every K-th step"},
+    {"samples", F_POSINT, GC, OPT(samples), "N", "samples in the gradcheck batch"},
+    {"tol", F_POSFLOAT, GC, OPT(tol), "X", "largest relative error accepted"},
+    {"floor", F_POSFLOAT, GC, OPT(floor), "X", "smallest denominator of the relative error"},
+    {"verbose", F_BOOL, ALL, OPT(verbose), NULL, "print setup details (BLAS core and threads, data sizes)"},
+    {"quiet", F_BOOL, ALL, OPT(quiet), NULL, "no progress bar"},
+};
+enum { N_FLAGS = sizeof flags / sizeof flags[0] };
+
+static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; } commands[] = {
+    {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F]) [flags]", "train the model, optionally saving its weights and a metrics log"},
+    {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F) [flags]", "loss (and accuracy) of saved weights on a test set"},
+    {"predict", NNRT_CMD_PREDICT, "--weights W --input X.npy --output Y.npy [flags]", "model outputs for the samples of a file"},
+    {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static const char *cmd_name(nnrt_cmd c) {
+    for (int i = 0; i < N_COMMANDS; i++) if (commands[i].cmd == c) return commands[i].name;
+    return "?";
+}
+
+// ----------------------------------------------------------------------------
+// help
+
+static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t cap) {
+    buf[0] = 0;
+    if (strcmp(f->name, "epochs") == 0) snprintf(buf, cap, " (default %d)", m->default_epochs);
+    else if (strcmp(f->name, "batch") == 0) snprintf(buf, cap, " (default %d, at most %d)", m->default_batch, m->max_batch);
+    else if (strcmp(f->name, "seed") == 0) snprintf(buf, cap, " (default %llu)", (unsigned long long)m->default_seed);
+    else if (strcmp(f->name, "log-every") == 0) snprintf(buf, cap, " (default 50)");
+    else if (strcmp(f->name, "samples") == 0) snprintf(buf, cap, " (default 4)");
+    else if (strcmp(f->name, "tol") == 0) snprintf(buf, cap, " (default 1e-4)");
+    else if (strcmp(f->name, "floor") == 0) snprintf(buf, cap, " (default 1e-4)");
+}
+
+/* "weight_decay" → "weight-decay" */
+static void dashed(const char *name, char *out, size_t cap) {
+    size_t i = 0;
+    for (; name[i] && i + 1 < cap; i++) out[i] = name[i] == '_' ? '-' : name[i];
+    out[i] = 0;
+}
+
+static void print_hparams(const nnrt_model *m) {
+    for (int i = 0; i < m->n_hparams; i++) {
+        char name[64], left[80];
+        dashed(m->hparams[i].name, name, sizeof name);
+        snprintf(left, sizeof left, "--%s X", name);
+        printf("  %-20s %s (default %g)\n", left, m->hparams[i].help ? m->hparams[i].help : "", m->hparams[i].value);
+    }
+}
+
+static void print_main_help(const nnrt_model *m, const char *prog) {
+    printf("usage: %s <command> [flags]\n\n", prog);
+    printf("Trainer for the model '%s' (%d inputs -> %d %s, %zu parameters), generated by nncc.\n\ncommands:\n",
+           m->name, m->input_dim, m->output_dim, m->target_kind == NNRT_TARGET_CLASS ? "classes" : "outputs", m->params_numel);
+    for (int i = 0; i < N_COMMANDS; i++) printf("  %-10s %s\n", commands[i].name, commands[i].help);
+    if (m->n_hparams) {
+        printf("\nhyperparameters (flags of 'train'):\n");
+        print_hparams(m);
+    }
+    printf("\nRun '%s <command> --help' for the flags of a command.\n", prog);
+}
+
+static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
+    printf("usage: %s %s %s\n\n%s.\n\nflags:\n", prog, commands[c].name, commands[c].args, commands[c].help);
+    for (int i = 0; i < N_FLAGS; i++) {
+        if (!(flags[i].cmds & commands[c].cmd)) continue;
+        char left[64], def[64];
+        snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].metavar ? " " : "", flags[i].metavar ? flags[i].metavar : "");
+        flag_default(m, &flags[i], def, sizeof def);
+        printf("  %-20s %s%s\n", left, flags[i].help, def);
+    }
+    printf("  %-20s %s\n", "--help", "show this help");
+    if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
+    if (commands[c].cmd == NNRT_CMD_GRADCHECK)
+        printf("\nEach trainable parameter is checked on all its elements when it has at most 64, else on 64\n"
+               "seeded-random ones: numerical = (L(p+eps) - L(p-eps)) / (2 eps) with eps = 1e-6 in float64,\n"
+               "relative error = |analytic - numerical| / max(|analytic|, |numerical|, floor).\n"
+               "The floor (--floor, default 1e-4) keeps the rounding noise of the numerical estimate\n"
+               "(about 1e-10 absolute) from failing elements whose gradient is nearly zero.\n"
+               "Without --weights the parameters come from the seeded init; without data the batch is\n"
+               "synthetic (x ~ N(0,1), labels uniform or targets ~ N(0,1)). Exit status 1 if any error > --tol.\n");
+}
+
+// ----------------------------------------------------------------------------
+// values
+
+static int edit_distance(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b), row[64];
+    if (la > 62 || lb > 62) return 99;
+    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+static void set_value(const flag *f, const char *v, nnrt_options *o) {
+    char *end, *field = (char *)o + f->offset;
+    errno = 0;
+    if (f->kind == F_STR) {
+        if (!*v) nnrt_usage_die("--%s: expected a path, got ''", f->name);
+        *(const char **)field = v;
+    } else if (f->kind == F_POSINT || f->kind == F_COUNT) {
+        long long x = strtoll(v, &end, 10);
+        int ok = *v && !*end && errno == 0 && x <= 1000000000 && (f->kind == F_COUNT ? x >= 0 : x > 0);
+        if (!ok) nnrt_usage_die("--%s: expected a %s integer, got '%s'", f->name, f->kind == F_COUNT ? "non-negative" : "positive", v);
+        *(int64_t *)field = x;
+    } else if (f->kind == F_U64) {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!*v || *v == '-' || *end || errno) nnrt_usage_die("--%s: expected a non-negative integer, got '%s'", f->name, v);
+        *(uint64_t *)field = x;
+    } else if (f->kind == F_POSFLOAT) {
+        double x = strtod(v, &end);
+        if (!*v || *end || !isfinite(x) || x <= 0) nnrt_usage_die("--%s: expected a positive number, got '%s'", f->name, v);
+        *(double *)field = x;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// parsing
+
+/* Index of the hyperparameter spelled `name` on the command line, or -1. */
+static int find_hparam(const nnrt_model *m, const char *name) {
+    for (int i = 0; i < m->n_hparams; i++) {
+        char h[64];
+        dashed(m->hparams[i].name, h, sizeof h);
+        if (strcmp(h, name) == 0) return i;
+    }
+    return -1;
+}
+
+static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *o, const char *name) {
+    const char *best = NULL;
+    char best_buf[64];
+    int best_d = 3;  // suggest only close matches
+    for (int i = 0; i < N_FLAGS; i++) {
+        int d = edit_distance(name, flags[i].name);
+        if ((flags[i].cmds & o->cmd) && d < best_d) { best_d = d; best = flags[i].name; }
+    }
+    for (int i = 0; o->cmd == NNRT_CMD_TRAIN && i < m->n_hparams; i++) {
+        char h[64];
+        dashed(m->hparams[i].name, h, sizeof h);
+        int d = edit_distance(name, h);
+        if (d < best_d) { best_d = d; snprintf(best_buf, sizeof best_buf, "%s", h); best = best_buf; }
+    }
+    for (int i = 0; i < N_FLAGS && !best; i++)
+        if (strcmp(flags[i].name, name) == 0)
+            nnrt_usage_die("flag '--%s' does not apply to '%s' (see '%s %s --help')", name, cmd_name(o->cmd), o->prog, cmd_name(o->cmd));
+    if (!best && find_hparam(m, name) >= 0)
+        nnrt_usage_die("'--%s' is a hyperparameter of 'train', not a flag of '%s'", name, cmd_name(o->cmd));
+    char hint[96] = "";
+    if (best) snprintf(hint, sizeof hint, "; did you mean '--%s'?", best);
+    nnrt_usage_die("unknown flag '--%s' for '%s'%s (see '%s %s --help')", name, cmd_name(o->cmd), hint, o->prog, cmd_name(o->cmd));
+}
+
+/* One "--name[=value]" at argv[*i]; consumes the value from argv[*i + 1] when needed. */
+static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_options *o) {
+    char name[128];
+    const char *arg = argv[*i] + 2, *eq = strchr(arg, '='), *value = eq ? eq + 1 : NULL;
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+    const flag *f = NULL;
+    for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
+    int hp = f || o->cmd != NNRT_CMD_TRAIN ? -1 : find_hparam(m, name);
+    if (!f && hp < 0) unknown_flag(m, o, name);
+    if (f && f->kind == F_BOOL) {
+        if (value) nnrt_usage_die("--%s takes no value, got '%s'", name, value);
+        *(int *)((char *)o + f->offset) = 1;
+        return;
+    }
+    if (!value) {
+        if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0) nnrt_usage_die("--%s: missing value", name);
+        value = argv[++*i];
+    }
+    if (f) { set_value(f, value, o); return; }
+    char *end;
+    double x = strtod(value, &end);
+    if (!*value || *end || !isfinite(x)) nnrt_usage_die("--%s: expected a number, got '%s'", name, value);
+    o->hp[hp] = x;
+}
+
+/* The combinations of flags each command needs. */
+static void check_options(const nnrt_model *m, nnrt_options *o) {
+    const char *c = cmd_name(o->cmd);
+    if (o->batch > m->max_batch)
+        nnrt_usage_die("--batch: %lld is more than this model's maximum batch of %d (fixed when it was compiled)", (long long)o->batch, m->max_batch);
+    if (o->samples > m->max_batch)
+        nnrt_usage_die("--samples: %lld is more than this model's maximum batch of %d", (long long)o->samples, m->max_batch);
+    if (o->data && (o->train_x || o->train_y || o->test_x || o->test_y))
+        nnrt_usage_die("%s: give either --data or --train-x/--train-y/--test-x/--test-y, not both", c);
+    if (!o->train_x != !o->train_y) nnrt_usage_die("%s: --train-x and --train-y go together", c);
+    if (!o->test_x != !o->test_y) nnrt_usage_die("%s: --test-x and --test-y go together", c);
+    if (o->cmd == NNRT_CMD_TRAIN && !o->data && !o->train_x)
+        nnrt_usage_die("train: needs --data DIR or --train-x F --train-y F (see '%s train --help')", o->prog);
+    if (o->cmd == NNRT_CMD_EVAL && !o->data && !o->test_x)
+        nnrt_usage_die("eval: needs --data DIR or --test-x F --test-y F (see '%s eval --help')", o->prog);
+    if ((o->cmd == NNRT_CMD_EVAL || o->cmd == NNRT_CMD_PREDICT) && !o->weights)
+        nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
+    if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
+        nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
+}
+
+void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o) {
+    memset(o, 0, sizeof *o);
+    o->prog = nnrt_basename(argc > 0 ? argv[0] : m->name);
+    if (argc < 2) {
+        print_main_help(m, o->prog);
+        exit(NNRT_EXIT_USAGE);
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        print_main_help(m, o->prog);
+        exit(0);
+    }
+    int c = -1;
+    for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
+    if (c < 0)
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict or gradcheck; see '%s --help')", argv[1], o->prog);
+    o->cmd = commands[c].cmd;
+    o->epochs = m->default_epochs;
+    o->batch = m->default_batch;
+    o->seed = m->default_seed;
+    o->log_every = 50;
+    o->samples = 4;
+    o->tol = 1e-4;
+    o->floor = 1e-4;
+    o->hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
+    for (int i = 0; i < m->n_hparams; i++) o->hp[i] = m->hparams[i].value;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_cmd_help(m, o->prog, c);
+            exit(0);
+        }
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == 0)
+            nnrt_usage_die("unexpected argument '%s' for '%s' (flags start with --; see '%s %s --help')", argv[i], commands[c].name, o->prog, commands[c].name);
+        parse_flag(m, argc, argv, &i, o);
+    }
+    check_options(m, o);
+}
+
+void nnrt_options_free(nnrt_options *o) {
+    free(o->hp);
+    o->hp = NULL;
+}

@@ -1,0 +1,214 @@
+/* data.c — data sets: IDX files, picking a loader per file, the checks that tie a file to the model
+ * (feature count, label range, sample counts), the MNIST directory layout, and per-batch gathering.
+ * Images stay uint8 in memory (60000×784 is 47 MB, not 188 MB) and become float32 in [0, 1] one batch
+ * at a time. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// IDX: big-endian magic 0x00 0x00 <type> <ndim>, ndim big-endian u32 sizes, then the data
+
+enum { IDX_UBYTE = 0x08 };
+
+static uint32_t be32(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* want_magic 0 accepts any unsigned-byte IDX file; otherwise the magic must match exactly. */
+static nnrt_tensor_file idx_load(const char *path, uint32_t want_magic, const char *kind) {
+    nnrt_reader *r = nnrt_reader_open(path);
+    unsigned char b[4];
+    nnrt_reader_read_exact(r, b, 4, "a 4-byte IDX magic number");
+    uint32_t magic = be32(b);
+    if (want_magic && magic != want_magic)
+        nnrt_die("%s: not an IDX %s file (magic %u, expected %u)", path, kind, magic, want_magic);
+    if (b[0] || b[1] || b[3] < 1 || b[3] > 8) nnrt_die("%s: not an IDX file (magic %u)", path, magic);
+    if (b[2] != IDX_UBYTE)
+        nnrt_die("%s: IDX element type 0x%02x is not supported (expected 0x08, unsigned byte)", path, b[2]);
+
+    nnrt_tensor_file t = {.dtype = NNRT_U8, .ndim = b[3]};
+    snprintf(t.dtype_name, sizeof t.dtype_name, "uint8");
+    size_t count = 1;
+    for (int i = 0; i < t.ndim; i++) {
+        nnrt_reader_read_exact(r, b, 4, "the IDX dimension sizes");
+        t.shape[i] = be32(b);
+        count = nnrt_mul_size(count, (size_t)t.shape[i], path);
+    }
+    char shape[96], what[160];
+    snprintf(what, sizeof what, "%zu bytes of data for shape %s", count,
+             nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
+    t.data = nnrt_malloc(count);
+    nnrt_reader_read_exact(r, t.data, count, what);
+    nnrt_reader_close(r);
+    return t;
+}
+
+nnrt_tensor_file nnrt_load_idx(const char *path) { return idx_load(path, 0, ""); }
+
+// ----------------------------------------------------------------------------
+// any file
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+nnrt_tensor_file nnrt_load_any(const char *path, nnrt_role role, int64_t cols) {
+    if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) return nnrt_load_csv(path, role, cols);
+    nnrt_reader *r = nnrt_reader_open(path);
+    unsigned char magic[6] = {0};
+    size_t got = nnrt_reader_read(r, magic, sizeof magic);
+    nnrt_reader_close(r);
+    if (got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) return nnrt_load_npy(path);
+    if (got >= 4 && magic[0] == 0 && magic[1] == 0) return nnrt_load_idx(path);
+    if (got == 0) nnrt_die("%s: empty file", path);
+    nnrt_die("%s: unrecognised format (expected .npy, IDX, or .csv by extension)", path);
+}
+
+char *nnrt_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+// ----------------------------------------------------------------------------
+// checks that tie a file to the model
+
+nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) {
+    nnrt_tensor_file t = nnrt_load_any(path, NNRT_ROLE_X, m->input_dim);
+    char shape[96];
+    if (t.dtype == NNRT_I32)
+        nnrt_die("%s: expected float32, float64 or uint8 features, got %s", path, t.dtype_name);
+    int64_t dim = 1;
+    for (int i = 1; i < t.ndim; i++) dim *= t.shape[i];
+    if (dim != m->input_dim)
+        nnrt_die("%s: expected %d features per sample, got shape %s", path, m->input_dim,
+                 nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
+    return (nnrt_array){.path = strdup(path), .dtype = t.dtype, .n = t.shape[0], .dim = dim, .data = t.data};
+}
+
+void nnrt_check_labels(const char *path, const int32_t *y, int64_t n, int classes) {
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= classes)
+            nnrt_die("%s: label %d at index %lld is outside [0, %d)", path, y[i], (long long)i, classes);
+}
+
+static nnrt_array labels_from(const char *path, nnrt_tensor_file t, const nnrt_model *m) {
+    char shape[96];
+    if (t.dtype == NNRT_F32)
+        nnrt_die("%s: expected integer class labels (uint8, int32 or int64), got %s", path, t.dtype_name);
+    if (t.ndim > 2 || (t.ndim == 2 && t.shape[1] != 1))
+        nnrt_die("%s: expected one label per sample, got shape %s", path, nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
+    int64_t n = t.shape[0];
+    if (t.dtype == NNRT_U8) {  // widen: labels are small, and the kernels take int32
+        int32_t *wide = nnrt_malloc(nnrt_mul_size((size_t)n, 4, path));
+        for (int64_t i = 0; i < n; i++) wide[i] = ((uint8_t *)t.data)[i];
+        free(t.data);
+        t.data = wide;
+    }
+    nnrt_check_labels(path, t.data, n, m->output_dim);
+    return (nnrt_array){.path = strdup(path), .dtype = NNRT_I32, .n = n, .dim = 1, .data = t.data};
+}
+
+nnrt_array nnrt_load_y(const char *path, const nnrt_model *m) {
+    int classes = m->target_kind == NNRT_TARGET_CLASS;
+    nnrt_tensor_file t = nnrt_load_any(path, classes ? NNRT_ROLE_LABELS : NNRT_ROLE_TARGETS, classes ? 1 : m->target_dim);
+    if (classes) return labels_from(path, t, m);
+    char shape[96];
+    if (t.dtype != NNRT_F32) nnrt_die("%s: expected float32 or float64 targets, got %s", path, t.dtype_name);
+    int64_t dim = 1;
+    for (int i = 1; i < t.ndim; i++) dim *= t.shape[i];
+    if (dim != m->target_dim)
+        nnrt_die("%s: expected %d target values per sample, got shape %s", path, m->target_dim,
+                 nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
+    return (nnrt_array){.path = strdup(path), .dtype = NNRT_F32, .n = t.shape[0], .dim = dim, .data = t.data};
+}
+
+void nnrt_array_free(nnrt_array *a) {
+    free(a->data);
+    free((char *)a->path);
+    a->data = NULL;
+    a->path = NULL;
+}
+
+// ----------------------------------------------------------------------------
+// data sets
+
+static void check_counts(const nnrt_dataset *d) {
+    if (d->x.n != d->y.n)
+        nnrt_die("%s has %lld samples but %s has %lld", d->x.path, (long long)d->x.n, d->y.path, (long long)d->y.n);
+    if (d->x.n == 0) nnrt_die("%s: no samples", d->x.path);
+}
+
+nnrt_dataset nnrt_load_dataset(const char *x_path, const char *y_path, const nnrt_model *m) {
+    nnrt_dataset d = {.x = nnrt_load_x(x_path, m), .y = nnrt_load_y(y_path, m)};
+    check_counts(&d);
+    return d;
+}
+
+/* dir/name, or dir/name.gz when only that exists (free it). */
+static char *idx_path(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 8;
+    char *raw = nnrt_malloc(n), *gz = nnrt_malloc(n);
+    snprintf(raw, n, "%s/%s", dir, name);
+    snprintf(gz, n, "%s/%s.gz", dir, name);
+    if (nnrt_file_exists(raw)) { free(gz); return raw; }
+    if (nnrt_file_exists(gz)) { free(raw); return gz; }
+    nnrt_die("%s: no %s or %s.gz (expected the MNIST IDX layout: train-images-idx3-ubyte, "
+             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)", dir, name, name);
+}
+
+nnrt_dataset nnrt_load_idx_dir(const char *dir, const char *split, const nnrt_model *m) {
+    if (m->target_kind != NNRT_TARGET_CLASS) nnrt_die("--data: the MNIST layout holds class labels, but this model has dense targets");
+    char name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
+    char *xp = idx_path(dir, name);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
+    char *yp = idx_path(dir, name);
+
+    nnrt_tensor_file x = idx_load(xp, 2051, "image"), y = idx_load(yp, 2049, "label");
+    int64_t dim = x.shape[1] * x.shape[2];
+    char shape[96];
+    if (dim != m->input_dim)
+        nnrt_die("%s: expected %d features per sample, got shape %s", xp, m->input_dim, nnrt_shape_str(shape, sizeof shape, 3, x.shape));
+    nnrt_dataset d = {.x = {.path = xp, .dtype = NNRT_U8, .n = x.shape[0], .dim = dim, .data = x.data},
+                      .y = labels_from(yp, y, m)};
+    free(yp);  // labels_from kept a copy
+    check_counts(&d);
+    return d;
+}
+
+void nnrt_dataset_free(nnrt_dataset *d) {
+    nnrt_array_free(&d->x);
+    nnrt_array_free(&d->y);
+}
+
+// ----------------------------------------------------------------------------
+// gathering a batch
+
+void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+    static float byte_to_unit[256];  // i / 255.0f, exactly what torchvision's ToTensor computes
+    if (byte_to_unit[255] == 0)
+        for (int i = 0; i < 256; i++) byte_to_unit[i] = (float)i / 255.0f;
+    size_t d = (size_t)x->dim;
+    for (int b = 0; b < n; b++) {
+        float *dst = x_out + (size_t)b * d;
+        if (x->dtype == NNRT_U8) {
+            const uint8_t *src = (const uint8_t *)x->data + (size_t)idx[b] * d;
+            for (size_t j = 0; j < d; j++) dst[j] = byte_to_unit[src[j]];
+        } else {
+            memcpy(dst, (const float *)x->data + (size_t)idx[b] * d, d * sizeof(float));
+        }
+    }
+}
+
+void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out) {
+    size_t row = (size_t)y->dim * 4;  // int32 labels or float targets: 4 bytes each
+    for (int b = 0; b < n; b++)
+        memcpy((char *)y_out + (size_t)b * row, (const char *)y->data + (size_t)idx[b] * row, row);
+}

@@ -1,0 +1,228 @@
+/* io.c — fatal errors, checked allocation, the monotonic clock, file reading (raw or gzip) and
+ * atomic file output (temp file in the same directory, fsync, rename). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// fatal errors
+
+/* The temp file of the atomic output in progress, removed on any fatal exit. A fixed buffer, so the
+   signal handler can use it without touching the heap. */
+static char pending_tmp[4096];
+
+static void remove_pending(void) {
+    if (pending_tmp[0]) { unlink(pending_tmp); pending_tmp[0] = 0; }
+}
+
+static NNRT_NORETURN void vdie(int code, const char *fmt, va_list ap) {
+    fflush(stdout);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    remove_pending();
+    exit(code);
+}
+
+void nnrt_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vdie(NNRT_EXIT_FAIL, fmt, ap);
+}
+
+void nnrt_usage_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vdie(NNRT_EXIT_USAGE, fmt, ap);
+}
+
+// ----------------------------------------------------------------------------
+// memory, time, paths
+
+void *nnrt_malloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) nnrt_die("out of memory (allocating %zu bytes)", bytes);
+    return p;
+}
+
+size_t nnrt_mul_size(size_t a, size_t b, const char *what) {
+    if (b && a > SIZE_MAX / b) nnrt_die("%s: size overflow (%zu x %zu)", what, a, b);
+    return a * b;
+}
+
+void *nnrt_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) nnrt_die("out of memory (allocating %zu x %zu bytes)", count, size);
+    return p;
+}
+
+void *nnrt_aligned_calloc(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p) nnrt_die("out of memory (allocating %zu bytes)", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+
+double nnrt_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int nnrt_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+const char *nnrt_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+// ----------------------------------------------------------------------------
+// reading (gzip or raw, transparently)
+
+struct nnrt_reader {
+    gzFile gz;
+    const char *path;
+};
+
+nnrt_reader *nnrt_reader_open(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) nnrt_die("%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) nnrt_die("%s: is a directory, expected a file", path);
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) nnrt_die("%s: cannot open (%s)", path, strerror(errno));
+    gzbuffer(gz, 1 << 17);
+    nnrt_reader *r = nnrt_malloc(sizeof *r);
+    r->gz = gz;
+    r->path = path;
+    return r;
+}
+
+size_t nnrt_reader_read(nnrt_reader *r, void *buf, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done > (1u << 30) ? (1u << 30) : n - done;  // gzread takes an unsigned
+        int got = gzread(r->gz, (char *)buf + done, (unsigned)chunk);
+        if (got < 0) {
+            int err;
+            const char *msg = gzerror(r->gz, &err);
+            nnrt_die("%s: read error (%s)", r->path, msg);
+        }
+        if (got == 0) break;
+        done += (size_t)got;
+    }
+    return done;
+}
+
+void nnrt_reader_read_exact(nnrt_reader *r, void *buf, size_t n, const char *what) {
+    size_t got = nnrt_reader_read(r, buf, n);
+    if (got != n) nnrt_die("%s: truncated file (expected %s)", r->path, what);
+}
+
+void nnrt_reader_close(nnrt_reader *r) {
+    gzclose(r->gz);
+    free(r);
+}
+
+const char *nnrt_reader_path(const nnrt_reader *r) { return r->path; }
+
+char *nnrt_read_all(const char *path, size_t *len) {
+    nnrt_reader *r = nnrt_reader_open(path);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = nnrt_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap = nnrt_mul_size(cap, 2, path);
+            char *grown = realloc(buf, cap);
+            if (!grown) { free(buf); nnrt_die("%s: out of memory reading the file", path); }
+            buf = grown;
+        }
+        size_t got = nnrt_reader_read(r, buf + n, cap - 1 - n);
+        if (got == 0) break;
+        n += got;
+    }
+    nnrt_reader_close(r);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+// ----------------------------------------------------------------------------
+// atomic output
+
+struct nnrt_atomic {
+    FILE *f;
+    char *path;
+    char tmp[sizeof pending_tmp];
+};
+
+static void on_signal(int sig) {
+    if (pending_tmp[0]) unlink(pending_tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+nnrt_atomic *nnrt_atomic_open(const char *path) {
+    if (pending_tmp[0]) nnrt_die("internal: two atomic outputs at once (%s)", path);
+    nnrt_atomic *a = nnrt_calloc(1, sizeof *a);
+    const char *base = nnrt_basename(path);
+    int dirlen = (int)(base - path);
+    int len = snprintf(a->tmp, sizeof a->tmp, "%.*s.%s.tmp.XXXXXX", dirlen, path, base);
+    if (len < 0 || (size_t)len >= sizeof a->tmp) nnrt_die("%s: path too long", path);
+    int fd = mkstemp(a->tmp);
+    if (fd < 0) nnrt_die("%s: cannot create a file in that directory (%s)", path, strerror(errno));
+    fchmod(fd, 0644);  // mkstemp makes 0600; a weights file is an ordinary file
+    a->f = fdopen(fd, "wb");
+    if (!a->f) nnrt_die("%s: %s", path, strerror(errno));
+    a->path = strdup(path);
+    memcpy(pending_tmp, a->tmp, sizeof pending_tmp);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    return a;
+}
+
+void nnrt_atomic_write(nnrt_atomic *a, const void *buf, size_t n) {
+    if (n && fwrite(buf, 1, n, a->f) != n) nnrt_die("%s: write failed (%s)", a->path, strerror(errno));
+}
+
+static void atomic_release(nnrt_atomic *a) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    pending_tmp[0] = 0;
+    free(a->path);
+    free(a);
+}
+
+void nnrt_atomic_commit(nnrt_atomic *a) {
+    if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)
+        nnrt_die("%s: write failed (%s)", a->path, strerror(errno));
+    if (fclose(a->f) != 0) { a->f = NULL; nnrt_die("%s: write failed (%s)", a->path, strerror(errno)); }
+    if (rename(a->tmp, a->path) != 0) nnrt_die("%s: cannot rename the temp file (%s)", a->path, strerror(errno));
+    // fsync the directory too, so the rename itself survives a crash.
+    char dir[sizeof pending_tmp];
+    int dirlen = (int)(nnrt_basename(a->path) - a->path);
+    snprintf(dir, sizeof dir, "%.*s", dirlen ? dirlen : 1, dirlen ? a->path : ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    atomic_release(a);
+}
+
+void nnrt_atomic_abort(nnrt_atomic *a) {
+    fclose(a->f);
+    unlink(a->tmp);
+    atomic_release(a);
+}

@@ -1,0 +1,92 @@
+/* log.c — what a training run reports:
+ *   - JSON Lines metrics (--log): {"step":S,"epoch":E,"loss":L,"lr":LR} every --log-every steps and
+ *     {"epoch":E,"train_loss":…,"test_loss":…,"test_acc":…,"seconds":…} per epoch; floats as %.9g so
+ *     float32 values round-trip; non-finite values as null (JSON has no NaN); flushed per line.
+ *   - a progress bar on stderr, redrawn in place, only when stderr is a terminal and not --quiet. */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// JSON Lines
+
+void nnrt_json_number(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fputs("null", f);
+}
+
+void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet) {
+    memset(l, 0, sizeof *l);
+    if (jsonl_path) {
+        l->jsonl = fopen(jsonl_path, "w");
+        if (!l->jsonl) nnrt_die("%s: cannot create the log file (%s)", jsonl_path, strerror(errno));
+    }
+    l->bar = !quiet && isatty(STDERR_FILENO);
+    l->t_epoch = nnrt_now();
+}
+
+void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double lr) {
+    if (!l->jsonl) return;
+    fprintf(l->jsonl, "{\"step\":%lld,\"epoch\":%lld,\"loss\":", (long long)step, (long long)epoch);
+    nnrt_json_number(l->jsonl, loss);
+    fputs(",\"lr\":", l->jsonl);
+    nnrt_json_number(l->jsonl, lr);
+    fputs("}\n", l->jsonl);
+    fflush(l->jsonl);
+}
+
+void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, int has_test, double test_loss,
+                    double test_acc, double seconds) {
+    if (!l->jsonl) return;
+    fprintf(l->jsonl, "{\"epoch\":%lld,\"train_loss\":", (long long)epoch);
+    nnrt_json_number(l->jsonl, train_loss);
+    if (has_test) {
+        fputs(",\"test_loss\":", l->jsonl);
+        nnrt_json_number(l->jsonl, test_loss);
+        if (test_acc >= 0) {
+            fputs(",\"test_acc\":", l->jsonl);
+            nnrt_json_number(l->jsonl, test_acc);
+        }
+    }
+    fputs(",\"seconds\":", l->jsonl);
+    nnrt_json_number(l->jsonl, seconds);
+    fputs("}\n", l->jsonl);
+    fflush(l->jsonl);
+}
+
+void nnrt_log_close(nnrt_log *l) {
+    if (l->jsonl && fclose(l->jsonl) != 0) nnrt_die("cannot write the log file (%s)", strerror(errno));
+    l->jsonl = NULL;
+}
+
+// ----------------------------------------------------------------------------
+// progress bar
+
+/* i of total steps done in this epoch; redrawn at most 10 times a second and at the end. */
+void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss) {
+    if (!l->bar) return;
+    double now = nnrt_now();
+    if (i == 1) l->t_epoch = now;
+    if (i != total && now - l->bar_last < 0.1) return;
+    l->bar_last = now;
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    int filled = total > 0 ? (int)(WIDTH * i / total) : WIDTH;
+    for (int k = 0; k < WIDTH; k++) bar[k] = k < filled ? '#' : '.';
+    bar[WIDTH] = 0;
+    double elapsed = now - l->t_epoch;
+    double rate = elapsed > 0 ? (double)(i - 1) / elapsed : 0;
+    fprintf(stderr, "\repoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.0f steps/s\033[K", (long long)epoch,
+            (long long)epochs, bar, (long long)i, (long long)total, loss, rate);
+    fflush(stderr);
+}
+
+void nnrt_log_bar_clear(nnrt_log *l) {
+    if (!l->bar) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    l->bar_last = 0;
+}

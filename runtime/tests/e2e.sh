@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# e2e.sh — drives the toy trainers (built from toy_model.c) through the trainer's command line.
+# usage: e2e.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR and DATA_DIR)
+# Prints "ok   <name>" or "FAIL <name>: <why>" per test and finally "e2e: P passed, F failed".
+set -u
+BIN=$1 D=$2 W=$3
+TOY=$BIN/toy WRONG=$BIN/toy_wrong DENSE=$BIN/toy_dense MNIST=$BIN/toy_mnist
+pass=0 fail=0
+mkdir -p "$W"
+cd "$W" || exit 1
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1" "$2"; fi; }
+
+# expect NAME CODE SUBSTRING CMD... — exit code CODE and SUBSTRING in stdout+stderr.
+expect() {
+    local name=$1 code=$2 sub=$3 out rc
+    shift 3
+    # A fatal error exits with its buffers allocated on purpose: check leaks only on success.
+    if [ "$code" -eq 0 ]; then out=$("$@" 2>&1); else out=$(ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$@" 2>&1); fi
+    rc=$?
+    if grep -qE "Sanitizer|runtime error:" <<<"$out"; then bad "$name" "sanitizer report: $out"
+    elif [ "$rc" -ne "$code" ]; then bad "$name" "exit $rc, expected $code; output: $out"
+    elif ! grep -qF -- "$sub" <<<"$out"; then bad "$name" "no '$sub' in: $out"
+    else ok "$name"; fi
+}
+
+# ----------------------------------------------------------------------------
+# help and command-line errors (exit 2)
+
+expect help-main 0 "--weight-decay X" $TOY --help
+expect help-train 0 "--lr X               learning rate (default 0.1)" $TOY train --help
+expect help-train-batch 0 "(default 4, at most 8)" $TOY train --help
+expect help-gradcheck 0 "max(|analytic|, |numerical|, floor)" $TOY gradcheck --help
+expect help-eval 0 "--weights W" $TOY eval -h
+expect no-args 2 "usage: toy <command>" $TOY
+expect unknown-cmd 2 "error: unknown command 'fit'" $TOY fit
+expect unknown-flag 2 "error: unknown flag '--lrr' for 'train'" $TOY train --data . --lrr 3
+expect unknown-flag-hint 2 "did you mean '--lr'?" $TOY train --data . --lrr 3
+expect underscore-hparam 2 "did you mean '--weight-decay'?" $TOY train --data . --weight_decay 3
+expect bad-int 2 "error: --batch: expected a positive integer, got 'abc'" $TOY train --data . --batch abc
+expect bad-int-eq 2 "error: --batch: expected a positive integer, got '0'" $TOY train --data . --batch=0
+expect bad-epochs 2 "--epochs: expected a non-negative integer, got '-1'" $TOY train --data . --epochs -1
+expect bad-float 2 "error: --lr: expected a number, got '1e'" $TOY train --data . --lr 1e
+expect bad-seed 2 "--seed: expected a non-negative integer" $TOY train --data . --seed -3
+expect bad-tol 2 "--tol: expected a positive number" $TOY gradcheck --tol 0
+expect missing-value 2 "error: --epochs: missing value" $TOY train --data . --epochs
+expect missing-value-flag 2 "error: --save: missing value" $TOY train --data . --save --quiet
+expect bool-value 2 "--no-shuffle takes no value" $TOY train --data . --no-shuffle=1
+expect positional 2 "unexpected argument 'extra'" $TOY train --data . extra
+expect batch-max 2 "maximum batch of 8" $TOY train --data . --batch 9
+expect flag-wrong-cmd 2 "flag '--save' does not apply to 'eval'" $TOY eval --weights w --data . --save x
+expect hparam-wrong-cmd 2 "'--lr' is a hyperparameter of 'train'" $TOY eval --weights w --data . --lr 1
+expect train-no-data 2 "train: needs --data DIR or --train-x F --train-y F" $TOY train
+expect data-and-x 2 "not both" $TOY train --data . --train-x a --train-y b
+expect x-without-y 2 "--train-x and --train-y go together" $TOY train --train-x a
+expect eval-no-weights 2 "eval: needs --weights W" $TOY eval --data .
+expect predict-no-output 2 "predict: needs --input X and --output Y" $TOY predict --weights w --input x
+
+# ----------------------------------------------------------------------------
+# loaders: every format trains, and equal data gives bit-identical weights
+
+T="--epochs 2 --batch 4 --quiet"
+for pair in "x.npy y.npy" "x64.npy y32.npy" "x3d.npy y2d.npy" "x.csv y.csv" "x_nohdr.csv yu8.npy" \
+            "xu8.npy y.npy" "x.idx y.idx" "x.idx.gz y.idx.gz"; do
+    set -- $pair
+    expect "load-$1-$2" 0 "epoch 2/2  train_loss" $TOY train --train-x $D/$1 --train-y $D/$2 $T --save "w_$1_$2.st"
+done
+check same-f32-f64 'cmp -s w_x.npy_y.npy.st w_x64.npy_y32.npy.st'
+check same-f32-csv 'cmp -s w_x.npy_y.npy.st w_x.csv_y.csv.st'
+check same-csv-nohdr 'cmp -s w_x.csv_y.csv.st w_x_nohdr.csv_yu8.npy.st'
+check same-3d 'cmp -s w_x.npy_y.npy.st w_x3d.npy_y2d.npy.st'
+check same-u8-idx 'cmp -s w_xu8.npy_y.npy.st w_x.idx_y.idx.st'
+check same-idx-gz 'cmp -s w_x.idx_y.idx.st w_x.idx.gz_y.idx.gz.st'
+check u8-differs '! cmp -s w_x.npy_y.npy.st w_xu8.npy_y.npy.st'
+expect mnist-dir 0 "test_acc" $MNIST train --data $D/mnist --epochs 1 --quiet --save mn.st
+expect dense-train 0 "test_loss" $DENSE train --train-x $D/x.npy --train-y $D/t.npy --test-x $D/x.npy --test-y $D/t.npy --quiet
+check dense-no-acc '! $DENSE train --train-x $D/x.npy --train-y $D/t.npy --test-x $D/x.npy --test-y $D/t.npy --quiet | grep -q test_acc'
+
+# ----------------------------------------------------------------------------
+# bad data files (exit 1, the file named)
+
+tx() { $TOY train --train-x "$1" --train-y "$2" --quiet; }
+expect missing-file 1 "nope.npy: No such file or directory" tx $D/nope.npy $D/y.npy
+expect npy-shape 1 "x_shape.npy: expected 5 features per sample, got shape (10, 4)" tx $D/x_shape.npy $D/y.npy
+expect npy-fortran 1 "x_fortran.npy: fortran_order arrays are not supported" tx $D/x_fortran.npy $D/y.npy
+expect npy-big-endian 1 "x_be.npy: big-endian dtype '>f4' is not supported" tx $D/x_be.npy $D/y.npy
+expect npy-int-features 1 "x_i32.npy: expected float32, float64 or uint8 features, got int32" tx $D/x_i32.npy $D/y.npy
+expect npy-dtype 1 "x_c8.npy: unsupported dtype '<c8'" tx $D/x_c8.npy $D/y.npy
+expect npy-truncated 1 "x_trunc.npy: truncated file" tx $D/x_trunc.npy $D/y.npy
+expect idx-truncated 1 "x_trunc.idx: truncated file" tx $D/x_trunc.idx $D/y.npy
+expect float-labels 1 "y_float.npy: expected integer class labels" tx $D/x.npy $D/y_float.npy
+expect count-mismatch 1 "has 10 samples but" tx $D/x.npy $D/y_short.npy
+expect label-range 1 "y_range.npy: label 12 at index 5 is outside [0, 3)" tx $D/x.npy $D/y_range.npy
+expect empty-file 1 "empty.npy: empty file" tx $D/empty.npy $D/y.npy
+expect unknown-format 1 "garbage.bin: unrecognised format" tx $D/garbage.bin $D/y.npy
+expect csv-ragged 1 "y_ragged.csv:7: expected 1 column, got 3" tx $D/x.npy $D/y_ragged.csv
+expect csv-fraction 1 "y_frac.csv:3: expected an integer label, got '1.5'" tx $D/x.npy $D/y_frac.csv
+expect csv-text 1 "x_text.csv:2: column 3: expected a number, got 'abc'" tx $D/x_text.csv $D/y.csv
+expect idx-magic 1 "train-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_bad
+expect mnist-missing 1 "no train-images-idx3-ubyte or train-images-idx3-ubyte.gz" $MNIST train --data $D/nowhere
+expect mnist-dims 1 "expected 5 features per sample, got shape (20, 28, 28)" $TOY train --data $D/mnist
+expect test-file-bad 1 "x_shape.npy: expected 5 features" $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x_shape.npy --test-y $D/y.npy
+
+# ----------------------------------------------------------------------------
+# the training loop: order, partial last batch, shuffling, logging
+
+rm -f trace1 trace2 trace3 trace4
+TOY_TRACE=trace1 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --no-shuffle --quiet \
+    --log m1.jsonl --log-every 1 --save seen.st >/dev/null
+check noshuffle-steps '[ "$(wc -l <trace1)" -eq 6 ]'
+check noshuffle-order '[ "$(cut -d" " -f1-13 trace1 | head -3 | tr "\n" "|")" = "step 1 epoch 0 spe 3 n 4 x0 0 1 2 3|step 2 epoch 0 spe 3 n 4 x0 4 5 6 7|step 3 epoch 0 spe 3 n 2 x0 8 9|" ]'
+check epoch-two '[ "$(sed -n 4p trace1)" = "step 4 epoch 1 spe 3 n 4 x0 0 1 2 3" ]'
+check partial-batch-trained '[ "$(tail -c 4 seen.st | od -An -tf4 | tr -d " ")" = "20" ]'
+check jsonl-lines '[ "$(wc -l <m1.jsonl)" -eq 8 ]'
+check jsonl-step '[ "$(head -1 m1.jsonl | sed "s/\"loss\":[^,]*/L/")" = "{\"step\":1,\"epoch\":1,L,\"lr\":0.1}" ]'
+check jsonl-epoch 'grep -q "^{\"epoch\":2,\"train_loss\":[0-9.e+-]*,\"seconds\":[0-9.e+-]*}$" m1.jsonl'
+# train_loss is the sample-weighted mean of the epoch's batch losses (4, 4 and 2 samples)
+check train-loss-weighted 'awk -F"[:,}]" "/\"step\"/ && \$4 == 1 { s += (NR == 3 ? 2 : 4) * \$6 } /\"train_loss\"/ && \$2 == 1 { t = \$4 } END { d = s / 10 - t; exit !(d < 1e-6 && d > -1e-6) }" m1.jsonl'
+TOY_TRACE=trace2 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
+TOY_TRACE=trace3 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
+TOY_TRACE=trace4 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 8 --quiet >/dev/null
+check shuffle-deterministic 'cmp -s trace2 trace3'
+check shuffle-seed-matters '! cmp -s trace2 trace4'
+check shuffle-epochs-differ '[ "$(head -1 trace2 | cut -d" " -f10-)" != "$(sed -n 4p trace2 | cut -d" " -f10-)" ]'
+check shuffle-permutation '[ "$(head -3 trace2 | cut -d" " -f10- | tr " " "\n" | sort -n | tr "\n" " ")" = "0 1 2 3 4 5 6 7 8 9 " ]'
+$TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --epochs 3 --quiet --log m2.jsonl --log-every 2 --lr 0.25 >out2
+check jsonl-every-k '[ "$(grep -c "\"step\"" m2.jsonl)" -eq 4 ] && grep -q "^{\"step\":8,\"epoch\":3," m2.jsonl'
+check jsonl-lr-override 'grep -q "\"lr\":0.25}" m2.jsonl'
+check jsonl-test 'grep -q "^{\"epoch\":3,\"train_loss\":[0-9.e+-]*,\"test_loss\":[0-9.e+-]*,\"test_acc\":[0-9.e+-]*,\"seconds\":" m2.jsonl'
+check summary-line 'grep -qE "^epoch 3/3  train_loss [0-9.]+  test_loss [0-9.]+  test_acc [0-9.]+  [0-9.]+s$" out2'
+$TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 1 >out3 2>err3
+check no-bar-without-tty '[ ! -s err3 ]'
+check hparams-change-result '$TOY train --train-x $D/x.npy --train-y $D/y.npy --quiet --momentum 0.9 --weight-decay=0.01 --save hp.st >/dev/null && ! cmp -s hp.st w_x.npy_y.npy.st'
+
+# ----------------------------------------------------------------------------
+# weights: atomic save, strict loading, eval, predict
+
+$TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --quiet --save a.st >outa
+check eval-matches-train '[ "$($TOY eval --weights a.st --test-x $D/x.npy --test-y $D/y.npy)" = "$(grep "^epoch 2/2" outa | sed "s/.*  test_loss/test_loss/; s/  [0-9.]*s$//")" ]'
+$TOY train --train-x $D/x.npy --train-y $D/y.npy --quiet --init a.st --epochs 0 --save b.st >/dev/null
+check init-roundtrip 'cmp -s a.st b.st'
+check safetensors-header 'head -c 300 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
+check safetensors-aligned '[ $(( $(od -An -tu8 -N8 a.st) % 8 )) -eq 0 ]'
+expect save-bad-dir 1 "nodir/w.st: cannot create a file in that directory" $TOY train --train-x $D/x.npy --train-y $D/y.npy --save nodir/w.st
+echo old >keep.st
+expect save-fails-late 1 "x_shape.npy" $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x_shape.npy --test-y $D/y.npy --save keep.st
+check save-keeps-old '[ "$(cat keep.st)" = old ] && [ -z "$(ls -a | grep tmp)" ]'
+expect weights-wrong-shape 1 "tensor 'weight' has shape (10, 784), expected (3, 5)" $TOY eval --weights mn.st --test-x $D/x.npy --test-y $D/y.npy
+expect weights-corrupt 1 "garbage.bin: corrupt safetensors file" $TOY eval --weights $D/garbage.bin --test-x $D/x.npy --test-y $D/y.npy
+expect weights-missing 1 "nope.st: No such file" $TOY eval --weights nope.st --test-x $D/x.npy --test-y $D/y.npy
+expect init-wrong 1 "x.npy: corrupt safetensors" $TOY train --train-x $D/x.npy --train-y $D/y.npy --init $D/x.npy
+expect predict 0 "wrote p.npy (10, 3) probabilities" $TOY predict --weights a.st --input $D/x.npy --output p.npy
+check predict-npy-header 'head -c 128 p.npy | grep -q "{.descr.: .<f4., .fortran_order.: False, .shape.: (10, 3), }"'
+check predict-size '[ "$(wc -c <p.npy)" -eq 248 ]'
+check predict-rows-sum-1 'od -An -tf4 -j128 -w12 -v p.npy | awk "{ s = \$1 + \$2 + \$3; if (s < 0.99999 || s > 1.00001) bad = 1 } END { exit bad }"'
+expect predict-bad-input 1 "x_shape.npy: expected 5 features" $TOY predict --weights a.st --input $D/x_shape.npy --output q.npy
+check predict-no-partial '[ ! -e q.npy ] && [ -z "$(ls -a | grep tmp)" ]'
+expect predict-dense 0 "(10, 3) outputs" $DENSE predict --weights a.st --input $D/x.npy --output pd.npy
+
+# ----------------------------------------------------------------------------
+# gradcheck
+
+expect gradcheck-pass 0 "gradcheck: passed (worst" $TOY gradcheck
+expect gradcheck-lines 0 "weight                   (3, 5)         15 of 15 elements" $TOY gradcheck
+expect gradcheck-data 0 "samples (from $D/x.npy)" $TOY gradcheck --train-x $D/x.npy --train-y $D/y.npy --samples 6
+expect gradcheck-weights 0 "gradcheck: passed" $TOY gradcheck --weights a.st --seed 3
+expect gradcheck-dense 0 "gradcheck: passed" $DENSE gradcheck
+expect gradcheck-sampled 0 "64 of 7840 elements" $MNIST gradcheck --data $D/mnist --samples 3
+expect gradcheck-fail 1 "gradcheck: failed (worst" $WRONG gradcheck
+expect gradcheck-tol 1 "gradcheck: failed" $TOY gradcheck --tol 1e-15 --floor 1e-9
+expect gradcheck-fail-names 1 "bias" $WRONG gradcheck
+expect gradcheck-too-many 2 "--samples: 9 is more than" $TOY gradcheck --samples 9
+
+# ----------------------------------------------------------------------------
+# BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
+
+V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"
+if grep -q avx512bw /proc/cpuinfo; then want=SkylakeX; elif grep -q avx2 /proc/cpuinfo; then want=Haswell; else want=; fi
+if [ -n "$want" ]; then
+    expect blas-auto 0 "core $want (OPENBLAS_CORETYPE=$want, chosen from CPU features" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS $TOY train $V
+fi
+expect blas-one-thread 0 "), 1 thread" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS $TOY train $V
+expect blas-user-core 0 "core Haswell (OPENBLAS_CORETYPE=Haswell, set by the user)" env OPENBLAS_CORETYPE=Haswell $TOY train $V
+expect blas-user-threads 0 "2 threads" env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 $TOY train $V
+expect blas-eval-verbose 0 "blas: OpenBLAS" $TOY eval --weights a.st --test-x $D/x.npy --test-y $D/y.npy --verbose
+
+echo "e2e: $pass passed, $fail failed"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# run.sh — builds libnnrt and the runtime tests twice (plain -O2, and with ASan+UBSan), runs them all,
+# and ends with one line "N passed, M failed" (exit status 1 if anything failed).
+# Works from any directory; all build output goes to a temp dir that is removed afterwards.
+# Environment: CC (default: clang from the Swift toolchain, else clang, else gcc), KEEP=1 keeps the temp dir.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RT=$(dirname "$HERE")
+if [ -z "${CC:-}" ]; then
+    for c in /opt/swift/usr/bin/clang clang gcc; do command -v $c >/dev/null && { CC=$c; break; }; done
+fi
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/nnrt-tests.XXXXXX")
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
+LIBS="-lopenblas -lz -lm"
+# ld.gold (the default linker here) warns about every ASan symbol; bfd is quiet.
+LD=$($CC -fuse-ld=bfd -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null && echo -fuse-ld=bfd)
+pass=0 fail=0
+
+build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the unit tests into $TMP/NAME
+    local out=$TMP/$1
+    shift
+    mkdir -p "$out/obj"
+    for f in "$RT"/*.c; do
+        $CC -std=c11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror "$@" -c "$f" -o "$out/obj/$(basename "${f%.c}").o" || return 1
+    done
+    ar rcs "$out/libnnrt.a" "$out"/obj/*.o || return 1
+    local cc="$CC -std=c11 -O2 -Wall $* -I$RT $LD"
+    $cc "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy" &&
+    $cc -DTOY_WRONG_GRAD "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_wrong" &&
+    $cc -DTOY_DENSE "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dense" &&
+    $cc -DTOY_MNIST "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_mnist" &&
+    $cc "$HERE/test_unit.c" "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
+    $cc "$HERE/mkdata.c" -lz -o "$out/mkdata"
+}
+
+# Runs one test program, echoes its lines, and adds its "...: P passed, F failed" line to the totals.
+run() {
+    local label=$1 log=$TMP/$1.log
+    shift
+    "$@" >"$log" 2>&1
+    local rc=$? summary
+    sed "s/^/[$label] /" "$log" | grep -v "^\[$label\] ok "
+    summary=$(grep -E "[0-9]+ passed, [0-9]+ failed$" "$log" | tail -1)
+    if [ -z "$summary" ]; then
+        echo "[$label] FAIL: no summary (exit $rc)"; fail=$((fail + 1)); return
+    fi
+    local p f
+    p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")
+    f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")
+    pass=$((pass + p)); fail=$((fail + f))
+    if [ "$f" -eq 0 ] && [ "$rc" -ne 0 ]; then echo "[$label] FAIL: exit $rc"; fail=$((fail + 1)); fi
+}
+
+for cfg in plain asan; do
+    if [ $cfg = plain ]; then flags=""; else flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"; fi
+    if ! build $cfg $flags; then echo "[$cfg] FAIL: build"; fail=$((fail + 1)); continue; fi
+    mkdir -p "$TMP/$cfg/data"
+    "$TMP/$cfg/mkdata" "$TMP/$cfg/data" || { echo "[$cfg] FAIL: mkdata"; fail=$((fail + 1)); continue; }
+    # Sanitizer reports exit 86, unlike any status the trainer uses on purpose (0, 1, 2).
+    export ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
+    run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
+    run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,373 @@
+/* test_unit.c — unit tests of the runtime's pieces through nnrt.h (the trainer-level tests are e2e.sh).
+ * usage: test_unit WORK_DIR    prints "ok <name>" / "FAIL <name>: …" and "unit: P passed, F failed".
+ * Fatal paths (nnrt_die) run in a forked child whose exit status and stderr are checked. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "nnrt.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NNRT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NNRT_TEST_ASAN 1
+#endif
+#endif
+#ifdef NNRT_TEST_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
+static int passed, failed;
+static char work[2048];
+
+#define CHECK(name, cond) check_at(__FILE__, __LINE__, name, (cond), #cond)
+static void check_at(const char *file, int line, const char *name, int ok, const char *expr) {
+    if (ok) { passed++; printf("ok   %s\n", name); }
+    else { failed++; printf("FAIL %s (%s:%d): %s\n", name, file, line, expr); }
+}
+
+static const char *at(const char *name) {
+    static char path[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", work, name);
+    return path[k];
+}
+
+static void write_bytes(const char *path, const void *buf, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+}
+
+/* Runs fn(arg) in a child; checks that it exits with `code` and that stderr contains `want`. */
+#define EXPECT_DIE(name, code, want, fn, arg) expect_die_at(__FILE__, __LINE__, name, code, want, fn, arg)
+static void expect_die_at(const char *file, int line, const char *name, int code, const char *want,
+                          void (*fn)(const void *), const void *arg) {
+    int fd[2];
+    if (pipe(fd) != 0) abort();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+#ifdef NNRT_TEST_ASAN
+        __lsan_disable();  // a fatal error exits with its buffers still allocated, on purpose
+#endif
+        dup2(fd[1], 2);
+        close(fd[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    char err[4096] = {0};
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < sizeof err && (got = read(fd[0], err + n, sizeof err - 1 - n)) > 0) n += (size_t)got;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == code && strstr(err, want);
+    check_at(file, line, name, ok, want);
+    if (!ok) printf("     status %d, stderr: %s\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1, err);
+}
+
+// ----------------------------------------------------------------------------
+// a fake model for loaders, init and safetensors
+
+static const nnrt_param fake_params[] = {
+    {"0.weight", 2, {4, 3}, 0, 12, NNRT_INIT_UNIFORM, -0.5, 0.5, 1},
+    {"0.bias", 1, {4}, 12, 4, NNRT_INIT_CONST, 0.25, 0, 1},
+    {"1.running_var", 1, {4000}, 16, 4000, NNRT_INIT_NORMAL, 2.0, 3.0, 0},
+    {"2.z", 0, {0}, 4016, 1, NNRT_INIT_ZEROS, 0, 0, 1},
+};
+static const nnrt_model fake = {
+    .name = "fake", .input_dim = 3, .output_dim = 4, .target_kind = NNRT_TARGET_CLASS, .target_dim = 1,
+    .max_batch = 8, .params_numel = 4017, .n_params = 4, .params = fake_params,
+};
+
+// ----------------------------------------------------------------------------
+// rng
+
+static void test_rng(void) {
+    uint64_t a[4], b[4], c[4];
+    nnrt_rng_seed(a, 0, 0);
+    CHECK("splitmix64 seeding", a[0] == 0xE220A8397B1DCDAFull && a[1] == 0x6E789E6AA1B965F4ull && a[2] == 0x06C45D188009454Full);
+    nnrt_rng_seed(a, 42, 1);
+    nnrt_rng_seed(b, 42, 1);
+    nnrt_rng_seed(c, 42, 2);
+    int same = 1, differ = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = nnrt_rng_next(a), y = nnrt_rng_next(b), z = nnrt_rng_next(c);
+        same &= x == y;
+        differ += x != z;
+    }
+    CHECK("rng deterministic per seed", same);
+    CHECK("rng streams independent", differ == 1000);
+
+    double sum = 0, sum2 = 0, lo = 1, hi = 0;
+    int counts[7] = {0};
+    enum { M = 200000 };
+    for (int i = 0; i < M; i++) {
+        double u = nnrt_rng_uniform(a);
+        lo = fmin(lo, u); hi = fmax(hi, u);
+        counts[nnrt_rng_below(a, 7)]++;
+        double g = nnrt_rng_normal(a);
+        sum += g; sum2 += g * g;
+    }
+    CHECK("uniform in [0,1)", lo >= 0 && hi < 1 && lo < 1e-3 && hi > 1 - 1e-3);
+    CHECK("normal mean ~0", fabs(sum / M) < 0.01);
+    CHECK("normal var ~1", fabs(sum2 / M - 1) < 0.02);
+    int fair = 1;
+    for (int k = 0; k < 7; k++) fair &= fabs(counts[k] / (double)M - 1.0 / 7) < 0.005;
+    CHECK("below(7) uniform", fair);
+    CHECK("below(1) is 0", nnrt_rng_below(a, 1) == 0);
+}
+
+static void test_shuffle(void) {
+    int64_t p[100], q[100], r[100];
+    uint64_t a[4], b[4], c[4];
+    nnrt_rng_seed(a, 5, NNRT_STREAM_SHUFFLE);
+    nnrt_rng_seed(b, 5, NNRT_STREAM_SHUFFLE);
+    nnrt_rng_seed(c, 6, NNRT_STREAM_SHUFFLE);
+    for (int i = 0; i < 100; i++) p[i] = q[i] = r[i] = i;
+    nnrt_rng_shuffle(a, p, 100);
+    nnrt_rng_shuffle(b, q, 100);
+    nnrt_rng_shuffle(c, r, 100);
+    int seen[100] = {0}, perm = 1, moved = 0;
+    for (int i = 0; i < 100; i++) { perm &= p[i] >= 0 && p[i] < 100 && !seen[p[i]]; if (p[i] >= 0 && p[i] < 100) seen[p[i]] = 1; moved += p[i] != i; }
+    CHECK("shuffle is a permutation", perm && moved > 80);
+    CHECK("shuffle deterministic per seed", memcmp(p, q, sizeof p) == 0);
+    CHECK("shuffle depends on seed", memcmp(p, r, sizeof p) != 0);
+}
+
+static void test_init(void) {
+    float *w = calloc(fake.params_numel, sizeof(float)), *v = calloc(fake.params_numel, sizeof(float));
+    nnrt_init_params(&fake, w, 1);
+    nnrt_init_params(&fake, v, 1);
+    CHECK("init deterministic", memcmp(w, v, fake.params_numel * sizeof(float)) == 0);
+    int in_range = 1;
+    for (int i = 0; i < 12; i++) in_range &= w[i] >= -0.5f && w[i] <= 0.5f;
+    CHECK("init uniform range", in_range && w[0] != w[1]);
+    CHECK("init const", w[12] == 0.25f && w[15] == 0.25f);
+    double s = 0, s2 = 0;
+    for (int i = 16; i < 4016; i++) { s += w[i]; s2 += (double)w[i] * w[i]; }
+    double mean = s / 4000, sd = sqrt(s2 / 4000 - mean * mean);
+    CHECK("init normal mean/std", fabs(mean - 2) < 0.2 && fabs(sd - 3) < 0.2);
+    CHECK("init zeros", w[4016] == 0);
+    nnrt_init_params(&fake, v, 2);
+    CHECK("init depends on seed", w[0] != v[0]);
+    free(w); free(v);
+}
+
+// ----------------------------------------------------------------------------
+// loaders
+
+static void test_npy(void) {
+    nnrt_atomic *a = nnrt_npy_begin(at("r.npy"), 2, 3);
+    float v[6] = {1, 2, 3, 4, 5, -6.5f};
+    nnrt_atomic_write(a, v, sizeof v);
+    nnrt_atomic_commit(a);
+    nnrt_tensor_file t = nnrt_load_npy(at("r.npy"));
+    CHECK("npy round trip", t.dtype == NNRT_F32 && t.ndim == 2 && t.shape[0] == 2 && t.shape[1] == 3 && memcmp(t.data, v, sizeof v) == 0);
+    free(t.data);
+    struct stat st;
+    stat(at("r.npy"), &st);
+    CHECK("npy header aligned to 64", (st.st_size - 24) % 64 == 0);
+
+    // version 2.0 header (u32 length), int64 labels → int32
+    unsigned char buf[128 + 24] = {0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 116, 0, 0, 0};
+    memset(buf + 12, ' ', 116);
+    const char *dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }";
+    memcpy(buf + 12, dict, strlen(dict));
+    buf[127] = '\n';
+    int64_t labels[3] = {7, 0, 5000000000LL};
+    memcpy(buf + 128, labels, sizeof labels);
+    write_bytes(at("v2.npy"), buf, sizeof buf);
+    t = nnrt_load_npy(at("v2.npy"));
+    int32_t *y = t.data;
+    CHECK("npy v2 int64 → int32 (clamped)", t.dtype == NNRT_I32 && t.shape[0] == 3 && y[0] == 7 && y[1] == 0 && y[2] == INT32_MAX);
+    free(t.data);
+}
+
+static void write_gz(const char *path, const void *buf, size_t n) {
+    gzFile f = gzopen(path, "wb");
+    gzwrite(f, buf, (unsigned)n);
+    gzclose(f);
+}
+
+static void test_idx(void) {
+    unsigned char buf[4 + 12 + 24] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4};
+    for (int i = 0; i < 24; i++) buf[16 + i] = (unsigned char)(i * 10);
+    write_bytes(at("a.idx"), buf, sizeof buf);
+    write_gz(at("a.idx.gz"), buf, sizeof buf);
+    nnrt_tensor_file t = nnrt_load_idx(at("a.idx")), g = nnrt_load_any(at("a.idx.gz"), NNRT_ROLE_X, 0);
+    CHECK("idx raw", t.dtype == NNRT_U8 && t.ndim == 3 && t.shape[0] == 2 && t.shape[2] == 4 && ((uint8_t *)t.data)[23] == 230);
+    CHECK("idx gz", g.ndim == 3 && memcmp(t.data, g.data, 24) == 0);
+    free(t.data); free(g.data);
+}
+
+static void test_csv(void) {
+    write_bytes(at("h.csv"), "a,b,c\n1,2,3\n\n4.5, -5e1 ,6\r\n", 27);
+    nnrt_tensor_file t = nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 0);
+    float *x = t.data;
+    CHECK("csv header skipped", t.shape[0] == 2 && t.shape[1] == 3 && x[0] == 1 && x[3] == 4.5f && x[4] == -50 && x[5] == 6);
+    free(t.data);
+    write_bytes(at("n.csv"), "1\n2\n0", 5);
+    t = nnrt_load_csv(at("n.csv"), NNRT_ROLE_LABELS, 1);
+    int32_t *y = t.data;
+    CHECK("csv labels, no header, no final newline", t.dtype == NNRT_I32 && t.shape[0] == 3 && y[0] == 1 && y[2] == 0);
+    free(t.data);
+}
+
+static void die_csv_cols(const void *p) { nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 4); }
+static void die_labels(const void *p) { int32_t y[3] = {0, 3, 1}; nnrt_check_labels("l.npy", y, 3, 3); }
+static void die_missing(const void *p) { nnrt_load_any(at("nope.npy"), NNRT_ROLE_X, 0); }
+
+static void test_gather(void) {
+    uint8_t u[3 * 2] = {0, 255, 51, 102, 1, 2};
+    nnrt_array x = {.path = "u", .dtype = NNRT_U8, .n = 3, .dim = 2, .data = u};
+    int64_t idx[2] = {2, 0};
+    float out[4];
+    nnrt_gather_x(&x, idx, 2, out);
+    CHECK("gather u8 / 255", out[0] == 1.0f / 255.0f && out[1] == 2.0f / 255.0f && out[2] == 0 && out[3] == 1.0f);
+    int32_t labels[3] = {4, 5, 6}, lo[2];
+    nnrt_array y = {.path = "y", .dtype = NNRT_I32, .n = 3, .dim = 1, .data = labels};
+    nnrt_gather_y(&y, idx, 2, lo);
+    CHECK("gather labels", lo[0] == 6 && lo[1] == 4);
+}
+
+// ----------------------------------------------------------------------------
+// safetensors
+
+static float params_a[4017], params_b[4017];
+
+/* A safetensors file with the given header JSON and `data` bytes of zeros. */
+static void write_st(const char *name, const char *header, size_t data) {
+    size_t hl = strlen(header), n = 8 + hl + data;
+    unsigned char *buf = calloc(1, n);
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(buf + 8, header, hl);
+    write_bytes(at(name), buf, n);
+    free(buf);
+}
+
+static void load_st(const void *name) { nnrt_load_safetensors(at(name), &fake, params_b); }
+
+#define ST_OK_REST "\"1.running_var\":{\"dtype\":\"F32\",\"shape\":[4000],\"data_offsets\":[64,16064]},\"2.z\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[16064,16068]}"
+#define ST_BIAS "\"0.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[48,64]},"
+
+static void test_safetensors(void) {
+    nnrt_init_params(&fake, params_a, 9);
+    nnrt_save_safetensors(at("w.st"), &fake, params_a);
+    nnrt_load_safetensors(at("w.st"), &fake, params_b);
+    CHECK("safetensors round trip", memcmp(params_a, params_b, sizeof params_a) == 0);
+
+    write_st("meta.st", "{\"__metadata__\":{\"k\":\"v\",\"n\":{\"x\":[1,2,{}]}},\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST "}", 16068);
+    nnrt_load_safetensors(at("meta.st"), &fake, params_b);
+    CHECK("safetensors metadata allowed, other order", params_b[0] == 0);
+
+    write_st("missing.st", "{" ST_BIAS ST_OK_REST "}", 16068);
+    EXPECT_DIE("safetensors missing key", 1, "missing.st: missing tensor '0.weight' (expected F32 of shape (4, 3))", load_st, "missing.st");
+    write_st("extra.st", "{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST ",\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 16068);
+    EXPECT_DIE("safetensors extra key", 1, "unexpected tensor 'x'", load_st, "extra.st");
+    write_st("dup.st", "{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST ",\"0.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[48,64]}}", 16068);
+    EXPECT_DIE("safetensors duplicate key", 1, "tensor '0.bias' appears twice", load_st, "dup.st");
+    write_st("extra1.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST "}", 16068);
+    EXPECT_DIE("safetensors extra key first", 1, "unexpected tensor 'a' (not a parameter of fake)", load_st, "extra1.st");
+    write_st("shape.st", "{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST "}", 16068);
+    EXPECT_DIE("safetensors wrong shape", 1, "tensor '0.weight' has shape (3, 4), expected (4, 3)", load_st, "shape.st");
+    write_st("dtype.st", "{\"0.weight\":{\"dtype\":\"F16\",\"shape\":[4,3],\"data_offsets\":[0,24]}," ST_BIAS ST_OK_REST "}", 16068);
+    EXPECT_DIE("safetensors wrong dtype", 1, "tensor '0.weight' has dtype F16, expected F32", load_st, "dtype.st");
+    write_st("bounds.st", "{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}," ST_BIAS ST_OK_REST "}", 100);
+    EXPECT_DIE("safetensors offsets past the end", 1, "corrupt safetensors file (tensor '1.running_var'", load_st, "bounds.st");
+    write_st("json.st", "{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3]", 100);
+    EXPECT_DIE("safetensors corrupt header", 1, "json.st: corrupt safetensors header", load_st, "json.st");
+    write_bytes(at("hlen.st"), "\xff\xff\x00\x00\x00\x00\x00\x00{}", 10);
+    EXPECT_DIE("safetensors header length", 1, "hlen.st: corrupt safetensors file (header length 65535", load_st, "hlen.st");
+    write_bytes(at("short.st"), "\x02\x00", 2);
+    EXPECT_DIE("safetensors too short", 1, "short.st: not a safetensors file", load_st, "short.st");
+}
+
+// ----------------------------------------------------------------------------
+// atomic output, misc
+
+static void die_mid_write(const void *p) {
+    nnrt_atomic *a = nnrt_atomic_open(at("partial.bin"));
+    nnrt_atomic_write(a, "abc", 3);
+    nnrt_die("simulated failure");
+}
+
+static int count_tmp(void) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q tmp", work);
+    return system(cmd) == 0;
+}
+
+static void test_atomic(void) {
+    nnrt_atomic *a = nnrt_atomic_open(at("out.bin"));
+    nnrt_atomic_write(a, "hello", 5);
+    CHECK("atomic: nothing before commit", access(at("out.bin"), F_OK) != 0 && count_tmp());
+    nnrt_atomic_commit(a);
+    size_t n;
+    char *s = nnrt_read_all(at("out.bin"), &n);
+    CHECK("atomic: content after commit", n == 5 && strcmp(s, "hello") == 0 && !count_tmp());
+    free(s);
+    a = nnrt_atomic_open(at("out.bin"));
+    nnrt_atomic_write(a, "xx", 2);
+    nnrt_atomic_abort(a);
+    s = nnrt_read_all(at("out.bin"), &n);
+    CHECK("atomic: abort keeps the old file", n == 5 && !count_tmp());
+    free(s);
+    EXPECT_DIE("atomic: die removes the temp file", 1, "error: simulated failure", die_mid_write, NULL);
+    CHECK("atomic: no partial file after die", access(at("partial.bin"), F_OK) != 0 && !count_tmp());
+}
+
+static void test_misc(void) {
+    float z[4] = {1000, 0, -1, 1};
+    nnrt_softmax_rows(z, 2, 2);
+    CHECK("softmax stable", z[0] == 1 && z[1] == 0 && fabsf(z[2] + z[3] - 1) < 1e-6f && z[3] > z[2]);
+    char buf[64];
+    CHECK("shape_str", strcmp(nnrt_shape_str(buf, sizeof buf, 2, (int64_t[]){10, 5}), "(10, 5)") == 0 &&
+                           strcmp(nnrt_shape_str(buf, sizeof buf, 1, (int64_t[]){3}), "(3,)") == 0);
+    FILE *f = fopen(at("num.txt"), "w");
+    nnrt_json_number(f, NAN);
+    fputc(' ', f);
+    nnrt_json_number(f, 0.1f);
+    fclose(f);
+    size_t n;
+    char *s = nnrt_read_all(at("num.txt"), &n);
+    CHECK("json numbers: null for NaN, float32 round trip", strcmp(s, "null 0.100000001") == 0);
+    free(s);
+    double t0 = nnrt_now();
+    CHECK("monotonic clock", nnrt_now() >= t0);
+    char why[128];
+    const char *core = nnrt_blas_pick_core(why, sizeof why);
+    __builtin_cpu_init();
+    CHECK("blas core from cpu features", __builtin_cpu_supports("avx512bw") ? core && strcmp(core, "SkylakeX") == 0 : 1);
+    EXPECT_DIE("csv column count", 1, "h.csv:2: expected 4 columns, got 3", die_csv_cols, NULL);
+    EXPECT_DIE("label range", 1, "l.npy: label 3 at index 1 is outside [0, 3)", die_labels, NULL);
+    EXPECT_DIE("missing file", 1, "nope.npy: No such file or directory", die_missing, NULL);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
+    snprintf(work, sizeof work, "%s", argv[1]);
+    mkdir(work, 0755);
+    test_rng();
+    test_shuffle();
+    test_init();
+    test_npy();
+    test_idx();
+    test_csv();
+    test_gather();
+    test_safetensors();
+    test_atomic();
+    test_misc();
+    printf("unit: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

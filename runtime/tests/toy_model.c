@@ -1,0 +1,187 @@
+/* toy_model.c — a hand-written model implementing the nnrt_model contract, to test nnrt_main end to end.
+ *
+ * Default: softmax regression, logits (n, C) = x (n, D) @ Wᵀ (D, C) + b (C), cross-entropy, SGD with
+ * momentum and weight decay. Build variants:
+ *   -DTOY_DENSE       linear regression with MSE (DENSE targets, target_dim = C)
+ *   -DTOY_WRONG_GRAD  loss_grad_f64 returns a bias gradient 10% too large (gradcheck must fail)
+ *   -DTOY_MNIST       D = 784, C = 10, max_batch 256 (for the MNIST directory layout)
+ * A non-trainable buffer "seen" (1,) counts the samples trained on, like BatchNorm's counters; with
+ * TOY_TRACE=path set, train_step also appends one line per step (step, epoch, steps_per_epoch, n, and
+ * feature 0 of each sample) so tests can check the batch order and sizes. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt_model.h"
+
+#ifdef TOY_MNIST
+enum { D = 784, C = 10, MAX_B = 256, DEF_B = 128 };
+#else
+enum { D = 5, C = 3, MAX_B = 8, DEF_B = 4 };
+#endif
+enum { W_OFF = 0, B_OFF = C * D, SEEN_OFF = C * D + C, NUMEL = C * D + C + 1 };
+enum { HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY };
+
+// ----------------------------------------------------------------------------
+// float32 kernels
+
+/* logits (n, C) = x (n, D) @ W (C, D)ᵀ + b (C) */
+static void forward(int n, const float *params, const float *x, float *logits) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, C, D, 1.0f, x, D, params + W_OFF, D, 0.0f, logits, C);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < C; j++) logits[i * C + j] += params[B_OFF + j];
+}
+
+/* Mean loss over the batch; dlogits (n, C) ← its gradient with respect to logits. */
+static float loss_and_dlogits(int n, const float *logits, const void *y, float *dlogits) {
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + i * C;
+        float *dz = dlogits + i * C;
+#ifdef TOY_DENSE
+        const float *t = (const float *)y + i * C;
+        for (int j = 0; j < C; j++) { float e = z[j] - t[j]; loss += (double)e * e; dz[j] = 2.0f * e / (float)(n * C); }
+#else
+        int label = ((const int32_t *)y)[i];
+        float mx = z[0];
+        for (int j = 1; j < C; j++) mx = z[j] > mx ? z[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < C; j++) sum += exp((double)(z[j] - mx));
+        loss += log(sum) - (double)(z[label] - mx);
+        for (int j = 0; j < C; j++) dz[j] = (float)(exp((double)(z[j] - mx)) / sum / n) - (j == label ? 1.0f / (float)n : 0.0f);
+#endif
+    }
+#ifdef TOY_DENSE
+    return (float)(loss / (double)(n * C));
+#else
+    return (float)(loss / n);
+#endif
+}
+
+static void trace(const nnrt_ctx *ctx, int n, const float *x) {
+    static FILE *f;
+    const char *path = getenv("TOY_TRACE");
+    if (!path) return;
+    if (!f && !(f = fopen(path, "a"))) return;
+    fprintf(f, "step %lld epoch %lld spe %lld n %d x0", (long long)ctx->step, (long long)ctx->epoch,
+            (long long)ctx->steps_per_epoch, n);
+    for (int i = 0; i < n; i++) fprintf(f, " %g", x[i * D]);
+    fprintf(f, "\n");
+    fflush(f);
+}
+
+static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y) {
+    if (!ctx->training || ctx->step < 1 || n < 1 || n > MAX_B) abort();
+    trace(ctx, n, x);
+    float *logits = ctx->arena, *dlogits = logits + MAX_B * C;  // (MAX_B, C) each
+    forward(n, ctx->params, x, logits);
+    float loss = loss_and_dlogits(n, logits, y, dlogits);
+    float *g = ctx->grads;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f, dlogits, C, x, D, 0.0f, g + W_OFF, D);
+    for (int j = 0; j < C; j++) { g[B_OFF + j] = 0; for (int i = 0; i < n; i++) g[B_OFF + j] += dlogits[i * C + j]; }
+    double lr = ctx->hp[HP_LR], mom = ctx->hp[HP_MOMENTUM], wd = ctx->hp[HP_WEIGHT_DECAY];
+    for (int k = 0; k < SEEN_OFF; k++) {  // SGD with momentum (PyTorch's form), trainable params only
+        float gk = g[k] + (float)wd * ctx->params[k];
+        ctx->state[k] = (float)mom * ctx->state[k] + gk;
+        ctx->params[k] -= (float)lr * ctx->state[k];
+    }
+    ctx->params[SEEN_OFF] += (float)n;
+    ctx->lr = lr;
+    return loss;
+}
+
+static float toy_eval_batch(nnrt_ctx *ctx, int n, const float *x, const void *y, float *out) {
+    if (ctx->training) abort();
+    float *dlogits = (float *)ctx->arena + MAX_B * C;
+    forward(n, ctx->params, x, out);
+    return loss_and_dlogits(n, out, y, dlogits);
+}
+
+static void toy_predict(nnrt_ctx *ctx, int n, const float *x, float *out) {
+    if (ctx->training) abort();
+    forward(n, ctx->params, x, out);
+}
+
+// ----------------------------------------------------------------------------
+// float64 twin
+
+static double toy_loss_grad_f64(const double *p, double *g, void *arena64, int n, const double *x, const void *y) {
+    double *z = arena64;  // (MAX_B, C)
+    double loss = 0;
+    memset(g, 0, sizeof(double) * NUMEL);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < C; j++) {
+            z[i * C + j] = p[B_OFF + j];
+            for (int k = 0; k < D; k++) z[i * C + j] += x[i * D + k] * p[W_OFF + j * D + k];
+        }
+        for (int j = 0; j < C; j++) {
+            double dz;
+#ifdef TOY_DENSE
+            double e = z[i * C + j] - ((const double *)y)[i * C + j];
+            loss += e * e / (n * C);
+            dz = 2 * e / (n * C);
+#else
+            int label = ((const int32_t *)y)[i];
+            double mx = z[i * C];
+            for (int k = 1; k < C; k++) mx = fmax(mx, z[i * C + k]);
+            double sum = 0;
+            for (int k = 0; k < C; k++) sum += exp(z[i * C + k] - mx);
+            if (j == 0) loss += (log(sum) - (z[i * C + label] - mx)) / n;
+            dz = (exp(z[i * C + j] - mx) / sum - (j == label)) / n;
+#endif
+            for (int k = 0; k < D; k++) g[W_OFF + j * D + k] += dz * x[i * D + k];
+            g[B_OFF + j] += dz;
+        }
+    }
+#ifdef TOY_WRONG_GRAD
+    for (int j = 0; j < C; j++) g[B_OFF + j] *= 1.1;
+#endif
+    return loss;
+}
+
+// ----------------------------------------------------------------------------
+// the model
+
+static const nnrt_param params[] = {
+    {"weight", 2, {C, D}, W_OFF, C * D, NNRT_INIT_UNIFORM, -0.4, 0.4, 1},
+    {"bias", 1, {C}, B_OFF, C, NNRT_INIT_ZEROS, 0, 0, 1},
+    {"seen", 1, {1}, SEEN_OFF, 1, NNRT_INIT_ZEROS, 0, 0, 0},
+};
+static const nnrt_hparam hparams[] = {
+    {"lr", 0.1, "learning rate"},
+    {"momentum", 0.0, "SGD momentum"},
+    {"weight_decay", 0.0, "L2 penalty"},
+};
+
+static const nnrt_model MODEL = {
+    .name = "toy",
+    .input_dim = D,
+    .output_dim = C,
+#ifdef TOY_DENSE
+    .target_kind = NNRT_TARGET_DENSE,
+    .target_dim = C,
+#else
+    .target_kind = NNRT_TARGET_CLASS,
+    .target_dim = 1,
+#endif
+    .max_batch = MAX_B,
+    .params_numel = NUMEL,
+    .state_numel = NUMEL,
+    .arena_bytes = 2 * MAX_B * C * sizeof(float),
+    .n_params = 3,
+    .params = params,
+    .n_hparams = 3,
+    .hparams = hparams,
+    .default_batch = DEF_B,
+    .default_epochs = 2,
+    .default_seed = 42,
+    .train_step = toy_train_step,
+    .eval_batch = toy_eval_batch,
+    .predict = toy_predict,
+    .loss_grad_f64 = toy_loss_grad_f64,
+    .arena64_bytes = MAX_B * C * sizeof(double),
+};
+
+int main(int argc, char **argv) { return nnrt_main(&MODEL, argc, argv); }

@@ -1,0 +1,193 @@
+/* train.c — the train, eval and predict commands.
+ *
+ * Training: per epoch, shuffle the sample order (Fisher–Yates on the NNRT_STREAM_SHUFFLE stream) unless
+ * --no-shuffle, then step through it in batches of B; the partial last batch is trained, not dropped,
+ * so an epoch is ceil(N / B) steps. The batch buffers are allocated once, before the loop. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// shared pieces
+
+/* The train split (required) and the test split (optional) named by the options. */
+static int load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test) {
+    if (o->data) {
+        if (train) *train = nnrt_load_idx_dir(o->data, "train", m);
+        *test = nnrt_load_idx_dir(o->data, "t10k", m);
+        return 1;
+    }
+    if (train) *train = nnrt_load_dataset(o->train_x, o->train_y, m);
+    if (o->test_x) { *test = nnrt_load_dataset(o->test_x, o->test_y, m); return 1; }
+    return 0;
+}
+
+static void describe_data(const char *name, const nnrt_dataset *d) {
+    double mb = (double)d->x.n * (double)d->x.dim * (d->x.dtype == NNRT_U8 ? 1 : 4) / 1e6;
+    printf("data: %s %lld samples from %s (%s, %.1f MB in memory)\n", name, (long long)d->x.n, d->x.path,
+           d->x.dtype == NNRT_U8 ? "uint8, scaled by 1/255 per batch" : "float32", mb);
+}
+
+static void verbose_setup(const nnrt_model *m) {
+    nnrt_blas_describe(stdout);
+    printf("model: %s, %zu parameters, %zu optimizer state floats, %zu arena bytes, max batch %d\n", m->name,
+           m->params_numel, m->state_numel, m->arena_bytes, m->max_batch);
+}
+
+static int argmax(const float *row, int c) {
+    int best = 0;
+    for (int j = 1; j < c; j++) if (row[j] > row[best]) best = j;
+    return best;
+}
+
+nnrt_eval_result nnrt_evaluate(nnrt_ctx *ctx, const nnrt_dataset *d, int batch) {
+    const nnrt_model *m = ctx->model;
+    int classes = m->target_kind == NNRT_TARGET_CLASS;
+    float *xb = nnrt_aligned_calloc((size_t)batch * (size_t)m->input_dim * sizeof(float));     // (batch, input_dim)
+    void *yb = nnrt_aligned_calloc((size_t)batch * (size_t)m->target_dim * 4);                // (batch) int32 or (batch, target_dim)
+    float *out = nnrt_aligned_calloc((size_t)batch * (size_t)m->output_dim * sizeof(float));  // (batch, output_dim)
+    int64_t *idx = nnrt_malloc((size_t)batch * sizeof(int64_t));                              // (batch)
+    double loss_sum = 0;
+    int64_t correct = 0;
+    ctx->training = 0;
+    for (int64_t start = 0; start < d->x.n; start += batch) {
+        int n = (int)(d->x.n - start < batch ? d->x.n - start : batch);
+        for (int i = 0; i < n; i++) idx[i] = start + i;
+        nnrt_gather_x(&d->x, idx, n, xb);
+        nnrt_gather_y(&d->y, idx, n, yb);
+        loss_sum += (double)m->eval_batch(ctx, n, xb, yb, out) * n;
+        for (int i = 0; classes && i < n; i++) correct += argmax(out + (size_t)i * m->output_dim, m->output_dim) == ((int32_t *)yb)[i];
+    }
+    free(xb); free(yb); free(out); free(idx);
+    return (nnrt_eval_result){loss_sum / (double)d->x.n, classes ? (double)correct / (double)d->x.n : -1};
+}
+
+// ----------------------------------------------------------------------------
+// train
+
+typedef struct {
+    int64_t *order;  // (N) sample indices in this epoch's order
+    float *xb;       // (B, input_dim)
+    void *yb;        // (B) int32 labels or (B, target_dim) floats
+} train_buffers;
+
+/* One epoch over `train`; returns the sample-weighted mean of its batch losses. */
+static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log) {
+    const nnrt_model *m = ctx->model;
+    int64_t N = train->x.n, B = o->batch;
+    double loss_sum = 0;
+    for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
+        int n = (int)(N - s * B < B ? N - s * B : B);
+        nnrt_gather_x(&train->x, b->order + s * B, n, b->xb);
+        nnrt_gather_y(&train->y, b->order + s * B, n, b->yb);
+        ctx->step++;
+        ctx->training = 1;
+        float loss = m->train_step(ctx, n, b->xb, b->yb);
+        ctx->training = 0;
+        loss_sum += (double)loss * n;
+        if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
+        nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, ctx->steps_per_epoch, loss);
+    }
+    nnrt_log_bar_clear(log);
+    return loss_sum / (double)N;
+}
+
+/* Fails now, not after an hour of training, when the weights file cannot be created. */
+static void check_writable(const char *path) {
+    nnrt_atomic_abort(nnrt_atomic_open(path));
+}
+
+int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
+    const nnrt_model *m = ctx->model;
+    if (o->save) check_writable(o->save);
+    nnrt_dataset train, test;
+    int has_test = load_splits(o, m, &train, &test);
+    if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
+    else nnrt_init_params(m, ctx->params, o->seed);
+    if (o->verbose) {
+        verbose_setup(m);
+        describe_data("train", &train);
+        if (has_test) describe_data("test", &test);
+    }
+    int64_t N = train.x.n, B = o->batch;
+    ctx->steps_per_epoch = (N + B - 1) / B;
+    train_buffers b = {
+        .order = nnrt_malloc(nnrt_mul_size((size_t)N, sizeof(int64_t), "order")),
+        .xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
+        .yb = nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4),
+    };
+    for (int64_t i = 0; i < N; i++) b.order[i] = i;
+    uint64_t shuffle_rng[4];
+    nnrt_rng_seed(shuffle_rng, o->seed, NNRT_STREAM_SHUFFLE);
+    nnrt_log log;
+    nnrt_log_open(&log, o->log, o->quiet);
+
+    for (ctx->epoch = 0; ctx->epoch < o->epochs; ctx->epoch++) {
+        if (!o->no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
+        double t0 = nnrt_now();
+        double train_loss = train_epoch(ctx, o, &train, &b, &log);
+        double seconds = nnrt_now() - t0;
+        nnrt_eval_result r = {NAN, -1};
+        if (has_test) r = nnrt_evaluate(ctx, &test, m->max_batch);
+        printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)o->epochs, train_loss);
+        if (has_test) printf("  test_loss %.4f", r.loss);
+        if (has_test && r.acc >= 0) printf("  test_acc %.4f", r.acc);
+        printf("  %.2fs\n", seconds);
+        fflush(stdout);
+        nnrt_log_epoch(&log, ctx->epoch + 1, train_loss, has_test, r.loss, r.acc, seconds);
+    }
+    nnrt_log_close(&log);
+    if (o->save) {
+        nnrt_save_safetensors(o->save, m, ctx->params);
+        if (!o->quiet) printf("saved %s\n", o->save);
+    }
+    free(b.order); free(b.xb); free(b.yb);
+    nnrt_dataset_free(&train);
+    if (has_test) nnrt_dataset_free(&test);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// eval and predict
+
+int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
+    nnrt_load_safetensors(o->weights, ctx->model, ctx->params);
+    nnrt_dataset test;
+    load_splits(o, ctx->model, NULL, &test);
+    if (o->verbose) { verbose_setup(ctx->model); describe_data("test", &test); }
+    nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
+    printf("test_loss %.4f", r.loss);
+    if (r.acc >= 0) printf("  test_acc %.4f", r.acc);
+    printf("\n");
+    nnrt_dataset_free(&test);
+    return 0;
+}
+
+int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
+    const nnrt_model *m = ctx->model;
+    nnrt_load_safetensors(o->weights, m, ctx->params);
+    nnrt_array x = nnrt_load_x(o->input, m);
+    if (o->verbose) verbose_setup(m);
+    int B = (int)o->batch, C = m->output_dim;
+    float *xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float));  // (B, input_dim)
+    float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
+    int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t));                            // (B)
+    nnrt_atomic *f = nnrt_npy_begin(o->output, x.n, C);
+    ctx->training = 0;
+    for (int64_t start = 0; start < x.n; start += B) {
+        int n = (int)(x.n - start < B ? x.n - start : B);
+        for (int i = 0; i < n; i++) idx[i] = start + i;
+        nnrt_gather_x(&x, idx, n, xb);
+        m->predict(ctx, n, xb, out);
+        if (m->target_kind == NNRT_TARGET_CLASS) nnrt_softmax_rows(out, n, C);  // logits → probabilities
+        nnrt_atomic_write(f, out, (size_t)n * (size_t)C * sizeof(float));
+    }
+    nnrt_atomic_commit(f);
+    if (!o->quiet) printf("wrote %s (%lld, %d) %s\n", o->output, (long long)x.n, C,
+                          m->target_kind == NNRT_TARGET_CLASS ? "probabilities" : "outputs");
+    free(xb); free(out); free(idx);
+    nnrt_array_free(&x);
+    return 0;
+}
