@@ -17,7 +17,7 @@ import Testing
 
     struct Case: CustomStringConvertible, Sendable {
         var name: String
-        var args: (URL) throws -> [String]   // given a scratch folder
+        var args: @Sendable (URL) throws -> [String]   // given a scratch folder
         var status: Int32
         var message: [String]
         var description: String { name }

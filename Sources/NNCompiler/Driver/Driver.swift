@@ -37,10 +37,10 @@ public struct Driver {
         let swiftc = try Subprocess.run(tools.swiftc, [
             "-I", dsl + "/Modules", "-L", dsl, "-lNNDSL", "-Xlinker", "-rpath", "-Xlinker", dsl,
             "-module-name", "Model", main.path, "-o", exe])
-        if swiftc.status != 0 { throw DriverError(cleanDiagnostics(swiftc.stderr + swiftc.stdout), raw: true) }
+        if swiftc.status != 0 { throw DriverError(cleanDiagnostics(swiftc.stderr + swiftc.stdout)) }
         let out = work.appendingPathComponent("graph.json")
         let run = try Subprocess.run(exe, [], env: ["NNCC_GRAPH_OUT": out.path])
-        if run.status != 0 { throw DriverError(run.stderr.isEmpty ? "\(path): the model file crashed" : run.stderr, raw: true) }
+        if run.status != 0 { throw DriverError(run.stderr.isEmpty ? "\(path): the model file crashed" : run.stderr) }
         guard let data = try? Data(contentsOf: out) else {
             throw DriverError("\(path): the model file never calls train(…); end it with train(model, input: …, loss: …, optimizer: …)")
         }
@@ -124,7 +124,8 @@ public struct Driver {
     // ---- files
 
     func scratch(_ name: String) throws -> URL {
-        let d = tools.cacheDir.appendingPathComponent("work/\(name)-\(getpid())")
+        // Unique per call: two compilations of the same file may run at once, even in one process.
+        let d = tools.cacheDir.appendingPathComponent("work/\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
         return d
     }
@@ -132,7 +133,7 @@ public struct Driver {
     /// Writes a cache entry atomically: a temporary file renamed into place.
     func store(_ data: Data, at url: URL, executable: Bool = false) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let tmp = url.path + ".\(getpid()).tmp"
+        let tmp = url.path + ".\(getpid())-\(UUID().uuidString.prefix(8)).tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: data,
                                              attributes: executable ? [.posixPermissions: 0o755] : nil) else {
             throw DriverError("cannot write the cache entry \(tmp)")
@@ -145,8 +146,4 @@ final class LockedList: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var items: [String] = []
     func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
-}
-
-extension DriverError {
-    init(_ message: String, raw: Bool) { self.init(message) }
 }

@@ -74,14 +74,19 @@ struct Subprocess {
         p.standardError = err
         do { try p.run() } catch { throw DriverError("cannot run \(path): \(error.localizedDescription)") }
         // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
-        var o = Data(), e = Data()
+        let o = LockedData()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        e = err.fileHandleForReading.readDataToEndOfFile()
+        DispatchQueue.global().async { o.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let e = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
-        return Subprocess(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        return Subprocess(status: p.terminationStatus, stdout: String(decoding: o.data, as: UTF8.self),
                           stderr: String(decoding: e, as: UTF8.self))
     }
+}
+
+/// Bytes handed from the thread that drains a pipe to the one that waits for it.
+final class LockedData: @unchecked Sendable {
+    var data = Data()
 }

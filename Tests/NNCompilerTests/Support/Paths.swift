@@ -52,8 +52,8 @@ struct Run {
         if let cwd { p.currentDirectoryURL = cwd }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString).out")
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
