@@ -48,6 +48,7 @@ static const flag flags[] = {
     {"floor", F_POSFLOAT, GC, OPT(floor), "X", "smallest denominator of the relative error"},
     {"verbose", F_BOOL, ALL, OPT(verbose), NULL, "print setup details (BLAS core and threads, data sizes)"},
     {"quiet", F_BOOL, ALL, OPT(quiet), NULL, "no progress bar"},
+    {"keep-denormals", F_BOOL, ALL, OPT(keep_denormals), NULL, "do not flush subnormal floats to zero (slower; see README)"},
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 

@@ -7,6 +7,10 @@
 
 #include "nnrt.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 // ----------------------------------------------------------------------------
 // context
 
@@ -66,6 +70,12 @@ void nnrt_softmax_rows(float *z, int64_t n, int c) {
 // ----------------------------------------------------------------------------
 // entry point
 
+void nnrt_flush_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ (bit 15) and DAZ (bit 6)
+#endif
+}
+
 /* Checks the parts of the contract a miscompiled model could get wrong, before trusting its tables. */
 static void check_model(const nnrt_model *m) {
     if (m->input_dim <= 0 || m->output_dim <= 0 || m->max_batch <= 0 || m->target_dim <= 0)
@@ -85,6 +95,7 @@ int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     check_model(m);
     nnrt_options o;
     nnrt_parse_args(m, argc, argv, &o);
+    if (!o.keep_denormals) nnrt_flush_denormals();
     nnrt_ctx ctx;
     nnrt_ctx_init(&ctx, m, &o);
     int status = 0;

@@ -354,6 +354,15 @@ static void test_misc(void) {
     EXPECT_DIE("missing file", 1, "nope.npy: No such file or directory", die_missing, NULL);
 }
 
+/* After nnrt_flush_denormals a product in the subnormal range is zero, and a subnormal input reads as zero. */
+static void test_denormals(void) {
+    volatile float tiny = 1e-30f, scale = 1e-10f, sub = 1e-40f;
+    CHECK("subnormal arithmetic before the flush", tiny * scale != 0.0f);
+    nnrt_flush_denormals();
+    CHECK("flush to zero", tiny * scale == 0.0f);
+    CHECK("denormals are zero", sub * 1.0f == 0.0f);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
     snprintf(work, sizeof work, "%s", argv[1]);
@@ -368,6 +377,7 @@ int main(int argc, char **argv) {
     test_safetensors();
     test_atomic();
     test_misc();
+    test_denormals();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
