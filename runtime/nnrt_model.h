@@ -62,7 +62,29 @@ typedef struct {
     double lr;              /* set by train_step: the learning rate it actually used (after the schedule) */
     uint64_t rng[4];        /* seeded generator state for random ops (dropout) */
     int training;           /* 1 inside train_step, 0 in eval/predict */
+    int profile;            /* set by --profile: the generated code then times each kernel call into prof[] */
+    double prof[8];         /* seconds spent per NNRT_PROF_* kind since the last reset */
 } nnrt_ctx;
+
+/* What the generated code reports for --profile: each kernel call is wrapped in NNRT_PROF with its kind. */
+enum { NNRT_PROF_GEMM = 0,         /* cblas_sgemm and its epilogue loop */
+       NNRT_PROF_ELEMENTWISE = 1,  /* fused elementwise loops and reductions */
+       NNRT_PROF_ROWWISE = 2,      /* softmax, cross-entropy and other row-wise kernels */
+       NNRT_PROF_OPTIMIZER = 3,    /* the optimizer update */
+       NNRT_PROF_KINDS = 4 };
+
+double nnrt_now(void);  /* monotonic seconds */
+
+#define NNRT_PROF(ctx, kind, call)                                   \
+    do {                                                             \
+        if ((ctx)->profile) {                                        \
+            double nnrt_t0_ = nnrt_now();                            \
+            call;                                                    \
+            (ctx)->prof[kind] += nnrt_now() - nnrt_t0_;              \
+        } else {                                                     \
+            call;                                                    \
+        }                                                            \
+    } while (0)
 
 struct nnrt_model {
     const char *name;               /* the model file's stem, for messages */

@@ -30,7 +30,7 @@ extension CEmitter {
                 continue
             }
             for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
-            body.append(kernelCall(i))
+            body.append(profiled(kernelCall(i), k))
         }
         let loss = graph.outputs["loss"].map { CExpr.id(sca($0)) }
         switch program.kind {
@@ -52,6 +52,20 @@ extension CEmitter {
                              signature: "static double loss_grad_f64(const double *P, double *G, void *arena, int n, const double *x, const void *y_)",
                              body: body)
         }
+    }
+
+    /// A kernel call timed under --profile by its kind (the float64 gradcheck twin has no context to time into).
+    func profiled(_ call: CStmt, _ k: Kernel) -> CStmt {
+        guard program.kind != .gradcheck, case .expr(let e) = call else { return call }
+        let kind: String
+        switch k.kind {
+        case .gemm: kind = "NNRT_PROF_GEMM"
+        case .rowwise: kind = "NNRT_PROF_ROWWISE"
+        case .arenaUpdate: kind = "NNRT_PROF_OPTIMIZER"
+        case .loop: kind = k.body.contains(where: program.isAssign) ? "NNRT_PROF_OPTIMIZER" : "NNRT_PROF_ELEMENTWISE"
+        case .scalar: return call
+        }
+        return .expr(.call("NNRT_PROF", [.id("ctx"), .id(kind), e]))
     }
 
     /// The kernels and the entry point of this program.
