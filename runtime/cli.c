@@ -48,6 +48,7 @@ static const flag flags[] = {
     {"floor", F_POSFLOAT, GC, OPT(floor), "X", "smallest denominator of the relative error"},
     {"verbose", F_BOOL, ALL, OPT(verbose), NULL, "print setup details (BLAS core and threads, data sizes)"},
     {"quiet", F_BOOL, ALL, OPT(quiet), NULL, "no progress bar"},
+    {"profile", F_BOOL, TR, OPT(profile), NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"},
     {"keep-denormals", F_BOOL, ALL, OPT(keep_denormals), NULL, "do not flush subnormal floats to zero (slower; see README)"},
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
@@ -118,6 +119,15 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
     }
     printf("  %-20s %s\n", "--help", "show this help");
     if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
+    if (commands[c].cmd == NNRT_CMD_TRAIN)
+        printf("\n--profile adds a line per epoch and a table after training: milliseconds per step and share of\n"
+               "the step spent in gemm (cblas_sgemm and its fused epilogue), elementwise loops, row-wise kernels\n"
+               "(softmax, cross-entropy), the optimizer update and the rest of train_step; then, per step and per\n"
+               "epoch, the batch gather (uint8 -> float), logging, and per epoch the shuffle and the test evaluation.\n"
+               "The counters are totals since the start of training (never reset); the per-epoch lines show each\n"
+               "epoch's own share. With --log, one {\"profile\":{...}} line (seconds) ends the JSONL file.\n"
+               "Timing costs two clock reads per kernel call (well under 1%% of a step); the epoch seconds stay\n"
+               "comparable, but benchmark without --profile.\n");
     if (commands[c].cmd == NNRT_CMD_GRADCHECK)
         printf("\nEach trainable parameter is checked on all its elements when it has at most 64, else on 64\n"
                "seeded-random ones: numerical = (L(p+eps) - L(p-eps)) / (2 eps) with eps = 1e-6 in float64,\n"

@@ -191,16 +191,20 @@ void nnrt_dataset_free(nnrt_dataset *d) {
 // ----------------------------------------------------------------------------
 // gathering a batch
 
+/* dst[j] = src[j] / 255.0f, exactly what torchvision's ToTensor computes. A true division (not a multiply
+   by 1/255, which rounds differently for some bytes); the loop vectorizes (convert, divide). Measured on a
+   batch of 128 random rows of 784 bytes: 43 µs against 100 µs for a 256-entry lookup table (clang -O3
+   -march=native); what is left is mostly the cache misses of the random rows. */
+static void bytes_to_unit(const uint8_t *restrict src, float *restrict dst, size_t d) {
+    for (size_t j = 0; j < d; j++) dst[j] = (float)src[j] / 255.0f;
+}
+
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
-    static float byte_to_unit[256];  // i / 255.0f, exactly what torchvision's ToTensor computes
-    if (byte_to_unit[255] == 0)
-        for (int i = 0; i < 256; i++) byte_to_unit[i] = (float)i / 255.0f;
     size_t d = (size_t)x->dim;
     for (int b = 0; b < n; b++) {
         float *dst = x_out + (size_t)b * d;
         if (x->dtype == NNRT_U8) {
-            const uint8_t *src = (const uint8_t *)x->data + (size_t)idx[b] * d;
-            for (size_t j = 0; j < d; j++) dst[j] = byte_to_unit[src[j]];
+            bytes_to_unit((const uint8_t *)x->data + (size_t)idx[b] * d, dst, d);
         } else {
             memcpy(dst, (const float *)x->data + (size_t)idx[b] * d, d * sizeof(float));
         }

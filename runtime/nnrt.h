@@ -166,6 +166,37 @@ void nnrt_log_close(nnrt_log *l);
 void nnrt_json_number(FILE *f, double v);
 
 // ----------------------------------------------------------------------------
+// --profile (profile.c): where a training run's time goes
+
+/* Seconds since the start of training (never reset; per-epoch views are differences of snapshots). */
+typedef struct {
+    int64_t epochs, steps, samples;
+    double kernel[NNRT_PROF_KINDS];  // inside train_step, per NNRT_PROF kind (gemm, elementwise, row-wise, optimizer)
+    double step;                     // the train_step calls as a whole
+    double gather;                   // building batches: rows gathered, uint8 converted to float
+    double log;                      // per-step JSONL and progress bar
+    double train;                    // the timed epochs (the sum of the JSONL "seconds")
+    double shuffle, eval;            // per epoch, outside the timed part
+    double load, init;               // once: data files, parameter init (or --init)
+    double timer_ns;                 // cost of one nnrt_now(), for judging the overhead
+} nnrt_profile;
+
+/* Moves ctx->prof[] (what the generated code accumulated) into p->kernel and zeroes it. */
+void nnrt_profile_take_kernels(nnrt_profile *p, nnrt_ctx *ctx);
+/* train_step time not spent in any wrapped kernel (clamped at 0). */
+double nnrt_profile_other(const nnrt_profile *p);
+/* now − before, field by field (timer_ns, load and init are taken from now). */
+nnrt_profile nnrt_profile_diff(const nnrt_profile *now, const nnrt_profile *before);
+/* One indented line for an epoch's difference: ms per step per kind, gather, eval. */
+void nnrt_profile_epoch_line(FILE *f, const nnrt_profile *epoch);
+/* The table printed after training. */
+void nnrt_profile_report(FILE *f, const nnrt_profile *p);
+/* {"profile":{"epochs":…,"steps":…,"samples":…,"gemm_s":…,…,"timer_ns":…}} and a newline. */
+void nnrt_profile_json(FILE *f, const nnrt_profile *p);
+/* Nanoseconds per nnrt_now() call (best of a few rounds). */
+double nnrt_timer_cost_ns(void);
+
+// ----------------------------------------------------------------------------
 // BLAS setup (blas.c)
 
 /* Picks OPENBLAS_CORETYPE from the CPU's features and OPENBLAS_NUM_THREADS=1 when the user set
@@ -195,7 +226,7 @@ typedef struct {
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
-    int no_shuffle, verbose, quiet, keep_denormals;
+    int no_shuffle, verbose, quiet, keep_denormals, profile;
     double *hp;                         // (n_hparams) model defaults, then overrides
 } nnrt_options;
 

@@ -36,6 +36,7 @@ typedef struct {
     nnrt_init_kind init;
     double init_a, init_b;
     int trainable;          /* 0 for buffers (BatchNorm running stats): saved and loaded, never updated by the optimizer */
+    int counter;            /* 1 for a step counter (PyTorch's num_batches_tracked): a float in the arena, I64 on disk */
 } nnrt_param;
 
 /* A run-time scalar the generated code reads from ctx->hp[i]; the trainer accepts --NAME VALUE for each
@@ -74,6 +75,7 @@ enum { NNRT_PROF_GEMM = 0,         /* cblas_sgemm and its epilogue loop */
        NNRT_PROF_KINDS = 4 };
 
 double nnrt_now(void);  /* monotonic seconds */
+double nnrt_rng_uniform(uint64_t s[4]);  /* [0, 1) from the seeded xoshiro256** state, e.g. ctx->rng (dropout) */
 
 #define NNRT_PROF(ctx, kind, call)                                   \
     do {                                                             \

@@ -30,10 +30,11 @@ void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *p
         const nnrt_param *p = &m->params[i];
         n += (size_t)snprintf(h + n, cap - n, ",\"");
         n = put_escaped(h, n, cap, p->name);
-        n += (size_t)snprintf(h + n, cap - n, "\":{\"dtype\":\"F32\",\"shape\":[");
+        n += (size_t)snprintf(h + n, cap - n, "\":{\"dtype\":\"%s\",\"shape\":[", p->counter ? "I64" : "F32");
         for (int d = 0; d < p->ndim; d++) n += (size_t)snprintf(h + n, cap - n, "%s%lld", d ? "," : "", (long long)p->shape[d]);
-        n += (size_t)snprintf(h + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", offset, offset + p->numel * 4);
-        offset += p->numel * 4;
+        size_t bytes = p->numel * (p->counter ? 8 : 4);
+        n += (size_t)snprintf(h + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
+        offset += bytes;
     }
     n += (size_t)snprintf(h + n, cap - n, "}");
     while (n % 8) h[n++] = ' ';
@@ -43,8 +44,14 @@ void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *p
     nnrt_atomic *a = nnrt_atomic_open(path);
     nnrt_atomic_write(a, len, 8);
     nnrt_atomic_write(a, h, n);
-    for (int i = 0; i < m->n_params; i++)  // x86-64 is little-endian, as the format requires
-        nnrt_atomic_write(a, params + m->params[i].offset, m->params[i].numel * sizeof(float));
+    for (int i = 0; i < m->n_params; i++) {  // x86-64 is little-endian, as the format requires
+        const nnrt_param *p = &m->params[i];
+        if (!p->counter) { nnrt_atomic_write(a, params + p->offset, p->numel * sizeof(float)); continue; }
+        for (size_t k = 0; k < p->numel; k++) {
+            int64_t v = (int64_t)params[p->offset + k];
+            nnrt_atomic_write(a, &v, sizeof v);
+        }
+    }
     nnrt_atomic_commit(a);
     free(h);
 }
@@ -204,14 +211,21 @@ static st_entry *parse_header(json *j, int *n) {
 static void load_entry(const char *path, const st_entry *e, const nnrt_param *p, const char *data, uint64_t data_len, float *params) {
     char want[96], got[96];
     nnrt_shape_str(want, sizeof want, p->ndim, p->shape);
-    if (strcmp(e->dtype, "F32") != 0) nnrt_die("%s: tensor '%s' has dtype %s, expected F32", path, e->name, e->dtype);
+    const char *dtype = p->counter ? "I64" : "F32";
+    size_t size = p->counter ? 8 : 4;
+    if (strcmp(e->dtype, dtype) != 0) nnrt_die("%s: tensor '%s' has dtype %s, expected %s", path, e->name, e->dtype, dtype);
     int same = e->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
     if (!same) nnrt_die("%s: tensor '%s' has shape %s, expected %s", path, e->name, nnrt_shape_str(got, sizeof got, e->ndim, e->shape), want);
-    if (e->end < e->begin || e->end > data_len || e->end - e->begin != p->numel * 4)
+    if (e->end < e->begin || e->end > data_len || e->end - e->begin != p->numel * size)
         nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] for %zu bytes, in %llu bytes of data)",
-                 path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, p->numel * 4, (unsigned long long)data_len);
-    memcpy(params + p->offset, data + e->begin, p->numel * 4);
+                 path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, p->numel * size, (unsigned long long)data_len);
+    if (!p->counter) { memcpy(params + p->offset, data + e->begin, p->numel * 4); return; }
+    for (size_t k = 0; k < p->numel; k++) {
+        int64_t v;
+        memcpy(&v, data + e->begin + 8 * k, 8);
+        params[p->offset + k] = (float)v;
+    }
 }
 
 void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params) {

@@ -73,22 +73,34 @@ typedef struct {
     void *yb;        // (B) int32 labels or (B, target_dim) floats
 } train_buffers;
 
-/* One epoch over `train`; returns the sample-weighted mean of its batch losses. */
-static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log) {
+/* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
+   gather, the train_step call and the logging of every step are timed into it. */
+static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
+                          nnrt_profile *prof) {
     const nnrt_model *m = ctx->model;
     int64_t N = train->x.n, B = o->batch;
     double loss_sum = 0;
     for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
+        double t0 = prof ? nnrt_now() : 0;
         nnrt_gather_x(&train->x, b->order + s * B, n, b->xb);
         nnrt_gather_y(&train->y, b->order + s * B, n, b->yb);
+        double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;
         float loss = m->train_step(ctx, n, b->xb, b->yb);
         ctx->training = 0;
+        double t2 = prof ? nnrt_now() : 0;
         loss_sum += (double)loss * n;
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
         nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, ctx->steps_per_epoch, loss);
+        if (prof) {
+            prof->gather += t1 - t0;
+            prof->step += t2 - t1;
+            prof->log += nnrt_now() - t2;
+            prof->steps++;
+            prof->samples += n;
+        }
     }
     nnrt_log_bar_clear(log);
     return loss_sum / (double)N;
@@ -102,10 +114,16 @@ static void check_writable(const char *path) {
 int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
     if (o->save) check_writable(o->save);
+    nnrt_profile prof = {0}, *pr = o->profile ? &prof : NULL;
+    if (pr) prof.timer_ns = nnrt_timer_cost_ns();
+    double t_load = nnrt_now();
     nnrt_dataset train, test;
     int has_test = load_splits(o, m, &train, &test);
+    double t_init = nnrt_now();
     if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
     else nnrt_init_params(m, ctx->params, o->seed);
+    prof.load = t_init - t_load;
+    prof.init = nnrt_now() - t_init;
     if (o->verbose) {
         verbose_setup(m);
         describe_data("train", &train);
@@ -124,19 +142,40 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     nnrt_log log;
     nnrt_log_open(&log, o->log, o->quiet);
 
+    ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
     for (ctx->epoch = 0; ctx->epoch < o->epochs; ctx->epoch++) {
+        nnrt_profile before = prof;
+        double t_shuffle = nnrt_now();
         if (!o->no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
         double t0 = nnrt_now();
-        double train_loss = train_epoch(ctx, o, &train, &b, &log);
+        double train_loss = train_epoch(ctx, o, &train, &b, &log, pr);
         double seconds = nnrt_now() - t0;
         nnrt_eval_result r = {NAN, -1};
+        ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
         if (has_test) r = nnrt_evaluate(ctx, &test, m->max_batch);
+        ctx->profile = o->profile;
+        if (pr) {
+            nnrt_profile_take_kernels(pr, ctx);
+            prof.shuffle += t0 - t_shuffle;
+            prof.train += seconds;
+            prof.eval += nnrt_now() - t0 - seconds;
+            prof.epochs++;
+        }
         printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)o->epochs, train_loss);
         if (has_test) printf("  test_loss %.4f", r.loss);
         if (has_test && r.acc >= 0) printf("  test_acc %.4f", r.acc);
         printf("  %.2fs\n", seconds);
+        if (pr) {
+            nnrt_profile e = nnrt_profile_diff(&prof, &before);
+            nnrt_profile_epoch_line(stdout, &e);
+        }
         fflush(stdout);
         nnrt_log_epoch(&log, ctx->epoch + 1, train_loss, has_test, r.loss, r.acc, seconds);
+    }
+    ctx->profile = 0;
+    if (pr) {
+        nnrt_profile_report(stdout, &prof);
+        if (log.jsonl) nnrt_profile_json(log.jsonl, &prof);
     }
     nnrt_log_close(&log);
     if (o->save) {

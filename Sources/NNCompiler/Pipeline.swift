@@ -14,6 +14,7 @@ public struct PipelineOptions: Sendable {
 /// Everything the compiler derives from a forward graph.
 public struct CompiledModel: Sendable {
     public var forward: Graph
+    /// The training graph: forward (train mode), loss, backward and optimizer update.
     public var joint: Graph
     public var programs: [PlannedProgram]
 
@@ -30,19 +31,26 @@ public struct CompiledModel: Sendable {
     public var cSource: String { emitC(programs) }
 }
 
-/// Runs the compiler from the evaluated forward graph to planned programs:
+/// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
 /// differentiate → optimizer update → simplify → fuse → schedule → plan. The verifier runs after each pass.
 public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions()) throws -> CompiledModel {
     try forward.verify()
-    var joint = try forward.differentiated().withOptimizerUpdate().simplified()
-    try joint.verify()
-    if options.fusion {
-        joint = joint.fusingSoftmaxCrossEntropy()
-        try joint.verify()
+    func finish(_ g: Graph) throws -> Graph {
+        var g = g.simplified()
+        try g.verify()
+        if options.fusion {
+            g = g.fusingSoftmaxCrossEntropy()
+            try g.verify()
+        }
+        return g
     }
+    let train = try finish(forward.specialized(for: .train).differentiated().withOptimizerUpdate())
+    let check = try finish(forward.specialized(for: .gradcheck).differentiated())
+    let eval = try finish(forward.specialized(for: .eval))
+    let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
     let programs = ProgramKind.allCases.map { kind -> PlannedProgram in
-        let p = Program.scheduled(kind, graph: joint, fusion: options.fusion)
+        let p = Program.scheduled(kind, graph: graphs[kind]!, fusion: options.fusion)
         return PlannedProgram(program: p, plan: p.planMemory(elementSize: kind == .gradcheck ? 8 : 4))
     }
-    return CompiledModel(forward: forward, joint: joint, programs: programs)
+    return CompiledModel(forward: forward, joint: train, programs: programs)
 }

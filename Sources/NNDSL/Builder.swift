@@ -36,6 +36,36 @@ final class GraphBuilder {
     func scoped(_ name: String) -> String { (scope + [name]).joined(separator: ".") }
 }
 
+enum ParamKind { case trainable, buffer }
+
+/// The state_dict prefix of a layer's parameters: its given name (inside the enclosing Sequentials), its index
+/// in the enclosing Sequential, or for a layer used on its own, "<kind>0", "<kind>1", …
+func layerPrefix(_ name: String?, kind: String) -> String {
+    let b = GraphBuilder.shared
+    if let name { return b.scoped(name) }
+    return b.scope.isEmpty ? b.autoName(kind) : b.scope.joined(separator: ".")
+}
+
+/// Declares a parameter (or a buffer the optimizer never touches) and returns its value in the graph.
+@discardableResult
+func declareParameter(_ name: String, _ shape: [Int], _ initializer: Initializer, kind: ParamKind = .trainable,
+                      site: SourceSite) -> ValueID {
+    let b = GraphBuilder.shared
+    if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
+    b.graph.params.append(ParamInfo(name: name, shape: shape, initializer: initializer, trainable: kind == .trainable))
+    return b.add(.param(name), [], declared: TensorType(.f32, Shape(shape)), site: site)
+}
+
+/// Declares a step counter saved with the weights (PyTorch's `num_batches_tracked`, an int64 scalar): the trainer
+/// adds one per training step. It has no value in the graph.
+func declareCounter(_ name: String, site: SourceSite) {
+    let b = GraphBuilder.shared
+    if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
+    var p = ParamInfo(name: name, shape: [], initializer: .zeros, trainable: false)
+    p.counter = true
+    b.graph.params.append(p)
+}
+
 /// Prints a diagnostic in the compiler's format and ends the evaluation of the model file.
 func fail(_ message: String, at site: SourceSite?) -> Never {
     let prefix = site.map { "\($0): " } ?? ""

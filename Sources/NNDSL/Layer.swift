@@ -77,3 +77,34 @@ public final class Tanh: FunctionLayer {
         super.init(.unary(.tanh), NNDSL.site(file, line, column))
     }
 }
+
+/// A residual block: `x + body(x)`, with `body` applied like a Sequential. Parameter names match a PyTorch
+/// `nn.Sequential` subclass whose forward returns `x + super().forward(x)`: `1.0.weight`, `1.1.weight`, …
+///
+/// ```swift
+/// Residual { Linear(256, 256); BatchNorm(256); ReLU(); Linear(256, 256) }
+/// ```
+public final class Residual: Layer {
+    let body: Sequential
+    let name: String?
+    let site: SourceSite
+
+    /// `name` prefixes the parameter names when the block is used outside a Sequential ("residual0" if not given).
+    public init(name: String? = nil, @LayerBuilder _ build: () -> [Layer],
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
+        body = Sequential(build())
+        self.name = name
+        site = NNDSL.site(file, line, column)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        let prefix = name ?? (b.scope.isEmpty ? b.autoName("residual") : nil)
+        if let prefix { b.scope.append(prefix) }
+        let y = body(x)
+        if prefix != nil { b.scope.removeLast() }
+        let (tx, ty) = (b.graph.type(x.id), b.graph.type(y.id))
+        guard tx == ty else { fail("Residual: the body maps \(tx.shape) to \(ty.shape); they must be equal to add", at: site) }
+        return Tensor(b.add(.binary(.add), [x.id, y.id], site: site))
+    }
+}

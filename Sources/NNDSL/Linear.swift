@@ -43,17 +43,32 @@ public final class Linear: Layer {
 
     private func makeParameters() -> (ValueID, ValueID?) {
         let b = GraphBuilder.shared
-        let prefix = name.map { b.scoped($0) } ?? (b.scope.isEmpty ? b.autoName("linear") : b.scope.joined(separator: "."))
+        let prefix = layerPrefix(name, kind: "linear")
         let fans = (fanIn: inFeatures, fanOut: outFeatures)
-        let w = parameter("\(prefix).weight", [outFeatures, inFeatures], weightInit.resolve(fans, isBias: false))
-        let bv = bias ? parameter("\(prefix).bias", [outFeatures], biasInit.resolve(fans, isBias: true)) : nil
+        let w = declareParameter("\(prefix).weight", [outFeatures, inFeatures], weightInit.resolve(fans, isBias: false), site: site)
+        let bv = bias ? declareParameter("\(prefix).bias", [outFeatures], biasInit.resolve(fans, isBias: true), site: site) : nil
         return (w, bv)
     }
+}
 
-    private func parameter(_ name: String, _ shape: [Int], _ initializer: Initializer) -> ValueID {
-        let b = GraphBuilder.shared
-        if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
-        b.graph.params.append(ParamInfo(name: name, shape: shape, initializer: initializer))
-        return b.add(.param(name), [], declared: TensorType(.f32, Shape(shape)), site: site)
+/// Maxout (Goodfellow et al. 2013): `pieces` affine maps per output, and their maximum. It is a Linear layer of
+/// `out·pieces` features (parameters `weight` (out·pieces, in) and `bias`, each output's pieces consecutive)
+/// followed by the max over each group: in PyTorch, `linear(x).view(n, out, pieces).max(-1).values`.
+public final class Maxout: Layer {
+    let linear: Linear
+    let pieces: Int
+    let site: SourceSite
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, pieces: Int = 2, weightInit: Init = .pytorchDefault,
+                name: String? = nil, file: String = #filePath, line: Int = #line, column: Int = #column) {
+        site = NNDSL.site(file, line, column)
+        if pieces < 1 { fail("Maxout needs at least one piece, got \(pieces)", at: site) }
+        self.pieces = pieces
+        linear = Linear(inFeatures, outFeatures * pieces, weightInit: weightInit, name: name,
+                        file: file, line: line, column: column)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor(GraphBuilder.shared.add(.groupMax(pieces), [linear(x).id], site: site))
     }
 }

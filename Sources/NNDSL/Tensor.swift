@@ -64,3 +64,14 @@ public func tanh(_ x: Tensor, file: String = #filePath, line: Int = #line, colum
 }
 public func exp(_ x: Tensor) -> Tensor { apply(.unary(.exp), [x], site: nil) }
 public func log(_ x: Tensor) -> Tensor { apply(.unary(.log), [x], site: nil) }
+
+/// Joins tensors along the feature dimension, as `torch.cat(…, dim=1)`: (n,p) and (n,q) give (n,p+q).
+public func concat(_ parts: [Tensor], file: String = #filePath, line: Int = #line, column: Int = #column) -> Tensor {
+    let s = site(file, line, column)
+    guard let first = parts.first else { fail("concat needs at least one tensor", at: s) }
+    return parts.dropFirst().reduce(first) { apply(.concat, [$0, $1], site: s) }
+}
+
+public func concat(_ parts: Tensor..., file: String = #filePath, line: Int = #line, column: Int = #column) -> Tensor {
+    concat(parts, file: file, line: line, column: column)
+}

@@ -5,27 +5,31 @@ import Foundation
 /// ```swift
 /// train(model, input: 784, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 128, epochs: 10)
 /// ```
-/// `batchSize`, `epochs`, `seed` and the optimizer's numbers are defaults the trainer's command line can
+/// `schedule` sets the learning rate per step (or per epoch with `schedulePer: .epoch`; see `LRSchedule`).
+/// `batchSize`, `epochs`, `seed`, the optimizer's and the schedule's numbers are defaults the trainer's command line can
 /// override. `maxBatch` is the largest batch the compiled trainer accepts (its arena is sized for it).
-public func train(_ model: Layer, input features: Int, loss: Loss, optimizer: Optimizer, batchSize: Int = 64,
-                  epochs: Int = 10, seed: UInt64 = 0, maxBatch: Int? = nil,
+public func train(_ model: Layer, input features: Int, loss: Loss, optimizer: Optimizer,
+                  schedule: LRSchedule = .constant, schedulePer: ScheduleStep = .step, batchSize: Int = 64,
+                  epochs: Int = 10, seed: UInt64 = 0, maxBatch: Int? = nil, penalty: Penalty? = nil,
                   file: String = #filePath, line: Int = #line, column: Int = #column) {
     let s = site(file, line, column)
     let x = Input(features, file: file, line: line, column: column)
-    finish(model(x), loss: loss, optimizer: optimizer, batchSize: batchSize, epochs: epochs, seed: seed,
-           maxBatch: maxBatch, site: s)
+    finish(model(x), loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
+           maxBatch: maxBatch, penalty: penalty, site: s)
 }
 
 /// The functional form: `output` is computed from an `Input(…)` with layers and tensor operations.
-public func train(_ output: Tensor, loss: Loss, optimizer: Optimizer, batchSize: Int = 64, epochs: Int = 10,
-                  seed: UInt64 = 0, maxBatch: Int? = nil,
+public func train(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSchedule = .constant,
+                  schedulePer: ScheduleStep = .step, batchSize: Int = 64, epochs: Int = 10,
+                  seed: UInt64 = 0, maxBatch: Int? = nil, penalty: Penalty? = nil,
                   file: String = #filePath, line: Int = #line, column: Int = #column) {
-    finish(output, loss: loss, optimizer: optimizer, batchSize: batchSize, epochs: epochs, seed: seed,
-           maxBatch: maxBatch, site: site(file, line, column))
+    finish(output, loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
+           maxBatch: maxBatch, penalty: penalty, site: site(file, line, column))
 }
 
-func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, batchSize: Int, epochs: Int, seed: UInt64,
-            maxBatch: Int?, site s: SourceSite) {
+func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSchedule = .constant,
+            schedulePer: ScheduleStep = .step, batchSize: Int, epochs: Int, seed: UInt64,
+            maxBatch: Int?, penalty: Penalty? = nil, site s: SourceSite) {
     let b = GraphBuilder.shared
     if b.trained { fail("train(…) is called twice; a model file trains one model", at: s) }
     b.trained = true
@@ -42,13 +46,16 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, batchSize: Int, 
     let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))
                                         : TensorType(.f32, Shape(batched: true, [k]))
     let y = b.add(.input("y"), [], declared: yType, site: s)
-    let l = loss.build(output.id, y, site: s)
+    var l = loss.build(output.id, y, site: s)
+    // The penalty is part of the loss that is trained and logged, as `loss = criterion(…) + penalty` in PyTorch.
+    if let penalty { l = b.add(.binary(.add), [l, penalty.build()], site: penalty.site) }
     b.graph.outputs = ["output": output.id, "loss": l]
     let stem = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
     b.graph.name = stem
     b.graph.config = TrainingConfig(
         inputDim: b.graph.type(x).shape.fixedCount, outputDim: k, target: loss.target, batchSize: batchSize,
-        maxBatch: maxB, epochs: epochs, seed: seed, optimizer: optimizer.spec)
+        maxBatch: maxB, epochs: epochs, seed: seed, optimizer: optimizer.spec,
+        schedule: schedule.spec, scheduleInterval: schedulePer.interval)
     write(b.graph, site: s)
 }
 

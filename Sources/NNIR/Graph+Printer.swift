@@ -4,10 +4,12 @@ extension Graph {
         var out = "// \(stage) of \(name)\n"
         out += "// config: input \(config.inputDim), output \(config.outputDim), target \(config.target.rawValue), "
         out += "batch \(config.batchSize) (max \(config.maxBatch)), epochs \(config.epochs), seed \(config.seed), "
-        out += "optimizer \(config.optimizer.name)\n"
+        out += "optimizer \(config.optimizer.name)"
+        if config.schedule != .constant { out += ", schedule \(config.schedule.name) per \(config.scheduleInterval.rawValue)" }
+        out += "\n"
         for p in params {
             out += "param \(p.name) (\(p.shape.map(String.init).joined(separator: ","))) init \(p.initializer)"
-            out += p.trainable ? "\n" : " buffer\n"
+            out += p.counter ? " counter\n" : p.trainable ? "\n" : " buffer\n"
         }
         for h in hypers { out += "hyper \(h.name) = \(formatNumber(h.value))\n" }
         for v in ids { out += line(v) + "\n" }

@@ -45,6 +45,8 @@ public struct ParamInfo: Codable, Hashable, Sendable {
     public var shape: [Int]
     public var initializer: Initializer
     public var trainable: Bool
+    /// A step counter saved as an int64 scalar (PyTorch's `num_batches_tracked`); the trainer adds one per step.
+    public var counter = false
 
     public init(name: String, shape: [Int], initializer: Initializer, trainable: Bool = true) {
         self.name = name

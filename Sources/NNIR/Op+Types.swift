@@ -20,7 +20,7 @@ extension Op {
         case .input, .param, .state:
             guard let d = declared else { throw TypeError("\(mnemonic) needs a declared type") }
             return d
-        case .hyper, .stepCount, .batchSize, .constant:
+        case .hyper, .stepCount, .epochCount, .batchSize, .constant:
             try arity(0)
             return .scalar
         case .unary:
@@ -33,6 +33,7 @@ extension Op {
             try arity(1); try float(0)
             guard let d = declared else { throw TypeError("broadcast needs a declared type") }
             guard x[0].shape.isScalar || (d.shape.batched && !x[0].shape.batched && x[0].shape.dims == d.shape.dims)
+                    || (d.shape.batched && x[0].shape == Shape(batched: true, []))
             else { throw TypeError("cannot broadcast \(x[0].shape) to \(d.shape)") }
             return d
         case .matmul(let ta, let tb):
@@ -45,6 +46,29 @@ extension Op {
         case .sumAll:
             try arity(1); try float(0)
             return .scalar
+        case .concat:
+            try arity(2); try rows(x[0]); try rows(x[1])
+            return TensorType(.f32, Shape(batched: true, [x[0].shape.dims[0] + x[1].shape.dims[0]]))
+        case .slice(let s, let c):
+            try arity(1); try rows(x[0])
+            guard s >= 0, c > 0, s + c <= x[0].shape.dims[0] else { throw TypeError("slice [\(s)..<\(s + c)] of \(x[0].shape)") }
+            return TensorType(.f32, Shape(batched: true, [c]))
+        case .embed(let s, let total):
+            try arity(1); try rows(x[0])
+            guard s >= 0, s + x[0].shape.dims[0] <= total else { throw TypeError("embed \(x[0].shape) at \(s) of \(total)") }
+            return TensorType(.f32, Shape(batched: true, [total]))
+        case .groupMax(let k):
+            try arity(1); try rows(x[0])
+            guard k > 0, x[0].shape.dims[0] % k == 0 else { throw TypeError("group_max[\(k)] of \(x[0].shape): not a multiple of \(k)") }
+            return TensorType(.f32, Shape(batched: true, [x[0].shape.dims[0] / k]))
+        case .groupMaxGrad(let k):
+            try arity(2); try rows(x[0]); try rows(x[1])
+            guard x[1].shape.dims[0] == x[0].shape.dims[0] * k else { throw TypeError("group_max_grad[\(k)]: \(x[0].shape) and \(x[1].shape)") }
+            return x[1]
+        case .sumRow:
+            try arity(1); try float(0)
+            guard x[0].shape.batched, x[0].shape.dims.count == 1 else { throw TypeError("sum_row needs (n,k), got \(x[0].shape)") }
+            return TensorType(.f32, Shape(batched: true, []))
         case .logSoftmax:
             try arity(1); try rows(x[0])
             return x[0]
@@ -60,9 +84,19 @@ extension Op {
         case .softmaxCrossEntropyGrad:
             try arity(3); try scalar(x[0]); try rows(x[1]); try labels(x[2], x[1])
             return x[1]
+        case .gatherLabel, .gatherLabelGrad:
+            try arity(2); try rows(x[0]); try labels(x[1], x[0])
+            return x[0]
         case .assign:
             try arity(1)
             return x[0]
+        case .byMode:
+            try arity(2); try float(0); try float(1)
+            return TensorType(.f32, try Shape.broadcast(x[0].shape, x[1].shape))
+        case .dropoutMask:
+            try arity(1); try scalar(x[0])
+            guard let d = declared, d.dtype == .f32, d.shape.batched else { throw TypeError("dropout_mask needs a batched f32 type") }
+            return d
         }
     }
 
@@ -105,13 +139,16 @@ extension Op {
 
 extension Shape {
     /// The result shape of an elementwise op: equal shapes, a scalar with anything, or an unbatched tensor whose
-    /// dimensions equal the batched operand's per-sample dimensions (a bias).
+    /// dimensions equal the batched operand's per-sample dimensions (a bias), or a per-sample value (n) with a
+    /// batched operand (a row statistic).
     public static func broadcast(_ a: Shape, _ b: Shape) throws -> Shape {
         if a == b { return a }
         if a.isScalar { return b }
         if b.isScalar { return a }
         if a.batched, !b.batched, a.dims == b.dims { return a }
         if b.batched, !a.batched, a.dims == b.dims { return b }
+        if a.batched, b.batched, b.dims.isEmpty { return a }   // one value per sample, repeated along its row
+        if a.batched, b.batched, a.dims.isEmpty { return b }
         throw TypeError("cannot broadcast shapes \(a) and \(b)")
     }
 }

@@ -5,11 +5,18 @@ public enum UnaryFn: String, Codable, Hashable, Sendable, CaseIterable {
     case neg, relu, sigmoid, tanh, exp, log, sqrt, square, reciprocal
     /// 1 where x > 0, else 0: the derivative of relu.
     case step
+    /// Cosine and sine (schedules); floor, the largest integer ≤ x (no gradient: zero almost everywhere).
+    case cos, sin, floor
+    /// |x|; sign(x) in {−1, 0, 1}, the derivative of abs (no gradient of its own, like step); the Gauss error
+    /// function; softplus log(1 + eˣ), evaluated as max(x, 0) + log(1 + e^(−|x|)) so that it never overflows.
+    case abs, sign, erf, softplus
 }
 
 /// Elementwise functions of two operands, with scalar and bias broadcasting (see `Op.resultType`).
 public enum BinaryFn: String, Codable, Hashable, Sendable, CaseIterable {
     case add, sub, mul, div, pow
+    /// The smaller and the larger operand; the gradient goes to the one chosen (to b on a tie).
+    case min, max
 }
 
 /// The closed set of IR operations. What passes need to know about an op is data in `OpInfo`, not a
@@ -21,6 +28,7 @@ public enum Op: Hashable, Codable, Sendable {
     case state(String)            // optimizer state in the state arena, "<slot>.<param>"
     case hyper(String)            // a run-time scalar hyperparameter (--lr, --momentum, …)
     case stepCount                // the 1-based index of the update being taken
+    case epochCount               // the 0-based index of the epoch the update belongs to
     case batchSize                // n, the run-time batch size
     case constant(Double)         // a scalar literal
     // Elementwise
@@ -32,6 +40,13 @@ public enum Op: Hashable, Codable, Sendable {
     // Reductions
     case sumBatch                 // (n, d…) → (d…)
     case sumAll                   // anything → ()
+    case sumRow                   // (n, k) → (n): the sum of each sample's row
+    // Layout along the feature dimension of (n, k)
+    case concat                   // (a (n,p), b (n,q)) → (n,p+q)
+    case slice(start: Int, count: Int)   // (n,k) → (n,count): columns start..<start+count
+    case embed(start: Int, total: Int)   // (n,c) → (n,total): columns start..<start+c, zeros elsewhere
+    case groupMax(Int)            // (n, m·k) → (n, m): the max of each group of k consecutive features (Maxout)
+    case groupMaxGrad(Int)        // (g (n,m), z (n,m·k)) → (n,m·k): g at each group's first maximum, else 0
     // Row-wise over the last dimension of (n, k)
     case logSoftmax
     case logSoftmaxGrad           // (g, logp) → g − softmax(logp)·Σ_row g
@@ -39,8 +54,35 @@ public enum Op: Hashable, Codable, Sendable {
     case nllGrad                  // (g (), labels (n), like logp) → −g at [i, y_i], else 0
     case softmaxCrossEntropy      // fused nll(logSoftmax(z), y)
     case softmaxCrossEntropyGrad  // fused (g, z, y) → g·(softmax(z) − onehot(y))
+    case gatherLabel              // (z (n,k), labels (n)) → (n,k): z[i, y_i] repeated along row i
+    case gatherLabelGrad          // (g (n,k), labels (n)) → (n,k): Σ_j g[i, j] at [i, y_i], else 0
     // Effects: the optimizer writes a new value into a parameter or state buffer
     case assign(String)
+    // Train/eval behaviour: the pipeline specializes the forward graph per execution mode before differentiating
+    case byMode(ModeSwitch)       // (whenOn, whenOff): whenOn where the switch is on in the program's mode
+    case dropoutMask              // (p ()) → a value per element: 1/(1−p) with probability 1−p, else 0; random
+}
+
+/// A behaviour that differs between training and inference. Each execution mode turns some of them on.
+public enum ModeSwitch: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Dropout masks are drawn (train only).
+    case dropout
+    /// Normalization uses the batch's statistics and updates its running statistics (train; gradcheck uses the
+    /// batch statistics too, so that it checks the gradient training follows).
+    case batchStatistics = "batch_stats"
+}
+
+/// Which program a graph is specialized for.
+public enum ExecutionMode: String, Sendable, CaseIterable {
+    case train, gradcheck, eval
+
+    public func isOn(_ s: ModeSwitch) -> Bool {
+        switch (self, s) {
+        case (.train, _): return true
+        case (.gradcheck, .batchStatistics): return true
+        default: return false
+        }
+    }
 }
 
 /// How an op computes, which decides what fusion and memory planning may do with it.
@@ -64,14 +106,20 @@ public struct OpInfo: Sendable {
 extension Op {
     public var info: OpInfo {
         switch self {
-        case .input, .param, .state, .hyper, .stepCount, .batchSize, .constant: return .make(.source)
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .batchSize, .constant: return .make(.source)
         case .unary, .binary, .broadcast: return .make(.elementwise, inPlace: true)
         case .matmul: return .make(.contraction)
-        case .sumBatch, .sumAll: return .make(.reduction)
+        case .sumBatch, .sumAll, .sumRow: return .make(.reduction)
         case .logSoftmax, .logSoftmaxGrad: return .make(.rowwise)
+        case .concat, .slice, .embed, .groupMax: return .make(.rowwise)
+        case .groupMaxGrad: return .make(.rowwise, diff: [])
         case .nll, .softmaxCrossEntropy: return .make(.rowwise, diff: [0])
         case .nllGrad, .softmaxCrossEntropyGrad: return .make(.rowwise, diff: [])
+        case .gatherLabel: return .make(.rowwise, diff: [0])
+        case .gatherLabelGrad: return .make(.rowwise, diff: [])
         case .assign: return .make(.effect)
+        case .byMode: return .make(.elementwise)
+        case .dropoutMask: return .make(.elementwise, diff: [])
         }
     }
 
@@ -83,6 +131,7 @@ extension Op {
         case .state: return "state"
         case .hyper: return "hyper"
         case .stepCount: return "step"
+        case .epochCount: return "epoch"
         case .batchSize: return "batch_size"
         case .constant: return "const"
         case .unary(let f): return f.rawValue
@@ -91,13 +140,23 @@ extension Op {
         case .matmul: return "matmul"
         case .sumBatch: return "sum_batch"
         case .sumAll: return "sum_all"
+        case .sumRow: return "sum_row"
+        case .concat: return "concat"
+        case .slice: return "slice"
+        case .embed: return "embed"
+        case .groupMax: return "group_max"
+        case .groupMaxGrad: return "group_max_grad"
         case .logSoftmax: return "log_softmax"
         case .logSoftmaxGrad: return "log_softmax_grad"
         case .nll: return "nll"
         case .nllGrad: return "nll_grad"
         case .softmaxCrossEntropy: return "softmax_ce"
         case .softmaxCrossEntropyGrad: return "softmax_ce_grad"
+        case .gatherLabel: return "gather_label"
+        case .gatherLabelGrad: return "gather_label_grad"
         case .assign: return "assign"
+        case .byMode(let m): return "by_mode_\(m.rawValue)"
+        case .dropoutMask: return "dropout_mask"
         }
     }
 
@@ -106,6 +165,9 @@ extension Op {
         switch self {
         case .input(let s), .param(let s), .state(let s), .hyper(let s), .assign(let s): return " \"\(s)\""
         case .constant(let v): return " \(formatNumber(v))"
+        case .slice(let s, let c): return "[\(s)..<\(s + c)]"
+        case .embed(let s, let t): return "[\(s) of \(t)]"
+        case .groupMax(let k), .groupMaxGrad(let k): return "[\(k)]"
         case .matmul(let ta, let tb):
             let t = [ta ? "Aᵀ" : nil, tb ? "Bᵀ" : nil].compactMap { $0 }
             return t.isEmpty ? "" : "[" + t.joined(separator: ",") + "]"

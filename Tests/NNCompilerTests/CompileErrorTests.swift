@@ -30,6 +30,17 @@ import Testing
             let model = Sequential { Linear(4, 2) }
             train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: -1))
             """, expected: ["bad_argument.swiftnn:3:", "SGD learningRate must be positive, got -1.0"]),
+        Case(name: "bad_schedule", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .mse, optimizer: AdamW(),
+                  schedule: .warmup(5, then: .cosine(tMax: 0)))
+            """, expected: ["bad_schedule.swiftnn:4:", "cosine tMax must be at least 1, got 0"]),
+        Case(name: "bad_optimizer_argument", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .mse, optimizer: RMSProp(alpha: 1.5))
+            """, expected: ["bad_optimizer_argument.swiftnn:3:", "RMSProp alpha must be in [0, 1), got 1.5"]),
         Case(name: "unknown_activation", source: """
             import NNDSL
             let model = Sequential { Linear(4, 2); Swish() }
@@ -50,6 +61,35 @@ import Testing
             let h = Linear(4, 3)(x) + Linear(4, 2)(x)
             train(h, loss: .mse, optimizer: Adam())
             """, expected: ["output_not_matrix.swiftnn:3:", "cannot broadcast shapes (n,3) and (n,2)"]),
+        Case(name: "bad_label_smoothing", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .crossEntropy(labelSmoothing: 1.5), optimizer: Adam())
+            """, expected: ["bad_label_smoothing.swiftnn:3:", "crossEntropy labelSmoothing must be in [0, 1], got 1.5"]),
+        Case(name: "bad_margin", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4,
+                  loss: .hinge(margin: -1), optimizer: Adam())
+            """, expected: ["bad_margin.swiftnn:4:", "hinge margin must be a finite number ≥ 0, got -1.0"]),
+        Case(name: "bad_penalty", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2) }
+            train(model, input: 4, loss: .mse, optimizer: Adam(),
+                  penalty: .l2(-0.1))
+            """, expected: ["bad_penalty.swiftnn:4:", "penalty coefficient l2 must be a finite number ≥ 0, got -0.1"]),
+        Case(name: "penalty_unknown_parameter", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 3); ReLU(); Linear(3, 2) }
+            train(model, input: 4, loss: .mse, optimizer: Adam(),
+                  penalty: .l1(0.1, on: .named(["1.weight"])))
+            """, expected: ["penalty_unknown_parameter.swiftnn:4:",
+                            "the penalty names parameter '1.weight', which the model does not have (it has 0.weight, 0.bias, 2.weight, 2.bias)"]),
+        Case(name: "bad_leaky_slope", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 2); LeakyReLU(negativeSlope: .infinity) }
+            train(model, input: 4, loss: .mse, optimizer: Adam())
+            """, expected: ["bad_leaky_slope.swiftnn:2:", "LeakyReLU negativeSlope must be a finite number, got inf"]),
     ]
 
     @Test(arguments: cases)

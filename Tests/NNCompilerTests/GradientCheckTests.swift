@@ -41,10 +41,10 @@ extension GradCheck {
     /// (including dW = gᵀx, the contraction over the batch), the reductions and the row-wise ops.
     static let all: [GradCheck] = {
         var c: [GradCheck] = []
-        for f in UnaryFn.allCases where f != .step {
+        for f in UnaryFn.allCases where !UnaryFn.withoutVJP.contains(f) {
             let v: Values = switch f {
             case .log, .sqrt: .positive
-            case .relu, .reciprocal: .awayFromZero
+            case .relu, .reciprocal, .abs: .awayFromZero
             default: .any
             }
             c += [GradCheck(op: .unary(f), operands: [batched(4, values: v)]),
@@ -63,12 +63,14 @@ extension GradCheck {
                 (batched(2, 3, values: va), fixed(2, 3, values: vb)),
                 (fixed(2, 3, values: va), fixed(2, 3, values: vb)), (fixed(values: va), fixed(values: vb)),
                 (fixed(2, 3, values: va), fixed(values: vb)), (fixed(values: va), fixed(2, 3, values: vb)),
+                (batched(4, values: va), batched(values: vb)), (batched(values: va), batched(4, values: vb)),
             ]
             c += forms.map { GradCheck(op: .binary(f), operands: [$0.0, $0.1]) }
         }
         c += [GradCheck(op: .broadcast, operands: [fixed()], declared: batched(4).type),
               GradCheck(op: .broadcast, operands: [fixed(4)], declared: batched(4).type),
-              GradCheck(op: .broadcast, operands: [fixed(2, 3)], declared: batched(2, 3).type)]
+              GradCheck(op: .broadcast, operands: [fixed(2, 3)], declared: batched(2, 3).type),
+              GradCheck(op: .broadcast, operands: [batched()], declared: batched(4).type)]
         let mm = { (ta: Bool, tb: Bool, a: Operand, b: Operand) in
             GradCheck(op: .matmul(transA: ta, transB: tb), operands: [a, b])
         }
@@ -76,12 +78,18 @@ extension GradCheck {
               mm(false, true, batched(5), fixed(3, 5)), mm(false, true, fixed(4, 5), fixed(3, 5)),
               mm(true, false, batched(4), batched(3)), mm(true, false, fixed(5, 4), fixed(5, 3)),
               mm(true, true, fixed(5, 4), fixed(3, 5))]
-        c += [GradCheck(op: .sumBatch, operands: [batched(4)]), GradCheck(op: .sumBatch, operands: [batched(2, 3)]),
+        c += [GradCheck(op: .concat, operands: [batched(3), batched(2)]),
+              GradCheck(op: .slice(start: 1, count: 2), operands: [batched(4)]),
+              GradCheck(op: .embed(start: 1, total: 5), operands: [batched(3)]),
+              GradCheck(op: .groupMax(3), operands: [batched(6, values: .awayFromZero)]),
+              GradCheck(op: .sumRow, operands: [batched(4)]),
+              GradCheck(op: .sumBatch, operands: [batched(4)]), GradCheck(op: .sumBatch, operands: [batched(2, 3)]),
               GradCheck(op: .sumAll, operands: [batched(4)]), GradCheck(op: .sumAll, operands: [fixed(2, 3)]),
               GradCheck(op: .sumAll, operands: [fixed()]),
               GradCheck(op: .logSoftmax, operands: [batched(5)]),
               GradCheck(op: .nll, operands: [batched(5), labels]),
-              GradCheck(op: .softmaxCrossEntropy, operands: [batched(5), labels])]
+              GradCheck(op: .softmaxCrossEntropy, operands: [batched(5), labels]),
+              GradCheck(op: .gatherLabel, operands: [batched(5), labels])]
         return c
     }()
 
@@ -89,7 +97,11 @@ extension GradCheck {
     /// never differentiated again. A rule added for one of them must come with a check in `all`.
     static let withoutVJP: [GradCheck] = [
         GradCheck(op: .unary(.step), operands: [batched(4, values: .awayFromZero)]),
+        GradCheck(op: .unary(.sign), operands: [batched(4, values: .awayFromZero)]),
+        GradCheck(op: .gatherLabelGrad, operands: [batched(5), labels]),
+        GradCheck(op: .unary(.floor), operands: [batched(4)]),
         GradCheck(op: .logSoftmaxGrad, operands: [batched(5), batched(5)]),
+        GradCheck(op: .groupMaxGrad(2), operands: [batched(2), batched(4)]),
         GradCheck(op: .nllGrad, operands: [fixed(), labels, batched(5)]),
         GradCheck(op: .softmaxCrossEntropyGrad, operands: [fixed(), batched(5), labels]),
     ]
@@ -98,19 +110,28 @@ extension GradCheck {
     /// compile until it is classified here (and listed in `everyOp`).
     static func needsCheck(_ op: Op) -> Bool {
         switch op {
-        case .input, .param, .state, .hyper, .stepCount, .batchSize, .constant, .assign: return false
-        case .unary(let f): return f != .step
-        case .binary, .broadcast, .matmul, .sumBatch, .sumAll, .logSoftmax, .nll, .softmaxCrossEntropy: return true
-        case .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad: return false
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .batchSize, .constant, .assign: return false
+        // Specialized away before differentiation, and random with no differentiable operand.
+        case .byMode, .dropoutMask: return false
+        case .unary(let f): return !UnaryFn.withoutVJP.contains(f)
+        case .binary, .broadcast, .matmul, .sumBatch, .sumAll, .sumRow, .concat, .slice, .embed, .groupMax, .logSoftmax, .nll, .softmaxCrossEntropy,
+             .gatherLabel: return true
+        case .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .gatherLabelGrad, .groupMaxGrad: return false
         }
     }
 
     /// One instance of every op: every function and every transposition.
     static let everyOp: [Op] = UnaryFn.allCases.map(Op.unary) + BinaryFn.allCases.map(Op.binary)
         + [false, true].flatMap { ta in [false, true].map { Op.matmul(transA: ta, transB: $0) } }
-        + [.broadcast, .sumBatch, .sumAll, .logSoftmax, .logSoftmaxGrad, .nll, .nllGrad, .softmaxCrossEntropy,
-           .softmaxCrossEntropyGrad, .input("x"), .param("w"), .state("m[w]"), .hyper("lr"), .stepCount,
-           .batchSize, .constant(1), .assign("w")]
+        + [.broadcast, .sumBatch, .sumAll, .sumRow, .concat, .slice(start: 1, count: 2), .embed(start: 1, total: 5),
+           .groupMax(3), .groupMaxGrad(2), .logSoftmax, .logSoftmaxGrad, .nll, .nllGrad, .softmaxCrossEntropy,
+           .softmaxCrossEntropyGrad, .gatherLabel, .gatherLabelGrad, .input("x"), .param("w"), .state("m[w]"), .hyper("lr"), .stepCount,
+           .epochCount, .batchSize, .constant(1), .assign("w")] + ModeSwitch.allCases.map(Op.byMode) + [.dropoutMask]
+}
+
+extension UnaryFn {
+    /// Step functions, zero almost everywhere: they have no VJP rule (they only appear inside other rules).
+    static let withoutVJP: Set<UnaryFn> = [.step, .sign, .floor]
 }
 
 /// The problem f(operands) = sum_all(op(operands) · R) for a fixed random R, with its backward pass.
@@ -199,7 +220,7 @@ struct GradProblem {
         for op in GradCheck.everyOp where GradCheck.needsCheck(op) {
             #expect(checked.contains(op), "\(op.mnemonic)\(op.attributeText) has a VJP rule but no gradient check")
         }
-        for f in UnaryFn.allCases where f != .step { #expect(checked.contains(.unary(f)), "\(f) is not checked") }
+        for f in UnaryFn.allCases where !UnaryFn.withoutVJP.contains(f) { #expect(checked.contains(.unary(f)), "\(f) is not checked") }
         for f in BinaryFn.allCases { #expect(checked.contains(.binary(f)), "\(f) is not checked") }
     }
 

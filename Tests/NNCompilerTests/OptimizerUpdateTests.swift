@@ -67,7 +67,7 @@ import Testing
         let (lr, t) = (hyper("lr"), Double(c.step))
         var expected: [String: [Double]] = [:]
         switch c.spec {
-        case .sgd(_, let mu0, let nesterov):
+        case .sgd(_, let mu0, let nesterov, _, _):
             guard mu0 > 0 else { expected["w"] = (0..<4).map { p.data[$0] - lr * g[$0] }; break }
             let mu = hyper("momentum"), b0 = state["momentum[w]"]?.data ?? zeros
             let b = (0..<4).map { mu * b0[$0] + g[$0] }
@@ -84,6 +84,8 @@ import Testing
                 let (mHat, vHat) = (m[$0] / (1 - Foundation.pow(b1, t)), v[$0] / (1 - Foundation.pow(b2, t)))
                 return p.data[$0] - lr * mHat / (vHat.squareRoot() + eps)
             }
+        default:
+            Issue.record("no closed form for \(c.spec.name) here; OptimizerQuadraticTests covers it")
         }
         for (name, e) in expected {
             expectClose(written[name], Tensor64(shape: [4], data: e), rel: Self.rel, abs: Self.abs,

@@ -19,13 +19,32 @@ import Testing
     static let cases: [Case] = ["cls", "reg"].flatMap { m in
         ["sgd", "sgd_momentum", "sgd_nesterov", "adam"].map { Case(model: m, optimizer: $0) }
     } + [Case(model: "cls", optimizer: "adam", fusion: false), Case(model: "reg", optimizer: "sgd_momentum", fusion: false)]
+        + newOptimizers.map { Case(model: "cls", optimizer: $0.key) }
+        + ["sgd_velocity", "adam_wd", "adamw", "adagrad", "rmsprop_centered_momentum", "sgd_onecycle"].map {
+            Case(model: "reg", optimizer: $0)
+        } + [Case(model: "cls", optimizer: "rmsprop_centered_momentum", fusion: false)]
+
+    /// Issue 3's optimizers and schedules (Tests/Reference/optim.py `MLP_RUNS`): the DSL spelling of each.
+    static let newOptimizers: KeyValuePairs<String, String> = [
+        "sgd_momentum_wd": "SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0.05)",
+        "sgd_velocity": "SGD(learningRate: 0.05, momentum: 0.9, momentumForm: .velocity)",
+        "sgd_velocity_nesterov": "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, momentumForm: .velocity)",
+        "adam_wd": "Adam(learningRate: 0.01, weightDecay: 0.1)",
+        "adamw": "AdamW(learningRate: 0.01, weightDecay: 0.1)",
+        "adagrad": "AdaGrad(learningRate: 0.05, lrDecay: 0.01, weightDecay: 0.01)",
+        "rmsprop": "RMSProp(learningRate: 0.001)",
+        "rmsprop_centered_momentum": "RMSProp(learningRate: 0.001, alpha: 0.9, weightDecay: 0.01, momentum: 0.5, centered: true)",
+        "sgd_onecycle": "SGD(learningRate: 0.05, momentum: 0.9), schedule: .oneCycle(totalSteps: 15)",
+        "adamw_warmup_cosine": "AdamW(learningRate: 0.01, weightDecay: 0.01), schedule: .warmup(3, then: .cosine(tMax: 10))",
+    ]
 
     static func source(_ c: Case) -> String {
         let optimizer = switch c.optimizer {
         case "sgd": "SGD(learningRate: 0.1)"
         case "sgd_momentum": "SGD(learningRate: 0.05, momentum: 0.9)"
         case "sgd_nesterov": "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true)"
-        default: "Adam(learningRate: 0.01, betas: (0.9, 0.999), eps: 1e-8)"
+        case "adam": "Adam(learningRate: 0.01, betas: (0.9, 0.999), eps: 1e-8)"
+        default: newOptimizers.first { $0.key == c.optimizer }!.value
         }
         let (layers, input, loss) = c.model == "cls"
             ? ("Linear(20, 16); ReLU(); Linear(16, 12); Tanh(); Linear(12, 4)", 20, ".crossEntropy")
@@ -51,19 +70,7 @@ import Testing
 
         let expected = try readJSON(Self.dir.appendingPathComponent("expected.json"))
         let ref = (expected[c.model] as! [String: Any])[c.optimizer] as! [String: Any]
-        let want = ref["losses"] as! [Double]
-        let got = try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil }
-        #expect(got.count == want.count, "15 steps: 4 full batches of 16 and a partial one of 6, for 3 epochs")
-        for (i, (g, w)) in zip(got, want).enumerated() {
-            #expect(close(g, w, rtol: 1e-4), "\(c) step \(i + 1): loss \(g), reference \(w)")
-        }
-        let weights = try readSafetensors(saved)
-        for (name, v) in ref["final_params"] as! [String: Any] {
-            let w = (v as! [String: Any])["data"] as! [Double]
-            let g = try #require(weights[name], "\(name) missing from the saved weights")
-            let worst = zip(g.data, w).map { abs(Double($0) - $1) - 1e-3 * abs($1) }.max() ?? 0
-            #expect(worst <= 1e-4, "\(c) \(name): final weights differ from the reference by up to \(worst)")
-        }
+        try expectMatchesReference(log: log, saved: saved, reference: ref, "\(c)")
     }
 
     /// Loss and outputs at the initial weights, through `eval` and `predict`.

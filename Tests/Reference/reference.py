@@ -26,11 +26,15 @@ anything is written; the script aborts if any check fails.
 """
 
 import json
+import math
 import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import optim  # noqa: E402  (optimizers and schedules of issue 3)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures")
@@ -166,6 +170,142 @@ OPS["cross_entropy"] = (f_cross_entropy, b_cross_entropy)
 OPS["mse"] = (f_mse, b_mse)
 
 
+# --- Issue 3: activations, losses and penalties (PyTorch semantics) --------------------------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def _gelu_grad(x, approximate):
+    if approximate == "tanh":
+        c = math.sqrt(2.0 / math.pi)
+        u = c * (x + 0.044715 * x ** 3)
+        t = np.tanh(u)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * x * x)
+    cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return cdf + x * pdf
+
+
+def _slope(a):
+    return float(a.get("negative_slope", "0.01"))
+
+
+def _alpha(a):
+    return float(a.get("alpha", "1.0"))
+
+
+OPS.update({
+    "abs": (lambda ins, a: np.abs(ins[0]), lambda ins, a, o, g: [g * np.sign(ins[0])]),
+    "erf": (lambda ins, a: _erf(ins[0]),
+            lambda ins, a, o, g: [g * 2.0 / math.sqrt(math.pi) * np.exp(-ins[0] ** 2)]),
+    "softplus": (lambda ins, a: _softplus(ins[0]), lambda ins, a, o, g: [g * _sigmoid(ins[0])]),
+    # torch.nn.LeakyReLU(negative_slope)
+    "leaky_relu": (lambda ins, a: np.where(ins[0] > 0, ins[0], _slope(a) * ins[0]),
+                   lambda ins, a, o, g: [g * np.where(ins[0] > 0, 1.0, _slope(a))]),
+    # torch.nn.ELU(alpha): x > 0 ? x : alpha*(exp(x) - 1)
+    "elu": (lambda ins, a: np.where(ins[0] > 0, ins[0], _alpha(a) * np.expm1(np.minimum(ins[0], 0.0))),
+            lambda ins, a, o, g: [g * np.where(ins[0] > 0, 1.0, _alpha(a) * np.exp(np.minimum(ins[0], 0.0)))]),
+    # torch.nn.GELU(approximate="none" | "tanh")
+    "gelu": (lambda ins, a: _gelu(ins[0], a.get("approximate", "none")),
+             lambda ins, a, o, g: [g * _gelu_grad(ins[0], a.get("approximate", "none"))]),
+})
+
+
+def f_gather_label(ins, a):
+    z, y = ins
+    return np.repeat(z[np.arange(z.shape[0]), y][:, None], z.shape[1], axis=1)
+
+
+def b_gather_label(ins, a, out, g):
+    z, y = ins
+    gz = np.zeros_like(z)
+    gz[np.arange(z.shape[0]), y] = g.sum(axis=1)
+    return [gz, None]
+
+
+def f_cross_entropy_ls(ins, a):
+    """torch.nn.CrossEntropyLoss(label_smoothing=eps): (1-eps)*nll + eps*mean_j(-log p_j) per sample."""
+    logits, y = ins
+    n, k = logits.shape
+    eps = float(a["label_smoothing"])
+    lp = _log_softmax(logits)
+    per = -(1.0 - eps) * lp[np.arange(n), y] - eps * lp.mean(axis=1)
+    return per.sum() / _reduce_count(a["reduction"], n)
+
+
+def b_cross_entropy_ls(ins, a, out, g):
+    logits, y = ins
+    n, k = logits.shape
+    eps = float(a["label_smoothing"])
+    q = np.full(logits.shape, eps / k)
+    q[np.arange(n), y] += 1.0 - eps
+    return [g * (np.exp(_log_softmax(logits)) - q) / _reduce_count(a["reduction"], n), None]
+
+
+def f_multi_margin(ins, a):
+    """torch.nn.MultiMarginLoss(margin): sum_{j != y} max(0, margin - z_y + z_j) / k per sample
+    (divide_by_classes "false" gives the lectures' plain sum)."""
+    z, y = ins
+    n, k = z.shape
+    m = float(a.get("margin", "1"))
+    h = np.maximum(0.0, m - z[np.arange(n), y][:, None] + z)
+    h[np.arange(n), y] = 0.0
+    per = h.sum(axis=1) / (k if a.get("divide_by_classes", "true") == "true" else 1.0)
+    return per.sum() / _reduce_count(a["reduction"], n)
+
+
+def b_multi_margin(ins, a, out, g):
+    z, y = ins
+    n, k = z.shape
+    m = float(a.get("margin", "1"))
+    act = (m - z[np.arange(n), y][:, None] + z > 0).astype(np.float64)
+    act[np.arange(n), y] = 0.0
+    gz = act.copy()
+    gz[np.arange(n), y] = -act.sum(axis=1)
+    scale = (k if a.get("divide_by_classes", "true") == "true" else 1.0) * _reduce_count(a["reduction"], n)
+    return [g * gz / scale, None]
+
+
+def f_bce_with_logits(ins, a):
+    """torch.nn.BCEWithLogitsLoss: max(z,0) - z*y + log(1 + exp(-|z|)), over every element."""
+    z, y = ins
+    return (_softplus(z) - z * y).sum() / _reduce_count(a["reduction"], z.size)
+
+
+def b_bce_with_logits(ins, a, out, g):
+    z, y = ins
+    c = _reduce_count(a["reduction"], z.size)
+    return [g * (_sigmoid(z) - y) / c, -g * z / c]
+
+
+def f_penalty(ins, a):
+    """l1 * sum|w| + l2 * sum w^2 over every input tensor."""
+    l1, l2 = float(a.get("l1", "0")), float(a.get("l2", "0"))
+    return sum(l1 * np.abs(w).sum() + l2 * (w * w).sum() for w in ins)
+
+
+def b_penalty(ins, a, out, g):
+    l1, l2 = float(a.get("l1", "0")), float(a.get("l2", "0"))
+    return [g * (l1 * np.sign(w) + 2.0 * l2 * w) for w in ins]
+
+
+OPS["gather_label"] = (f_gather_label, b_gather_label)
+OPS["cross_entropy_ls"] = (f_cross_entropy_ls, b_cross_entropy_ls)
+OPS["multi_margin"] = (f_multi_margin, b_multi_margin)
+OPS["bce_with_logits"] = (f_bce_with_logits, b_bce_with_logits)
+OPS["penalty"] = (f_penalty, b_penalty)
+
+
 # ---------------------------------------------------------------------------
 # Finite differences
 # ---------------------------------------------------------------------------
@@ -193,9 +333,9 @@ def numeric_grad(fn, x):
     return gr
 
 
-def check(label, analytic, numeric):
+def check(label, analytic, numeric, tol=FD_TOL):
     e = rel_err(analytic, numeric)
-    assert e < FD_TOL, f"finite-difference check failed for {label}: rel err {e:.3e}"
+    assert e < tol, f"finite-difference check failed for {label}: rel err {e:.3e}"
     return e
 
 
@@ -286,6 +426,58 @@ def build_op_cases():
     add("mean_basic", "mean", [("x", R(4, 5), "f64")])
     add("sum_batch_basic", "sum_batch", [("x", R(5, 6), "f64")])
 
+    cases, worst = emit_op_cases(specs, rng)
+    more, worst2 = emit_op_cases(catalog_op_specs(), np.random.RandomState(4322))
+    OPS.update(optim.SCALAR_OPS)
+    sched, worst3 = emit_op_cases(optim.scalar_op_specs(np.random.RandomState(4331)), np.random.RandomState(4332))
+    more, worst2 = more + sched, max(worst2, worst3)
+    print(f"ops: {len(cases) + len(more)} cases, worst finite-difference rel err {max(worst, worst2):.2e}")
+    return {"cases": cases + more}
+
+
+def catalog_op_specs():
+    """Activations, losses and penalties of issue 3, from their own random stream so that the cases above keep
+    their values."""
+    rng = np.random.RandomState(4321)
+    R = lambda *s: rng.randn(*s)
+    labels = lambda n, k: ("labels", rng.randint(0, k, size=n).astype(np.int32), "i32")
+    specs = []
+
+    def add(name, op, inputs, attrs=None):
+        specs.append((name, op, attrs or {}, inputs))
+
+    add("abs_basic", "abs", [("x", away_from_zero(rng, (4, 5), 1e-2), "f64")])
+    add("erf_basic", "erf", [("x", 1.5 * R(4, 5), "f64")])
+    add("softplus_wide", "softplus", [("x", 10.0 * R(4, 5), "f64")])
+    add("gather_label_basic", "gather_label", [("z", R(4, 5), "f64"), labels(4, 5)])
+    add("leaky_relu_default", "leaky_relu", [("x", away_from_zero(rng, (4, 5), 1e-2), "f64")])
+    add("leaky_relu_0.2", "leaky_relu", [("x", away_from_zero(rng, (3, 6), 1e-2), "f64")], {"negative_slope": "0.2"})
+    add("elu_default", "elu", [("x", 3.0 * away_from_zero(rng, (4, 5), 1e-2), "f64")])
+    add("elu_alpha_0.5_large", "elu", [("x", 40.0 * away_from_zero(rng, (3, 6), 1e-2), "f64")], {"alpha": "0.5"})
+    add("gelu_exact", "gelu", [("x", 2.0 * R(4, 5), "f64")])
+    add("gelu_tanh", "gelu", [("x", 2.0 * R(4, 5), "f64")], {"approximate": "tanh"})
+    add("cross_entropy_ls_mean", "cross_entropy_ls", [("logits", R(4, 5), "f64"), labels(4, 5)],
+        {"reduction": "mean", "label_smoothing": "0.1"})
+    add("cross_entropy_ls_sum", "cross_entropy_ls", [("logits", 3.0 * R(5, 7), "f64"), labels(5, 7)],
+        {"reduction": "sum", "label_smoothing": "0.25"})
+    add("multi_margin_mean", "multi_margin", [("scores", R(4, 5), "f64"), labels(4, 5)],
+        {"reduction": "mean", "margin": "1", "divide_by_classes": "true"})
+    add("multi_margin_sum", "multi_margin", [("scores", R(5, 3), "f64"), labels(5, 3)],
+        {"reduction": "sum", "margin": "1", "divide_by_classes": "true"})
+    add("multi_margin_lecture", "multi_margin", [("scores", 2.0 * R(4, 6), "f64"), labels(4, 6)],
+        {"reduction": "mean", "margin": "0.5", "divide_by_classes": "false"})
+    add("bce_with_logits_mean", "bce_with_logits", [("logits", 3.0 * R(4, 3), "f64"), ("target", rng.rand(4, 3), "f64")],
+        {"reduction": "mean"})
+    add("bce_with_logits_sum", "bce_with_logits", [("logits", 20.0 * R(3, 1), "f64"), ("target", rng.rand(3, 1), "f64")],
+        {"reduction": "sum"})
+    w0, w1 = away_from_zero(rng, (3, 4), 1e-2), away_from_zero(rng, (2, 3), 1e-2)
+    add("penalty_l1", "penalty", [("w0", w0, "f64"), ("w1", w1, "f64")], {"l1": "0.01"})
+    add("penalty_l2", "penalty", [("w0", w0, "f64"), ("w1", w1, "f64")], {"l2": "0.001"})
+    add("penalty_elastic_net", "penalty", [("w0", w0, "f64"), ("w1", w1, "f64")], {"l1": "0.3", "l2": "0.7"})
+    return specs
+
+
+def emit_op_cases(specs, rng):
     cases = []
     worst = 0.0
     for name, op, attrs, inputs in specs:
@@ -313,8 +505,7 @@ def build_op_cases():
             "upstream": plain_json(upstream),
             "grads": gjson,
         })
-    print(f"ops: {len(cases)} cases, worst finite-difference rel err {worst:.2e}")
-    return {"cases": cases}
+    return cases, worst
 
 
 # ---------------------------------------------------------------------------
@@ -522,6 +713,22 @@ def train(model, init, x, y, kind, hp):
     return losses, P
 
 
+def train_optim(model, init, x, y, kind, hp):
+    """As train, with optim.Optim and, when hp names one, a per-step schedule."""
+    P = to_f64(init)
+    opt = optim.Optim(kind, hp)
+    losses, lrs = [], []
+    for _ in range(EPOCHS):
+        for s in range(0, x.shape[0], BATCH):
+            L, G = model.loss_and_grad(P, x[s:s + BATCH], y[s:s + BATCH])
+            lr = optim.schedule_lr(hp["schedule"], hp["lr"], len(losses)) if "schedule" in hp else hp["lr"]
+            losses.append(L)
+            lrs.append(float(lr))
+            opt.step(P, G, lr=lr)
+    assert all(np.isfinite(losses))
+    return losses, P, lrs
+
+
 def write_csv(path, arr, is_int=False):
     arr = np.asarray(arr)
     if arr.ndim == 1:
@@ -590,9 +797,131 @@ def build_trajectories():
                 "final_params": {k: plain_json(P[k]) for k in model.param_keys()},
             }
             print(f"{tag}/{kind}: losses[0:3] = {losses[:3]}, last = {losses[-1]}")
+        for key, kind, hp in optim.MLP_RUNS:
+            losses, P, lrs = train_optim(model, init, x, yy, kind, hp)
+            entry[key] = {
+                "hparams": hp, "batch": BATCH, "epochs": EPOCHS, "lr": lrs,
+                "losses": [float(v) for v in losses],
+                "final_params": {k: plain_json(P[k]) for k in model.param_keys()},
+            }
+            print(f"{tag}/{key}: losses[0:3] = {losses[:3]}, last = {losses[-1]}")
         result[tag] = entry
     return result
 
+
+
+# ---------------------------------------------------------------------------
+# Part 3: issue 3's activations, losses and penalties in training
+# ---------------------------------------------------------------------------
+
+class CatalogMLP:
+    """layers: ("linear", in, out) or (activation, attrs); loss: an OPS name with its attrs; penalty:
+    {"l1": λ₁, "l2": λ₂} on the weight matrices (λ₁·Σ|W| + λ₂·ΣW²), added to the loss."""
+
+    def __init__(self, layers, loss, loss_attrs, penalty=None):
+        self.layers, self.loss, self.loss_attrs, self.penalty = layers, loss, loss_attrs, penalty or {}
+
+    def param_keys(self):
+        return [f"{i}.{p}" for i, l in enumerate(self.layers) if l[0] == "linear" for p in ("weight", "bias")]
+
+    def init_params(self, rng):
+        params = []
+        for i, l in enumerate(self.layers):
+            if l[0] == "linear":
+                bound = 1.0 / np.sqrt(l[1])
+                params += [(f"{i}.weight", rng.uniform(-bound, bound, size=(l[2], l[1])).astype(np.float32)),
+                           (f"{i}.bias", rng.uniform(-bound, bound, size=(l[2],)).astype(np.float32))]
+        return params
+
+    def forward(self, P, x):
+        acts = [x]
+        for i, l in enumerate(self.layers):
+            h = acts[-1]
+            acts.append(f_linear([h, P[f"{i}.weight"], P[f"{i}.bias"]], {}) if l[0] == "linear" else OPS[l[0]][0]([h], l[1]))
+        return acts
+
+    def weights(self, P):
+        return [P[k] for k in self.param_keys() if k.endswith(".weight")]
+
+    def objective(self, P, x, y):
+        L = OPS[self.loss][0]([self.forward(P, x)[-1], y], self.loss_attrs)
+        return L + (f_penalty(self.weights(P), self.penalty) if self.penalty else 0.0)
+
+    def loss_and_grad(self, P, x, y):
+        acts = self.forward(P, x)
+        f, b = OPS[self.loss]
+        L = f([acts[-1], y], self.loss_attrs)
+        g = b([acts[-1], y], self.loss_attrs, L, 1.0)[0]
+        grads = {}
+        for i in range(len(self.layers) - 1, -1, -1):
+            l = self.layers[i]
+            if l[0] == "linear":
+                g, grads[f"{i}.weight"], grads[f"{i}.bias"] = b_linear([acts[i], P[f"{i}.weight"], P[f"{i}.bias"]], {}, acts[i + 1], g)
+            else:
+                g = OPS[l[0]][1]([acts[i]], l[1], acts[i + 1], g)[0]
+        if self.penalty:
+            L += f_penalty(self.weights(P), self.penalty)
+            for k in self.param_keys():
+                if k.endswith(".weight"):
+                    grads[k] = grads[k] + b_penalty([P[k]], self.penalty, None, 1.0)[0]
+        return float(L), grads
+
+
+CLS_LAYERS = [("linear", 20, 16), ("relu", {}), ("linear", 16, 12), ("tanh", {}), ("linear", 12, 4)]
+REG_LAYERS = [("linear", 6, 8), ("sigmoid", {}), ("linear", 8, 2)]
+ACT_LAYERS = [("linear", 20, 16), ("leaky_relu", {"negative_slope": "0.1"}), ("linear", 16, 12), ("elu", {"alpha": "0.5"}),
+              ("linear", 12, 12), ("gelu", {}), ("linear", 12, 8), ("gelu", {"approximate": "tanh"}),
+              ("linear", 8, 6), ("softmax", {}), ("linear", 6, 4), ("log_softmax", {})]
+MEAN = {"reduction": "mean"}
+# tag: (model, data, initial weights, optimizer)
+CATALOG = {
+    "cls_hinge": (CatalogMLP(CLS_LAYERS, "multi_margin", {"reduction": "mean", "margin": "1", "divide_by_classes": "true"}),
+                  "cls", "cls", "sgd"),
+    "cls_hinge_lecture": (CatalogMLP(CLS_LAYERS, "multi_margin", {"reduction": "mean", "margin": "0.5", "divide_by_classes": "false"}),
+                          "cls", "cls", "sgd"),
+    "cls_smooth": (CatalogMLP(CLS_LAYERS, "cross_entropy_ls", {"reduction": "mean", "label_smoothing": "0.1"}),
+                   "cls", "cls", "adam"),
+    "cls_l2": (CatalogMLP(CLS_LAYERS, "cross_entropy", MEAN, {"l2": 0.01}), "cls", "cls", "sgd_momentum"),
+    "cls_elastic": (CatalogMLP(CLS_LAYERS, "cross_entropy", MEAN, {"l1": 0.002, "l2": 0.005}), "cls", "cls", "sgd"),
+    "reg_bce": (CatalogMLP(REG_LAYERS, "bce_with_logits", MEAN), "bce", "reg", "sgd"),
+    "act": (CatalogMLP(ACT_LAYERS, "cross_entropy", MEAN), "cls", "act", "adam"),
+}
+
+
+def build_catalog_trajectories():
+    """Losses and final weights for the models of CATALOG; adds bce_y.npy (soft targets σ(2·reg_y)) and
+    act_init.safetensors, and leaves every other fixture as it is."""
+    cls_x, cls_y, reg_x, reg_y = make_data()
+    bce_y = (1.0 / (1.0 + np.exp(-2.0 * reg_y.astype(np.float64)))).astype(np.float32)
+    np.save(os.path.join(TRAJ, "bce_y.npy"), bce_y)
+    act_init = CATALOG["act"][0].init_params(np.random.RandomState(8))
+    write_safetensors(os.path.join(TRAJ, "act_init.safetensors"), act_init)
+    data = {"cls": (cls_x, cls_y), "bce": (reg_x, bce_y.astype(np.float64))}
+    hparams = dict(OPTIMIZERS)
+    result = {}
+    for tag, (model, data_tag, init_tag, kind) in CATALOG.items():
+        init = read_safetensors(os.path.join(TRAJ, f"{init_tag}_init.safetensors"))
+        assert list(init.keys()) == model.param_keys(), tag
+        x32, y = data[data_tag]
+        x = x32.astype(np.float64)
+        P0 = to_f64(init)
+        worst = 0.0
+        for lo, hi in ((0, BATCH), (64, 70)):
+            _, G = model.loss_and_grad(P0, x[lo:hi], y[lo:hi])
+            for k in model.param_keys():
+                num = numeric_grad(lambda: model.objective(P0, x[lo:hi], y[lo:hi]), P0[k])
+                # The six-layer "act" model's first-layer gradients are small, so its differences are noisier.
+                worst = max(worst, check(f"model {tag} param {k}", G[k], num, tol=1e-5))
+        losses, P = train(model, init, x, y, kind, hparams[kind])
+        result[tag] = {
+            "model": {"layers": [f"linear({l[1]},{l[2]})" if l[0] == "linear" else [l[0], l[1]] for l in model.layers],
+                      "loss": [model.loss, model.loss_attrs], "penalty": model.penalty,
+                      "data": data_tag, "init": f"{init_tag}_init.safetensors"},
+            kind: {"hparams": hparams[kind], "batch": BATCH, "epochs": EPOCHS, "losses": [float(v) for v in losses],
+                   "final_params": {k: plain_json(P[k]) for k in model.param_keys()}},
+        }
+        print(f"{tag}/{kind}: backward fd worst {worst:.2e}, losses[0:3] = {losses[:3]}, last = {losses[-1]}")
+    return result
 
 def describe(model):
     parts = []
@@ -626,8 +955,12 @@ def main():
     os.makedirs(FIXTURES, exist_ok=True)
     ops = build_op_cases()
     traj = build_trajectories()
+    traj.update(build_catalog_trajectories())
     dump_json(os.path.join(FIXTURES, "ops.json"), ops)
     dump_json(os.path.join(TRAJ, "expected.json"), traj)
+    with open(os.path.join(FIXTURES, "optimizers.json"), "w") as f:
+        json.dump({"quadratic": optim.build_quadratic(), **optim.build_schedules()}, f, indent=1)
+        f.write("\n")
     print("wrote", os.path.relpath(FIXTURES, ROOT))
     return 0
 

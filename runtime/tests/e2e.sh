@@ -174,6 +174,42 @@ expect gradcheck-fail-names 1 "bias" $WRONG gradcheck
 expect gradcheck-too-many 2 "--samples: 9 is more than" $TOY gradcheck --samples 9
 
 # ----------------------------------------------------------------------------
+# --profile: the kernels' kinds and the runtime's own parts, per epoch and in total
+
+P="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --epochs 2 --batch 4 --quiet"
+expect help-train-profile 0 "--profile            time every kernel" $TOY train --help
+expect help-train-profile-totals 0 "totals since the start of training (never reset)" $TOY train --help
+expect profile-not-eval 2 "flag '--profile' does not apply to 'eval'" $TOY eval --weights a.st --data . --profile
+$TOY train $P --save plain.st >outp0
+$TOY train $P --profile --log mp.jsonl --save prof.st >outp
+check profile-same-weights 'cmp -s plain.st prof.st'
+check profile-off-silent '! grep -q profile outp0'
+check profile-epoch-lines '[ "$(grep -c "^  profile: step [0-9.]* ms = gemm [0-9.]* + elementwise [0-9.]* + row-wise [0-9.]* + optimizer [0-9.]* + other [0-9.]*; gather [0-9.]* ms/step; eval [0-9.]* s$" outp)" -eq 2 ]'
+check profile-after-epoch '[ "$(grep -A1 "^epoch 1/2" outp | tail -1 | cut -c1-16)" = "  profile: step " ]'
+check profile-header 'grep -q "^profile: 2 epochs, 6 steps, 3.3 samples per step; totals since the start of training,$" outp'
+for row in "gemm (+ fused epilogues)" "elementwise" "row-wise (softmax, CE)" "optimizer update" "other inside the step" \
+           "train_step total" "batch gather + uint8->float" "step log + progress bar" "loop overhead" "epoch total"; do
+    check "profile-row-$row" 'grep -qE "^    $(sed "s/[()+.]/\\\\&/g" <<<"$row") +[0-9]+\.[0-9]{3} +[0-9]+\.[0-9] +[0-9]+\.[0-9]{3}$" outp'
+done
+# The five parts of the step add up to the step (100 % up to rounding of each printed share).
+share_sum() { awk '/^  inside train_step/ { on = 1; next } /train_step total/ { on = 0 } on { s += $(NF - 1) } END { print s }' "$1"; }
+check profile-shares-sum 'awk -v s="$(share_sum outp)" "BEGIN { exit !(s > 99.7 && s < 100.3) }"'
+check profile-total-100 'grep -qE "^    train_step total +[0-9.]+ +100\.0 " outp && grep -qE "^    epoch total +[0-9.]+ +100\.0 " outp'
+check profile-jsonl-last 'tail -1 mp.jsonl | grep -qE "^\{\"profile\":\{\"epochs\":2,\"steps\":6,\"samples\":20,\"gemm_s\":[0-9.e-]+,.*\"timer_ns\":[0-9.e+-]+\}\}$"'
+check profile-jsonl-epochs-unchanged '[ "$(grep -c "^{\"epoch\":" mp.jsonl)" -eq 2 ]'
+# Every kind the toy model wraps took some time, the kernels fit inside the step, the step inside the epoch.
+pj() { tail -1 mp.jsonl | sed -E "s/.*\"$1\":([^,}]*).*/\1/"; }
+holds() { awk "BEGIN { exit !($1) }"; }
+check profile-kinds-timed 'holds "$(pj gemm_s) > 0 && $(pj elementwise_s) > 0 && $(pj rowwise_s) > 0 && $(pj optimizer_s) > 0"'
+check profile-kernels-in-step 'holds "$(pj gemm_s) + $(pj elementwise_s) + $(pj rowwise_s) + $(pj optimizer_s) <= $(pj step_s)"'
+check profile-step-in-epoch 'holds "$(pj step_s) + $(pj gather_s) + $(pj log_s) <= $(pj train_s) && $(pj eval_s) > 0"'
+# train_s is the sum of the epochs' logged seconds
+logged=$(sed -nE 's/^\{"epoch".*"seconds":([^}]*)\}$/\1/p' mp.jsonl | paste -sd+)
+check profile-train-is-logged 'holds "$logged - $(pj train_s) < 1e-6 && $(pj train_s) - ($logged) < 1e-6"'
+expect profile-epochs-0 0 "profile: 0 epochs, 0 steps" $TOY train $P --epochs 0 --profile
+expect profile-mnist 0 "gemm (+ fused epilogues)" $MNIST train --data $D/mnist --epochs 1 --quiet --profile
+
+# ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"

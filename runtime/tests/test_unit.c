@@ -235,6 +235,25 @@ static void test_gather(void) {
     float out[4];
     nnrt_gather_x(&x, idx, 2, out);
     CHECK("gather u8 / 255", out[0] == 1.0f / 255.0f && out[1] == 2.0f / 255.0f && out[2] == 0 && out[3] == 1.0f);
+    {   // every byte value, in rows of 784 (vector body and remainder), bit-exact against a scalar i / 255.0f
+        enum { DIM = 784, ROWS = 3 };
+        static uint8_t big[ROWS * DIM];
+        static float got[2 * DIM];
+        for (int i = 0; i < ROWS * DIM; i++) big[i] = (uint8_t)(i * 7 + i / DIM);
+        nnrt_array bx = {.dtype = NNRT_U8, .n = ROWS, .dim = DIM, .data = big};
+        int64_t bidx[2] = {2, 0};
+        nnrt_gather_x(&bx, bidx, 2, got);
+        int exact = 1, seen[256] = {0};
+        for (int r = 0; r < 2; r++)
+            for (int j = 0; j < DIM; j++) {
+                volatile float byte = (float)big[bidx[r] * DIM + j], want = byte / 255.0f;
+                exact &= memcmp(&got[r * DIM + j], (const void *)&want, sizeof(float)) == 0;
+                seen[big[bidx[r] * DIM + j]] = 1;
+            }
+        int all = 1;
+        for (int i = 0; i < 256; i++) all &= seen[i];
+        CHECK("gather u8 every byte exact", exact && all);
+    }
     int32_t labels[3] = {4, 5, 6}, lo[2];
     nnrt_array y = {.path = "y", .dtype = NNRT_I32, .n = 3, .dim = 1, .data = labels};
     nnrt_gather_y(&y, idx, 2, lo);
@@ -363,6 +382,82 @@ static void test_denormals(void) {
     CHECK("denormals are zero", sub * 1.0f == 0.0f);
 }
 
+/* Prints through fn into a string (open_memstream), so tests can look at exact report lines. */
+static char *capture(void (*fn)(FILE *, const nnrt_profile *), const nnrt_profile *p) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fn(f, p);
+    fclose(f);
+    return buf;
+}
+
+/* The kernels a fake train_step would report through NNRT_PROF, with and without ctx->profile. */
+static void fake_kernel(volatile double *sink) { for (int i = 0; i < 20000; i++) *sink += i; }
+
+static void test_profile(void) {
+    nnrt_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    volatile double sink = 0;
+    NNRT_PROF(&ctx, NNRT_PROF_GEMM, fake_kernel(&sink));
+    CHECK("prof-off-no-time", ctx.prof[NNRT_PROF_GEMM] == 0 && sink > 0);
+    ctx.profile = 1;
+    NNRT_PROF(&ctx, NNRT_PROF_GEMM, fake_kernel(&sink));
+    NNRT_PROF(&ctx, NNRT_PROF_OPTIMIZER, fake_kernel(&sink));
+    CHECK("prof-on-times-kind", ctx.prof[NNRT_PROF_GEMM] > 0 && ctx.prof[NNRT_PROF_OPTIMIZER] > 0 &&
+                                    ctx.prof[NNRT_PROF_ELEMENTWISE] == 0 && ctx.prof[NNRT_PROF_ROWWISE] == 0);
+
+    nnrt_profile p = {0};
+    p.kernel[NNRT_PROF_GEMM] = 5;  // leftovers from before are added to, not overwritten
+    double g = ctx.prof[NNRT_PROF_GEMM];
+    nnrt_profile_take_kernels(&p, &ctx);
+    CHECK("prof-take-adds", p.kernel[NNRT_PROF_GEMM] == 5 + g && ctx.prof[NNRT_PROF_GEMM] == 0 && ctx.prof[NNRT_PROF_OPTIMIZER] == 0);
+
+    // A made-up run: 2 epochs of 100 steps, 1 s of train_step of which 0.5 gemm, 0.1 elementwise,
+    // 0.05 row-wise, 0.2 optimizer (so 0.15 other); 0.2 s gather, 0.04 s logging, 1.25 s timed.
+    nnrt_profile r = {.epochs = 2, .steps = 100, .samples = 12800, .kernel = {0.5, 0.1, 0.05, 0.2}, .step = 1.0,
+                      .gather = 0.2, .log = 0.04, .train = 1.25, .shuffle = 0.002, .eval = 0.06, .load = 0.3,
+                      .init = 0.01, .timer_ns = 20};
+    CHECK("prof-other", fabs(nnrt_profile_other(&r) - 0.15) < 1e-12);
+    nnrt_profile over = r;
+    over.kernel[NNRT_PROF_GEMM] = 1.2;
+    CHECK("prof-other-clamped", nnrt_profile_other(&over) == 0);
+    char *out = capture(nnrt_profile_report, &r);
+    CHECK("prof-report-head", strstr(out, "profile: 2 epochs, 100 steps, 128.0 samples per step") != NULL);
+    CHECK("prof-report-gemm", strstr(out, "gemm (+ fused epilogues)         5.000     50.0     0.250") != NULL);
+    CHECK("prof-report-other", strstr(out, "other inside the step            1.500     15.0     0.075") != NULL);
+    CHECK("prof-report-total", strstr(out, "train_step total                10.000    100.0     0.500") != NULL);
+    CHECK("prof-report-share-of-epoch", strstr(out, "train_step                      10.000     80.0     0.500") != NULL);
+    CHECK("prof-report-gather", strstr(out, "batch gather + uint8->float      2.000     16.0     0.100") != NULL);
+    CHECK("prof-report-loop", strstr(out, "loop overhead                    0.100      0.8     0.005") != NULL);
+    CHECK("prof-report-outside", strstr(out, "shuffle 0.0010 s/epoch, test evaluation 0.0300 s/epoch") != NULL &&
+                                     strstr(out, "data load 0.3000 s, parameter init 0.0100 s; one timer read costs 20 ns") != NULL);
+    free(out);
+    out = capture(nnrt_profile_json, &r);
+    const char *want = "{\"profile\":{\"epochs\":2,\"steps\":100,\"samples\":12800,\"gemm_s\":0.5,"
+                       "\"elementwise_s\":0.1,\"rowwise_s\":0.05,\"optimizer_s\":0.2,\"other_in_step_s\":0.15,\"step_s\":1,";
+    CHECK("prof-json", strncmp(out, want, strlen(want)) == 0 &&
+                           strstr(out, ",\"timer_ns\":20}}\n") != NULL);
+    free(out);
+
+    nnrt_profile before = r;
+    r.epochs = 3; r.steps = 150; r.samples = 19200; r.step = 1.6; r.kernel[NNRT_PROF_GEMM] = 0.9; r.gather = 0.25; r.eval = 0.09;
+    nnrt_profile e = nnrt_profile_diff(&r, &before);
+    CHECK("prof-diff", e.epochs == 1 && e.steps == 50 && e.samples == 6400 && fabs(e.step - 0.6) < 1e-12 &&
+                           fabs(e.kernel[NNRT_PROF_GEMM] - 0.4) < 1e-12 && e.kernel[NNRT_PROF_OPTIMIZER] == 0 && e.load == 0.3);
+    out = capture(nnrt_profile_epoch_line, &e);
+    CHECK("prof-epoch-line", strcmp(out, "  profile: step 12.000 ms = gemm 8.000 + elementwise 0.000 + row-wise 0.000 + "
+                                         "optimizer 0.000 + other 4.000; gather 1.000 ms/step; eval 0.030 s\n") == 0);
+    free(out);
+
+    nnrt_profile empty = {0};  // no steps (--epochs 0): no division by zero
+    out = capture(nnrt_profile_report, &empty);
+    CHECK("prof-empty", strstr(out, "nan") == NULL && strstr(out, "inf") == NULL && strstr(out, "0 epochs, 0 steps") != NULL);
+    free(out);
+    double ns = nnrt_timer_cost_ns();
+    CHECK("prof-timer-cost", ns > 0 && ns < 100000);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
     snprintf(work, sizeof work, "%s", argv[1]);
@@ -378,6 +473,7 @@ int main(int argc, char **argv) {
     test_atomic();
     test_misc();
     test_denormals();
+    test_profile();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

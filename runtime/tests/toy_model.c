@@ -60,6 +60,20 @@ static float loss_and_dlogits(int n, const float *logits, const void *y, float *
 #endif
 }
 
+/* gb (C) ← the column sums of dlogits (n, C) */
+static void bias_grad(int n, const float *dlogits, float *gb) {
+    for (int j = 0; j < C; j++) { gb[j] = 0; for (int i = 0; i < n; i++) gb[j] += dlogits[i * C + j]; }
+}
+
+/* SGD with momentum and weight decay (PyTorch's form), on the trainable params only (not "seen"). */
+static void sgd_update(float *p, const float *g, float *v, float lr, float mom, float wd) {
+    for (int k = 0; k < SEEN_OFF; k++) {
+        float gk = g[k] + wd * p[k];
+        v[k] = mom * v[k] + gk;
+        p[k] -= lr * v[k];
+    }
+}
+
 static void trace(const nnrt_ctx *ctx, int n, const float *x) {
     static FILE *f;
     const char *path = getenv("TOY_TRACE");
@@ -76,24 +90,22 @@ static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y)
     if (!ctx->training || ctx->step < 1 || n < 1 || n > MAX_B) abort();
     trace(ctx, n, x);
     float *logits = ctx->arena, *dlogits = logits + MAX_B * C;  // (MAX_B, C) each
-    forward(n, ctx->params, x, logits);
-    float loss = loss_and_dlogits(n, logits, y, dlogits);
+    // Each kernel is wrapped in NNRT_PROF with its kind, as nncc's generated code does (for --profile).
+    NNRT_PROF(ctx, NNRT_PROF_GEMM, forward(n, ctx->params, x, logits));
+    float loss;
+    NNRT_PROF(ctx, NNRT_PROF_ROWWISE, loss = loss_and_dlogits(n, logits, y, dlogits));
     float *g = ctx->grads;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f, dlogits, C, x, D, 0.0f, g + W_OFF, D);
-    for (int j = 0; j < C; j++) { g[B_OFF + j] = 0; for (int i = 0; i < n; i++) g[B_OFF + j] += dlogits[i * C + j]; }
+    NNRT_PROF(ctx, NNRT_PROF_GEMM, cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f, dlogits, C, x, D, 0.0f, g + W_OFF, D));
+    NNRT_PROF(ctx, NNRT_PROF_ELEMENTWISE, bias_grad(n, dlogits, g + B_OFF));
     double lr = ctx->hp[HP_LR], mom = ctx->hp[HP_MOMENTUM], wd = ctx->hp[HP_WEIGHT_DECAY];
-    for (int k = 0; k < SEEN_OFF; k++) {  // SGD with momentum (PyTorch's form), trainable params only
-        float gk = g[k] + (float)wd * ctx->params[k];
-        ctx->state[k] = (float)mom * ctx->state[k] + gk;
-        ctx->params[k] -= (float)lr * ctx->state[k];
-    }
+    NNRT_PROF(ctx, NNRT_PROF_OPTIMIZER, sgd_update(ctx->params, g, ctx->state, (float)lr, (float)mom, (float)wd));
     ctx->params[SEEN_OFF] += (float)n;
     ctx->lr = lr;
     return loss;
 }
 
 static float toy_eval_batch(nnrt_ctx *ctx, int n, const float *x, const void *y, float *out) {
-    if (ctx->training) abort();
+    if (ctx->training || ctx->profile) abort();  // --profile times the evaluation as a whole, not its kernels
     float *dlogits = (float *)ctx->arena + MAX_B * C;
     forward(n, ctx->params, x, out);
     return loss_and_dlogits(n, out, y, dlogits);

@@ -4,8 +4,11 @@ import NNIR
 /// state[k · params_numel + offset(p)].
 public func optimizerSlots(_ spec: OptimizerSpec) -> [String] {
     switch spec {
-    case .sgd(_, let momentum, _): return momentum > 0 ? ["momentum"] : []
+    case .sgd(_, let momentum, _, _, let velocity): return momentum > 0 ? [velocity ? "velocity" : "momentum"] : []
     case .adam: return ["m", "v"]
+    case .adagrad: return ["sum"]
+    case .rmsprop(_, _, _, _, let momentum, let centered):
+        return ["square_avg"] + (momentum > 0 ? ["momentum_buffer"] : []) + (centered ? ["grad_avg"] : [])
     }
 }
 
@@ -17,7 +20,7 @@ extension Graph {
     /// parameter, `assign` nodes that write the new parameter and state values. Adds output "lr".
     public func withOptimizerUpdate() -> Graph {
         var e = GraphEditor(self)
-        let lr = e.learningRate(config.schedule, base: config.optimizer.learningRate)
+        let lr = e.learningRate(config)
         e.graph.outputs["lr"] = lr
         for p in params where p.trainable {
             guard let g = outputs["grad.\(p.name)"],
@@ -29,45 +32,87 @@ extension Graph {
 }
 
 extension GraphEditor {
-    mutating func learningRate(_ schedule: ScheduleSpec, base: Double) -> ValueID {
-        graph.declareHyper("lr", base, "learning rate")
-        switch schedule {
-        case .constant: return hyper("lr")
-        }
-    }
-
     mutating func state(_ slot: String, _ p: ParamInfo) -> ValueID {
         add(.state(stateName(slot, p.name)), [], declared: TensorType(.f32, Shape(p.shape)))
     }
 
-    mutating func update(_ p: ParamInfo, value pv: ValueID, grad g: ValueID, lr: ValueID, spec: OptimizerSpec) {
+    /// A hyperparameter node, declared with its default on first use.
+    mutating func hyper(_ name: String, _ value: Double, _ help: String) -> ValueID {
+        graph.declareHyper(name, value, help)
+        return hyper(name)
+    }
+
+    /// g + wd·p: L2 regularization folded into the gradient, as torch's `weight_decay`.
+    mutating func decayed(_ g: ValueID, _ pv: ValueID, _ wd: ValueID) -> ValueID { add(g, mul(wd, pv)) }
+
+    mutating func update(_ p: ParamInfo, value pv: ValueID, grad g0: ValueID, lr: ValueID, spec: OptimizerSpec) {
+        let one = const(1)
         switch spec {
-        case .sgd(_, let momentum, let nesterov):
-            guard momentum > 0 else {
+        case .sgd(_, let momentum, let nesterov, let wd0, let velocity):
+            let mu = momentum > 0 ? hyper("momentum", momentum, "momentum factor μ") : nil
+            let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
+            guard let mu else {
                 add(.assign(p.name), [sub(pv, mul(lr, g))])
                 return
             }
-            graph.declareHyper("momentum", momentum, "momentum factor μ")
-            let mu = hyper("momentum")
+            if velocity {                                                       // the lectures' form
+                let v = sub(mul(mu, state("velocity", p)), mul(lr, g))          // v ← μv − lr·g
+                add(.assign(stateName("velocity", p.name)), [v])
+                let step = nesterov ? sub(mul(mu, v), mul(lr, g)) : v           // Nesterov: μv − lr·g
+                add(.assign(p.name), [add(pv, step)])
+                return
+            }
             let v = add(mul(mu, state("momentum", p)), g)                       // v ← μv + g
             add(.assign(stateName("momentum", p.name)), [v])
             let step = nesterov ? add(g, mul(mu, v)) : v                         // Nesterov looks ahead
             add(.assign(p.name), [sub(pv, mul(lr, step))])
-        case .adam(_, let b1, let b2, let eps):
-            graph.declareHyper("beta1", b1, "Adam β₁, decay of the first moment")
-            graph.declareHyper("beta2", b2, "Adam β₂, decay of the second moment")
-            graph.declareHyper("eps", eps, "Adam ε, added to the denominator")
-            let (beta1, beta2, t) = (hyper("beta1"), hyper("beta2"), add(.stepCount, []))
-            let one = const(1)
+        case .adam(_, let b1, let b2, let eps, let wd0, let decoupled):
+            let beta1 = hyper("beta1", b1, "Adam β₁, decay of the first moment")
+            let beta2 = hyper("beta2", b2, "Adam β₂, decay of the second moment")
+            let epsilon = hyper("eps", eps, "Adam ε, added to the denominator")
+            let wd = hyper("weight_decay", wd0, decoupled ? "decoupled weight decay (AdamW): p ← p − lr·wd·p"
+                                                          : "L2 weight decay, added to the gradient")
+            let t = add(.stepCount, [])
             // Scalars, once per step: step size lr/(1−β₁ᵗ) and 1/√(1−β₂ᵗ), arranged as PyTorch does.
             let stepSize = div(lr, sub(one, pow(beta1, t)))
             let invSqrtBC2 = unary(.reciprocal, unary(.sqrt, sub(one, pow(beta2, t))))
+            let g = decoupled ? g0 : decayed(g0, pv, wd)
             let m = add(mul(beta1, state("m", p)), mul(sub(one, beta1), g))     // m ← β₁m + (1−β₁)g
             let v = add(mul(beta2, state("v", p)), mul(sub(one, beta2), unary(.square, g)))
             add(.assign(stateName("m", p.name)), [m])
             add(.assign(stateName("v", p.name)), [v])
-            let denom = add(mul(unary(.sqrt, v), invSqrtBC2), hyper("eps"))
-            add(.assign(p.name), [sub(pv, mul(stepSize, div(m, denom)))])
+            let denom = add(mul(unary(.sqrt, v), invSqrtBC2), epsilon)
+            let base = decoupled ? mul(pv, sub(one, mul(lr, wd))) : pv           // AdamW: p ← p(1 − lr·wd) first
+            add(.assign(p.name), [sub(base, mul(stepSize, div(m, denom)))])
+        case .adagrad(_, let lrDecay, let wd0, let eps):
+            let decay = hyper("lr_decay", lrDecay, "AdaGrad learning-rate decay: lr/(1 + (t−1)·lr_decay)")
+            let epsilon = hyper("eps", eps, "AdaGrad ε, added to the denominator")
+            let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
+            let clr = div(lr, add(one, mul(sub(add(.stepCount, []), one), decay)))
+            let s = add(state("sum", p), unary(.square, g))                     // s ← s + g²
+            add(.assign(stateName("sum", p.name)), [s])
+            add(.assign(p.name), [sub(pv, mul(clr, div(g, add(unary(.sqrt, s), epsilon))))])
+        case .rmsprop(_, let a, let eps, let wd0, let momentum, let centered):
+            let alpha = hyper("alpha", a, "RMSProp smoothing constant α")
+            let epsilon = hyper("eps", eps, "RMSProp ε, added to the denominator")
+            let mu = momentum > 0 ? hyper("momentum", momentum, "RMSProp momentum factor μ") : nil
+            let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
+            let v = add(mul(alpha, state("square_avg", p)), mul(sub(one, alpha), unary(.square, g)))
+            add(.assign(stateName("square_avg", p.name)), [v])
+            var variance = v
+            if centered {                                                       // v − (running mean of g)²
+                let ga = add(mul(alpha, state("grad_avg", p)), mul(sub(one, alpha), g))
+                add(.assign(stateName("grad_avg", p.name)), [ga])
+                variance = sub(v, unary(.square, ga))
+            }
+            let scaled = div(g, add(unary(.sqrt, variance), epsilon))
+            guard let mu else {
+                add(.assign(p.name), [sub(pv, mul(lr, scaled))])
+                return
+            }
+            let b = add(mul(mu, state("momentum_buffer", p)), scaled)           // b ← μb + g/(√v + ε)
+            add(.assign(stateName("momentum_buffer", p.name)), [b])
+            add(.assign(p.name), [sub(pv, mul(lr, b))])
         }
     }
 }

@@ -41,6 +41,7 @@ struct GraphEditor {
         let gt = type(g)
         if gt.shape == t.shape { return g }
         if t.shape.isScalar { return add(.sumAll, [g]) }
+        if t.shape == Shape(batched: true, []), gt.shape.batched { return add(.sumRow, [g]) }
         precondition(gt.shape.batched && !t.shape.batched && gt.shape.dims == t.shape.dims,
                      "unbroadcast \(gt) to \(t)")
         return add(.sumBatch, [g])

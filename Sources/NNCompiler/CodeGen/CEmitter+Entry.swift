@@ -35,6 +35,9 @@ extension CEmitter {
         let loss = graph.outputs["loss"].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train:
+            for p in graph.params where p.counter {   // num_batches_tracked
+                body.append(.assign(.index(.id("P"), .int(layout.offset[p.name]!)), "+=", lit(1)))
+            }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs["lr"]!))))
             body.append(.ret(.cast("float", loss!)))
             return CFunction(comment: ["One training step: forward, loss, backward and the \(graph.config.optimizer.name) update."],

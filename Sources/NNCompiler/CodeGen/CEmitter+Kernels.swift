@@ -5,7 +5,8 @@ extension CEmitter {
     func kernelFunction(_ i: Int) -> CFunction? {
         let k = program.kernels[i]
         let ins = reads(k), outs = writes(k, index: i)
-        var params = ["int n"] + ins.map { paramDecl($0, writes: false) } + outs.map { paramDecl($0, writes: true) }
+        var params = ["int n"] + (drawsRandom(k) ? ["uint64_t *rng"] : [])
+            + ins.map { paramDecl($0, writes: false) } + outs.map { paramDecl($0, writes: true) }
         var body: [CStmt]
         switch k.kind {
         case .scalar: return nil
@@ -30,7 +31,7 @@ extension CEmitter {
     /// The arguments of a kernel call, matching `kernelFunction`'s parameters.
     func kernelCall(_ i: Int) -> CStmt {
         let k = program.kernels[i]
-        var args: [CExpr] = [.id("n")]
+        var args: [CExpr] = [.id("n")] + (drawsRandom(k) ? [.member(.id("ctx"), "rng")] : [])
         if case .arenaUpdate(let names) = k.kind {
             args = arenaArguments(k, first: names[0])
         } else {
@@ -40,10 +41,49 @@ extension CEmitter {
         return .expr(.call(kernelName(k), args))
     }
 
+    /// Kernels that move columns: concatenation, slices, and Maxout's group maximum and its gradient.
+    func layoutKernel(_ v: ValueID) -> [CStmt]? {
+        let n = graph[v]
+        let x = n.inputs
+        let width = { (u: ValueID) in self.graph.type(u).shape.dims[0] }
+        let at = { (u: ValueID, col: CExpr) in CExpr.index(.id(self.ptr(u)), .id("i") * .int(width(u)) + col) }
+        let j = CExpr.id("j")
+        func rows(_ body: [CStmt]) -> [CStmt] { [.loop("i", .int(0), .id("n"), body)] }
+        switch n.op {
+        case .concat:
+            let p = width(x[0])
+            return rows([.loop("j", .int(0), .int(p), [.assign(at(v, j), "=", at(x[0], j))]),
+                         .loop("j", .int(0), .int(width(x[1])), [.assign(at(v, .int(p) + j), "=", at(x[1], j))])])
+        case .slice(let s, let c):
+            return rows([.loop("j", .int(0), .int(c), [.assign(at(v, j), "=", at(x[0], .int(s) + j))])])
+        case .embed(let s, let total):
+            return rows([.loop("j", .int(0), .int(total), [.assign(at(v, j), "=", lit(0))]),
+                         .loop("j", .int(0), .int(width(x[0])), [.assign(at(v, .int(s) + j), "=", at(x[0], j))])])
+        case .groupMax(let k):
+            return rows([.loop("j", .int(0), .int(width(v)), [
+                .decl(real, "mx", at(x[0], j * .int(k))),
+                .loop("p", .int(1), .int(k), [.cond(.binary(">", at(x[0], j * .int(k) + .id("p")), .id("mx")),
+                                                    [.assign(.id("mx"), "=", at(x[0], j * .int(k) + .id("p")))])]),
+                .assign(at(v, j), "=", .id("mx"))])])
+        case .groupMaxGrad(let k):   // to each group's first maximum, as the reference
+            return rows([.loop("j", .int(0), .int(width(x[0])), [
+                .decl("int", "best", j * .int(k)),
+                .loop("p", .int(1), .int(k), [.cond(.binary(">", at(x[1], j * .int(k) + .id("p")), at(x[1], .id("best"))),
+                                                    [.assign(.id("best"), "=", j * .int(k) + .id("p"))])]),
+                .loop("p", .int(0), .int(k), [.assign(at(v, j * .int(k) + .id("p")), "=", lit(0))]),
+                .assign(at(v, .id("best")), "=", at(x[0], j))])])
+        default: return nil
+        }
+    }
+
+    /// Whether the kernel draws from the trainer's random generator (dropout masks).
+    func drawsRandom(_ k: Kernel) -> Bool { k.nodes.contains { graph[$0].op == .dropoutMask } }
+
     /// Row-wise kernels over logits (n, k): numerically stable log-softmax and cross-entropy.
     func rowwise(_ v: ValueID) -> [CStmt] {
         let n = graph[v]
         let x = n.inputs
+        if let layout = layoutKernel(v) { return layout }
         let k = graph.type(n.op == .nllGrad ? x[2] : x[n.op == .softmaxCrossEntropyGrad ? 1 : 0]).shape.dims[0]
         let row = { (p: ValueID) in CExpr.id(self.ptr(p)) + .id("i") * .int(k) }
         func label(_ y: ValueID) -> CExpr { .index(.id(ptr(y)), .id("i")) }
@@ -85,6 +125,16 @@ extension CEmitter {
                 .loop("j", .int(0), .int(k), [.assign(.index(out, .id("j")), "=",
                     .id("scale") * .call(fn("exp"), [.index(.id("z"), .id("j")) - .id("mx")]))]),
                 .assign(.index(out, label(x[2])), "-=", .cast(real, .id(sca(x[0]))))])]
+        case .gatherLabel:
+            return [.loop("i", .int(0), .id("n"), [
+                .decl("const \(real)", "zy", .index(row(x[0]), label(x[1]))),
+                .loop("j", .int(0), .int(k), [.assign(.index(out, .id("j")), "=", .id("zy"))])])]
+        case .gatherLabelGrad:
+            return [.loop("i", .int(0), .id("n"), [
+                .decl("const \(real) *", "g", row(x[0])), .decl("\(real)", "sg", lit(0)),
+                .loop("j", .int(0), .int(k), [.assign(.id("sg"), "+=", .index(.id("g"), .id("j"))),
+                                              .assign(.index(out, .id("j")), "=", lit(0))]),
+                .assign(.index(out, label(x[1])), "=", .id("sg"))])]
         default: fatalError("internal compiler error: \(n.op.mnemonic) is not row-wise")
         }
     }

@@ -11,6 +11,7 @@ extension CEmitter {
         let s = graph.type(x).shape
         if s.isScalar { return .id(sca(x)) }
         if s == k.space { return .index(.id(ptr(x)), .id("idx")) }
+        if s == Shape(batched: true, []), k.space.batched { return .index(.id(ptr(x)), .id("i")) }   // per-row value
         precondition(!s.batched && s.dims == k.space.dims, "operand \(x) \(s) in a loop over \(k.space)")
         return .index(.id(ptr(x)), .id("j"))
     }
@@ -28,6 +29,7 @@ extension CEmitter {
             switch n.op {
             case .sumBatch: tail.append(.assign(.index(.id(ptr(v)), .id("j")), "+=", x[0]))
             case .sumAll: tail.append(.assign(.id("acc\(v.index)"), "+=", x[0]))
+            case .sumRow: tail.append(.assign(.index(.id(ptr(v)), .id("i")), "+=", x[0]))
             case .assign:
                 tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", x[0]))
             default:
@@ -43,6 +45,9 @@ extension CEmitter {
         case .unary(let f): return unaryExpr(f, x[0])
         case .binary(let f): return binaryExpr(f, x[0], x[1])
         case .broadcast: return x[0]
+        case .dropoutMask:   // keep with probability 1 − p, scaled by 1/(1 − p) (inverted dropout)
+            let u = CExpr.cast(real, .call("nnrt_rng_uniform", [.id("rng")]))
+            return .ternary(.binary(">=", u, x[0]), lit(1) / (lit(1) - x[0]), lit(0))
         default: fatalError("internal compiler error: \(n.op.mnemonic) inside a loop")
         }
     }
@@ -54,6 +59,7 @@ extension CEmitter {
         for v in k.body {
             switch graph[v].op {
             case .sumBatch: pre.append(.loop("j", .int(0), .int(cols), [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
+            case .sumRow: pre.append(.loop("i", .int(0), .id("n"), [.assign(.index(.id(ptr(v)), .id("i")), "=", lit(0))]))
             case .sumAll:
                 pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
                 post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))

@@ -76,6 +76,7 @@ struct CEmitter {
             return f64 ? .dot(.index(.id("HPARAMS"), .int(i)), "value") : .index(.member(.id("ctx"), "hp"), .int(i))
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
+        case .epochCount: return f64 ? .num(0, float: false) : .cast("double", .member(.id("ctx"), "epoch"))
         case .batchSize: return .cast("double", .id("n"))
         case .unary(let f): return unaryExpr(f, x[0], double: true)
         case .binary(let f): return binaryExpr(f, x[0], x[1], double: true)
@@ -98,6 +99,14 @@ struct CEmitter {
         case .sqrt: return .call(name("sqrt"), [a])
         case .square: return a * a
         case .reciprocal: return one / a
+        case .cos: return .call(name("cos"), [a])
+        case .sin: return .call(name("sin"), [a])
+        case .floor: return .call(name("floor"), [a])
+        case .abs: return .call(name("fabs"), [a])
+        case .sign: return .ternary(.binary(">", a, zero), one, .ternary(.binary("<", a, zero), .prefix("-", one), zero))
+        case .erf: return .call(name("erf"), [a])
+        case .softplus:   // max(x, 0) + log1p(e^(−|x|)): no overflow for large |x|
+            return .ternary(.binary(">", a, zero), a, zero) + .call(name("log1p"), [.call(name("exp"), [.prefix("-", .call(name("fabs"), [a]))])])
         }
     }
 
@@ -108,6 +117,8 @@ struct CEmitter {
         case .mul: return a * b
         case .div: return a / b
         case .pow: return .call(double || f64 ? "pow" : "powf", [a, b])
+        case .min: return .call(double || f64 ? "fmin" : "fminf", [a, b])
+        case .max: return .call(double || f64 ? "fmax" : "fmaxf", [a, b])
         }
     }
 }

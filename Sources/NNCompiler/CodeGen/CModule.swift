@@ -27,7 +27,7 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         }
         return .initList([.string(p.name), .int(p.shape.count), .initList(p.shape.map { .int($0) }),
                           .int(layout.offset[p.name]!), .int(p.count), .id(kind), .num(a, float: false),
-                          .num(b, float: false), .int(p.trainable ? 1 : 0)])
+                          .num(b, float: false), .int(p.trainable ? 1 : 0), .int(p.counter ? 1 : 0)])
     }
     items.append(.global("static const nnrt_param PARAMS[\(max(1, params.count))]", .initList(params)))
     let hypers: [CExpr] = graph.hypers.map { .initList([.string($0.name), .num($0.value, float: false), .string($0.help)]) }

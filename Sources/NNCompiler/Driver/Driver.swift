@@ -10,7 +10,9 @@ public struct Driver {
 
     public init(tools: Toolchain) { self.tools = tools }
 
-    static let cFlags = ["-O3", "-march=native", "-std=c11", "-w"]
+    /// -march=native: the trainer runs on the machine that built it (AVX-512 here). -fno-math-errno lets clang
+    /// vectorize sqrtf and friends: the Adam update went from 1.73 to 0.30 ms per step with it.
+    static let cFlags = ["-O3", "-march=native", "-fno-math-errno", "-std=c11", "-w"]
 
     // ---- evaluate: model.swiftnn → forward graph
 

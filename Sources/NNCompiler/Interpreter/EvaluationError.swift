@@ -10,6 +10,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case unknownBatchSize
     /// A class label is not an integer in [0, k).
     case badLabel(row: Int, value: Double, classes: Int)
+    /// The graph has an op the reference cannot reproduce (a random mask) or must not see (an unspecialized mode).
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
             return "cannot tell the batch size: bind the input \"x\" or pass batch:"
         case .badLabel(let row, let value, let k):
             return "label \(value) in row \(row) is not a class index in [0, \(k))"
+        case .unsupported(let what):
+            return what
         }
     }
 }

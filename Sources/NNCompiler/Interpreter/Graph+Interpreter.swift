@@ -10,6 +10,7 @@ extension Graph {
     ///     initialises its state arena.
     ///   - hypers: overrides of the graph's declared hyperparameter values.
     ///   - step: the 1-based update index `stepCount` reads.
+    ///   - epoch: the 0-based epoch `epochCount` reads.
     ///   - batch: `n`; by default the leading dimension of input "x", else of the first batched input bound.
     /// - Returns: the value of every node. An `assign` node's value is the value it writes.
     ///
@@ -17,7 +18,7 @@ extension Graph {
     ///     let loss = v[graph.outputs["loss"]!]!.scalar
     public func evaluate(inputs: [String: Tensor64], params: [String: Tensor64],
                          state: [String: Tensor64] = [:], hypers: [String: Double] = [:],
-                         step: Int = 1, batch: Int? = nil) throws -> [ValueID: Tensor64] {
+                         step: Int = 1, epoch: Int = 0, batch: Int? = nil) throws -> [ValueID: Tensor64] {
         let n = try batchSize(inputs, override: batch)
         var values: [Tensor64] = []
         values.reserveCapacity(nodes.count)
@@ -41,12 +42,20 @@ extension Graph {
                 }
                 result = .scalar(value)
             case .stepCount: result = .scalar(Double(step))
+            case .epochCount: result = .scalar(Double(epoch))
             case .batchSize:
                 guard let n else { throw EvaluationError.unknownBatchSize }
                 result = .scalar(Double(n))
             case .constant(let c): result = .scalar(c)
             default:
-                result = try node.op.apply(operands, resultShape: full)
+                // A per-sample value (n) used with a batched tensor is repeated along each row first.
+                let expanded = zip(node.inputs, operands).map { x, t -> Tensor64 in
+                    guard type(x).shape == Shape(batched: true, []), node.type.shape.batched,
+                          !node.type.shape.dims.isEmpty, node.op.info.kind == .elementwise else { return t }
+                    let k = node.type.shape.fixedCount
+                    return Tensor64(shape: full, data: t.data.flatMap { Array(repeating: $0, count: k) })
+                }
+                result = try node.op.apply(expanded, resultShape: full)
             }
             assert(result.shape == full, "\(line(v)): interpreter produced \(result.shape)")
             values.append(result)

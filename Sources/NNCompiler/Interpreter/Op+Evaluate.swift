@@ -6,8 +6,12 @@ import NNIR
 extension Op {
     func apply(_ x: [Tensor64], resultShape full: [Int]) throws -> Tensor64 {
         switch self {
-        case .input, .param, .state, .hyper, .stepCount, .batchSize, .constant:
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .batchSize, .constant:
             preconditionFailure("\(mnemonic) is a source; Graph.evaluate reads it")
+        case .byMode:
+            throw EvaluationError.unsupported("\(mnemonic): specialize the graph for an execution mode first")
+        case .dropoutMask:
+            throw EvaluationError.unsupported("dropout_mask draws random numbers; evaluate the eval-mode graph")
         case .unary(let f):
             return Tensor64(shape: full, data: x[0].data.map(f.apply))
         case .binary(let f):
@@ -25,6 +29,29 @@ extension Op {
             return Tensor64(shape: full, data: out)
         case .sumAll:
             return .scalar(x[0].data.reduce(0, +))
+        case .concat:
+            return Tensor64(shape: full, data: zip(rows(x[0]), rows(x[1])).flatMap { $0 + $1 })
+        case .slice(let s, let c):
+            return Tensor64(shape: full, data: rows(x[0]).flatMap { $0[s..<(s + c)] })
+        case .embed(let s, let total):
+            return Tensor64(shape: full, data: rows(x[0]).flatMap { r in
+                Array(repeating: 0, count: s) + r + Array(repeating: 0, count: total - s - r.count)
+            })
+        case .groupMax(let k):
+            return Tensor64(shape: full, data: rows(x[0]).flatMap { r in
+                stride(from: 0, to: r.count, by: k).map { r[$0..<($0 + k)].max()! }
+            })
+        case .groupMaxGrad(let k):   // the gradient goes to the first maximum of each group
+            return Tensor64(shape: full, data: zip(rows(x[0]), rows(x[1])).flatMap { g, z in
+                var out = [Double](repeating: 0, count: z.count)
+                for (o, start) in stride(from: 0, to: z.count, by: k).enumerated() {
+                    let group = z[start..<(start + k)]
+                    out[group.firstIndex(of: group.max()!)!] = g[o]
+                }
+                return out
+            })
+        case .sumRow:
+            return Tensor64(shape: full, data: rows(x[0]).map { $0.reduce(0, +) })
         case .logSoftmax:
             return Tensor64(shape: full, data: rows(x[0]).flatMap(logSoftmaxRow))
         case .logSoftmaxGrad:   // g − softmax · Σ_row g, with softmax = exp(logp)
@@ -51,6 +78,15 @@ extension Op {
                 for (j, lp) in logSoftmaxRow(z).enumerated() { out.append(g * (Foundation.exp(lp) - (j == y ? 1 : 0))) }
             }
             return Tensor64(shape: full, data: out)
+        case .gatherLabel:      // z[i, y_i] along row i
+            let k = full[1]
+            let labels = try classes(x[1], k: k)
+            return Tensor64(shape: full, data: zip(rows(x[0]), labels).flatMap { z, y in Array(repeating: z[y], count: k) })
+        case .gatherLabelGrad:  // Σ_j g[i, j] at [i, y_i], else 0
+            let k = full[1]
+            var out = [Double](repeating: 0, count: full.reduce(1, *))
+            for (i, (g, y)) in zip(rows(x[0]), try classes(x[1], k: k)).enumerated() { out[i * k + y] = g.reduce(0, +) }
+            return Tensor64(shape: full, data: out)
         case .assign:
             return x[0]
         }
@@ -70,6 +106,13 @@ extension UnaryFn {
         case .square: return x * x
         case .reciprocal: return 1 / x
         case .step: return x > 0 ? 1 : 0
+        case .cos: return Foundation.cos(x)
+        case .sin: return Foundation.sin(x)
+        case .floor: return x.rounded(.down)
+        case .abs: return Swift.abs(x)
+        case .sign: return x > 0 ? 1 : (x < 0 ? -1 : 0)
+        case .erf: return Foundation.erf(x)
+        case .softplus: return max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         }
     }
 }
@@ -82,6 +125,8 @@ extension BinaryFn {
         case .mul: return a * b
         case .div: return a / b
         case .pow: return Foundation.pow(a, b)
+        case .min: return Swift.min(a, b)
+        case .max: return Swift.max(a, b)
         }
     }
 }

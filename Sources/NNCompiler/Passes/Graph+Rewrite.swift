@@ -20,9 +20,9 @@ extension Graph {
         return e.graph
     }
 
-    /// Keeps only the nodes that the outputs and the `assign` effects depend on.
-    public func removingDeadCode() -> Graph {
-        let effects = ids.filter { if case .assign = self[$0].op { return true } else { return false } }
+    /// Keeps only the nodes that the outputs and (unless `keepEffects` is false) the `assign` effects depend on.
+    public func removingDeadCode(keepEffects: Bool = true) -> Graph {
+        let effects = !keepEffects ? [] : ids.filter { if case .assign = self[$0].op { return true } else { return false } }
         let keep = live(from: Array(outputs.values) + effects)
         var e = GraphEditor(self)
         e.graph.nodes = []

@@ -60,5 +60,7 @@ private func fold(_ f: BinaryFn, _ a: Double, _ b: Double) -> Double {
     case .mul: return a * b
     case .div: return a / b
     case .pow: return Foundation.pow(a, b)
+    case .min: return Swift.min(a, b)
+    case .max: return Swift.max(a, b)
     }
 }

@@ -124,6 +124,7 @@ extension Program {
                 if !words.contains(w), w != "assign", w != "broadcast" { words.append(w) }
             }
             if case .arenaUpdate = kernels[i].kind { words = [graph.config.optimizer.name, "update"] }
+            if words.isEmpty { words = kernels[i].nodes.map { graph[$0].op.mnemonic } }   // a lone broadcast
             kernels[i].name = "k\(i)_" + words.prefix(4).joined(separator: "_")
         }
     }

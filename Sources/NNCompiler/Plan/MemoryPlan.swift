@@ -44,7 +44,7 @@ extension Program {
             case .state(let s):
                 let slot = slots.firstIndex(of: String(s.prefix { $0 != "[" }))!
                 pin(v, .state(slot: slot, offset: layout.offset[String(s.dropFirst(slots[slot].count + 1).dropLast())]!))
-            case .hyper, .constant, .stepCount, .batchSize: pin(v, .local)
+            case .hyper, .constant, .stepCount, .epochCount, .batchSize: pin(v, .local)
             case .assign(let t):
                 if let off = layout.offset[t] { pin(v, .param(off)) } else {
                     let slot = slots.firstIndex(of: String(t.prefix { $0 != "[" }))!

@@ -1,0 +1,147 @@
+/// Batch normalization over features, as PyTorch's `nn.BatchNorm1d(features)`.
+///
+/// Training normalizes with the batch's mean and biased variance and updates the running statistics
+/// (running ← (1 − momentum)·running + momentum·batch, with the unbiased variance); evaluation uses the running
+/// statistics. Parameters `weight` (γ, ones) and `bias` (β, zeros); buffers `running_mean`, `running_var` and
+/// `num_batches_tracked`, saved under PyTorch's names.
+public final class BatchNorm: Layer {
+    public let features: Int
+    let eps: Double, momentum: Double, affine: Bool
+    let name: String?
+    let site: SourceSite
+    var created: Params?
+
+    struct Params { var weight, bias: ValueID?; var mean, variance: ValueID; var meanName, varName: String }
+
+    public init(_ features: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true, name: String? = nil,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
+        self.name = name
+        site = NNDSL.site(file, line, column)
+        if features <= 0 { fail("BatchNorm needs a positive number of features, got \(features)", at: site) }
+        if !(eps > 0) { fail("BatchNorm eps must be positive, got \(eps)", at: site) }
+        if !(momentum >= 0 && momentum <= 1) { fail("BatchNorm momentum must be in [0, 1], got \(momentum)", at: site) }
+        self.features = features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        let t = b.graph.type(x.id)
+        guard t.shape.batched, t.shape.dims == [features] else {
+            fail("BatchNorm(\(features)) expects input (n,\(features)), got \(t.shape)", at: site)
+        }
+        let p = created ?? makeParameters()
+        created = p
+        func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
+        func c(_ v: Double) -> ValueID { op(.constant(v), []) }
+        let n = op(.batchSize, [])
+        // Train mode: batch statistics (biased variance for normalizing).
+        let mean = op(.binary(.div), [op(.sumBatch, [x.id]), n])
+        let centered = op(.binary(.sub), [x.id, mean])
+        let variance = op(.binary(.div), [op(.sumBatch, [op(.unary(.square), [centered])]), n])
+        let trainY = op(.binary(.mul), [centered, op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])])])
+        // Eval mode: running statistics.
+        let evalY = op(.binary(.mul), [op(.binary(.sub), [x.id, p.mean]),
+                                       op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [p.variance, c(eps)])])])])
+        var y = op(.byMode(.batchStatistics), [trainY, evalY])
+        if let w = p.weight, let bias = p.bias { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
+        // Running statistics, updated in training only (the unbiased variance, as PyTorch).
+        let keep = c(1 - momentum), m = c(momentum)
+        let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [n, op(.binary(.sub), [n, c(1)])])])
+        b.add(.assign(p.meanName), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, mean])])], site: site)
+        b.add(.assign(p.varName), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, unbiased])])], site: site)
+        return Tensor(y)
+    }
+
+    private func makeParameters() -> Params {
+        let b = GraphBuilder.shared
+        let prefix = layerPrefix(name, kind: "batchnorm")
+        let weight = affine ? declareParameter("\(prefix).weight", [features], .constant(1), site: site) : nil
+        let bias = affine ? declareParameter("\(prefix).bias", [features], .zeros, site: site) : nil
+        let mean = declareParameter("\(prefix).running_mean", [features], .zeros, kind: .buffer, site: site)
+        let variance = declareParameter("\(prefix).running_var", [features], .constant(1), kind: .buffer, site: site)
+        declareCounter("\(prefix).num_batches_tracked", site: site)
+        return Params(weight: weight, bias: bias, mean: mean, variance: variance,
+                      meanName: "\(prefix).running_mean", varName: "\(prefix).running_var")
+    }
+}
+
+/// Inverted dropout, as `nn.Dropout(p)`: in training each element is zeroed with probability `p` and the rest
+/// are scaled by 1/(1 − p); in evaluation it is the identity. The rate is a trainer flag (`--dropout`).
+public final class Dropout: Layer {
+    public let p: Double
+    let site: SourceSite
+
+    public init(_ p: Double = 0.5, file: String = #filePath, line: Int = #line, column: Int = #column) {
+        site = NNDSL.site(file, line, column)
+        if !(p >= 0 && p < 1) { fail("Dropout probability must be in [0, 1), got \(p)", at: site) }
+        self.p = p
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        let t = b.graph.type(x.id)
+        guard t.shape.batched else { fail("Dropout expects a batched input, got \(t.shape)", at: site) }
+        let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
+        let mask = b.add(.dropoutMask, [rate], declared: t, site: site)
+        let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
+        return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
+    }
+}
+
+/// The hyperparameter holding a dropout rate: "dropout" for the first rate a model uses, "dropout_2", … for
+/// other rates, so that `--dropout 0.3` changes the usual single rate.
+func dropoutHyper(_ p: Double) -> String {
+    let g = GraphBuilder.shared
+    if let h = g.graph.hypers.first(where: { $0.name.hasPrefix("dropout") && $0.value == p }) { return h.name }
+    let count = g.graph.hypers.filter { $0.name.hasPrefix("dropout") }.count
+    let name = count == 0 ? "dropout" : "dropout_\(count + 1)"
+    g.graph.declareHyper(name, p, "dropout probability (0 disables dropout)")
+    return name
+}
+
+/// Layer normalization over the features of each sample, as `nn.LayerNorm(features)`: each row is normalized by
+/// its own mean and biased variance, then scaled by `weight` (γ, ones) and shifted by `bias` (β, zeros). It
+/// behaves the same in training and evaluation.
+public final class LayerNorm: Layer {
+    public let features: Int
+    let eps: Double, affine: Bool
+    let name: String?
+    let site: SourceSite
+    var created: (weight: ValueID, bias: ValueID)??
+
+    public init(_ features: Int, eps: Double = 1e-5, elementwiseAffine: Bool = true, name: String? = nil,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
+        self.name = name
+        site = NNDSL.site(file, line, column)
+        if features <= 0 { fail("LayerNorm needs a positive number of features, got \(features)", at: site) }
+        if !(eps > 0) { fail("LayerNorm eps must be positive, got \(eps)", at: site) }
+        self.features = features
+        self.eps = eps
+        self.affine = elementwiseAffine
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        let t = b.graph.type(x.id)
+        guard t.shape.batched, t.shape.dims == [features] else {
+            fail("LayerNorm(\(features)) expects input (n,\(features)), got \(t.shape)", at: site)
+        }
+        if created == nil {
+            let prefix = layerPrefix(name, kind: "layernorm")
+            created = affine ? (declareParameter("\(prefix).weight", [features], .constant(1), site: site),
+                                declareParameter("\(prefix).bias", [features], .zeros, site: site)) : .some(nil)
+        }
+        func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
+        let k = op(.constant(Double(features)), [])
+        let mean = op(.binary(.div), [op(.sumRow, [x.id]), k])
+        let centered = op(.binary(.sub), [x.id, mean])
+        let variance = op(.binary(.div), [op(.sumRow, [op(.unary(.square), [centered])]), k])
+        let inv = op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, op(.constant(eps), [])])])])
+        var y = op(.binary(.mul), [centered, inv])
+        if let (w, bias) = created! { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
+        return Tensor(y)
+    }
+}

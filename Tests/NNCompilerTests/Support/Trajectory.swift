@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+
+/// Compares a training run with a reference run from expected.json: the loss (and, where the reference has it,
+/// the learning rate) of every step in the JSONL log, and the saved final weights.
+/// Tolerances: losses 1e-4 relative (float32 trainer, float64 reference); the logged rate 1e-8 relative
+/// (9 significant digits); weights 1e-4 absolute + 1e-3 relative.
+func expectMatchesReference(log: URL, saved: URL, reference ref: [String: Any], _ label: String,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let want = ref["losses"] as! [Double]
+    let steps = try readJSONL(log).filter { $0["step"] != nil }
+    let got = steps.compactMap { $0["loss"] as? Double }
+    for (i, (g, w)) in zip(steps.compactMap { $0["lr"] as? Double }, ref["lr"] as? [Double] ?? []).enumerated() {
+        #expect(close(g, w, rtol: 1e-8, atol: 1e-12), "\(label) step \(i + 1): lr \(g), reference \(w)",
+                sourceLocation: sourceLocation)
+    }
+    #expect(got.count == want.count, "\(label): \(got.count) steps logged, reference has \(want.count)",
+            sourceLocation: sourceLocation)
+    for (i, (g, w)) in zip(got, want).enumerated() {
+        #expect(close(g, w, rtol: 1e-4), "\(label) step \(i + 1): loss \(g), reference \(w)", sourceLocation: sourceLocation)
+    }
+    let weights = try readSafetensors(saved)
+    for (name, v) in ref["final_params"] as! [String: Any] {
+        let w = (v as! [String: Any])["data"] as! [Double]
+        let g = try #require(weights[name], "\(name) missing from the saved weights", sourceLocation: sourceLocation)
+        let worst = zip(g.data, w).map { abs(Double($0) - $1) - 1e-3 * abs($1) }.max() ?? 0
+        #expect(worst <= 1e-4, "\(label) \(name): final weights differ from the reference by up to \(worst)",
+                sourceLocation: sourceLocation)
+    }
+}
