@@ -75,4 +75,21 @@ import Testing
             #expect(!all.contains("Prescott"))
         }
     }
+
+    /// The residual example (BatchNorm, Dropout, AdamW, warmup + cosine) compiles and passes gradcheck, and
+    /// one short epoch on tiny data logs a rising then decaying learning rate.
+    @Test func residualExampleTrainsAndPassesGradcheck() throws {
+        let exe = try compileTrainer(Paths.examples.appendingPathComponent("fashion_mnist_resmlp.swiftnn"), into: Self.work)
+        let g = try Run.run(exe, ["gradcheck"])
+        #expect(g.status == 0 && g.stdout.contains("gradcheck: passed"), "\(g.stdout)\(g.stderr)")
+        let log = Self.work.appendingPathComponent("res.jsonl")
+        let r = try Run.run(exe, ["train", "--data", Self.data.path, "--epochs", "1", "--batch", "32", "--log", log.path,
+                                  "--log-every", "1", "--warmup", "4", "--t-max", "5", "--quiet"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let lrs = try readJSONL(log).compactMap { $0["step"] != nil ? $0["lr"] as? Double : nil }
+        #expect(lrs.count == 10, "300 samples at batch 32")
+        #expect(zip(lrs.prefix(4), lrs.dropFirst().prefix(3)).allSatisfy { $0 < $1 }, "warmup rises: \(lrs)")
+        #expect(abs(lrs[3] - 2e-3) < 1e-9, "warmup ends at the base rate: \(lrs)")
+        #expect(zip(lrs.dropFirst(4), lrs.dropFirst(5)).allSatisfy { $0 >= $1 }, "cosine decays: \(lrs)")
+    }
 }
