@@ -41,17 +41,25 @@ static const flag flags[] = {
     {"batch", F_POSINT, TR | EV | PR, OPT(batch), "N", "samples per step (the last batch of an epoch may be smaller)"},
     {"seed", F_U64, TR | GC, OPT(seed), "N", "seed for the init, the shuffle and random ops (xoshiro256**)"},
     {"no-shuffle", F_BOOL, TR, OPT(no_shuffle), NULL, "keep the file's sample order in every epoch"},
-    {"log", F_STR, TR, OPT(log), "M", "write JSON Lines metrics here (per step and per epoch)"},
+    {"log", F_STR, TR, OPT(log), "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"},
+    {"val-split", F_POSFLOAT, TR, OPT(val_split), "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"},
+    {"val-x", F_STR, TR, OPT(val_x), "F", "validation inputs (instead of --val-split)"},
+    {"val-y", F_STR, TR, OPT(val_y), "F", "validation labels or targets"},
+    {"checkpoint", F_STR, TR, OPT(checkpoint), "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"},
+    {"checkpoint-every", F_POSINT, TR, OPT(checkpoint_every), "K", "write the checkpoint every K epochs (and after the last)"},
+    {"resume", F_STR, TR, OPT(resume), "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"},
     {"log-every", F_POSINT, TR, OPT(log_every), "K", "log the loss of every K-th step"},
     {"samples", F_POSINT, GC, OPT(samples), "N", "samples in the gradcheck batch"},
     {"tol", F_POSFLOAT, GC, OPT(tol), "X", "largest relative error accepted"},
     {"floor", F_POSFLOAT, GC, OPT(floor), "X", "smallest denominator of the relative error"},
     {"verbose", F_BOOL, ALL, OPT(verbose), NULL, "print setup details (BLAS core and threads, data sizes)"},
     {"quiet", F_BOOL, ALL, OPT(quiet), NULL, "no progress bar"},
+    {"threads", F_POSINT, ALL, OPT(threads), "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)"},
     {"profile", F_BOOL, TR, OPT(profile), NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"},
     {"keep-denormals", F_BOOL, ALL, OPT(keep_denormals), NULL, "do not flush subnormal floats to zero (slower; see README)"},
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
+_Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");
 
 static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; } commands[] = {
     {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F]) [flags]", "train the model, optionally saving its weights and a metrics log"},
@@ -75,6 +83,7 @@ static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t c
     else if (strcmp(f->name, "batch") == 0) snprintf(buf, cap, " (default %d, at most %d)", m->default_batch, m->max_batch);
     else if (strcmp(f->name, "seed") == 0) snprintf(buf, cap, " (default %llu)", (unsigned long long)m->default_seed);
     else if (strcmp(f->name, "log-every") == 0) snprintf(buf, cap, " (default 50)");
+    else if (strcmp(f->name, "checkpoint-every") == 0) snprintf(buf, cap, " (default 1)");
     else if (strcmp(f->name, "samples") == 0) snprintf(buf, cap, " (default 4)");
     else if (strcmp(f->name, "tol") == 0) snprintf(buf, cap, " (default 1e-4)");
     else if (strcmp(f->name, "floor") == 0) snprintf(buf, cap, " (default 1e-4)");
@@ -227,6 +236,8 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
     int hp = f || o->cmd != NNRT_CMD_TRAIN ? -1 : find_hparam(m, name);
     if (!f && hp < 0) unknown_flag(m, o, name);
+    if (f) o->given |= 1ull << (f - flags);
+    else o->hp_given[hp] = 1;
     if (f && f->kind == F_BOOL) {
         if (value) nnrt_usage_die("--%s takes no value, got '%s'", name, value);
         *(int *)((char *)o + f->offset) = 1;
@@ -262,6 +273,15 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
     if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
         nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
+    if (o->val_split >= 1) nnrt_usage_die("--val-split: expected a fraction between 0 and 1, got %g", o->val_split);
+    if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
+    if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
+    if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
+}
+
+int nnrt_flag_given(const nnrt_options *o, const char *name) {
+    for (int k = 0; k < N_FLAGS; k++) if (strcmp(flags[k].name, name) == 0) return (int)(o->given >> k & 1);
+    return 0;
 }
 
 void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o) {
@@ -288,6 +308,8 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     o->tol = 1e-4;
     o->floor = 1e-4;
     o->hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
+    o->hp_given = nnrt_calloc((size_t)m->n_hparams + 1, 1);
+    o->checkpoint_every = 1;
     for (int i = 0; i < m->n_hparams; i++) o->hp[i] = m->hparams[i].value;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -305,5 +327,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
 
 void nnrt_options_free(nnrt_options *o) {
     free(o->hp);
+    free(o->hp_given);
     o->hp = NULL;
+    o->hp_given = NULL;
 }

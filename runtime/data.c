@@ -3,6 +3,7 @@
  * Images stay uint8 in memory (60000×784 is 47 MB, not 188 MB) and become float32 in [0, 1] one batch
  * at a time. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +187,38 @@ nnrt_dataset nnrt_load_idx_dir(const char *dir, const char *split, const nnrt_mo
 void nnrt_dataset_free(nnrt_dataset *d) {
     nnrt_array_free(&d->x);
     nnrt_array_free(&d->y);
+}
+
+/* Rows of a where keep[i] == want, in order, as a new array. */
+static nnrt_array take_rows(const nnrt_array *a, const unsigned char *keep, int want, int64_t count, const char *suffix) {
+    size_t row = (size_t)a->dim * (a->dtype == NNRT_U8 ? 1 : 4);
+    char *out = nnrt_malloc(nnrt_mul_size((size_t)count, row, a->path)), *dst = out;
+    for (int64_t i = 0; i < a->n; i++)
+        if (keep[i] == want) { memcpy(dst, (const char *)a->data + (size_t)i * row, row); dst += row; }
+    size_t len = strlen(a->path) + strlen(suffix) + 1;
+    char *path = nnrt_malloc(len);
+    snprintf(path, len, "%s%s", a->path, suffix);
+    return (nnrt_array){.path = path, .dtype = a->dtype, .n = count, .dim = a->dim, .data = out};
+}
+
+void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt_dataset *val) {
+    int64_t n = d->x.n, n_val = (int64_t)llround(fraction * (double)n);
+    if (n_val < 1 || n_val >= n)
+        nnrt_die("%s: --val-split %g of %lld samples leaves %lld for validation and %lld for training (each needs at least 1)",
+                 d->x.path, fraction, (long long)n, (long long)n_val, (long long)(n - n_val));
+    int64_t *perm = nnrt_malloc(nnrt_mul_size((size_t)n, sizeof(int64_t), "validation split"));  // (n)
+    unsigned char *is_val = nnrt_calloc((size_t)n, 1);                                            // (n)
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    uint64_t rng[4];
+    nnrt_rng_seed(rng, seed, NNRT_STREAM_VAL);
+    nnrt_rng_shuffle(rng, perm, n);
+    for (int64_t i = 0; i < n_val; i++) is_val[perm[i]] = 1;
+    nnrt_dataset train = {take_rows(&d->x, is_val, 0, n - n_val, " (training part)"), take_rows(&d->y, is_val, 0, n - n_val, " (training part)")};
+    *val = (nnrt_dataset){take_rows(&d->x, is_val, 1, n_val, " (validation part)"), take_rows(&d->y, is_val, 1, n_val, " (validation part)")};
+    nnrt_dataset_free(d);
+    *d = train;
+    free(perm);
+    free(is_val);
 }
 
 // ----------------------------------------------------------------------------

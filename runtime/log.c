@@ -1,6 +1,7 @@
 /* log.c — what a training run reports:
  *   - JSON Lines metrics (--log): {"step":S,"epoch":E,"loss":L,"lr":LR} every --log-every steps and
- *     {"epoch":E,"train_loss":…,"test_loss":…,"test_acc":…,"seconds":…} per epoch; floats as %.9g so
+ *     {"epoch":E,"train_loss":…,"val_loss":…,"val_acc":…,"test_loss":…,"test_acc":…,"seconds":…} per epoch
+ *     (val_ with a validation split, test_ with a test set, _acc for classifiers); floats as %.9g so
  *     float32 values round-trip; non-finite values as null (JSON has no NaN); flushed per line.
  *   - a progress bar on stderr, redrawn in place, only when stderr is a terminal and not --quiet. */
 #include <errno.h>
@@ -18,10 +19,10 @@ void nnrt_json_number(FILE *f, double v) {
     else fputs("null", f);
 }
 
-void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet) {
+void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet, int append) {
     memset(l, 0, sizeof *l);
     if (jsonl_path) {
-        l->jsonl = fopen(jsonl_path, "w");
+        l->jsonl = fopen(jsonl_path, append ? "a" : "w");
         if (!l->jsonl) nnrt_die("%s: cannot create the log file (%s)", jsonl_path, strerror(errno));
     }
     l->bar = !quiet && isatty(STDERR_FILENO);
@@ -38,19 +39,22 @@ void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double
     fflush(l->jsonl);
 }
 
-void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, int has_test, double test_loss,
-                    double test_acc, double seconds) {
+static void split_json(FILE *f, const char *name, nnrt_split_metrics s) {
+    if (!s.has) return;
+    fprintf(f, ",\"%s_loss\":", name);
+    nnrt_json_number(f, s.loss);
+    if (s.acc < 0) return;
+    fprintf(f, ",\"%s_acc\":", name);
+    nnrt_json_number(f, s.acc);
+}
+
+void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
+                    double seconds) {
     if (!l->jsonl) return;
     fprintf(l->jsonl, "{\"epoch\":%lld,\"train_loss\":", (long long)epoch);
     nnrt_json_number(l->jsonl, train_loss);
-    if (has_test) {
-        fputs(",\"test_loss\":", l->jsonl);
-        nnrt_json_number(l->jsonl, test_loss);
-        if (test_acc >= 0) {
-            fputs(",\"test_acc\":", l->jsonl);
-            nnrt_json_number(l->jsonl, test_acc);
-        }
-    }
+    split_json(l->jsonl, "val", val);
+    split_json(l->jsonl, "test", test);
     fputs(",\"seconds\":", l->jsonl);
     nnrt_json_number(l->jsonl, seconds);
     fputs("}\n", l->jsonl);

@@ -78,7 +78,7 @@ uint64_t nnrt_rng_below(uint64_t s[4], uint64_t n);  /* uniform in [0, n), unbia
 void nnrt_rng_shuffle(uint64_t s[4], int64_t *a, int64_t n);  /* Fisher–Yates */
 
 /* The streams nnrt_main draws from, so that e.g. changing --no-shuffle leaves the init alone. */
-enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_MODEL = 3, NNRT_STREAM_GRADCHECK = 4 };
+enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_MODEL = 3, NNRT_STREAM_GRADCHECK = 4, NNRT_STREAM_VAL = 5 };
 
 // ----------------------------------------------------------------------------
 // arrays and data sets (data.c, npy.c, csv.c)
@@ -126,6 +126,9 @@ nnrt_dataset nnrt_load_dataset(const char *x_path, const char *y_path, const nnr
 /* The MNIST IDX layout in dir: split is "train" or "t10k"; prefers the raw file over .gz. */
 nnrt_dataset nnrt_load_idx_dir(const char *dir, const char *split, const nnrt_model *m);
 void nnrt_dataset_free(nnrt_dataset *d);
+/* Moves round(fraction·N) samples of d, chosen by the NNRT_STREAM_VAL stream of seed, into *val; both keep the
+   file's order. Dies unless both parts get at least one sample. */
+void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt_dataset *val);
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, uint8 scaled by 1/255. */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);
@@ -141,8 +144,55 @@ nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);
 /* Writes the params arena as F32 tensors named and shaped by the model's table (nothing else). */
 void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *params);
 /* Strict load: every param present with its exact shape and dtype F32, no unexpected keys
-   (__metadata__ is allowed). Dies naming the file and the tensor otherwise. */
+   (__metadata__ is allowed; so is a checkpoint's training state). Dies naming the file and the tensor otherwise. */
 void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params);
+
+/* The general writer behind both: the params, then extra 1-D tensors, with string metadata (besides
+   "format":"pt"), atomically. */
+typedef struct { const char *key, *value; } nnrt_st_kv;
+typedef struct { const char *name; int i64; int64_t numel; const void *data; } nnrt_st_extra;  // F32 or I64 (numel)
+void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *params, const nnrt_st_kv *meta,
+                            int n_meta, const nnrt_st_extra *extra, int n_extra);
+
+/* The general reader: nnrt_st_read parses and checks the header (dying on a corrupt file); the others take
+   tensors out of it, each at most once, checking dtype, shape and bounds. */
+typedef struct nnrt_st nnrt_st;
+nnrt_st *nnrt_st_read(const char *path);
+const char *nnrt_st_meta(const nnrt_st *f, const char *key);             /* a string of __metadata__, or NULL */
+void nnrt_st_load_params(nnrt_st *f, const nnrt_model *m, float *params); /* every param, strictly */
+/* The bytes of a 1-D tensor, NULL when absent. Not necessarily aligned for its type: memcpy them. */
+const void *nnrt_st_tensor(nnrt_st *f, const char *name, int i64, int64_t numel);
+void nnrt_st_check_unexpected(const nnrt_st *f, const nnrt_model *m);    /* dies on a tensor nobody took */
+void nnrt_st_free(nnrt_st *f);
+
+// ----------------------------------------------------------------------------
+// resumable checkpoints (checkpoint.c)
+
+/* A checkpoint is a safetensors file: the parameters under their state_dict names (so torch and --init/eval
+   read it as weights), NNRT_CHECKPOINT_STATE (state_numel) F32 holding the optimizer's state arena as is,
+   NNRT_CHECKPOINT_ORDER (N) I64 holding the last epoch's sample order, and __metadata__ strings for the rest
+   (see checkpoint.c). Checkpoints are written at the end of an epoch. */
+#define NNRT_CHECKPOINT_KEY "nncc.checkpoint"
+#define NNRT_CHECKPOINT_STATE "optimizer.state"
+#define NNRT_CHECKPOINT_ORDER "train.order"
+
+/* What a checkpoint holds besides ctx (params, state, step, rng and hp). */
+typedef struct {
+    int64_t epochs_done;    // completed epochs
+    int64_t epochs;         // the run's --epochs (a resumed run's default)
+    int64_t batch, n_train, n_val;
+    int64_t log_every;      // not training state, but a resumed run's log continues at the same pace
+    uint64_t seed;
+    int no_shuffle;
+    double val_split;       // 0 when not splitting (explicit --val-x files, or no validation)
+    uint64_t shuffle_rng[4];
+    int64_t *order;         // (n_train) the sample order of the epoch just finished; the next shuffles it
+} nnrt_checkpoint;
+
+void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
+/* Restores ctx->params, state, step, rng and hp, and fills *c (c->order is allocated). Dies with one line
+   on a missing or corrupt file, a plain weights file, or a checkpoint of another model. */
+void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c);
 
 // ----------------------------------------------------------------------------
 // logging (log.c): JSONL metrics, progress bar, console summaries
@@ -154,11 +204,13 @@ typedef struct {
     double t_epoch;     // start of the epoch (for the rate)
 } nnrt_log;
 
-void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet);
+/* append: continue an existing file (a resumed run) instead of truncating it. */
+void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet, int append);
 void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double lr);
-/* has_test: test_loss present; acc < 0: no accuracy (DENSE models). */
-void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, int has_test, double test_loss,
-                    double test_acc, double seconds);
+/* One split's evaluation in an epoch's record: absent unless has; acc < 0: no accuracy (DENSE models). */
+typedef struct { int has; double loss, acc; } nnrt_split_metrics;
+void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
+                    double seconds);
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss);
 void nnrt_log_bar_clear(nnrt_log *l);
 void nnrt_log_close(nnrt_log *l);
@@ -210,6 +262,11 @@ const char *nnrt_blas_pick_core(char *why, size_t cap);
    measured here, epochs of the Fashion-MNIST MLP went from 1.0 s to 3.0 s by epoch 3. XLA does the same on CPU. */
 void nnrt_flush_denormals(void);
 
+/* The worker thread behind nnrt_par2 (parallel.c): requested 0 = one per core, at most 2; `flush` repeats
+   nnrt_flush_denormals on the worker. */
+void nnrt_parallel_init(int requested, int flush);
+int nnrt_parallel_threads(void);
+
 /* One line for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread". */
 void nnrt_blas_describe(FILE *f);
 
@@ -223,16 +280,24 @@ typedef struct {
     const char *prog;                   // basename of argv[0], for messages
     const char *data, *train_x, *train_y, *test_x, *test_y;
     const char *init, *save, *log, *weights, *input, *output;
+    const char *checkpoint, *resume, *val_x, *val_y;   // train: resumable checkpoints, validation files
+    int64_t checkpoint_every;
+    double val_split;
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
     int no_shuffle, verbose, quiet, keep_denormals, profile;
+    int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
+    uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line
+    unsigned char *hp_given;            // (n_hparams) 1 where the command line set the hyperparameter
 } nnrt_options;
 
 /* Parses argv into o (printing help and exiting 0 for --help, dying with exit 2 on mistakes). */
 void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o);
 void nnrt_options_free(nnrt_options *o);
+/* Whether --name was on the command line (not just its default). */
+int nnrt_flag_given(const nnrt_options *o, const char *name);
 
 // ----------------------------------------------------------------------------
 // the commands (train.c, gradcheck.c) on a context set up by nnrt_main (nnrt_main.c)

@@ -96,6 +96,8 @@ int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     nnrt_options o;
     nnrt_parse_args(m, argc, argv, &o);
     if (!o.keep_denormals) nnrt_flush_denormals();
+    if (o.threads > 2) nnrt_usage_die("--threads: expected 1 or 2, got %lld", (long long)o.threads);
+    nnrt_parallel_init((int)o.threads, !o.keep_denormals);
     nnrt_ctx ctx;
     nnrt_ctx_init(&ctx, m, &o);
     int status = 0;

@@ -76,6 +76,9 @@ enum { NNRT_PROF_GEMM = 0,         /* cblas_sgemm and its epilogue loop */
 
 double nnrt_now(void);  /* monotonic seconds */
 double nnrt_rng_uniform(uint64_t s[4]);  /* [0, 1) from the seeded xoshiro256** state, e.g. ctx->rng (dropout) */
+/* Runs fn(arg, 0) on the trainer's worker thread and fn(arg, 1) on the caller; returns when both are done.
+   With one thread (--threads 1, or one core) it runs both on the caller, in order 0 then 1. */
+void nnrt_par2(void (*fn)(void *arg, int part), void *arg);
 
 #define NNRT_PROF(ctx, kind, call)                                   \
     do {                                                             \

@@ -20,21 +20,41 @@ static size_t put_escaped(char *h, size_t n, size_t cap, const char *s) {
     return n;
 }
 
-void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *params) {
-    size_t cap = 256 + (size_t)m->n_params * 256, n = 0;
+static size_t put_tensor(char *h, size_t n, size_t cap, const char *name, const char *dtype, int ndim,
+                         const int64_t *shape, size_t *offset, size_t bytes) {
+    n += (size_t)snprintf(h + n, cap - n, ",\"");
+    n = put_escaped(h, n, cap, name);
+    n += (size_t)snprintf(h + n, cap - n, "\":{\"dtype\":\"%s\",\"shape\":[", dtype);
+    for (int d = 0; d < ndim; d++) n += (size_t)snprintf(h + n, cap - n, "%s%lld", d ? "," : "", (long long)shape[d]);
+    n += (size_t)snprintf(h + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", *offset, *offset + bytes);
+    *offset += bytes;
+    return n;
+}
+
+void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *params, const nnrt_st_kv *meta,
+                            int n_meta, const nnrt_st_extra *extra, int n_extra) {
+    size_t cap = 256 + (size_t)(m->n_params + n_extra) * 256, n = 0;
     for (int i = 0; i < m->n_params; i++) cap += strlen(m->params[i].name) * 2;
+    for (int i = 0; i < n_extra; i++) cap += strlen(extra[i].name) * 2;
+    for (int i = 0; i < n_meta; i++) cap += 8 + 2 * (strlen(meta[i].key) + strlen(meta[i].value));
     char *h = nnrt_malloc(cap);
-    n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"}");
+    n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (int i = 0; i < n_meta; i++) {
+        n += (size_t)snprintf(h + n, cap - n, ",\"");
+        n = put_escaped(h, n, cap, meta[i].key);
+        n += (size_t)snprintf(h + n, cap - n, "\":\"");
+        n = put_escaped(h, n, cap, meta[i].value);
+        n += (size_t)snprintf(h + n, cap - n, "\"");
+    }
+    n += (size_t)snprintf(h + n, cap - n, "}");
     size_t offset = 0;  // bytes
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
-        n += (size_t)snprintf(h + n, cap - n, ",\"");
-        n = put_escaped(h, n, cap, p->name);
-        n += (size_t)snprintf(h + n, cap - n, "\":{\"dtype\":\"%s\",\"shape\":[", p->counter ? "I64" : "F32");
-        for (int d = 0; d < p->ndim; d++) n += (size_t)snprintf(h + n, cap - n, "%s%lld", d ? "," : "", (long long)p->shape[d]);
-        size_t bytes = p->numel * (p->counter ? 8 : 4);
-        n += (size_t)snprintf(h + n, cap - n, "],\"data_offsets\":[%zu,%zu]}", offset, offset + bytes);
-        offset += bytes;
+        n = put_tensor(h, n, cap, p->name, p->counter ? "I64" : "F32", p->ndim, p->shape, &offset, p->numel * (p->counter ? 8 : 4));
+    }
+    for (int i = 0; i < n_extra; i++) {
+        int64_t shape[1] = {extra[i].numel};
+        n = put_tensor(h, n, cap, extra[i].name, extra[i].i64 ? "I64" : "F32", 1, shape, &offset, (size_t)extra[i].numel * (extra[i].i64 ? 8 : 4));
     }
     n += (size_t)snprintf(h + n, cap - n, "}");
     while (n % 8) h[n++] = ' ';
@@ -52,8 +72,13 @@ void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *p
             nnrt_atomic_write(a, &v, sizeof v);
         }
     }
+    for (int i = 0; i < n_extra; i++) nnrt_atomic_write(a, extra[i].data, (size_t)extra[i].numel * (extra[i].i64 ? 8 : 4));
     nnrt_atomic_commit(a);
     free(h);
+}
+
+void nnrt_save_safetensors(const char *path, const nnrt_model *m, const float *params) {
+    nnrt_write_safetensors(path, m, params, NULL, 0, NULL, 0);
 }
 
 // ----------------------------------------------------------------------------
@@ -180,83 +205,167 @@ static void json_entry(json *j, st_entry *e) {
 // ----------------------------------------------------------------------------
 // reading
 
-/* All tensor entries of the header (not __metadata__), in file order; *n gets their count. */
-static st_entry *parse_header(json *j, int *n) {
+struct nnrt_st {
+    const char *path;
+    char *file;                 // the whole file
+    st_entry *entries;          // (n) tensors in file order
+    int n;
+    const char *data;           // the bytes after the header
+    uint64_t data_len;
+    char (*keys)[128], (*values)[512];  // (n_meta) string entries of __metadata__
+    int n_meta, cap_meta;
+};
+
+/* The "__metadata__" object: string values are kept, anything else is skipped. */
+static void parse_metadata(json *j, nnrt_st *f) {
+    ws(j);
+    if (!peek(j, '{')) { json_skip(j, 1); return; }
+    j->p++;
+    if (peek(j, '}')) { j->p++; return; }
+    do {
+        char key[128];
+        json_string(j, key, sizeof key);
+        expect(j, ':');
+        if (!peek(j, '"')) { json_skip(j, 1); continue; }
+        if (f->n_meta == f->cap_meta) {
+            f->cap_meta = f->cap_meta ? 2 * f->cap_meta : 16;
+            f->keys = realloc(f->keys, (size_t)f->cap_meta * sizeof *f->keys);
+            f->values = realloc(f->values, (size_t)f->cap_meta * sizeof *f->values);
+            if (!f->keys || !f->values) nnrt_die("%s: out of memory reading the header", j->path);
+        }
+        snprintf(f->keys[f->n_meta], sizeof f->keys[0], "%s", key);
+        json_string(j, f->values[f->n_meta], sizeof f->values[0]);
+        f->n_meta++;
+    } while (peek(j, ',') && j->p++);
+    expect(j, '}');
+}
+
+/* All tensor entries of the header, in file order, into f->entries; the metadata into f->keys/values. */
+static void parse_header(json *j, nnrt_st *f) {
     int cap = 16;
-    st_entry *entries = nnrt_calloc((size_t)cap, sizeof *entries);
-    *n = 0;
+    f->entries = nnrt_calloc((size_t)cap, sizeof *f->entries);
+    f->n = 0;
     expect(j, '{');
-    if (peek(j, '}')) { j->p++; return entries; }
+    if (peek(j, '}')) { j->p++; return; }
     do {
         char name[256];
         json_string(j, name, sizeof name);
         expect(j, ':');
-        if (strcmp(name, "__metadata__") == 0) { json_skip(j, 1); continue; }
-        if (*n == cap) {
+        if (strcmp(name, "__metadata__") == 0) { parse_metadata(j, f); continue; }
+        if (f->n == cap) {
             cap *= 2;
-            st_entry *grown = realloc(entries, (size_t)cap * sizeof *entries);
+            st_entry *grown = realloc(f->entries, (size_t)cap * sizeof *f->entries);
             if (!grown) nnrt_die("%s: out of memory reading the header", j->path);
-            entries = grown;
+            f->entries = grown;
         }
-        memset(&entries[*n], 0, sizeof entries[*n]);
-        snprintf(entries[*n].name, sizeof entries[*n].name, "%s", name);
-        json_entry(j, &entries[*n]);
-        (*n)++;
+        memset(&f->entries[f->n], 0, sizeof f->entries[f->n]);
+        snprintf(f->entries[f->n].name, sizeof f->entries[f->n].name, "%s", name);
+        json_entry(j, &f->entries[f->n]);
+        f->n++;
     } while (peek(j, ',') && j->p++);
     expect(j, '}');
-    return entries;
+}
+
+nnrt_st *nnrt_st_read(const char *path) {
+    nnrt_st *f = nnrt_calloc(1, sizeof *f);
+    size_t len;
+    f->path = path;
+    f->file = nnrt_read_all(path, &len);
+    if (len < 8) nnrt_die("%s: not a safetensors file (only %zu bytes)", path, len);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)(unsigned char)f->file[i] << (8 * i);
+    if (hlen > len - 8) nnrt_die("%s: corrupt safetensors file (header length %llu, file has %zu bytes)", path, (unsigned long long)hlen, len);
+    json j = {.start = f->file + 8, .p = f->file + 8, .end = f->file + 8 + hlen, .path = path};
+    parse_header(&j, f);
+    ws(&j);
+    if (j.p != j.end) corrupt(&j, "trailing characters");
+    f->data = f->file + 8 + hlen;
+    f->data_len = len - 8 - hlen;
+    return f;
+}
+
+const char *nnrt_st_meta(const nnrt_st *f, const char *key) {
+    for (int i = 0; i < f->n_meta; i++) if (strcmp(f->keys[i], key) == 0) return f->values[i];
+    return NULL;
+}
+
+static st_entry *find_entry(nnrt_st *f, const char *name) {
+    for (int k = 0; k < f->n; k++) if (!f->entries[k].seen && strcmp(f->entries[k].name, name) == 0) return &f->entries[k];
+    return NULL;
 }
 
 /* Copies tensor e of the file into param p, after checking dtype, shape and bounds. */
-static void load_entry(const char *path, const st_entry *e, const nnrt_param *p, const char *data, uint64_t data_len, float *params) {
+static void load_entry(const nnrt_st *f, const st_entry *e, const nnrt_param *p, float *params) {
     char want[96], got[96];
     nnrt_shape_str(want, sizeof want, p->ndim, p->shape);
-    const char *dtype = p->counter ? "I64" : "F32";
+    const char *dtype = p->counter ? "I64" : "F32", *path = f->path;
     size_t size = p->counter ? 8 : 4;
     if (strcmp(e->dtype, dtype) != 0) nnrt_die("%s: tensor '%s' has dtype %s, expected %s", path, e->name, e->dtype, dtype);
     int same = e->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
     if (!same) nnrt_die("%s: tensor '%s' has shape %s, expected %s", path, e->name, nnrt_shape_str(got, sizeof got, e->ndim, e->shape), want);
-    if (e->end < e->begin || e->end > data_len || e->end - e->begin != p->numel * size)
+    if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != p->numel * size)
         nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] for %zu bytes, in %llu bytes of data)",
-                 path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, p->numel * size, (unsigned long long)data_len);
-    if (!p->counter) { memcpy(params + p->offset, data + e->begin, p->numel * 4); return; }
+                 path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, p->numel * size, (unsigned long long)f->data_len);
+    if (!p->counter) { memcpy(params + p->offset, f->data + e->begin, p->numel * 4); return; }
     for (size_t k = 0; k < p->numel; k++) {
         int64_t v;
-        memcpy(&v, data + e->begin + 8 * k, 8);
+        memcpy(&v, f->data + e->begin + 8 * k, 8);
         params[p->offset + k] = (float)v;
     }
 }
 
-void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params) {
-    size_t len;
-    char *file = nnrt_read_all(path, &len);
-    if (len < 8) nnrt_die("%s: not a safetensors file (only %zu bytes)", path, len);
-    uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)(unsigned char)file[i] << (8 * i);
-    if (hlen > len - 8) nnrt_die("%s: corrupt safetensors file (header length %llu, file has %zu bytes)", path, (unsigned long long)hlen, len);
-    json j = {.start = file + 8, .p = file + 8, .end = file + 8 + hlen, .path = path};
-    int n;
-    st_entry *entries = parse_header(&j, &n);
-    ws(&j);
-    if (j.p != j.end) corrupt(&j, "trailing characters");
-
-    const char *data = file + 8 + hlen;
-    uint64_t data_len = len - 8 - hlen;
+void nnrt_st_load_params(nnrt_st *f, const nnrt_model *m, float *params) {
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
-        st_entry *e = NULL;
-        for (int k = 0; k < n && !e; k++) if (strcmp(entries[k].name, p->name) == 0) e = &entries[k];
+        st_entry *e = find_entry(f, p->name);
         char want[96];
-        if (!e) nnrt_die("%s: missing tensor '%s' (expected F32 of shape %s)", path, p->name, nnrt_shape_str(want, sizeof want, p->ndim, p->shape));
+        if (!e) nnrt_die("%s: missing tensor '%s' (expected F32 of shape %s)", f->path, p->name, nnrt_shape_str(want, sizeof want, p->ndim, p->shape));
         e->seen = 1;
-        load_entry(path, e, p, data, data_len, params);
+        load_entry(f, e, p, params);
     }
-    for (int k = 0; k < n; k++) {
-        for (int i = 0; !entries[k].seen && i < m->n_params; i++)
-            if (strcmp(entries[k].name, m->params[i].name) == 0) nnrt_die("%s: tensor '%s' appears twice", path, entries[k].name);
-        if (!entries[k].seen) nnrt_die("%s: unexpected tensor '%s' (not a parameter of %s)", path, entries[k].name, m->name);
+}
+
+const void *nnrt_st_tensor(nnrt_st *f, const char *name, int i64, int64_t numel) {
+    st_entry *e = find_entry(f, name);
+    if (!e) return NULL;
+    e->seen = 1;
+    const char *dtype = i64 ? "I64" : "F32";
+    if (strcmp(e->dtype, dtype) != 0) nnrt_die("%s: tensor '%s' has dtype %s, expected %s", f->path, name, e->dtype, dtype);
+    if (e->ndim != 1 || e->shape[0] != numel)
+        nnrt_die("%s: tensor '%s' has %d dimensions of which the first is %lld, expected shape (%lld)", f->path, name, e->ndim,
+                 (long long)(e->ndim ? e->shape[0] : 0), (long long)numel);
+    if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != (uint64_t)numel * (i64 ? 8 : 4))
+        nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] in %llu bytes of data)", f->path, name,
+                 (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)f->data_len);
+    return f->data + e->begin;
+}
+
+void nnrt_st_check_unexpected(const nnrt_st *f, const nnrt_model *m) {
+    for (int k = 0; k < f->n; k++) {
+        const st_entry *e = &f->entries[k];
+        for (int i = 0; !e->seen && i < m->n_params; i++)
+            if (strcmp(e->name, m->params[i].name) == 0) nnrt_die("%s: tensor '%s' appears twice", f->path, e->name);
+        if (!e->seen) nnrt_die("%s: unexpected tensor '%s' (not a parameter of %s)", f->path, e->name, m->name);
     }
-    free(entries);
-    free(file);
+}
+
+void nnrt_st_free(nnrt_st *f) {
+    if (!f) return;
+    free(f->entries);
+    free(f->keys);
+    free(f->values);
+    free(f->file);
+    free(f);
+}
+
+void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params) {
+    nnrt_st *f = nnrt_st_read(path);
+    nnrt_st_load_params(f, m, params);
+    if (nnrt_st_meta(f, NNRT_CHECKPOINT_KEY))  // a checkpoint's weights: its training state is not a parameter
+        for (int k = 0; k < f->n; k++)
+            if (strcmp(f->entries[k].name, NNRT_CHECKPOINT_STATE) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_ORDER) == 0)
+                f->entries[k].seen = 1;
+    nnrt_st_check_unexpected(f, m);
+    nnrt_st_free(f);
 }

@@ -111,48 +111,135 @@ static void check_writable(const char *path) {
     nnrt_atomic_abort(nnrt_atomic_open(path));
 }
 
+// ----------------------------------------------------------------------------
+// validation and resuming
+
+/* The validation set, split off the training set (--val-split) or from files (--val-x/--val-y); 0 if none. */
+static int load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *val) {
+    if (o->val_x) { *val = nnrt_load_dataset(o->val_x, o->val_y, m); return 1; }
+    if (o->val_split > 0) { nnrt_split_validation(train, o->val_split, o->seed, val); return 1; }
+    return 0;
+}
+
+static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, const char *ours, const char *theirs) {
+    nnrt_usage_die("%s%s%s: the checkpoint %s was trained with %s (a resumed run keeps the batch, seed, shuffle and "
+                   "validation split of its checkpoint)", flag, *ours ? " " : "", ours, path, theirs);
+}
+
+/* The settings of a resumed run: the checkpoint's batch, seed, shuffle, validation split and --epochs unless the
+   command line gives them, and then only --epochs and the hyperparameters may differ (a changed hyperparameter
+   gives a different run from there on, on purpose; anything else would not be the run that was checkpointed). */
+static void resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c) {
+    char a[64], b[64];
+#define SAME(flag, fmt, ours, theirs)                                                                  \
+    if (nnrt_flag_given(o, flag) && (ours) != (theirs)) {                                              \
+        snprintf(a, sizeof a, fmt, ours); snprintf(b, sizeof b, "--" flag " " fmt, theirs);            \
+        resume_conflict(o->resume, "--" flag, a, b);                                                   \
+    }
+    SAME("batch", "%lld", (long long)o->batch, (long long)c->batch)
+    SAME("seed", "%llu", (unsigned long long)o->seed, (unsigned long long)c->seed)
+    SAME("val-split", "%g", o->val_split, c->val_split)
+#undef SAME
+    if (o->no_shuffle && !c->no_shuffle) resume_conflict(o->resume, "--no-shuffle", "", "shuffling");
+    if (o->val_x && c->val_split > 0) resume_conflict(o->resume, "--val-x", o->val_x, "--val-split");
+    run->batch = c->batch;
+    run->seed = c->seed;
+    run->no_shuffle = c->no_shuffle;
+    if (!o->val_x) run->val_split = c->val_split;
+    if (!nnrt_flag_given(o, "epochs")) run->epochs = c->epochs;
+    if (!nnrt_flag_given(o, "log-every")) run->log_every = c->log_every;
+    if (run->epochs < c->epochs_done)
+        nnrt_usage_die("--epochs %lld: the checkpoint %s has already trained %lld epochs", (long long)run->epochs, o->resume,
+                       (long long)c->epochs_done);
+    for (int i = 0; i < ctx->model->n_hparams; i++) if (o->hp_given[i]) ctx->hp[i] = o->hp[i];
+}
+
+static void check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val) {
+    if (c->n_train != train->x.n || c->n_val != n_val)
+        nnrt_die("%s: the checkpoint was trained on %lld samples with %lld for validation, but this run has %lld with %lld "
+                 "(give the same data and validation flags to resume)", path, (long long)c->n_train, (long long)c->n_val,
+                 (long long)train->x.n, (long long)n_val);
+}
+
+// ----------------------------------------------------------------------------
+// train
+
+/* Prints and logs an epoch's line: train loss, then the validation and test sets' loss (and accuracy). */
+static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, double train_loss, nnrt_split_metrics val,
+                         nnrt_split_metrics test, double seconds) {
+    printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)epochs, train_loss);
+    if (val.has) printf("  val_loss %.4f", val.loss);
+    if (val.has && val.acc >= 0) printf("  val_acc %.4f", val.acc);
+    if (test.has) printf("  test_loss %.4f", test.loss);
+    if (test.has && test.acc >= 0) printf("  test_acc %.4f", test.acc);
+    printf("  %.2fs\n", seconds);
+    nnrt_log_epoch(log, ctx->epoch + 1, train_loss, val, test, seconds);
+}
+
+static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
+    if (!has) return (nnrt_split_metrics){0, NAN, -1};
+    nnrt_eval_result r = nnrt_evaluate(ctx, d, ctx->model->max_batch);
+    return (nnrt_split_metrics){1, r.loss, r.acc};
+}
+
 int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
+    nnrt_options run = *o;   // o, with a resumed checkpoint's settings
+    nnrt_checkpoint ck = {0};
+    if (o->resume) {
+        nnrt_checkpoint_load(o->resume, ctx, &ck);
+        resume_options(ctx, o, &run, &ck);
+    }
     if (o->save) check_writable(o->save);
+    if (o->checkpoint) check_writable(o->checkpoint);
     nnrt_profile prof = {0}, *pr = o->profile ? &prof : NULL;
     if (pr) prof.timer_ns = nnrt_timer_cost_ns();
     double t_load = nnrt_now();
-    nnrt_dataset train, test;
-    int has_test = load_splits(o, m, &train, &test);
+    nnrt_dataset train, test, val;
+    int has_test = load_splits(&run, m, &train, &test), has_val = load_validation(&run, m, &train, &val);
     double t_init = nnrt_now();
-    if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
-    else nnrt_init_params(m, ctx->params, o->seed);
+    if (o->resume) check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
+    else if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
+    else nnrt_init_params(m, ctx->params, run.seed);
     prof.load = t_init - t_load;
     prof.init = nnrt_now() - t_init;
     if (o->verbose) {
         verbose_setup(m);
         describe_data("train", &train);
+        if (has_val) describe_data("validation", &val);
         if (has_test) describe_data("test", &test);
     }
-    int64_t N = train.x.n, B = o->batch;
+    int64_t N = train.x.n, B = run.batch;
     ctx->steps_per_epoch = (N + B - 1) / B;
     train_buffers b = {
         .order = nnrt_malloc(nnrt_mul_size((size_t)N, sizeof(int64_t), "order")),
         .xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
         .yb = nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4),
     };
-    for (int64_t i = 0; i < N; i++) b.order[i] = i;
+    for (int64_t i = 0; i < N; i++) b.order[i] = o->resume ? ck.order[i] : i;
     uint64_t shuffle_rng[4];
-    nnrt_rng_seed(shuffle_rng, o->seed, NNRT_STREAM_SHUFFLE);
+    nnrt_rng_seed(shuffle_rng, run.seed, NNRT_STREAM_SHUFFLE);
+    if (o->resume) {
+        memcpy(shuffle_rng, ck.shuffle_rng, sizeof shuffle_rng);
+        if (!o->quiet) printf("resumed %s: %lld of %lld epochs done, step %lld\n", o->resume, (long long)ck.epochs_done,
+                              (long long)run.epochs, (long long)ctx->step);
+    }
     nnrt_log log;
-    nnrt_log_open(&log, o->log, o->quiet);
+    nnrt_log_open(&log, o->log, o->quiet, o->resume != NULL);
+    nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
+                           .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order};
+    int64_t saved_at = -1;  // the epoch count of the last checkpoint written
 
     ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
-    for (ctx->epoch = 0; ctx->epoch < o->epochs; ctx->epoch++) {
+    for (ctx->epoch = ck.epochs_done; ctx->epoch < run.epochs; ctx->epoch++) {
         nnrt_profile before = prof;
         double t_shuffle = nnrt_now();
-        if (!o->no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
+        if (!run.no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
         double t0 = nnrt_now();
-        double train_loss = train_epoch(ctx, o, &train, &b, &log, pr);
+        double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr);
         double seconds = nnrt_now() - t0;
-        nnrt_eval_result r = {NAN, -1};
         ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
-        if (has_test) r = nnrt_evaluate(ctx, &test, m->max_batch);
+        nnrt_split_metrics vr = evaluate_split(ctx, has_val, &val), tr = evaluate_split(ctx, has_test, &test);
         ctx->profile = o->profile;
         if (pr) {
             nnrt_profile_take_kernels(pr, ctx);
@@ -161,18 +248,24 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             prof.eval += nnrt_now() - t0 - seconds;
             prof.epochs++;
         }
-        printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)o->epochs, train_loss);
-        if (has_test) printf("  test_loss %.4f", r.loss);
-        if (has_test && r.acc >= 0) printf("  test_acc %.4f", r.acc);
-        printf("  %.2fs\n", seconds);
+        report_epoch(&log, ctx, run.epochs, train_loss, vr, tr, seconds);
         if (pr) {
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
         }
         fflush(stdout);
-        nnrt_log_epoch(&log, ctx->epoch + 1, train_loss, has_test, r.loss, r.acc, seconds);
+        if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs)) {
+            out.epochs_done = saved_at = ctx->epoch + 1;
+            memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
+            nnrt_checkpoint_save(o->checkpoint, ctx, &out);
+        }
     }
     ctx->profile = 0;
+    if (o->checkpoint && saved_at != ctx->epoch) {  // no epoch ran: the checkpoint is the starting point
+        out.epochs_done = ctx->epoch;
+        memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
+        nnrt_checkpoint_save(o->checkpoint, ctx, &out);
+    }
     if (pr) {
         nnrt_profile_report(stdout, &prof);
         if (log.jsonl) nnrt_profile_json(log.jsonl, &prof);
@@ -182,9 +275,12 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         nnrt_save_safetensors(o->save, m, ctx->params);
         if (!o->quiet) printf("saved %s\n", o->save);
     }
-    free(b.order); free(b.xb); free(b.yb);
+    if (o->checkpoint && !o->quiet) printf("checkpoint %s (%lld epochs, step %lld)\n", o->checkpoint, (long long)ctx->epoch,
+                                           (long long)ctx->step);
+    free(b.order); free(b.xb); free(b.yb); free(ck.order);
     nnrt_dataset_free(&train);
     if (has_test) nnrt_dataset_free(&test);
+    if (has_val) nnrt_dataset_free(&val);
     return 0;
 }
 

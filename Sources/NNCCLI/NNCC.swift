@@ -8,7 +8,7 @@ public struct NNCC: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "nncc",
         abstract: "Compile a neural network, its loss and its optimizer, written in Swift, into a native C trainer.",
-        subcommands: [Compile.self])
+        subcommands: [Compile.self, Plot.self])
 
     public init() {}
 }
@@ -66,6 +66,9 @@ public func nnccMain(_ arguments: [String]? = nil) {
         try command.run()
     } catch let e as DriverError {
         FileHandle.standardError.write(Data((e.description.hasSuffix("\n") ? e.description : e.description + "\n").utf8))
+        exit(1)
+    } catch let e as PlotError {
+        FileHandle.standardError.write(Data("\(e)\n".utf8))
         exit(1)
     } catch let e as CompileError {
         FileHandle.standardError.write(Data("\(e)\n".utf8))

@@ -92,4 +92,21 @@ import Testing
         #expect(abs(lrs[3] - 2e-3) < 1e-9, "warmup ends at the base rate: \(lrs)")
         #expect(zip(lrs.dropFirst(4), lrs.dropFirst(5)).allSatisfy { $0 >= $1 }, "cosine decays: \(lrs)")
     }
+
+    /// The second thread changes nothing but the time: large GEMMs split by columns and the optimizer loop split
+    /// by range compute every element exactly as one thread does, so the logs are identical.
+    @Test func twoThreadsTrainExactlyLikeOne() throws {
+        var logs: [[Double]] = []
+        for t in ["1", "2"] {
+            let log = Self.work.appendingPathComponent("threads\(t).jsonl")
+            let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "2", "--batch", "32", "--threads", t,
+                                               "--log", log.path, "--log-every", "1", "--verbose", "--quiet"])
+            try #require(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("threads: \(t) for the kernels"), "\(r.stdout)")
+            logs.append(try readJSONL(log).compactMap { $0["loss"] as? Double ?? $0["train_loss"] as? Double })
+        }
+        #expect(logs[0] == logs[1] && logs[0].count > 10, "--threads 1 and 2 log the same losses")
+        let bad = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--threads", "3"])
+        #expect(bad.status == 2 && bad.stderr.contains("--threads"), "\(bad.stderr)")
+    }
 }

@@ -4,7 +4,7 @@
 # Prints "ok   <name>" or "FAIL <name>: <why>" per test and finally "e2e: P passed, F failed".
 set -u
 BIN=$1 D=$2 W=$3
-TOY=$BIN/toy WRONG=$BIN/toy_wrong DENSE=$BIN/toy_dense MNIST=$BIN/toy_mnist
+TOY=$BIN/toy WRONG=$BIN/toy_wrong DENSE=$BIN/toy_dense MNIST=$BIN/toy_mnist DROP=$BIN/toy_dropout
 pass=0 fail=0
 mkdir -p "$W"
 cd "$W" || exit 1
@@ -208,6 +208,92 @@ logged=$(sed -nE 's/^\{"epoch".*"seconds":([^}]*)\}$/\1/p' mp.jsonl | paste -sd+
 check profile-train-is-logged 'holds "$logged - $(pj train_s) < 1e-6 && $(pj train_s) - ($logged) < 1e-6"'
 expect profile-epochs-0 0 "profile: 0 epochs, 0 steps" $TOY train $P --epochs 0 --profile
 expect profile-mnist 0 "gemm (+ fused epilogues)" $MNIST train --data $D/mnist --epochs 1 --quiet --profile
+
+# ----------------------------------------------------------------------------
+# checkpoints: k epochs, a checkpoint, then resuming for the rest is bit-identical to training straight through
+
+K="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --batch 4 --log-every 1"
+nosecs() { sed 's/,"seconds":[^}]*}/}/' "$1"; }
+for exe in TOY DROP; do
+    bin=${!exe}
+    rm -f s_$exe.jsonl r_$exe.jsonl
+    $bin train $K --epochs 4 --momentum 0.9 --log s_$exe.jsonl --save s_$exe.st >/dev/null
+    $bin train $K --epochs 2 --momentum 0.9 --log r_$exe.jsonl --checkpoint c_$exe.st >/dev/null
+    expect "resume-$exe" 0 "resumed c_$exe.st: 2 of 4 epochs done, step 6" $bin train $K --epochs 4 --resume c_$exe.st --log r_$exe.jsonl --save r_$exe.st
+    check "resume-weights-$exe" 'cmp -s s_$exe.st r_$exe.st'
+    check "resume-jsonl-$exe" '[ "$(nosecs s_$exe.jsonl)" = "$(nosecs r_$exe.jsonl)" ] && [ "$(grep -c "\"step\"" r_$exe.jsonl)" -eq 12 ]'
+done
+check resume-dropout-matters '! cmp -s s_TOY.st s_DROP.st'
+# The resumed run took the checkpoint's momentum: without it (default 0) the weights differ.
+$TOY train $K --epochs 4 --resume c_TOY.st --momentum 0 --save r_mom0.st >/dev/null
+check resume-hparam-override '! cmp -s s_TOY.st r_mom0.st'
+# --epochs defaults to the checkpointed run's; a straight run's checkpoint resumes to the same place
+$TOY train $K --epochs 3 --momentum 0.9 --checkpoint c3.st --checkpoint-every 2 --save s3.st >/dev/null
+check checkpoint-last-epoch 'head -c 2000 c3.st | grep -q "\"epochs_done\":\"3\""'
+check checkpoint-metadata 'head -c 2000 c3.st | grep -q "\"nncc.checkpoint\":\"1\",\"model\":\"toy\",\"params_numel\":\"19\",\"state_numel\":\"19\",\"step\":\"9\""'
+check checkpoint-tensors 'head -c 2000 c3.st | grep -q "\"optimizer.state\":{\"dtype\":\"F32\",\"shape\":\[19\]" && head -c 2000 c3.st | grep -q "\"train.order\":{\"dtype\":\"I64\",\"shape\":\[10\]"'
+check checkpoint-hparams 'head -c 2000 c3.st | grep -q "\"hp.lr\":\"0.10000000000000001\",\"hp.momentum\":\"0.90000000000000002\""'
+expect resume-nothing-left 0 "resumed c3.st: 3 of 3 epochs done" $TOY train $K --resume c3.st --save r3.st
+check resume-nothing-left-weights 'cmp -s s3.st r3.st'
+# A checkpoint's weights are weights: eval, predict and --init read them
+expect checkpoint-as-weights 0 "test_loss" $TOY eval --weights c3.st --test-x $D/x.npy --test-y $D/y.npy
+$TOY train $K --init c3.st --epochs 0 --save i3.st >/dev/null
+check checkpoint-init 'cmp -s i3.st s3.st'
+# bad checkpoints: one line, exit 1 (or 2 for a command line that contradicts it), nothing written
+expect resume-missing 1 "nope.st: No such file" $TOY train $K --resume nope.st
+expect resume-corrupt 1 "garbage.bin: corrupt safetensors" $TOY train $K --resume $D/garbage.bin
+head -c 300 c3.st >trunc.st
+expect resume-truncated 1 "trunc.st: corrupt safetensors" $TOY train $K --resume trunc.st
+expect resume-weights-only 1 "s3.st: not a checkpoint (weights only, no training state; '--init s3.st'" $TOY train $K --resume s3.st
+$MNIST train --data $D/mnist --epochs 1 --quiet --checkpoint cm.st >/dev/null
+expect resume-other-model 1 "cm.st: checkpoint of model 'toy' (7851 parameters, 7851 optimizer state floats), but this trainer is 'toy' (19, 19)" $TOY train $K --resume cm.st
+sed 's/"model":"toy"/"model":"yot"/' c3.st >renamed.st
+expect resume-other-name 1 "checkpoint of model 'yot'" $TOY train $K --resume renamed.st
+sed 's/"hp.momentum"/"hp.nesterov"/' c3.st >otherhp.st
+expect resume-other-hparams 1 "no hyperparameter 'momentum'" $TOY train $K --resume otherhp.st
+sed 's/"step":"9"/"step":"x"/' c3.st >badmeta.st
+expect resume-bad-metadata 1 "badmeta.st: corrupt checkpoint (metadata 'step' is 'x'" $TOY train $K --resume badmeta.st
+expect resume-batch-conflict 2 "--batch 2: the checkpoint c3.st was trained with --batch 4" $TOY train $K --resume c3.st --batch 2
+expect resume-epochs-behind 2 "--epochs 1: the checkpoint c3.st has already trained 3 epochs" $TOY train $K --resume c3.st --epochs 1
+expect resume-shuffle-conflict 2 "--no-shuffle: the checkpoint c3.st was trained with shuffling" $TOY train $K --resume c3.st --no-shuffle
+expect resume-val-conflict 2 "--val-split 0.2: the checkpoint c3.st was trained with --val-split 0" $TOY train $K --resume c3.st --val-split 0.2
+expect resume-and-init 2 "give one" $TOY train $K --resume c3.st --init s3.st
+expect resume-other-data 1 "c3.st: the checkpoint was trained on 10 samples with 0 for validation, but this run has 10 with 10" \
+    $TOY train $K --resume c3.st --val-x $D/x.npy --val-y $D/y.npy
+cp c3.st keep3.st
+expect checkpoint-fails-late 1 "x_shape.npy" $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x_shape.npy --test-y $D/y.npy --checkpoint keep3.st
+check checkpoint-keeps-old 'cmp -s c3.st keep3.st && [ -z "$(ls -a | grep tmp)" ]'
+expect help-train-resume 0 "--resume C" $TOY train --help
+
+# ----------------------------------------------------------------------------
+# validation: --val-split holds out a seeded random part of the training set, --val-x/--val-y name files
+
+V2="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --epochs 2 --quiet"
+rm -f tracev
+TOY_TRACE=tracev $TOY train $V2 --val-split 0.2 --log v.jsonl --verbose >outv
+check val-console 'grep -qE "^epoch 2/2  train_loss [0-9.]+  val_loss [0-9.]+  val_acc [0-9.]+  [0-9.]+s$" outv'
+check val-jsonl 'grep -q "^{\"epoch\":2,\"train_loss\":[0-9.e+-]*,\"val_loss\":[0-9.e+-]*,\"val_acc\":[0-9.e+-]*,\"seconds\":" v.jsonl'
+check val-data-line 'grep -q "^data: validation 2 samples from .*x.npy (validation part)" outv && grep -q "^data: train 8 samples" outv'
+check val-held-out '[ "$(wc -l <tracev)" -eq 4 ] && [ "$(cut -d" " -f10- tracev | tr " " "\n" | sort -un | wc -l)" -eq 8 ]'
+$TOY train $V2 --val-x $D/x.npy --val-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --log vf.jsonl >/dev/null
+check val-files-equal-test 'tail -1 vf.jsonl | sed -E "s/.*\"val_loss\":([^,]*),\"val_acc\":([^,]*),\"test_loss\":([^,]*),\"test_acc\":([^,]*),.*/\1 \2 \3 \4/" | awk "{ exit !(\$1 == \$3 && \$2 == \$4) }"'
+$TOY train $V2 --val-split 0.3 --seed 1 --log vs1.jsonl >/dev/null
+$TOY train $V2 --val-split 0.3 --seed 2 --log vs2.jsonl >/dev/null
+check val-split-seeded '[ "$(nosecs vs1.jsonl)" != "$(nosecs vs2.jsonl)" ]'
+expect val-dense 0 "val_loss" $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet
+check val-dense-no-acc '! $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet | grep -q val_acc'
+expect val-split-one 2 "--val-split: expected a fraction between 0 and 1, got 1" $TOY train $V2 --val-split 1
+expect val-split-zero 2 "--val-split: expected a positive number, got '0'" $TOY train $V2 --val-split 0
+expect val-split-tiny 1 "--val-split 0.01 of 10 samples leaves 0 for validation" $TOY train $V2 --val-split 0.01
+expect val-x-without-y 2 "--val-x and --val-y go together" $TOY train $V2 --val-x $D/x.npy
+expect val-both 2 "either --val-split or --val-x/--val-y" $TOY train $V2 --val-x $D/x.npy --val-y $D/y.npy --val-split 0.2
+expect val-file-bad 1 "x_shape.npy: expected 5 features" $TOY train $V2 --val-x $D/x_shape.npy --val-y $D/y.npy
+# resuming with a validation split: the same split, bit-identical
+$DROP train $V2 --epochs 3 --val-split 0.2 --log-every 1 --log vr_s.jsonl --save vr_s.st >/dev/null
+$DROP train $V2 --epochs 1 --val-split 0.2 --log-every 1 --log vr_r.jsonl --checkpoint vr_c.st >/dev/null
+$DROP train $V2 --epochs 3 --resume vr_c.st --log-every 1 --log vr_r.jsonl --save vr_r.st >/dev/null
+check resume-val-weights 'cmp -s vr_s.st vr_r.st'
+check resume-val-jsonl '[ "$(nosecs vr_s.jsonl)" = "$(nosecs vr_r.jsonl)" ] && grep -q "\"val_acc\"" vr_r.jsonl'
 
 # ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose

@@ -11,7 +11,7 @@ if [ -z "${CC:-}" ]; then
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nnrt-tests.XXXXXX")
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
-LIBS="-lopenblas -lz -lm"
+LIBS="-lopenblas -lz -lm -lpthread"
 # ld.gold (the default linker here) warns about every ASan symbol; bfd is quiet.
 LD=$($CC -fuse-ld=bfd -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null && echo -fuse-ld=bfd)
 pass=0 fail=0
@@ -29,6 +29,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     $cc -DTOY_WRONG_GRAD "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_wrong" &&
     $cc -DTOY_DENSE "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dense" &&
     $cc -DTOY_MNIST "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_mnist" &&
+    $cc -DTOY_DROPOUT "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dropout" &&
     $cc "$HERE/test_unit.c" "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
     $cc "$HERE/mkdata.c" -lz -o "$out/mkdata"
 }

@@ -2,6 +2,8 @@
  * usage: test_unit WORK_DIR    prints "ok <name>" / "FAIL <name>: …" and "unit: P passed, F failed".
  * Fatal paths (nnrt_die) run in a forked child whose exit status and stderr are checked. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +314,49 @@ static void test_safetensors(void) {
     EXPECT_DIE("safetensors too short", 1, "short.st: not a safetensors file", load_st, "short.st");
 }
 
+/* The general safetensors writer and reader that checkpoints use: metadata strings (escaped), extra tensors. */
+static void test_safetensors_general(void) {
+    nnrt_init_params(&fake, params_a, 4);
+    int64_t order[3] = {2, 0, 1};
+    float state[2] = {1.5f, -2.0f};
+    nnrt_st_kv meta[2] = {{"nncc.checkpoint", "1"}, {"quote", "a\"b\\c"}};
+    nnrt_st_extra extra[2] = {{"optimizer.state", 0, 2, state}, {"train.order", 1, 3, order}};
+    nnrt_write_safetensors(at("general.st"), &fake, params_a, meta, 2, extra, 2);
+    nnrt_st *f = nnrt_st_read(at("general.st"));
+    CHECK("st metadata", strcmp(nnrt_st_meta(f, "nncc.checkpoint"), "1") == 0 && strcmp(nnrt_st_meta(f, "quote"), "a\"b\\c") == 0
+                         && strcmp(nnrt_st_meta(f, "format"), "pt") == 0 && nnrt_st_meta(f, "nope") == NULL);
+    nnrt_st_load_params(f, &fake, params_b);
+    CHECK("st params", memcmp(params_a, params_b, sizeof params_a) == 0);
+    const void *sp = nnrt_st_tensor(f, "optimizer.state", 0, 2), *op = nnrt_st_tensor(f, "train.order", 1, 3);
+    float s[2] = {0};
+    int64_t o[3] = {0};
+    if (sp && op) { memcpy(s, sp, sizeof s); memcpy(o, op, sizeof o); }  // the data is not aligned for its type
+    CHECK("st extra tensors", sp && op && s[1] == -2.0f && o[0] == 2 && o[2] == 1 && !nnrt_st_tensor(f, "absent", 0, 1));
+    nnrt_st_check_unexpected(f, &fake);
+    nnrt_st_free(f);
+    nnrt_load_safetensors(at("general.st"), &fake, params_b);  // a checkpoint is weights too
+    CHECK("st checkpoint as weights", memcmp(params_a, params_b, sizeof params_a) == 0);
+
+    // a validation split: seeded, disjoint, file order kept
+    float xs[10];
+    int32_t ys[10];
+    for (int i = 0; i < 10; i++) { xs[i] = (float)i; ys[i] = i % 3; }
+    float *xd = malloc(sizeof xs);
+    int32_t *yd = malloc(sizeof ys);
+    memcpy(xd, xs, sizeof xs);
+    memcpy(yd, ys, sizeof ys);
+    nnrt_dataset d = {{strdup("x"), NNRT_F32, 10, 1, xd}, {strdup("y"), NNRT_I32, 10, 1, yd}}, v;
+    nnrt_split_validation(&d, 0.3, 7, &v);
+    const float *tx = d.x.data, *vx = v.x.data;
+    const int32_t *ty = d.y.data;
+    int ok = d.x.n == 7 && v.x.n == 3 && d.y.n == 7 && v.y.n == 3, seen = 0;
+    for (int i = 0; ok && i < 7; i++) { ok = ty[i] == (int)tx[i] % 3 && (i == 0 || tx[i] > tx[i - 1]); seen |= 1 << (int)tx[i]; }
+    for (int i = 0; ok && i < 3; i++) { ok = i == 0 || vx[i] > vx[i - 1]; seen |= 1 << (int)vx[i]; }
+    CHECK("validation split", ok && seen == 0x3ff);
+    nnrt_dataset_free(&d);
+    nnrt_dataset_free(&v);
+}
+
 // ----------------------------------------------------------------------------
 // atomic output, misc
 
@@ -458,6 +503,34 @@ static void test_profile(void) {
     CHECK("prof-timer-cost", ns > 0 && ns < 100000);
 }
 
+/* nnrt_par2 runs part 0 on the worker thread and part 1 on the caller, and returns only when both are done. */
+typedef struct { pthread_t who[2]; double sum[2]; const double *x; int n; } par_job;
+static void par_part(void *arg, int part) {
+    par_job *j = arg;
+    j->who[part] = pthread_self();
+    double s = 0;
+    for (int i = part * j->n / 2; i < (part + 1) * j->n / 2; i++) s += j->x[i];
+    j->sum[part] = s;
+}
+
+static void test_parallel(void) {
+    enum { N = 1 << 16 };
+    static double x[N];
+    for (int i = 0; i < N; i++) x[i] = i % 7;
+    nnrt_parallel_init(2, 1);
+    CHECK("two threads on a multi-core machine", nnrt_parallel_threads() == 2 || sysconf(_SC_NPROCESSORS_ONLN) < 2);
+    int ok = 1;
+    for (int rep = 0; rep < 2000; rep++) {   // many hand-offs: a lost wake-up or early return shows up here
+        par_job j = {.x = x, .n = N};
+        nnrt_par2(par_part, &j);
+        double want = 0;
+        for (int i = 0; i < N; i++) want += x[i];
+        ok &= j.sum[0] + j.sum[1] == want;
+        if (nnrt_parallel_threads() == 2) ok &= !pthread_equal(j.who[0], j.who[1]) && pthread_equal(j.who[1], pthread_self());
+    }
+    CHECK("par2 runs both halves, the first on the worker", ok);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
     snprintf(work, sizeof work, "%s", argv[1]);
@@ -470,9 +543,11 @@ int main(int argc, char **argv) {
     test_csv();
     test_gather();
     test_safetensors();
+    test_safetensors_general();
     test_atomic();
     test_misc();
     test_denormals();
+    test_parallel();
     test_profile();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;

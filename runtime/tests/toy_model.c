@@ -5,6 +5,8 @@
  *   -DTOY_DENSE       linear regression with MSE (DENSE targets, target_dim = C)
  *   -DTOY_WRONG_GRAD  loss_grad_f64 returns a bias gradient 10% too large (gradcheck must fail)
  *   -DTOY_MNIST       D = 784, C = 10, max_batch 256 (for the MNIST directory layout)
+ *   -DTOY_DROPOUT     drops a quarter of the logits' gradient elements with masks from ctx->rng (so that
+ *                     resuming a checkpoint must restore the generator, as for nncc's Dropout)
  * A non-trainable buffer "seen" (1,) counts the samples trained on, like BatchNorm's counters; with
  * TOY_TRACE=path set, train_step also appends one line per step (step, epoch, steps_per_epoch, n, and
  * feature 0 of each sample) so tests can check the batch order and sizes. */
@@ -94,6 +96,9 @@ static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y)
     NNRT_PROF(ctx, NNRT_PROF_GEMM, forward(n, ctx->params, x, logits));
     float loss;
     NNRT_PROF(ctx, NNRT_PROF_ROWWISE, loss = loss_and_dlogits(n, logits, y, dlogits));
+#ifdef TOY_DROPOUT
+    for (int k = 0; k < n * C; k++) dlogits[k] = nnrt_rng_uniform(ctx->rng) < 0.25 ? 0.0f : dlogits[k] / 0.75f;
+#endif
     float *g = ctx->grads;
     NNRT_PROF(ctx, NNRT_PROF_GEMM, cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f, dlogits, C, x, D, 0.0f, g + W_OFF, D));
     NNRT_PROF(ctx, NNRT_PROF_ELEMENTWISE, bias_grad(n, dlogits, g + B_OFF));

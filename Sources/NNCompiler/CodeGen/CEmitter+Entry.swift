@@ -59,6 +59,9 @@ extension CEmitter {
 
     /// A kernel call timed under --profile by its kind (the float64 gradcheck twin has no context to time into).
     func profiled(_ call: CStmt, _ k: Kernel) -> CStmt {
+        if case .block(let stmts) = call, let last = stmts.last {   // a split kernel: time its nnrt_par2 call
+            return .block(stmts.dropLast() + [profiled(last, k)])
+        }
         guard program.kind != .gradcheck, case .expr(let e) = call else { return call }
         let kind: String
         switch k.kind {
@@ -73,6 +76,7 @@ extension CEmitter {
 
     /// The kernels and the entry point of this program.
     func functions() -> [CTopLevel] {
-        program.kernels.indices.compactMap { kernelFunction($0) }.map(CTopLevel.function) + [.function(entryFunction())]
+        program.kernels.indices.flatMap { i in (kernelFunction(i).map { [CTopLevel.function($0)] } ?? []) + splitWrapper(i) }
+            + [.function(entryFunction())]
     }
 }

@@ -4,41 +4,90 @@ extension CEmitter {
     /// The C function of kernel `i` (nil for scalar kernels, which the entry point computes inline).
     func kernelFunction(_ i: Int) -> CFunction? {
         let k = program.kernels[i]
-        let ins = reads(k), outs = writes(k, index: i)
-        var params = ["int n"] + (drawsRandom(k) ? ["uint64_t *rng"] : [])
-            + ins.map { paramDecl($0, writes: false) } + outs.map { paramDecl($0, writes: true) }
+        let outs = writes(k, index: i), range = split(i)
+        var params = kernelParameters(i)
         var body: [CStmt]
         switch k.kind {
         case .scalar: return nil
         case .gemm:
             let t = plan.gemmTarget[i]!
-            body = [gemmCall(k.anchor!, target: t)]
-            if !k.body.isEmpty { body += loopNest(k, elementBody(k, anchorFrom: t, writes: outs)) }
+            body = [gemmCall(k.anchor!, target: t, split: range != nil)]
+            if !k.body.isEmpty { body += loopNest(k, elementBody(k, anchorFrom: t, writes: outs), split: range != nil) }
         case .loop:
             body = loopNest(k, elementBody(k, anchorFrom: nil, writes: outs))
         case .rowwise:
             body = rowwise(k.anchor!)
         case .arenaUpdate(let names):
-            let (ps, b) = arenaUpdate(k, first: names[0])
-            params = ps
-            body = b
+            body = arenaUpdate(k, first: names[0], split: range != nil)
         }
+        if let range { params += [.int(range.lo), .int(range.hi)] }
         let comment = k.nodes.map { graph.line($0).replacingOccurrences(of: "  // ", with: "  from ") }
-        return CFunction(comment: comment, signature: "static void \(kernelName(k))(\(params.joined(separator: ", ")))",
-                         body: body)
+        let signature = "static void \(kernelName(k))(\(params.map(\.declaration).joined(separator: ", ")))"
+        return CFunction(comment: comment, signature: signature, body: body)
     }
 
-    /// The arguments of a kernel call, matching `kernelFunction`'s parameters.
-    func kernelCall(_ i: Int) -> CStmt {
+    /// The parameters of kernel `i`, without a split's range.
+    func kernelParameters(_ i: Int) -> [CParam] {
         let k = program.kernels[i]
-        var args: [CExpr] = [.id("n")] + (drawsRandom(k) ? [.member(.id("ctx"), "rng")] : [])
-        if case .arenaUpdate(let names) = k.kind {
-            args = arenaArguments(k, first: names[0])
-        } else {
-            args += reads(k).map { argument($0, writes: false) }
-            args += writes(k, index: i).map { argument($0, writes: true) }
+        if case .arenaUpdate(let names) = k.kind { return arenaParameters(k, first: names[0]) }
+        return [.int("n")] + (drawsRandom(k) ? [CParam(type: "uint64_t *", name: "rng")] : [])
+            + reads(k).map { param($0, writes: false) } + writes(k, index: i).map { param($0, writes: true) }
+    }
+
+    /// The arguments of kernel `i` at its call in the entry point, matching `kernelParameters`.
+    func kernelArguments(_ i: Int) -> [CExpr] {
+        let k = program.kernels[i]
+        if case .arenaUpdate(let names) = k.kind { return arenaArguments(k, first: names[0]) }
+        return [.id("n")] + (drawsRandom(k) ? [.member(.id("ctx"), "rng")] : [])
+            + reads(k).map { argument($0, writes: false) } + writes(k, index: i).map { argument($0, writes: true) }
+    }
+
+    /// The call of kernel `i`; a split kernel goes through `nnrt_par2` with its arguments in a struct.
+    func kernelCall(_ i: Int) -> CStmt {
+        let k = program.kernels[i], args = kernelArguments(i)
+        guard split(i) != nil else { return .expr(.call(kernelName(k), args)) }
+        return .block([.decl("const \(kernelName(k))_args", "a", .initList(args)),
+                       .expr(.call("nnrt_par2", [.id("\(kernelName(k))_half"), .cast("void *", .prefix("&", .id("a")))]))])
+    }
+
+    /// How kernel `i` splits between the two threads: the names of its range parameters, the first index of the
+    /// second half and the end. Only large kernels pay for the hand-off. A GEMM splits by columns when every
+    /// write of its epilogue stays in its column (no row sums, no scalar totals, no random draws); the optimizer
+    /// loop splits its range of the parameter arena.
+    func split(_ i: Int) -> (lo: String, hi: String, mid: Int, end: Int)? {
+        let k = program.kernels[i]
+        guard !f64 else { return nil }
+        // A multiple of 16 floats keeps both halves on cache-line boundaries.
+        let half = { (n: Int) in (n / 2 + 15) / 16 * 16 }
+        if case .arenaUpdate = k.kind {
+            let n = k.space.fixedCount
+            return n >= 1 << 16 ? ("i0", "i1", half(n), n) : nil
         }
-        return .expr(.call(kernelName(k), args))
+        guard k.kind == .gemm, let a = k.anchor, case .matmul(let ta, _) = graph[a].op,
+              let cols = k.space.dims.last, cols >= 64, !drawsRandom(k) else { return nil }
+        let batch = graph.config.batchSize
+        let rows = k.space.batched ? batch : k.space.dims[0]
+        let x = graph.type(graph[a].inputs[0]).shape
+        let inner = ta ? (x.batched ? batch : x.dims[0]) : x.dims.last!
+        guard rows * cols * inner >= 1 << 21 else { return nil }
+        guard k.body.allSatisfy({ v in
+            switch graph[v].op { case .sumRow, .sumAll: return false; default: return true }
+        }) else { return nil }
+        return ("j0", "j1", half(cols), cols)
+    }
+
+    /// The argument struct of split kernel `i` and the function nnrt_par2 calls with part 0 (the first half, on
+    /// the worker) and part 1 (the second half, on the caller).
+    func splitWrapper(_ i: Int) -> [CTopLevel] {
+        guard let range = split(i) else { return [] }
+        let name = kernelName(program.kernels[i]), params = kernelParameters(i)
+        let call = CExpr.call(name, params.map { .member(.id("a"), $0.name) } + [
+            .ternary(.id("part"), .int(range.mid), .int(0)), .ternary(.id("part"), .int(range.end), .int(range.mid))])
+        let comment = "\(name) on [0, \(range.mid)) on the worker (part 0) and [\(range.mid), \(range.end)) on the caller"
+        return [.structType("\(name)_args", params.map(\.field)),
+                .function(CFunction(comment: [comment], signature: "static void \(name)_half(void *arg, int part)",
+                                    body: [.decl("const \(name)_args *", "a", .cast("const \(name)_args *", .id("arg"))),
+                                           .expr(call)]))]
     }
 
     /// Kernels that move columns: concatenation, slices, and Maxout's group maximum and its gradient.
@@ -139,39 +188,8 @@ extension CEmitter {
         }
     }
 
-    /// The optimizer update as one loop over the flat arenas, written for the first parameter's offsets.
-    func arenaUpdate(_ k: Kernel, first p: String) -> ([String], [CStmt]) {
-        var params = ["\(real) *p", "const \(real) *g"]
-        var slots: [String] = [], scalars: [ValueID] = []
-        var body: [CStmt] = []
-        for v in k.body {
-            let n = graph[v]
-            let x: [CExpr] = n.inputs.map { x in
-                switch program.arenaOperand(x, of: p, in: k.body)! {
-                case .param: return .index(.id("p"), .id("i"))
-                case .grad: return .index(.id("g"), .id("i"))
-                case .state(let s):
-                    if !slots.contains(s) { slots.append(s) }
-                    return .index(.id("state_\(s)"), .id("i"))
-                case .scalar(let s):
-                    if !scalars.contains(s) { scalars.append(s) }
-                    return .id(sca(s))
-                case .local: return .id(reg(x))
-                }
-            }
-            if case .assign(let t) = n.op {
-                let dest = t == p ? "p" : "state_\(t.prefix { $0 != "[" })"
-                body.append(.assign(.index(.id(dest), .id("i")), "=", x[0]))
-            } else {
-                body.append(.decl("const \(real)", reg(v), elementExpr(n, x)))
-            }
-        }
-        params += slots.map { "\(real) *state_\($0)" } + scalars.map { "\(real) \(sca($0))" }
-        return (params, [.loop("i", .int(0), .int(k.space.fixedCount), body)])
-    }
-
-    func arenaArguments(_ k: Kernel, first p: String) -> [CExpr] {
-        let off = layout.offset[p]!
+    /// The state slots and shared scalars the optimizer update of parameter `p` reads, in first-use order.
+    func arenaOperands(_ k: Kernel, first p: String) -> (slots: [String], scalars: [ValueID]) {
         var slots: [String] = [], scalars: [ValueID] = []
         for v in k.body {
             for x in graph[v].inputs {
@@ -182,9 +200,47 @@ extension CEmitter {
                 }
             }
         }
+        return (slots, scalars)
+    }
+
+    func arenaParameters(_ k: Kernel, first p: String) -> [CParam] {
+        let (slots, scalars) = arenaOperands(k, first: p)
+        return [CParam(type: "\(real) *", name: "p"), CParam(type: "const \(real) *", name: "g")]
+            + slots.map { CParam(type: "\(real) *", name: "state_\($0)") } + scalars.map { CParam(type: "\(real) ", name: sca($0)) }
+    }
+
+    func arenaArguments(_ k: Kernel, first p: String) -> [CExpr] {
+        let off = layout.offset[p]!
+        let (slots, scalars) = arenaOperands(k, first: p)
         let all = optimizerSlots(graph.config.optimizer)
         return [.id("P") + .int(off), .id("G") + .int(off)]
             + slots.map { .id("S") + .int(all.firstIndex(of: $0)! * layout.total + off) }
             + scalars.map { .id(sca($0)) }
+    }
+
+    /// The optimizer update as one loop over the flat arenas, written for the first parameter's offsets; with
+    /// `split`, over the elements i0..<i1.
+    func arenaUpdate(_ k: Kernel, first p: String, split: Bool) -> [CStmt] {
+        var body: [CStmt] = []
+        for v in k.body {
+            let n = graph[v]
+            let x: [CExpr] = n.inputs.map { x in
+                switch program.arenaOperand(x, of: p, in: k.body)! {
+                case .param: return .index(.id("p"), .id("i"))
+                case .grad: return .index(.id("g"), .id("i"))
+                case .state(let s): return .index(.id("state_\(s)"), .id("i"))
+                case .scalar(let s): return .id(sca(s))
+                case .local: return .id(reg(x))
+                }
+            }
+            if case .assign(let t) = n.op {
+                let dest = t == p ? "p" : "state_\(t.prefix { $0 != "[" })"
+                body.append(.assign(.index(.id(dest), .id("i")), "=", x[0]))
+            } else {
+                body.append(.decl("const \(real)", reg(v), elementExpr(n, x)))
+            }
+        }
+        let (lo, hi): (CExpr, CExpr) = split ? (.id("i0"), .id("i1")) : (.int(0), .int(k.space.fixedCount))
+        return [.loop("i", lo, hi, body)]
     }
 }

@@ -53,12 +53,14 @@ extension CEmitter {
     }
 
     /// The loop nest over a kernel's space around `body`, with reduction set-up before and after.
-    func loopNest(_ k: Kernel, _ body: [CStmt]) -> [CStmt] {
+    /// With `split`, the columns run from j0 to j1, parameters of the kernel (see `columnSplit`).
+    func loopNest(_ k: Kernel, _ body: [CStmt], split: Bool = false) -> [CStmt] {
         let (rows, cols) = extent(k.space)
+        let (j0, j1): (CExpr, CExpr) = split ? (.id("j0"), .id("j1")) : (.int(0), .int(cols))
         var pre: [CStmt] = [], post: [CStmt] = []
         for v in k.body {
             switch graph[v].op {
-            case .sumBatch: pre.append(.loop("j", .int(0), .int(cols), [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
+            case .sumBatch: pre.append(.loop("j", j0, j1, [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
             case .sumRow: pre.append(.loop("i", .int(0), .id("n"), [.assign(.index(.id(ptr(v)), .id("i")), "=", lit(0))]))
             case .sumAll:
                 pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
@@ -68,16 +70,17 @@ extension CEmitter {
         }
         let inner: CStmt
         if let rows {
-            inner = .loop("i", .int(0), rows, [.loop("j", .int(0), .int(cols),
+            inner = .loop("i", .int(0), rows, [.loop("j", j0, j1,
                 [.decl("const int", "idx", .id("i") * .int(cols) + .id("j"))] + body)])
         } else {
-            inner = .loop("j", .int(0), .int(cols), [.decl("const int", "idx", .id("j"))] + body)
+            inner = .loop("j", j0, j1, [.decl("const int", "idx", .id("j"))] + body)
         }
         return pre + [inner] + post
     }
 
-    /// cblas_?gemm for the anchor `C = op(A) @ op(B)`, writing into `target`'s buffer.
-    func gemmCall(_ a: ValueID, target: ValueID) -> CStmt {
+    /// cblas_?gemm for the anchor `C = op(A) @ op(B)`, writing into `target`'s buffer; with `split`, only the
+    /// columns j0..<j1 of C (columns of op(B)).
+    func gemmCall(_ a: ValueID, target: ValueID, split: Bool = false) -> CStmt {
         guard case .matmul(let ta, let tb) = graph[a].op else { fatalError() }
         let (A, B) = (graph[a].inputs[0], graph[a].inputs[1])
         func rc(_ v: ValueID) -> (CExpr, CExpr) {
@@ -87,9 +90,12 @@ extension CEmitter {
         let (ar, ac) = rc(A), (_, bc) = rc(B), (_, cc) = rc(a)
         let m = rc(a).0, k = ta ? ar : ac
         let tr = { (t: Bool) in CExpr.id(t ? "CblasTrans" : "CblasNoTrans") }
+        // Columns j0..<j1 of op(B) start j0 elements into B, or j0 rows into B when it is transposed.
+        let b: CExpr = split ? .id(ptr(B)) + (tb ? .id("j0") * bc : .id("j0")) : .id(ptr(B))
+        let c: CExpr = split ? .id(ptr(target)) + .id("j0") : .id(ptr(target))
+        let cols: CExpr = split ? .id("j1") - .id("j0") : cc
         return .expr(.call(f64 ? "cblas_dgemm" : "cblas_sgemm", [
-            .id("CblasRowMajor"), tr(ta), tr(tb), m, cc, k, lit(1), .id(ptr(A)), ac, .id(ptr(B)), bc, lit(0),
-            .id(ptr(target)), cc,
+            .id("CblasRowMajor"), tr(ta), tr(tb), m, cols, k, lit(1), .id(ptr(A)), ac, b, bc, lit(0), c, cc,
         ]))
     }
 }

@@ -30,11 +30,11 @@ struct CEmitter {
     func shapeNote(_ v: ValueID) -> String { "\(graph.type(v).shape)" }
 
     /// A value's C declaration as a kernel parameter.
-    func paramDecl(_ v: ValueID, writes: Bool) -> String {
+    func param(_ v: ValueID, writes: Bool) -> CParam {
         let t = graph.type(v)
-        if plan.storage[v] == .local { return writes ? "double *\(sca(v))" : "\(real) \(sca(v))" }
+        if plan.storage[v] == .local { return writes ? CParam(type: "double *", name: sca(v)) : CParam(type: "\(real) ", name: sca(v)) }
         let elem = t.dtype == .i32 ? "int32_t" : real
-        return (writes ? "" : "const ") + "\(elem) *\(ptr(v)) /* \(t.shape) */"
+        return CParam(type: (writes ? "" : "const ") + "\(elem) *", name: ptr(v), note: "\(t.shape)")
     }
 
     /// The argument passed for a value at the call site in the entry point.

@@ -19,6 +19,11 @@ struct CPrinter {
         case .comment(let lines): lines.forEach { emit("/* \($0) */", 0) }
         case .line(let s): emit(s, 0)
         case .global(let decl, let value): emit("\(decl) = \(expr(value, top: true));", 0)
+        case .structType(let name, let fields):
+            emit("typedef struct {", 0)
+            fields.forEach { emit($0 + ";", 1) }
+            emit("} \(name);", 0)
+            text += "\n"
         case .function(let f):
             f.comment.forEach { emit("/* \($0) */", 0) }
             emit(f.signature + " {", 0)

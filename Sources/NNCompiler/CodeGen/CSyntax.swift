@@ -33,6 +33,18 @@ indirect enum CStmt {
     case block([CStmt])
 }
 
+/// A parameter of a generated function: `const float *v3 /* (n,256) */`.
+struct CParam {
+    var type: String      // "const float *", "int ", "float "
+    var name: String
+    var note: String? = nil
+
+    static func int(_ name: String) -> CParam { CParam(type: "int ", name: name) }
+    /// The declaration without its note, as a struct field.
+    var field: String { type + name }
+    var declaration: String { field + (note.map { " /* \($0) */" } ?? "") }
+}
+
 struct CFunction {
     var comment: [String]
     var signature: String                             // "static void k0(int n, const float *x)"
@@ -45,5 +57,6 @@ enum CTopLevel {
     case comment([String])
     case function(CFunction)
     case global(String, CExpr)                        // "static const nnrt_param PARAMS[6]", initializer
+    case structType(String, [String])                 // typedef struct { field; … } name;
     case line(String)                                 // a preprocessor line such as `#define`
 }

@@ -65,19 +65,19 @@ public struct Driver {
 
     /// Builds the trainer from C source, reusing a cached binary for identical source and runtime.
     public func build(cSource: String, output: URL) throws {
-        let runtimeHash = try hashRuntime()
+        let runtime = try snapshotRuntime()
         var h = ContentHash()
-        h.update(cSource); h.update(runtimeHash); h.update(Driver.cFlags.joined(separator: " "))
+        h.update(cSource); h.update(runtime.hash); h.update(Driver.cFlags.joined(separator: " "))
         let cached = tools.cacheDir.appendingPathComponent("bin/\(h.hex)")
         if !useCache || !FileManager.default.fileExists(atPath: cached.path) {
-            let objects = try runtimeObjects(runtimeHash)
+            let (include, objects) = try runtimeObjects(runtime)
             let work = try scratch("build-\(h.hex)")
             defer { try? FileManager.default.removeItem(at: work) }
             let c = work.appendingPathComponent("model.c")
             try Data(cSource.utf8).write(to: c)
             let exe = work.appendingPathComponent("trainer")
-            let r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", tools.runtimeDir.path, c.path] + objects
-                                       + ["-lopenblas", "-lz", "-lm", "-o", exe.path])
+            let r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", include.path, c.path] + objects
+                                       + ["-lopenblas", "-lz", "-lm", "-lpthread", "-o", exe.path])
             if r.status != 0 {
                 throw DriverError("internal error: clang could not build the trainer:\n\(r.stderr)")
             }
@@ -99,28 +99,42 @@ public struct Driver {
             .filter { ["c", "h"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
     }
 
-    func hashRuntime() throws -> String {
+    /// The runtime's sources as they are now, and their hash. The build uses exactly these bytes (headers and
+    /// objects), so an edit made while nncc compiles cannot mix two versions under one cache key.
+    func snapshotRuntime() throws -> (hash: String, files: [(name: String, data: Data)]) {
         var h = ContentHash()
-        for f in try runtimeSources() { h.update(f.lastPathComponent); h.update(try Data(contentsOf: f)) }
-        return h.hex
+        var files: [(name: String, data: Data)] = []
+        for f in try runtimeSources() {
+            let data = try Data(contentsOf: f)
+            files.append((f.lastPathComponent, data))
+            h.update(f.lastPathComponent); h.update(data)
+        }
+        return (h.hex, files)
     }
 
-    /// The runtime's object files, compiled once per runtime version (two at a time: the machine has two cores).
-    func runtimeObjects(_ hash: String) throws -> [String] {
-        let dir = tools.cacheDir.appendingPathComponent("runtime/\(hash)")
-        let sources = try runtimeSources().filter { $0.pathExtension == "c" }
-        let objects = sources.map { dir.appendingPathComponent($0.deletingPathExtension().lastPathComponent + ".o").path }
-        if objects.allSatisfy(FileManager.default.fileExists) { return objects }
+    /// The snapshot's header folder and object files, compiled once per runtime version, two at a time (the
+    /// machine has two cores), into cache/runtime/<hash>/ (sources in src/).
+    func runtimeObjects(_ runtime: (hash: String, files: [(name: String, data: Data)])) throws -> (URL, [String]) {
+        let dir = tools.cacheDir.appendingPathComponent("runtime/\(runtime.hash)")
+        let src = dir.appendingPathComponent("src")
+        let sources = runtime.files.map(\.name).filter { $0.hasSuffix(".c") }
+        let objects = sources.map { dir.appendingPathComponent(($0 as NSString).deletingPathExtension + ".o").path }
+        if FileManager.default.fileExists(atPath: src.path), objects.allSatisfy(FileManager.default.fileExists) {
+            return (src, objects)
+        }
+        let staging = try scratch("runtime-\(runtime.hash)")
+        for f in runtime.files { try f.data.write(to: staging.appendingPathComponent(f.name)) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if rename(staging.path, src.path) != 0 { try? FileManager.default.removeItem(at: staging) }  // another nncc won
         let failures = LockedList()
         DispatchQueue.concurrentPerform(iterations: sources.count) { i in
-            let tmp = objects[i] + ".\(getpid()).tmp"
-            let r = try? Subprocess.run(tools.clang, Driver.cFlags + ["-c", sources[i].path, "-o", tmp])
-            if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i].lastPathComponent): \(r?.stderr ?? "")") }
+            let tmp = objects[i] + ".\(getpid())-\(i).tmp"
+            let r = try? Subprocess.run(tools.clang, Driver.cFlags + ["-c", src.appendingPathComponent(sources[i]).path, "-o", tmp])
+            if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i]): \(r?.stderr ?? "")") }
         }
         if let f = failures.items.first { throw DriverError("internal error: the runtime does not compile: \(f)") }
         note("build: compiled the runtime into \(dir.path)")
-        return objects
+        return (src, objects)
     }
 
     // ---- files

@@ -1,0 +1,135 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+@testable import NNCompiler
+
+/// `nncc plot`: the trainer's JSONL as an SVG that parses as XML, has every logged series with coordinates inside
+/// its panel, and bad input (missing file, not JSONL, no metrics) as one error line with no output file.
+@Suite struct PlotTests {
+    /// 120 steps (a null loss at step 7), 3 epochs with val and test, one step logged twice (a resumed run's log)
+    /// and a profile line, as the trainer writes them.
+    static let jsonl: String = {
+        var lines: [String] = []
+        for s in 1...120 {
+            let loss = s == 7 ? "null" : String(2.3 * exp(-Double(s) / 40) + 0.1)
+            lines.append("{\"step\":\(s),\"epoch\":\((s - 1) / 40 + 1),\"loss\":\(loss),\"lr\":\(0.1 * pow(0.96, Double(s)))}")
+            if s % 40 == 0 {
+                let e = s / 40
+                lines.append("{\"epoch\":\(e),\"train_loss\":\(1.0 / Double(e)),\"val_loss\":\(1.2 / Double(e)),\"val_acc\":\(0.5 + 0.1 * Double(e)),"
+                             + "\"test_loss\":\(1.3 / Double(e)),\"test_acc\":\(0.45 + 0.1 * Double(e)),\"seconds\":0.5}")
+            }
+        }
+        lines.insert("{\"step\":40,\"epoch\":1,\"loss\":0.5,\"lr\":0.04}", at: 60)
+        lines.append("{\"profile\":{\"epochs\":3,\"steps\":120}}")
+        return lines.joined(separator: "\n") + "\n"
+    }()
+
+    @Test func parsesStepsAndEpochs() throws {
+        let log = try MetricsLog(jsonl: Self.jsonl, path: "m.jsonl")
+        #expect(log.steps["loss"]?.count == 120 && log.steps["lr"]?.count == 120, "a step logged twice counts once")
+        #expect(log.steps["loss"]?[6].y == nil, "null is a gap")
+        #expect(log.steps["loss"]?[39].y == 0.5, "the later line of a step logged twice wins")
+        #expect(Set(log.epochs.keys) == ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc"])
+        #expect(log.epochs["val_acc"]?.map(\.x) == [1, 2, 3])
+    }
+
+    @Test func svgHasEverySeriesInsideItsPanel() throws {
+        let svg = try MetricsLog(jsonl: Self.jsonl, path: "m.jsonl").svg(title: "run <1> & co")
+        let root = try #require(XMLNode.parse(svg), "the SVG is well-formed XML")
+        #expect(root.name == "svg" && root["width"] == "1000" && root["xmlns"] == "http://www.w3.org/2000/svg")
+        let panels = root.children.filter { $0.name == "g" && $0["class"] == "panel" }
+        #expect(panels.compactMap { $0["data-title"] } == ["Loss per step", "Loss per epoch", "Accuracy per epoch", "Learning rate per step (log scale)"])
+        var seen: [String] = []
+        for panel in panels {
+            let frame = try #require(panel.children.first { $0["class"] == "frame" })
+            let (fx, fy, fw, fh) = (frame.number("x"), frame.number("y"), frame.number("width"), frame.number("height"))
+            #expect(fw > 300 && fh > 200)
+            for g in panel.children where g["class"] == "series" {
+                let name = g["data-series"] ?? "?"
+                seen.append(name)
+                let lines = g.children.filter { $0.name == "polyline" }
+                let points = lines.flatMap { ($0["points"] ?? "").split(separator: " ").map { $0.split(separator: ",").map { Double($0)! } } }
+                #expect(points.allSatisfy { $0[0] >= fx - 0.01 && $0[0] <= fx + fw + 0.01 && $0[1] >= fy - 0.01 && $0[1] <= fy + fh + 0.01 },
+                        "\(name): every point inside the frame")
+                #expect(zip(points, points.dropFirst()).allSatisfy { $0[0] < $1[0] }, "\(name): x increases")
+                if name == "loss" { #expect(lines.count == 2 && points.count == 119, "the null loss splits the line") }
+                if name != "loss" && (name.hasSuffix("_acc") || name.hasSuffix("_loss")) { #expect(points.count == 3, "\(name)") }
+                if name == "train_loss" {
+                    #expect(points[0][1] < points[2][1], "a falling loss goes down the screen (SVG y grows downwards)")
+                    #expect(abs(points[0][0] - fx) < 0.01 && abs(points[2][0] - (fx + fw)) < 0.01, "epochs 1…3 span the axis")
+                }
+            }
+            #expect(panel.children.filter { $0.name == "text" && ($0["class"] ?? "").hasPrefix("tick") }.count >= 6, "ticks on both axes")
+            let legend = panel.children.first { $0["class"] == "legend" }
+            #expect((legend?.children.filter { $0.name == "text" }.count ?? 0) >= 1, "a legend")
+        }
+        #expect(Set(seen) == ["loss", "loss_smoothed", "train_loss", "val_loss", "test_loss", "val_acc", "test_acc", "lr"])
+        #expect(svg.contains("run &lt;1&gt; &amp; co"), "the title is escaped")
+    }
+
+    @Test func onlyWhatWasLoggedIsPlotted() throws {
+        let dense = "{\"epoch\":1,\"train_loss\":0.5,\"seconds\":1}\n{\"epoch\":2,\"train_loss\":0.25,\"seconds\":1}\n"
+        let panels = try MetricsLog(jsonl: dense, path: "d.jsonl").panels()
+        #expect(panels.map(\.title) == ["Loss per epoch"])
+        #expect(Axis(values: [0.001, 0.001], integer: false, log: false).ticks.count >= 2, "a constant gets a range around it")
+        #expect(Axis(values: [0, 0.3], integer: false, log: false).ticks.map { Axis(values: [0, 0.3], integer: false, log: false).label($0) }
+                == ["0", "0.1", "0.2", "0.3"])
+    }
+
+    @Test func badInputIsOneErrorLine() throws {
+        #expect(throws: PlotError.notJSONL(path: "m", line: 2, text: "epoch 1/3  train_loss 0.5")) {
+            try MetricsLog(jsonl: "{\"step\":1,\"epoch\":1,\"loss\":1,\"lr\":0.1}\nepoch 1/3  train_loss 0.5\n", path: "m")
+        }
+        #expect(throws: PlotError.noMetrics(path: "m")) { try MetricsLog(jsonl: "{\"profile\":{}}\n\n", path: "m") }
+
+        let dir = Paths.tempDir("plot")
+        let notJSON = dir.appendingPathComponent("out.txt"), empty = dir.appendingPathComponent("empty.jsonl")
+        try "epoch 1/3  train_loss 0.5\n".write(to: notJSON, atomically: true, encoding: .utf8)
+        try "".write(to: empty, atomically: true, encoding: .utf8)
+        let cases: [(String, String)] = [(dir.appendingPathComponent("nope.jsonl").path, "nope.jsonl: no such file"),
+                                         (notJSON.path, "out.txt:1: not a JSON object"),
+                                         (empty.path, "empty.jsonl: no training metrics"),
+                                         (dir.path, "is a directory")]
+        for (input, message) in cases {
+            let svg = dir.appendingPathComponent("c.svg")
+            let r = try Run.run(Paths.nncc, ["plot", input, "-o", svg.path])
+            #expect(r.status == 1 && r.stderr.hasPrefix("error: ") && r.stderr.contains(message), "\(input): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: svg.path), "no output file for \(input)")
+        }
+        let good = dir.appendingPathComponent("m.jsonl")
+        try Self.jsonl.write(to: good, atomically: true, encoding: .utf8)
+        let ok = try Run.run(Paths.nncc, ["plot", good.path])
+        #expect(ok.status == 0 && FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.svg").path), "default output: \(ok.stderr)")
+    }
+}
+
+/// A minimal element tree built with XMLParser: enough to walk an SVG's elements and attributes.
+final class XMLNode: NSObject, XMLParserDelegate {
+    var name = "", attributes: [String: String] = [:], children: [XMLNode] = [], text = ""
+    private var stack: [XMLNode] = []
+
+    subscript(_ key: String) -> String? { attributes[key] }
+    func number(_ key: String) -> Double { Double(attributes[key] ?? "") ?? .nan }
+
+    /// The root element, or nil when the text is not well-formed XML.
+    static func parse(_ xml: String) -> XMLNode? {
+        let doc = XMLNode(), parser = XMLParser(data: Data(xml.utf8))
+        doc.stack = [doc]
+        parser.delegate = doc
+        return parser.parse() ? doc.children.first : nil
+    }
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        let e = XMLNode()
+        e.name = name
+        e.attributes = attributes
+        stack.last!.children.append(e)
+        stack.append(e)
+    }
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) { stack.removeLast() }
+    func parser(_ parser: XMLParser, foundCharacters string: String) { stack.last!.text += string }
+}

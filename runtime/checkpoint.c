@@ -1,0 +1,197 @@
+/* checkpoint.c — resumable training checkpoints (train --checkpoint C, train --resume C).
+ *
+ * A checkpoint is a safetensors file, so torch's safetensors.torch.load_file and this trainer's --init, eval
+ * and predict read its weights. It holds
+ *   - every parameter under its state_dict name (F32; counters I64), as --save writes them;
+ *   - "optimizer.state" (state_numel) F32: the state arena as is. Its layout (slots × the params layout, one
+ *     slot per kind: momentum, m, v, …) is the compiler's, so it is kept whole, bit for bit;
+ *   - "train.order" (N) I64: the sample order of the epoch just finished (each epoch shuffles the previous
+ *     order in place, so the next order needs it and the shuffle generator);
+ *   - __metadata__ strings: "nncc.checkpoint" (format version "1"), "model", "params_numel", "state_numel",
+ *     "step", "epochs_done", "epochs", "batch", "seed", "log_every", "shuffle" (0/1), "n_train", "n_val", "val_split",
+ *     "rng" (ctx->rng, the dropout generator) and "shuffle_rng" as 64 hex digits, and "hp.<name>" for every
+ *     hyperparameter (%.17g, which round-trips a double).
+ * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
+ * With all of that restored, a resumed run takes bit-identical steps to one that never stopped. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+enum { META_MAX = 24, VALUE_LEN = 80 };
+
+// ----------------------------------------------------------------------------
+// writing
+
+typedef struct {
+    nnrt_st_kv items[META_MAX];
+    char values[META_MAX][VALUE_LEN];
+    int n;
+} meta_list;
+
+static void put(meta_list *l, const char *key, const char *fmt, ...) NNRT_PRINTF(3, 4);
+static void put(meta_list *l, const char *key, const char *fmt, ...) {
+    if (l->n == META_MAX) nnrt_die("internal: too many checkpoint metadata entries");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->values[l->n], VALUE_LEN, fmt, ap);
+    va_end(ap);
+    l->items[l->n] = (nnrt_st_kv){key, l->values[l->n]};
+    l->n++;
+}
+
+static void put_rng(meta_list *l, const char *key, const uint64_t s[4]) {
+    put(l, key, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s[0], s[1], s[2], s[3]);
+}
+
+void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c) {
+    const nnrt_model *m = ctx->model;
+    meta_list l = {.n = 0};
+    put(&l, NNRT_CHECKPOINT_KEY, "1");
+    put(&l, "model", "%s", m->name);
+    put(&l, "params_numel", "%zu", m->params_numel);
+    put(&l, "state_numel", "%zu", m->state_numel);
+    put(&l, "step", "%lld", (long long)ctx->step);
+    put(&l, "epochs_done", "%lld", (long long)c->epochs_done);
+    put(&l, "epochs", "%lld", (long long)c->epochs);
+    put(&l, "batch", "%lld", (long long)c->batch);
+    put(&l, "seed", "%llu", (unsigned long long)c->seed);
+    put(&l, "log_every", "%lld", (long long)c->log_every);
+    put(&l, "shuffle", "%d", !c->no_shuffle);
+    put(&l, "n_train", "%lld", (long long)c->n_train);
+    put(&l, "n_val", "%lld", (long long)c->n_val);
+    put(&l, "val_split", "%.17g", c->val_split);
+    put_rng(&l, "rng", ctx->rng);
+    put_rng(&l, "shuffle_rng", c->shuffle_rng);
+    // The hyperparameters' keys are allocated: their names are the model's.
+    int n_fixed = l.n, n_meta = l.n + m->n_hparams;
+    nnrt_st_kv *meta = nnrt_calloc((size_t)n_meta, sizeof *meta);
+    char (*hp_keys)[96] = nnrt_calloc((size_t)m->n_hparams + 1, sizeof *hp_keys);
+    char (*hp_vals)[32] = nnrt_calloc((size_t)m->n_hparams + 1, sizeof *hp_vals);
+    memcpy(meta, l.items, (size_t)n_fixed * sizeof *meta);
+    for (int i = 0; i < m->n_hparams; i++) {
+        snprintf(hp_keys[i], sizeof hp_keys[i], "hp.%s", m->hparams[i].name);
+        snprintf(hp_vals[i], sizeof hp_vals[i], "%.17g", ctx->hp[i]);
+        meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
+    }
+    nnrt_st_extra extra[2] = {
+        {NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel, ctx->state},
+        {NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order},
+    };
+    nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, 2);
+    free(meta);
+    free(hp_keys);
+    free(hp_vals);
+}
+
+// ----------------------------------------------------------------------------
+// reading
+
+static const char *need(const nnrt_st *f, const char *path, const char *key) {
+    const char *v = nnrt_st_meta(f, key);
+    if (!v) nnrt_die("%s: corrupt checkpoint (no '%s' in its metadata)", path, key);
+    return v;
+}
+
+static int64_t need_i64(const nnrt_st *f, const char *path, const char *key, int64_t min) {
+    const char *v = need(f, path, key);
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < min)
+        nnrt_die("%s: corrupt checkpoint (metadata '%s' is '%s', expected an integer >= %lld)", path, key, v, (long long)min);
+    return x;
+}
+
+static uint64_t need_u64(const nnrt_st *f, const char *path, const char *key) {
+    const char *v = need(f, path, key);
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *v == '-' || *end || errno) nnrt_die("%s: corrupt checkpoint (metadata '%s' is '%s', expected an integer >= 0)", path, key, v);
+    return x;
+}
+
+static double need_f64(const nnrt_st *f, const char *path, const char *key) {
+    const char *v = need(f, path, key);
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end) nnrt_die("%s: corrupt checkpoint (metadata '%s' is '%s', expected a number)", path, key, v);
+    return x;
+}
+
+static void need_rng(const nnrt_st *f, const char *path, const char *key, uint64_t s[4]) {
+    const char *v = need(f, path, key);
+    int ok = strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64;
+    for (int i = 0; ok && i < 4; i++) {
+        char word[17];
+        memcpy(word, v + 16 * i, 16);
+        word[16] = 0;
+        s[i] = strtoull(word, NULL, 16);
+    }
+    if (!ok || (s[0] | s[1] | s[2] | s[3]) == 0)
+        nnrt_die("%s: corrupt checkpoint (metadata '%s' is not a generator state of 64 hex digits)", path, key);
+}
+
+/* The checks that reject a checkpoint written by another model, before any tensor is trusted. */
+static void check_same_model(const nnrt_st *f, const char *path, const nnrt_model *m) {
+    const char *name = need(f, path, "model");
+    int64_t pn = need_i64(f, path, "params_numel", 0), sn = need_i64(f, path, "state_numel", 0);
+    if (strcmp(name, m->name) != 0 || (size_t)pn != m->params_numel || (size_t)sn != m->state_numel)
+        nnrt_die("%s: checkpoint of model '%s' (%lld parameters, %lld optimizer state floats), but this trainer is '%s' "
+                 "(%zu, %zu)", path, name, (long long)pn, (long long)sn, m->name, m->params_numel, m->state_numel);
+    for (int i = 0; i < m->n_hparams; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "hp.%s", m->hparams[i].name);
+        if (!nnrt_st_meta(f, key))
+            nnrt_die("%s: checkpoint of another model '%s' (it has no hyperparameter '%s')", path, name, m->hparams[i].name);
+    }
+}
+
+void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
+    const nnrt_model *m = ctx->model;
+    nnrt_st *f = nnrt_st_read(path);
+    const char *version = nnrt_st_meta(f, NNRT_CHECKPOINT_KEY);
+    if (!version)
+        nnrt_die("%s: not a checkpoint (weights only, no training state; '--init %s' starts from its weights)", path, path);
+    if (strcmp(version, "1") != 0) nnrt_die("%s: checkpoint format version '%s' is not supported (expected 1)", path, version);
+    check_same_model(f, path, m);
+    memset(c, 0, sizeof *c);
+    ctx->step = need_i64(f, path, "step", 0);
+    c->epochs_done = need_i64(f, path, "epochs_done", 0);
+    c->epochs = need_i64(f, path, "epochs", 0);
+    c->batch = need_i64(f, path, "batch", 1);
+    c->seed = need_u64(f, path, "seed");
+    c->log_every = need_i64(f, path, "log_every", 1);
+    c->no_shuffle = !need_i64(f, path, "shuffle", 0);
+    c->n_train = need_i64(f, path, "n_train", 1);
+    c->n_val = need_i64(f, path, "n_val", 0);
+    c->val_split = need_f64(f, path, "val_split");
+    need_rng(f, path, "rng", ctx->rng);
+    need_rng(f, path, "shuffle_rng", c->shuffle_rng);
+    for (int i = 0; i < m->n_hparams; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "hp.%s", m->hparams[i].name);
+        ctx->hp[i] = need_f64(f, path, key);
+    }
+
+    nnrt_st_load_params(f, m, ctx->params);
+    const void *state = nnrt_st_tensor(f, NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel);
+    const void *order = nnrt_st_tensor(f, NNRT_CHECKPOINT_ORDER, 1, c->n_train);
+    if (!state || !order) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, !state ? NNRT_CHECKPOINT_STATE : NNRT_CHECKPOINT_ORDER);
+    nnrt_st_check_unexpected(f, m);
+    memcpy(ctx->state, state, m->state_numel * sizeof(float));
+    c->order = nnrt_malloc(nnrt_mul_size((size_t)c->n_train, sizeof(int64_t), path));
+    memcpy(c->order, order, (size_t)c->n_train * sizeof(int64_t));
+    unsigned char *seen = nnrt_calloc((size_t)c->n_train, 1);  // the order must be a permutation of 0..n_train-1
+    for (int64_t i = 0; i < c->n_train; i++) {
+        int64_t k = c->order[i];
+        if (k < 0 || k >= c->n_train || seen[k]) nnrt_die("%s: corrupt checkpoint ('%s' is not a permutation)", path, NNRT_CHECKPOINT_ORDER);
+        seen[k] = 1;
+    }
+    free(seen);
+    nnrt_st_free(f);
+}

@@ -1,0 +1,85 @@
+/* parallel.c — the trainer's second core: one persistent worker thread that runs half of a kernel while the
+ * calling thread runs the other half.
+ *
+ * The generated code splits each large GEMM (and its fused epilogue) into two column ranges and calls
+ * nnrt_par2(fn, arg): fn(arg, 0) runs on the worker, fn(arg, 1) on the caller, and nnrt_par2 returns when both
+ * are done. OpenBLAS itself stays at one thread: at batch 128 its own threading costs more than it gains
+ * (BENCHMARKS.md), while this split costs one hand-off of a few hundred nanoseconds.
+ *
+ * The hand-off spins (a step posts a job every ~100 µs); a worker idle for longer blocks on a condition
+ * variable, so a trainer that is loading data or evaluating does not burn the second core. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nnrt.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum { SPINS_BEFORE_SLEEP = 200000 };  // ~1–2 ms of _mm_pause
+
+static int threads = 1;                 // 1: run both halves on the caller
+static int flush_denormals;
+static pthread_t worker;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static _Atomic unsigned posted, finished;
+static _Atomic int sleeping;
+static void (*job_fn)(void *, int);
+static void *job_arg;
+
+static void *worker_main(void *unused) {
+    (void)unused;
+    if (flush_denormals) nnrt_flush_denormals();  // MXCSR is per thread
+    unsigned seen = 0;
+    for (;;) {
+        for (int spins = 0; atomic_load(&posted) == seen;) {
+            if (++spins < SPINS_BEFORE_SLEEP) { CPU_RELAX(); continue; }
+            pthread_mutex_lock(&mu);
+            atomic_store(&sleeping, 1);
+            while (atomic_load(&posted) == seen) pthread_cond_wait(&cv, &mu);
+            atomic_store(&sleeping, 0);
+            pthread_mutex_unlock(&mu);
+        }
+        seen = atomic_load(&posted);
+        job_fn(job_arg, 0);
+        atomic_store(&finished, seen);
+    }
+    return NULL;
+}
+
+void nnrt_parallel_init(int requested, int flush) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = requested > 0 ? requested : (cores >= 2 ? 2 : 1);
+    if (threads > 2) threads = 2;
+    flush_denormals = flush;
+    if (threads == 2 && pthread_create(&worker, NULL, worker_main, NULL) != 0) threads = 1;
+    if (threads == 2) pthread_detach(worker);
+}
+
+int nnrt_parallel_threads(void) { return threads; }
+
+void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
+    if (threads < 2) {
+        fn(arg, 0);
+        fn(arg, 1);
+        return;
+    }
+    job_fn = fn;
+    job_arg = arg;
+    unsigned seq = atomic_load(&posted) + 1;
+    atomic_store(&posted, seq);  // publishes job_fn and job_arg (sequentially consistent)
+    if (atomic_load(&sleeping)) {
+        pthread_mutex_lock(&mu);
+        pthread_cond_signal(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    fn(arg, 1);
+    while (atomic_load(&finished) != seq) CPU_RELAX();
+}
