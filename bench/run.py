@@ -16,7 +16,7 @@ One invocation measures, in this order:
 Then one table with the targets of issue #4. The machine is shared: every number is a median, and the load
 average before and after is printed so a noisy run can be recognised. Nothing here is used by the tests.
 
-usage: python3 bench/run.py [--anchors /tmp/anchors/bin/python] [--epochs 10] [--json out.json] ...
+usage: python3 bench/run.py [--anchors /tmp/anchors/bin/python] [--epochs 20] [--json out.json] ...
        (python3 bench/run.py --help lists everything)
 """
 import argparse
@@ -170,11 +170,13 @@ def trainer_epochs(trainer, data, epochs, work):
     rows = [r for r in read_jsonl(jsonl) if "train_loss" in r]
     secs = [r["seconds"] for r in rows]
     blas = next((l[len("blas: "):] for l in out.splitlines() if l.startswith("blas: ")), "?")
+    # The best test accuracy of an epoch that ended within the time budget ("reaches ≥ 0.89 within 10 s").
     acc_in_time, total = None, 0.0
     for r in rows:
         total += r["seconds"]
         if total <= TARGET_ACC_WITHIN_S and r.get("test_acc") is not None:
-            acc_in_time = (r["test_acc"], r["epoch"], total)
+            if acc_in_time is None or r["test_acc"] > acc_in_time[0]:
+                acc_in_time = (r["test_acc"], r["epoch"], total)
     m = re.search(r"core (\w+)", blas)
     threads = re.search(r"(\d+) threads?", blas)
     log(f"nncc epochs: {', '.join(f'{s:.3f}' for s in secs)}")
@@ -332,7 +334,8 @@ def main():
     ap.add_argument("--scratch-path", default=os.path.join(REPO, ".build"),
                     help="swift build's --scratch-path (use your own to not collide with other builds)")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--epochs", type=int, default=10, help="epochs of the nncc trainer's timing run")
+    ap.add_argument("--epochs", type=int, default=20,
+                    help="epochs of the nncc trainer's timing run (20 ≈ 10 s, for the accuracy-within-10-s target)")
     ap.add_argument("--process-runs", type=int, default=3, help="whole 1-epoch processes per system")
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--warm-runs", type=int, default=5)
