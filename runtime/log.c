@@ -3,9 +3,12 @@
  *     {"epoch":E,"train_loss":…,"val_loss":…,"val_acc":…,"test_loss":…,"test_acc":…,"seconds":…} per epoch
  *     (val_ with a validation split, test_ with a test set, _acc for classifiers); floats as %.9g so
  *     float32 values round-trip; non-finite values as null (JSON has no NaN); flushed per line.
- *   - a progress bar on stderr, redrawn in place, only when stderr is a terminal and not --quiet. */
+ *   - a progress bar on stderr, redrawn in place, when stderr is a terminal; otherwise a plain progress line
+ *     every 10 s (NNRT_PROGRESS_SECONDS overrides), so a long run piped to a file still shows it is alive;
+ *     neither with --quiet. */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +29,10 @@ void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet, int append) {
         if (!l->jsonl) nnrt_die("%s: cannot create the log file (%s)", jsonl_path, strerror(errno));
     }
     l->bar = !quiet && isatty(STDERR_FILENO);
+    if (!quiet && !l->bar) {
+        const char *s = getenv("NNRT_PROGRESS_SECONDS");
+        l->plain = s && atof(s) > 0 ? atof(s) : 10.0;
+    }
     l->t_epoch = nnrt_now();
 }
 
@@ -70,7 +77,21 @@ void nnrt_log_close(nnrt_log *l) {
 // progress bar
 
 /* i of total steps done in this epoch; redrawn at most 10 times a second and at the end. */
+/* A plain line for logs that are not a terminal, at most every l->plain seconds. */
+static void plain_progress(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss) {
+    double now = nnrt_now();
+    if (i == 1) l->t_epoch = now;
+    if (l->bar_last == 0) l->bar_last = now;
+    if (now - l->bar_last < l->plain || i == total) return;
+    l->bar_last = now;
+    double elapsed = now - l->t_epoch;
+    fprintf(stderr, "epoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f steps/s\n", (long long)epoch, (long long)epochs,
+            (long long)i, (long long)total, loss, elapsed > 0 ? (double)(i - 1) / elapsed : 0);
+    fflush(stderr);
+}
+
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss) {
+    if (l->plain > 0) { plain_progress(l, epoch, epochs, i, total, loss); return; }
     if (!l->bar) return;
     double now = nnrt_now();
     if (i == 1) l->t_epoch = now;

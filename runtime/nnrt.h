@@ -200,7 +200,8 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c);
 typedef struct {
     FILE *jsonl;        // NULL when --log was not given
     int bar;            // draw a progress bar on stderr (a TTY and not --quiet)
-    double bar_last;    // when the bar was last drawn
+    double plain;       // not a TTY and not --quiet: seconds between plain progress lines on stderr, else 0
+    double bar_last;    // when the bar (or a plain line) was last drawn
     double t_epoch;     // start of the epoch (for the rate)
 } nnrt_log;
 

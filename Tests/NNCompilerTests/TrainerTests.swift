@@ -109,4 +109,20 @@ import Testing
         let bad = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--threads", "3"])
         #expect(bad.status == 2 && bad.stderr.contains("--threads"), "\(bad.stderr)")
     }
+
+    /// Without a terminal there is no bar: plain progress lines at most every 10 s (here every few µs, through
+    /// NNRT_PROGRESS_SECONDS), and none at all with --quiet or for a run shorter than the interval.
+    @Test func plainProgressLinesWithoutATerminal() throws {
+        let args = ["train", "--data", Self.data.path, "--epochs", "1", "--batch", "32"]
+        let fast = try Run.run(Self.trainer, args, env: ["NNRT_PROGRESS_SECONDS": "0.000001"])
+        #expect(fast.status == 0)
+        let lines = fast.stderr.split(separator: "\n")
+        #expect(lines.count >= 3 && lines.allSatisfy { $0.hasPrefix("epoch 1/1  step ") && $0.contains("loss ") },
+                "\(fast.stderr)")
+        #expect(!fast.stderr.contains("\r"), "no carriage returns in a file")
+        #expect(try Run.run(Self.trainer, args, env: ["NNRT_PROGRESS_SECONDS": "0.000001"] ).stdout.contains("epoch 1/1"))
+        let quiet = try Run.run(Self.trainer, args + ["--quiet"], env: ["NNRT_PROGRESS_SECONDS": "0.000001"])
+        #expect(quiet.stderr.isEmpty, "\(quiet.stderr)")
+        #expect(try Run.run(Self.trainer, args).stderr.isEmpty, "a short run prints only its summary")
+    }
 }
