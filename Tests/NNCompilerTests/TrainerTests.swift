@@ -125,4 +125,30 @@ import Testing
         #expect(quiet.stderr.isEmpty, "\(quiet.stderr)")
         #expect(try Run.run(Self.trainer, args).stderr.isEmpty, "a short run prints only its summary")
     }
+
+    /// Split kernels with fused epilogues compute what the unfused build computes. With an L2 penalty, the first
+    /// layer's weight-gradient GEMM (256×784) carries the penalty's gradient in its epilogue and is split across
+    /// the threads; the unfused build has no epilogues and no such split. Tolerance 1e-5 relative (the fused
+    /// loops round differently).
+    @Test func splitKernelsWithEpiloguesMatchTheUnfusedBuild() throws {
+        let model = try writeModel("penalized", """
+            import NNDSL
+            let model = Sequential { Linear(784, 256); ReLU(); Linear(256, 10) }
+            train(model, input: 784, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 128,
+                  epochs: 1, penalty: .l2(1e-3))
+            """, in: Self.work)
+        let fused = try compileTrainer(model, into: Self.work), unfused = try compileTrainer(model, into: Self.work, flags: ["--no-fusion"])
+        let c = try Run.run(Paths.nncc, ["compile", model.path, "--emit", "c"])
+        #expect(c.stdout.contains("the first half of its rows"), "the penalized weight gradient is split")
+        var logs: [[Double]] = []
+        for (exe, t) in [(fused, "1"), (fused, "2"), (unfused, "1")] {
+            let log = Self.work.appendingPathComponent("pen\(logs.count).jsonl")
+            let r = try Run.run(exe, ["train", "--data", Self.data.path, "--no-shuffle", "--threads", t, "--log", log.path,
+                                      "--log-every", "1", "--quiet"])
+            try #require(r.status == 0, "\(r.stderr)")
+            logs.append(try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil })
+        }
+        #expect(logs[0] == logs[1], "one and two threads")
+        #expect(logs[0].count == 3 && zip(logs[0], logs[2]).allSatisfy { close($0, $1, rtol: 1e-5) }, "fused \(logs[0]) vs unfused \(logs[2])")
+    }
 }

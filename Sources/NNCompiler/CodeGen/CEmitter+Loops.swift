@@ -1,8 +1,13 @@
 import NNIR
 
 extension CEmitter {
-    /// Rows and columns of a loop over `space`: (n, per-sample count) when batched, else (1, count).
-    func extent(_ space: Shape) -> (rows: CExpr?, cols: Int) { (space.batched ? .id("n") : nil, space.fixedCount) }
+    /// Rows and columns of a loop over `space`: (n, per-sample count) when batched, (d₀, d₁·d₂·…) for an
+    /// unbatched tensor of rank 2 or more (a weight), else one flat loop.
+    func extent(_ space: Shape) -> (rows: CExpr, cols: Int, twoD: Bool) {
+        if space.batched { return (.id("n"), space.fixedCount, true) }
+        if space.dims.count >= 2 { return (.int(space.dims[0]), space.dims.dropFirst().reduce(1, *), true) }
+        return (.int(1), space.fixedCount, false)
+    }
 
     /// The value of operand `x` at the current element of a loop over `space`.
     func load(_ x: ValueID, in k: Kernel) -> CExpr {
@@ -53,15 +58,16 @@ extension CEmitter {
     }
 
     /// The loop nest over a kernel's space around `body`, with reduction set-up before and after.
-    /// With `split`, the columns run from j0 to j1, parameters of the kernel (see `columnSplit`).
-    func loopNest(_ k: Kernel, _ body: [CStmt], split: Bool = false) -> [CStmt] {
-        let (rows, cols) = extent(k.space)
-        let (j0, j1): (CExpr, CExpr) = split ? (.id("j0"), .id("j1")) : (.int(0), .int(cols))
+    /// With a split, the rows (i0..<i1) or the columns (j0..<j1) are parameters of the kernel (see `split`).
+    func loopNest(_ k: Kernel, _ body: [CStmt], split: Split? = nil) -> [CStmt] {
+        let (rows, cols, twoD) = extent(k.space)
+        let (i0, i1): (CExpr, CExpr) = split?.axis == .rows ? (.id("i0"), .id("i1")) : (.int(0), rows)
+        let (j0, j1): (CExpr, CExpr) = split?.axis == .columns ? (.id("j0"), .id("j1")) : (.int(0), .int(cols))
         var pre: [CStmt] = [], post: [CStmt] = []
         for v in k.body {
             switch graph[v].op {
             case .sumBatch: pre.append(.loop("j", j0, j1, [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
-            case .sumRow: pre.append(.loop("i", .int(0), .id("n"), [.assign(.index(.id(ptr(v)), .id("i")), "=", lit(0))]))
+            case .sumRow: pre.append(.loop("i", i0, i1, [.assign(.index(.id(ptr(v)), .id("i")), "=", lit(0))]))
             case .sumAll:
                 pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
                 post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))
@@ -69,8 +75,8 @@ extension CEmitter {
             }
         }
         let inner: CStmt
-        if let rows {
-            inner = .loop("i", .int(0), rows, [.loop("j", j0, j1,
+        if twoD {
+            inner = .loop("i", i0, i1, [.loop("j", j0, j1,
                 [.decl("const int", "idx", .id("i") * .int(cols) + .id("j"))] + body)])
         } else {
             inner = .loop("j", j0, j1, [.decl("const int", "idx", .id("j"))] + body)
@@ -78,9 +84,9 @@ extension CEmitter {
         return pre + [inner] + post
     }
 
-    /// cblas_?gemm for the anchor `C = op(A) @ op(B)`, writing into `target`'s buffer; with `split`, only the
-    /// columns j0..<j1 of C (columns of op(B)).
-    func gemmCall(_ a: ValueID, target: ValueID, split: Bool = false) -> CStmt {
+    /// cblas_?gemm for the anchor `C = op(A) @ op(B)`, writing into `target`'s buffer; with a split, only the rows
+    /// i0..<i1 of C (rows of op(A)) or its columns j0..<j1 (columns of op(B)).
+    func gemmCall(_ a: ValueID, target: ValueID, split: Split? = nil) -> CStmt {
         guard case .matmul(let ta, let tb) = graph[a].op else { fatalError() }
         let (A, B) = (graph[a].inputs[0], graph[a].inputs[1])
         func rc(_ v: ValueID) -> (CExpr, CExpr) {
@@ -90,12 +96,20 @@ extension CEmitter {
         let (ar, ac) = rc(A), (_, bc) = rc(B), (_, cc) = rc(a)
         let m = rc(a).0, k = ta ? ar : ac
         let tr = { (t: Bool) in CExpr.id(t ? "CblasTrans" : "CblasNoTrans") }
-        // Columns j0..<j1 of op(B) start j0 elements into B, or j0 rows into B when it is transposed.
-        let b: CExpr = split ? .id(ptr(B)) + (tb ? .id("j0") * bc : .id("j0")) : .id(ptr(B))
-        let c: CExpr = split ? .id(ptr(target)) + .id("j0") : .id(ptr(target))
-        let cols: CExpr = split ? .id("j1") - .id("j0") : cc
+        var (aPtr, bPtr, cPtr, rows, cols): (CExpr, CExpr, CExpr, CExpr, CExpr) = (.id(ptr(A)), .id(ptr(B)), .id(ptr(target)), m, cc)
+        switch split?.axis {
+        case .rows?:      // rows i0..<i1 of op(A) start i0 rows into A, or i0 elements into A when it is transposed
+            aPtr = aPtr + (ta ? .id("i0") : .id("i0") * ac)
+            cPtr = cPtr + .id("i0") * cc
+            rows = .id("i1") - .id("i0")
+        case .columns?:   // columns j0..<j1 of op(B) start j0 elements into B, or j0 rows into B when it is transposed
+            bPtr = bPtr + (tb ? .id("j0") * bc : .id("j0"))
+            cPtr = cPtr + .id("j0")
+            cols = .id("j1") - .id("j0")
+        default: break
+        }
         return .expr(.call(f64 ? "cblas_dgemm" : "cblas_sgemm", [
-            .id("CblasRowMajor"), tr(ta), tr(tb), m, cols, k, lit(1), .id(ptr(A)), ac, b, bc, lit(0), c, cc,
+            .id("CblasRowMajor"), tr(ta), tr(tb), rows, cols, k, lit(1), aPtr, ac, bPtr, bc, lit(0), cPtr, cc,
         ]))
     }
 }

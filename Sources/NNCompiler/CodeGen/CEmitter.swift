@@ -122,3 +122,19 @@ struct CEmitter {
         }
     }
 }
+
+/// How a kernel divides its work between the two threads: the axis, and where the second half starts and ends
+/// (a C expression: a batch splits at run time).
+struct Split {
+    enum Axis: String { case rows, columns, elements }
+    var axis: Axis
+    var mid: CExpr
+    var end: CExpr
+
+    /// The kernel's range parameters.
+    var lo: String { axis == .columns ? "j0" : "i0" }
+    var hi: String { axis == .columns ? "j1" : "i1" }
+
+    /// Half of n, rounded up to a multiple of 16 floats so that both halves start on a cache line.
+    static func half(_ n: Int) -> Int { (n / 2 + 15) / 16 * 16 }
+}
