@@ -232,9 +232,9 @@ static void bytes_to_unit(const uint8_t *restrict src, float *restrict dst, size
     for (size_t j = 0; j < d; j++) dst[j] = (float)src[j] / 255.0f;
 }
 
-void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out) {
     size_t d = (size_t)x->dim;
-    for (int b = 0; b < n; b++) {
+    for (int b = b0; b < b1; b++) {
         float *dst = x_out + (size_t)b * d;
         if (x->dtype == NNRT_U8) {
             bytes_to_unit((const uint8_t *)x->data + (size_t)idx[b] * d, dst, d);
@@ -242,6 +242,25 @@ void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out)
             memcpy(dst, (const float *)x->data + (size_t)idx[b] * d, d * sizeof(float));
         }
     }
+}
+
+typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; } gather_job;
+
+static void gather_half(void *arg, int part) {
+    const gather_job *j = arg;
+    int mid = j->n / 2;
+    gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out);
+}
+
+/* A large batch is gathered by both threads, half the rows each: the rows are random, so the copy is bound by
+   cache misses, which two cores overlap. */
+void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+    if ((size_t)n * (size_t)x->dim < 32768) {
+        gather_rows(x, idx, 0, n, x_out);
+        return;
+    }
+    gather_job j = {x, idx, n, x_out};
+    nnrt_par2(gather_half, &j);
 }
 
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out) {

@@ -529,6 +529,20 @@ static void test_parallel(void) {
         if (nnrt_parallel_threads() == 2) ok &= !pthread_equal(j.who[0], j.who[1]) && pthread_equal(j.who[1], pthread_self());
     }
     CHECK("par2 runs both halves, the first on the worker", ok);
+
+    // The batch gather splits its rows over both threads and gives what one thread gives.
+    enum { R = 300, D = 200, B = 257 };
+    static uint8_t pixels[R * D];
+    static float two[B * D];
+    int64_t order[B];
+    for (int i = 0; i < R * D; i++) pixels[i] = (uint8_t)(i * 31);
+    for (int b = 0; b < B; b++) order[b] = (b * 7) % R;
+    nnrt_array images = {.dtype = NNRT_U8, .n = R, .dim = D, .data = pixels};
+    nnrt_gather_x(&images, order, B, two);
+    int same = 1;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < D; k++) same &= two[b * D + k] == pixels[order[b] * D + k] / 255.0f;
+    CHECK("parallel gather equals the rows it gathers", same);
 }
 
 int main(int argc, char **argv) {
