@@ -49,7 +49,9 @@ public final class BatchNorm: Layer {
         if let w = p.weight, let bias = p.bias { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
         // Running statistics, updated in training only (the unbiased variance, as PyTorch).
         let keep = c(1 - momentum), m = c(momentum)
-        let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [n, op(.binary(.sub), [n, c(1)])])])
+        // n/(n − 1), with max(n − 1, 1) so that a last batch of one sample cannot write an infinite variance
+        // (PyTorch refuses such a batch in training; nncc trains it and keeps the running variance finite).
+        let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [n, op(.binary(.max), [op(.binary(.sub), [n, c(1)]), c(1)])])])
         b.add(.assign(p.meanName), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, mean])])], site: site)
         b.add(.assign(p.varName), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, unbiased])])], site: site)
         return Tensor(y)

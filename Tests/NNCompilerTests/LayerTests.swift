@@ -152,4 +152,18 @@ import NNIR
         #expect(again["bn.num_batches_tracked"]?.data == [9], "6 loaded + 3 more steps")
         #expect(again["bn.running_mean"]?.data != saved["bn.running_mean"]?.data)
     }
+
+    /// A last batch of one sample (20 samples at batch 19) keeps BatchNorm's running variance finite: the
+    /// unbiased factor n/(n − 1) uses max(n − 1, 1).
+    @Test func batchNormSurvivesABatchOfOne() throws {
+        let exe = try compileTrainer(try writeModel("dag_one", Self.dagSource, in: Self.dir), into: Self.dir)
+        let (x, y, _, _) = try Self.data()
+        let w = Self.dir.appendingPathComponent("one.safetensors")
+        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--batch", "19", "--epochs", "1",
+                                  "--save", w.path, "--quiet"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let saved = try readSafetensors(w)
+        #expect(saved["bn.running_var"]?.data.allSatisfy { $0.isFinite && $0 > 0 } == true, "\(saved["bn.running_var"]?.data ?? [])")
+        #expect(saved["bn.num_batches_tracked"]?.data == [2])
+    }
 }
