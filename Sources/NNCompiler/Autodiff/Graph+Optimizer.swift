@@ -15,6 +15,12 @@ public func optimizerSlots(_ spec: OptimizerSpec) -> [String] {
 /// The name of optimizer state slot `slot` of parameter `param`, e.g. "m[0.weight]".
 public func stateName(_ slot: String, _ param: String) -> String { "\(slot)[\(param)]" }
 
+/// The slot and parameter of a state name made by `stateName`; nil for a parameter's own name.
+public func parseStateName(_ name: String) -> (slot: String, param: String)? {
+    guard name.hasSuffix("]"), let open = name.firstIndex(of: "[") else { return nil }
+    return (String(name[..<open]), String(name[name.index(after: open)..<name.index(before: name.endIndex)]))
+}
+
 extension Graph {
     /// Appends the learning-rate schedule and the optimizer update as graph code: for every trainable
     /// parameter, `assign` nodes that write the new parameter and state values. Adds output "lr".

@@ -240,7 +240,7 @@ extension CEmitter {
                 }
             }
             if case .assign(let t) = n.op {
-                let dest = t == p ? "p" : "state_\(t.prefix { $0 != "[" })"
+                let dest = t == p ? "p" : "state_\(parseStateName(t)!.slot)"
                 body.append(.assign(.index(.id(dest), .id("i")), "=", x[0]))
             } else {
                 body.append(.decl("const \(real)", reg(v), elementExpr(n, x)))

@@ -36,7 +36,7 @@ extension Program {
         if graph.type(x).shape.isScalar { return .scalar(x) }
         switch graph[x].op {
         case .param(p): return .param
-        case .state(let s) where s.hasSuffix("[\(p)]"): return .state(String(s.prefix { $0 != "[" }))
+        case .state(let s) where parseStateName(s)?.param == p: return .state(parseStateName(s)!.slot)
         default: return graph.outputs["grad.\(p)"] == x ? .grad : nil
         }
     }
@@ -52,7 +52,7 @@ extension Program {
                 ops.append(o.description)
             }
             var op = n.op.mnemonic
-            if case .assign(let t) = n.op { op += t == p ? "=P" : "=S:\(t.prefix { $0 != "[" })" }
+            if case .assign(let t) = n.op { op += t == p ? "=P" : "=S:\(parseStateName(t)?.slot ?? t)" }
             parts.append(op + "(" + ops.joined(separator: ",") + ")")
         }
         return parts.joined(separator: ";")

@@ -42,13 +42,13 @@ extension Program {
             case .input(let name): pin(v, .input(name))
             case .param(let p): pin(v, .param(layout.offset[p]!))
             case .state(let s):
-                let slot = slots.firstIndex(of: String(s.prefix { $0 != "[" }))!
-                pin(v, .state(slot: slot, offset: layout.offset[String(s.dropFirst(slots[slot].count + 1).dropLast())]!))
+                let (slot, param) = parseStateName(s)!
+                pin(v, .state(slot: slots.firstIndex(of: slot)!, offset: layout.offset[param]!))
             case .hyper, .constant, .stepCount, .epochCount, .batchSize: pin(v, .local)
             case .assign(let t):
                 if let off = layout.offset[t] { pin(v, .param(off)) } else {
-                    let slot = slots.firstIndex(of: String(t.prefix { $0 != "[" }))!
-                    pin(v, .state(slot: slot, offset: layout.offset[String(t.dropFirst(slots[slot].count + 1).dropLast())]!))
+                    let (slot, param) = parseStateName(t)!
+                    pin(v, .state(slot: slots.firstIndex(of: slot)!, offset: layout.offset[param]!))
                 }
             default: if graph.type(v).shape.isScalar { pin(v, .local) }
             }
