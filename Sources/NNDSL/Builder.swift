@@ -16,6 +16,7 @@ final class GraphBuilder {
     var trained = false
 
     /// Adds a node, or reports a DSL error at `site` and exits.
+    @discardableResult
     func add(_ op: Op, _ inputs: [ValueID], declared: TensorType? = nil, site: SourceSite?) -> ValueID {
         do {
             return try graph.add(op, inputs, declared: declared, site: site)
@@ -37,6 +38,14 @@ final class GraphBuilder {
 }
 
 enum ParamKind { case trainable, buffer }
+
+/// Stops with a diagnostic at the layer's site unless `x` is (n, features).
+func expectFeatures(_ x: Tensor, _ features: Int, layer: String, site: SourceSite) {
+    let t = GraphBuilder.shared.graph.type(x.id)
+    guard t.shape.batched, t.shape.dims == [features] else {
+        fail("\(layer) expects input (n,\(features)), got \(t.shape)", at: site)
+    }
+}
 
 /// The state_dict prefix of a layer's parameters: its given name (inside the enclosing Sequentials), its index
 /// in the enclosing Sequential, or for a layer used on its own, "<kind>0", "<kind>1", …

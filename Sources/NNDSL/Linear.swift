@@ -30,10 +30,7 @@ public final class Linear: Layer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let b = GraphBuilder.shared
-        let t = b.graph.type(x.id)
-        guard t.shape.batched, t.shape.dims == [inFeatures] else {
-            fail("Linear(\(inFeatures), \(outFeatures)) expects input (n,\(inFeatures)), got \(t.shape)", at: site)
-        }
+        expectFeatures(x, inFeatures, layer: "Linear(\(inFeatures), \(outFeatures))", site: site)
         let (w, bv) = created ?? makeParameters()
         created = (w, bv)
         var y = b.add(.matmul(transA: false, transB: true), [x.id, w], site: site)
@@ -42,7 +39,6 @@ public final class Linear: Layer {
     }
 
     private func makeParameters() -> (ValueID, ValueID?) {
-        let b = GraphBuilder.shared
         let prefix = layerPrefix(name, kind: "linear")
         let fans = (fanIn: inFeatures, fanOut: outFeatures)
         let w = declareParameter("\(prefix).weight", [outFeatures, inFeatures], weightInit.resolve(fans, isBias: false), site: site)

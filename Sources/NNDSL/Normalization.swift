@@ -28,10 +28,7 @@ public final class BatchNorm: Layer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let b = GraphBuilder.shared
-        let t = b.graph.type(x.id)
-        guard t.shape.batched, t.shape.dims == [features] else {
-            fail("BatchNorm(\(features)) expects input (n,\(features)), got \(t.shape)", at: site)
-        }
+        expectFeatures(x, features, layer: "BatchNorm(\(features))", site: site)
         let p = created ?? makeParameters()
         created = p
         func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
@@ -58,7 +55,6 @@ public final class BatchNorm: Layer {
     }
 
     private func makeParameters() -> Params {
-        let b = GraphBuilder.shared
         let prefix = layerPrefix(name, kind: "batchnorm")
         let weight = affine ? declareParameter("\(prefix).weight", [features], .constant(1), site: site) : nil
         let bias = affine ? declareParameter("\(prefix).bias", [features], .zeros, site: site) : nil
@@ -127,10 +123,7 @@ public final class LayerNorm: Layer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let b = GraphBuilder.shared
-        let t = b.graph.type(x.id)
-        guard t.shape.batched, t.shape.dims == [features] else {
-            fail("LayerNorm(\(features)) expects input (n,\(features)), got \(t.shape)", at: site)
-        }
+        expectFeatures(x, features, layer: "LayerNorm(\(features))", site: site)
         if created == nil {
             let prefix = layerPrefix(name, kind: "layernorm")
             created = affine ? (declareParameter("\(prefix).weight", [features], .constant(1), site: site),

@@ -118,6 +118,7 @@ extension UnaryFn {
 }
 
 extension BinaryFn {
+    /// The function on float64 values: the reference semantics, also used for constant folding.
     func apply(_ a: Double, _ b: Double) -> Double {
         switch self {
         case .add: return a + b

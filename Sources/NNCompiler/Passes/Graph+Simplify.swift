@@ -28,7 +28,8 @@ extension Graph {
             switch n.op {
             case .binary(let f):
                 let (a, b) = (n.inputs[0], n.inputs[1])
-                if let ca = constant(a), let cb = constant(b) { return e.const(fold(f, ca, cb)) }
+                // Folding uses the interpreter's semantics, so the two cannot drift apart.
+                if let ca = constant(a), let cb = constant(b) { return e.const(f.apply(ca, cb)) }
                 switch f {
                 case .mul where constant(b) == 1 && keepsType(a): return a
                 case .mul where constant(a) == 1 && keepsType(b): return b
@@ -50,17 +51,5 @@ extension Graph {
     /// The standard clean-up after differentiation: algebra, CSE, then dead code.
     public func simplified() -> Graph {
         simplifyingAlgebra().eliminatingCommonSubexpressions().removingDeadCode()
-    }
-}
-
-private func fold(_ f: BinaryFn, _ a: Double, _ b: Double) -> Double {
-    switch f {
-    case .add: return a + b
-    case .sub: return a - b
-    case .mul: return a * b
-    case .div: return a / b
-    case .pow: return Foundation.pow(a, b)
-    case .min: return Swift.min(a, b)
-    case .max: return Swift.max(a, b)
     }
 }
