@@ -50,12 +50,7 @@ import Testing
         let tmp = Paths.tempDir(c.tag)
         let exe = try compileTrainer(try writeModel(c.tag, Self.source(c.tag), in: tmp), into: tmp,
                                      flags: c.fusion ? [] : ["--no-fusion"])
-        let log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
-        let d = TrajectoryTests.dir.path
-        let r = try Run.run(exe, ["train", "--train-x", "\(d)/\(m.5).npy", "--train-y", "\(d)/\(m.6).npy",
-                                  "--init", "\(d)/\(m.7)_init.safetensors", "--no-shuffle", "--log", log.path,
-                                  "--log-every", "1", "--save", saved.path, "--quiet"])
-        try #require(r.status == 0, "train failed: \(r.stderr)")
+        let (log, saved) = try trainFromFixture(exe, x: m.5, y: m.6, initial: m.7, in: tmp)
 
         let entry = try readJSON(TrajectoryTests.dir.appendingPathComponent("expected.json"))[c.tag] as! [String: Any]
         let ref = try #require(entry.first { $0.key != "model" }?.value as? [String: Any])

@@ -61,12 +61,7 @@ import Testing
         let tmp = Paths.tempDir("\(c.model)_\(c.optimizer)")
         let model = try writeModel("\(c.model)_\(c.optimizer)", Self.source(c), in: tmp)
         let exe = try compileTrainer(model, into: tmp, flags: c.fusion ? [] : ["--no-fusion"])
-        let log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
-        let d = Self.dir.path
-        let r = try Run.run(exe, ["train", "--train-x", "\(d)/\(c.model)_x.npy", "--train-y", "\(d)/\(c.model)_y.npy",
-                                  "--init", "\(d)/\(c.model)_init.safetensors", "--no-shuffle", "--log", log.path,
-                                  "--log-every", "1", "--save", saved.path, "--quiet"])
-        try #require(r.status == 0, "train failed: \(r.stderr)")
+        let (log, saved) = try trainFromFixture(exe, x: "\(c.model)_x", y: "\(c.model)_y", initial: c.model, in: tmp)
 
         let expected = try readJSON(Self.dir.appendingPathComponent("expected.json"))
         let ref = (expected[c.model] as! [String: Any])[c.optimizer] as! [String: Any]

@@ -65,19 +65,18 @@ def accuracy(model, x, y):
 
 # ---- 1. nncc weights into torch
 
-mlp_source = """import NNDSL
-let model = Sequential { Linear(784, 256); ReLU(); Linear(256, 128); ReLU(); Linear(128, 10) }
-train(model, input: 784, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 128, epochs: 2)
-"""
-exe = compile_model("mlp", mlp_source)
-w = os.path.join(work, "mlp.safetensors")
-run(exe, "train", "--data", a.data, "--save", w, "--quiet")
-ev = run(exe, "eval", "--weights", w, "--data", a.data)
-nncc_acc = float(ev.split("test_acc")[1].split()[0])
-mlp = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-mlp.load_state_dict(load_file(w), strict=True)
-acc = accuracy(mlp, xte, yte)
-report("MLP weights load into torch (strict)", abs(acc - nncc_acc) < 1e-4, f"torch test_acc {acc:.4f}, nncc {nncc_acc:.4f}")
+
+def weights_check(name, source, model, tol):
+    """Trains `source` with nncc, loads its saved weights into `model` with strict=True, compares test accuracy."""
+    exe = compile_model(name, source)
+    w = os.path.join(work, name + ".safetensors")
+    run(exe, "train", "--data", a.data, "--save", w, "--quiet")
+    ev = run(exe, "eval", "--weights", w, "--data", a.data)
+    nncc_acc = float(ev.split("test_acc")[1].split()[0])
+    model.load_state_dict(load_file(w), strict=True)
+    acc = accuracy(model, xte, yte)
+    report(f"{name} weights load into torch (strict, eval mode)", abs(acc - nncc_acc) < tol,
+           f"torch test_acc {acc:.4f}, nncc {nncc_acc:.4f}")
 
 
 class Residual(nn.Sequential):
@@ -85,27 +84,21 @@ class Residual(nn.Sequential):
         return x + super().forward(x)
 
 
-res_source = """import NNDSL
+weights_check("mlp", """import NNDSL
+let model = Sequential { Linear(784, 256); ReLU(); Linear(256, 128); ReLU(); Linear(128, 10) }
+train(model, input: 784, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 128, epochs: 2)
+""", nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)), 1e-4)
+weights_check("residual_batchnorm_layernorm", """import NNDSL
 let model = Sequential {
     Linear(784, 128); BatchNorm(128); ReLU()
     Residual { Linear(128, 128); BatchNorm(128); ReLU(); Dropout(0.2); Linear(128, 128); BatchNorm(128) }
     ReLU(); LayerNorm(128); Linear(128, 10)
 }
 train(model, input: 784, loss: .crossEntropy, optimizer: AdamW(learningRate: 1e-3), batchSize: 128, epochs: 1)
-"""
-exe = compile_model("res", res_source)
-w = os.path.join(work, "res.safetensors")
-run(exe, "train", "--data", a.data, "--save", w, "--quiet")
-ev = run(exe, "eval", "--weights", w, "--data", a.data)
-nncc_acc = float(ev.split("test_acc")[1].split()[0])
-res = nn.Sequential(nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(),
-                    Residual(nn.Linear(128, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 128),
-                             nn.BatchNorm1d(128)),
-                    nn.ReLU(), nn.LayerNorm(128), nn.Linear(128, 10))
-res.load_state_dict(load_file(w), strict=True)
-acc = accuracy(res, xte, yte)
-report("residual BatchNorm/LayerNorm weights load into torch (strict, eval mode)", abs(acc - nncc_acc) < 2e-4,
-       f"torch test_acc {acc:.4f}, nncc {nncc_acc:.4f}")
+""", nn.Sequential(nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(),
+                   Residual(nn.Linear(128, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 128),
+                            nn.BatchNorm1d(128)),
+                   nn.ReLU(), nn.LayerNorm(128), nn.Linear(128, 10)), 2e-4)
 
 # ---- 2. trajectories from torch weights
 

@@ -39,3 +39,16 @@ def batches(n, batch, rng):
     """One epoch's batches of sample indices: a fresh permutation, the partial last batch kept (as nncc does)."""
     order = rng.permutation(n)
     return [order[i:i + batch] for i in range(0, n, batch)]
+
+
+def arguments(description):
+    """The command line both anchors share; each adds its own flags before parsing."""
+    import argparse
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--dims", default="784,256,128,10")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap

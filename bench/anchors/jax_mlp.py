@@ -5,7 +5,6 @@ softmax cross-entropy, Adam with PyTorch's update rule, shuffled every epoch, th
 trained (XLA compiles that shape once, in the first epoch). The whole step (forward, backward, update) is
 one jitted function. Prints one JSON line per epoch, {"epoch", "seconds", "loss", "test_acc"}, where
 seconds is training only (batch indexing included, test evaluation excluded)."""
-import argparse
 import json
 import time
 from functools import partial
@@ -14,16 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fmnist_data import batches, load
+from fmnist_data import arguments, batches, load
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-ap.add_argument("--epochs", type=int, default=1)
-ap.add_argument("--batch", type=int, default=128)
-ap.add_argument("--dims", default="784,256,128,10")
-ap.add_argument("--lr", type=float, default=1e-3)
-ap.add_argument("--seed", type=int, default=0)
-args = ap.parse_args()
+args = arguments("JAX jit anchor").parse_args()
 
 x_train, y_train, x_test, y_test = load(args.data)
 y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)

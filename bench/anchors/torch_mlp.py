@@ -3,7 +3,6 @@
 Same workload as nncc's trainer: Linear/ReLU layers, softmax cross-entropy, Adam, shuffled every epoch,
 the partial last batch trained. Prints one JSON line per epoch, {"epoch", "seconds", "loss", "test_acc"},
 where seconds is training only (batch indexing included, test evaluation excluded)."""
-import argparse
 import json
 import time
 
@@ -11,16 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from fmnist_data import batches, load
+from fmnist_data import arguments, batches, load
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-ap.add_argument("--epochs", type=int, default=1)
-ap.add_argument("--batch", type=int, default=128)
-ap.add_argument("--dims", default="784,256,128,10")
-ap.add_argument("--lr", type=float, default=1e-3)
+ap = arguments("PyTorch eager anchor")
 ap.add_argument("--threads", type=int, default=2)
-ap.add_argument("--seed", type=int, default=0)
 args = ap.parse_args()
 
 torch.set_num_threads(args.threads)

@@ -1,6 +1,19 @@
 import Foundation
 import Testing
 
+/// Trains `exe` on the fixture files `<x>.npy`/`<y>.npy` from `<initial>_init.safetensors`, in file order, logging
+/// every step; returns the JSONL log and the saved weights, both in `tmp`.
+func trainFromFixture(_ exe: String, x: String, y: String, initial: String, in tmp: URL,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws -> (log: URL, saved: URL) {
+    let log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
+    let d = Paths.fixtures.appendingPathComponent("trajectory").path
+    let r = try Run.run(exe, ["train", "--train-x", "\(d)/\(x).npy", "--train-y", "\(d)/\(y).npy",
+                              "--init", "\(d)/\(initial)_init.safetensors", "--no-shuffle", "--log", log.path,
+                              "--log-every", "1", "--save", saved.path, "--quiet"])
+    try #require(r.status == 0, "train failed: \(r.stderr)", sourceLocation: sourceLocation)
+    return (log, saved)
+}
+
 /// Compares a training run with a reference run from expected.json: the loss (and, where the reference has it,
 /// the learning rate) of every step in the JSONL log, and the saved final weights.
 /// Tolerances: losses 1e-4 relative (float32 trainer, float64 reference); the logged rate 1e-8 relative
