@@ -91,5 +91,8 @@ void nnrt_blas_describe(FILE *f) {
     int threads = openblas_get_num_threads();
     fprintf(f, "blas: %s core %s (%s), %d thread%s\n", version, openblas_get_corename(), how, threads,
             threads == 1 ? "" : "s");
-    fprintf(f, "threads: %d for the kernels (large GEMMs and their loops split by columns)\n", nnrt_parallel_threads());
+    fprintf(f, "gemm: %s\n", nnrt_gemm_own_kernels() ? "nnrt's AVX-512 kernels (NNRT_GEMM=blas: OpenBLAS instead)"
+                                                   : "OpenBLAS cblas_sgemm");
+    fprintf(f, "threads: %d for the kernels (large GEMMs and their loops split by rows or columns)\n",
+            nnrt_parallel_threads());
 }

@@ -130,7 +130,7 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
     if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
     if (commands[c].cmd == NNRT_CMD_TRAIN)
         printf("\n--profile adds a line per epoch and a table after training: milliseconds per step and share of\n"
-               "the step spent in gemm (cblas_sgemm and its fused epilogue), elementwise loops, row-wise kernels\n"
+               "the step spent in gemm (nnrt_sgemm and its fused epilogue), elementwise loops, row-wise kernels\n"
                "(softmax, cross-entropy), the optimizer update and the rest of train_step; then, per step and per\n"
                "epoch, the batch gather (uint8 -> float), logging, and per epoch the shuffle and the test evaluation.\n"
                "The counters are totals since the start of training (never reset); the per-epoch lines show each\n"

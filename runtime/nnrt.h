@@ -268,7 +268,12 @@ void nnrt_flush_denormals(void);
 void nnrt_parallel_init(int requested, int flush);
 int nnrt_parallel_threads(void);
 
-/* One line for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread". */
+/* 1 when nnrt_sgemm runs gemm.c's AVX-512 kernels, 0 when it calls OpenBLAS (no AVX-512, or NNRT_GEMM=blas).
+   Decided on first use; nnrt_gemm_reset makes the next call decide again (tests). */
+int nnrt_gemm_own_kernels(void);
+void nnrt_gemm_reset(void);
+
+/* Two lines for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread" and the GEMM and threads used. */
 void nnrt_blas_describe(FILE *f);
 
 // ----------------------------------------------------------------------------

@@ -68,7 +68,7 @@ typedef struct {
 } nnrt_ctx;
 
 /* What the generated code reports for --profile: each kernel call is wrapped in NNRT_PROF with its kind. */
-enum { NNRT_PROF_GEMM = 0,         /* cblas_sgemm and its epilogue loop */
+enum { NNRT_PROF_GEMM = 0,         /* nnrt_sgemm and its epilogue loop */
        NNRT_PROF_ELEMENTWISE = 1,  /* fused elementwise loops and reductions */
        NNRT_PROF_ROWWISE = 2,      /* softmax, cross-entropy and other row-wise kernels */
        NNRT_PROF_OPTIMIZER = 3,    /* the optimizer update */
@@ -79,6 +79,12 @@ double nnrt_rng_uniform(uint64_t s[4]);  /* [0, 1) from the seeded xoshiro256** 
 /* Runs fn(arg, 0) on the trainer's worker thread and fn(arg, 1) on the caller; returns when both are done.
    With one thread (--threads 1, or one core) it runs both on the caller, in order 0 then 1. */
 void nnrt_par2(void (*fn)(void *arg, int part), void *arg);
+
+/* C = op(A) · op(B) in single precision, row-major (gemm.c): our AVX-512 kernels where the CPU has them,
+   OpenBLAS's cblas_sgemm elsewhere or with NNRT_GEMM=blas. A is M×K (K×M when transA), B is K×N (N×K when
+   transB), C is M×N; lda, ldb and ldc are row strides. C is overwritten (beta 0). */
+void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float *C, int ldc);
 
 #define NNRT_PROF(ctx, kind, call)                                   \
     do {                                                             \

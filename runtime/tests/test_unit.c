@@ -545,6 +545,117 @@ static void test_parallel(void) {
     CHECK("parallel gather equals the rows it gathers", same);
 }
 
+/* nnrt_sgemm against a float64 reference: every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails
+ * in M, N and K around the kernels' tile sizes (4×4 dot tiles, 6×64 broadcast tiles, K blocks of 256), row
+ * strides wider than the matrices (a split GEMM works on a window), and a guard band around C that must stay
+ * untouched. Then: the kernels are really in use on an AVX-512 CPU, NNRT_GEMM=blas switches to OpenBLAS with
+ * the same results within rounding, and a GEMM computed in two column or row halves (as the two threads do)
+ * is bit-identical to the whole. */
+static float gemm_a(int i, int k) { return (float)(((i * 37 + k * 11) % 23) - 11) / 8.0f; }
+static float gemm_b(int k, int j) { return (float)(((k * 13 + j * 29) % 19) - 9) / 4.0f; }
+
+/* Runs one GEMM of op(A) M×K times op(B) K×N with strides `pad` wider than needed; returns 1 when every
+ * element is within 1e-5·Σ|a·b| of the float64 sum and nothing outside C's M×N window changed. */
+static int gemm_case(int ta, int tb, int M, int N, int K, int pad) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc + 64;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
+    for (size_t q = 0; q < na; q++) A[q] = NAN;  // padding must never be read into a result
+    for (size_t q = 0; q < nb; q++) B[q] = NAN;
+    for (size_t q = 0; q < nc; q++) C[q] = -777.0f;
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) A[ta ? (size_t)k * lda + i : (size_t)i * lda + k] = gemm_a(i, k);
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) B[tb ? (size_t)j * ldb + k : (size_t)k * ldb + j] = gemm_b(k, j);
+    nnrt_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    int ok = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double want = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                want += (double)gemm_a(i, k) * gemm_b(k, j);
+                mag += fabs((double)gemm_a(i, k) * gemm_b(k, j));
+            }
+            ok &= fabs(C[(size_t)i * ldc + j] - want) <= 1e-5 * mag + 1e-30;
+        }
+        for (int j = N; j < ldc && (size_t)i * ldc + j < nc; j++) ok &= C[(size_t)i * ldc + j] == -777.0f;
+    }
+    for (size_t q = (size_t)M * ldc; q < nc; q++) ok &= C[q] == -777.0f;
+    free(A);
+    free(B);
+    free(C);
+    return ok;
+}
+
+static void test_gemm(void) {
+    int own = nnrt_gemm_own_kernels();
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    CHECK("gemm uses its AVX-512 kernels where the CPU has them",
+          own == (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma")));
+#endif
+    static const int Ms[] = {1, 3, 4, 5, 6, 7, 13, 64}, Ns[] = {1, 2, 4, 5, 15, 16, 17, 63, 64, 65, 130},
+                     Ks[] = {1, 7, 15, 16, 17, 100, 257, 300};
+    const char *names[4] = {"gemm NN matches float64", "gemm NT matches float64", "gemm TN matches float64",
+                            "gemm TT matches float64"};
+    for (int form = 0; form < 4; form++) {
+        int ta = form >= 2, tb = form & 1, ok = 1;
+        for (unsigned a = 0; a < sizeof Ms / sizeof *Ms; a++)
+            for (unsigned b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                for (unsigned c = 0; c < sizeof Ks / sizeof *Ks; c++) ok &= gemm_case(ta, tb, Ms[a], Ns[b], Ks[c], (a + b + c) % 3 * 5);
+        CHECK(names[form], ok);
+    }
+    // The trainer's shapes (Fashion-MNIST MLP, batch 128), the forward ones with a partial last batch of 96.
+    CHECK("gemm trainer shapes", gemm_case(0, 1, 128, 256, 784, 0) && gemm_case(0, 1, 96, 128, 256, 0) &&
+                                     gemm_case(1, 0, 256, 784, 128, 0) && gemm_case(0, 0, 128, 256, 128, 0) &&
+                                     gemm_case(1, 0, 10, 128, 96, 0) && gemm_case(0, 1, 128, 10, 128, 0));
+    float c6[6] = {1, 1, 1, 1, 1, 1}, x0 = 0;
+    nnrt_sgemm(0, 0, 2, 3, 0, &x0, 1, &x0, 3, c6, 3);
+    CHECK("gemm with K = 0 writes zeros", c6[0] == 0 && c6[5] == 0);
+
+    // Halves, as a split kernel computes them, are bit-identical to the whole.
+    enum { M = 128, N = 272, K = 200 };
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N), *W = malloc(sizeof(float) * M * N),
+          *H = malloc(sizeof(float) * M * N), *Bt = malloc(sizeof(float) * N * K), *At = malloc(sizeof(float) * K * M);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) At[k * M + i] = A[i * K + k] = gemm_a(i, k) * 0.37f + 0.01f * (float)k;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) Bt[j * K + k] = B[k * N + j] = gemm_b(k, j) * 0.71f - 0.003f * (float)j;
+    int same = 1;
+    nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, W, N);  // NT by columns (the forward split)
+    nnrt_sgemm(0, 1, M, 144, K, A, K, Bt, K, H, N);
+    nnrt_sgemm(0, 1, M, N - 144, K, A, K, Bt + 144 * K, K, H + 144, N);
+    same &= memcmp(W, H, sizeof(float) * M * N) == 0;
+    nnrt_sgemm(1, 0, M, N, K, At, M, B, N, W, N);  // TN by rows (the weight-gradient split)
+    nnrt_sgemm(1, 0, 64, N, K, At, M, B, N, H, N);
+    nnrt_sgemm(1, 0, M - 64, N, K, At + 64, M, B, N, H + 64 * N, N);
+    same &= memcmp(W, H, sizeof(float) * M * N) == 0;
+    nnrt_sgemm(0, 0, M, N, K, A, K, B, N, W, N);  // NN by columns
+    nnrt_sgemm(0, 0, M, 144, K, A, K, B, N, H, N);
+    nnrt_sgemm(0, 0, M, N - 144, K, A, K, B + 144, N, H + 144, N);
+    same &= memcmp(W, H, sizeof(float) * M * N) == 0;
+    CHECK("gemm halves are bit-identical to the whole", same);
+
+    // NNRT_GEMM=blas: OpenBLAS, the same numbers within rounding.
+    setenv("NNRT_GEMM", "blas", 1);
+    nnrt_gemm_reset();
+    CHECK("NNRT_GEMM=blas selects OpenBLAS", nnrt_gemm_own_kernels() == 0);
+    nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, H, N);
+    unsetenv("NNRT_GEMM");
+    nnrt_gemm_reset();
+    nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, W, N);
+    int close = 1;
+    for (int q = 0; q < M * N; q++) close &= fabsf(W[q] - H[q]) <= 1e-4f * (1 + fabsf(H[q]));
+    CHECK("gemm agrees with OpenBLAS", close && nnrt_gemm_own_kernels() == own);
+    free(A);
+    free(B);
+    free(W);
+    free(H);
+    free(Bt);
+    free(At);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
     snprintf(work, sizeof work, "%s", argv[1]);
@@ -562,6 +673,7 @@ int main(int argc, char **argv) {
     test_misc();
     test_denormals();
     test_parallel();
+    test_gemm();
     test_profile();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -51,10 +51,15 @@ extension CEmitter {
     }
 
     /// How kernel `i` splits between the two threads, or nil to run it whole: only large kernels pay for the
-    /// hand-off. A GEMM splits by rows of its result when every write of its epilogue stays in its row (no
-    /// column sums such as a bias gradient), else by columns when every write stays in its column (no row sums);
-    /// rows are preferred, measured faster here (280 vs 299 µs on 128×256×784). No split draws random numbers:
-    /// the order of draws would change. The optimizer loop splits its range of the parameter arena.
+    /// hand-off. A GEMM can split by rows of its result when every write of its epilogue stays in its row (no
+    /// column sums such as a bias gradient), and by columns when every write stays in its column (no row sums).
+    /// Where both are allowed, the split halves the weight: columns for a batched result (X·Wᵀ and dY·W read
+    /// half of W each), rows for a weight gradient (each thread writes the rows of dW whose update it then runs,
+    /// in the same core's cache). Measured in the trainer (per call, two threads): the first layer's forward
+    /// GEMM 337 µs split by rows → 293 µs by columns, and the weight-gradient GEMM and the optimizer after it
+    /// got faster with it (350 → 286 µs, 134 → 88 µs) because W no longer bounces between the cores' caches.
+    /// No split draws random numbers: the order of draws would change. The optimizer loop splits its range of
+    /// the parameter arena.
     func split(_ i: Int) -> Split? {
         let k = program.kernels[i]
         guard !f64 else { return nil }
@@ -70,16 +75,14 @@ extension CEmitter {
         let inner = ta ? (x.batched ? batch : x.dims[0]) : x.dims.last!
         guard rows * cols * inner >= 1 << 21 else { return nil }
         let ops = k.body.map { graph[$0].op }
-        if rows >= 64, !ops.contains(where: { $0 == .sumBatch || $0 == .sumAll }) {
-            // A batch splits at run time: n/2 rows each (a partial batch of one gives the worker none).
-            return k.space.batched
+        let byRows: Split? = rows >= 64 && !ops.contains(where: { $0 == .sumBatch || $0 == .sumAll })
+            ? (k.space.batched  // a batch splits at run time: n/2 rows each (a partial batch of one gives the worker none)
                 ? Split(axis: .rows, mid: .binary("/", .member(.id("a"), "n"), .int(2)), end: .member(.id("a"), "n"))
-                : Split(axis: .rows, mid: .int(Split.half(rows)), end: .int(rows))
-        }
-        if cols >= 64, !ops.contains(where: { $0 == .sumRow || $0 == .sumAll }) {
-            return Split(axis: .columns, mid: .int(Split.half(cols)), end: .int(cols))
-        }
-        return nil
+                : Split(axis: .rows, mid: .int(Split.half(rows)), end: .int(rows)))
+            : nil
+        let byColumns: Split? = cols >= 64 && !ops.contains(where: { $0 == .sumRow || $0 == .sumAll })
+            ? Split(axis: .columns, mid: .int(Split.half(cols)), end: .int(cols)) : nil
+        return k.space.batched ? byColumns ?? byRows : byRows ?? byColumns
     }
 
     /// The argument struct of split kernel `i` and the function nnrt_par2 calls with part 0 (the first half, on
