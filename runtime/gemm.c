@@ -87,13 +87,19 @@ TGT INL void nt_tile(int K, const float *A, int lda, const float *B, int ldb, fl
     }
 }
 
-/* Column blocks of 4 rows of B (they stay in L1 while all of A streams past them). */
+/* Blocks of NT_MB rows of A (128 × 784 floats is 400 KB, which stays in L2), and in each, column blocks of 4
+ * rows of B (they stay in L1 while the block of A streams past them). Without the row blocks, a batch of 1024
+ * streamed all of A (3.2 MB) from L3 for every 4 columns: evaluation ran at a third of the speed. */
+enum { NT_MB = 128 };
 TGT static void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
-    for (int j = 0; j < N; j += 4) {
-        int nj = N - j < 4 ? N - j : 4;
-        for (int i = 0; i < M; i += 4) {
-            int mi = M - i < 4 ? M - i : 4;
-            nt_tile(K, A + (long)i * lda, lda, B + (long)j * ldb, ldb, C + (long)i * ldc + j, ldc, mi, nj);
+    for (int i0 = 0; i0 < M; i0 += NT_MB) {
+        int i1 = M - i0 < NT_MB ? M : i0 + NT_MB;
+        for (int j = 0; j < N; j += 4) {
+            int nj = N - j < 4 ? N - j : 4;
+            for (int i = i0; i < i1; i += 4) {
+                int mi = i1 - i < 4 ? i1 - i : 4;
+                nt_tile(K, A + (long)i * lda, lda, B + (long)j * ldb, ldb, C + (long)i * ldc + j, ldc, mi, nj);
+            }
         }
     }
 }

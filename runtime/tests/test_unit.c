@@ -610,6 +610,9 @@ static void test_gemm(void) {
     CHECK("gemm trainer shapes", gemm_case(0, 1, 128, 256, 784, 0) && gemm_case(0, 1, 96, 128, 256, 0) &&
                                      gemm_case(1, 0, 256, 784, 128, 0) && gemm_case(0, 0, 128, 256, 128, 0) &&
                                      gemm_case(1, 0, 10, 128, 96, 0) && gemm_case(0, 1, 128, 10, 128, 0));
+    // More rows than one block of the dot kernel (128), and an evaluation batch of 1024.
+    CHECK("gemm NT over several row blocks", gemm_case(0, 1, 300, 37, 100, 3) && gemm_case(0, 1, 1024, 20, 50, 0) &&
+                                                 gemm_case(0, 1, 129, 9, 33, 1));
     float c6[6] = {1, 1, 1, 1, 1, 1}, x0 = 0;
     nnrt_sgemm(0, 0, 2, 3, 0, &x0, 1, &x0, 3, c6, 3);
     CHECK("gemm with K = 0 writes zeros", c6[0] == 0 && c6[5] == 0);
