@@ -244,22 +244,40 @@ static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1,
     }
 }
 
-typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; } gather_job;
+/* Asks for rows b0..b1 of the next batch to be brought into this core's cache, without waiting for them. */
+static void prefetch_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1) {
+    size_t row = (size_t)x->dim * (x->dtype == NNRT_U8 ? 1 : sizeof(float));
+    for (int b = b0; b < b1; b++) {
+        const char *p = (const char *)x->data + (size_t)idx[b] * row;
+        for (size_t off = 0; off < row; off += 64) __builtin_prefetch(p + off, 0, 2);
+    }
+}
+
+typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; const int64_t *next; int next_n; } gather_job;
 
 static void gather_half(void *arg, int part) {
     const gather_job *j = arg;
-    int mid = j->n / 2;
+    int mid = j->n / 2, next_mid = j->next_n / 2;
     gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out);
+    if (j->next) prefetch_rows(j->x, j->next, part ? next_mid : 0, part ? j->next_n : next_mid);
 }
 
 /* A large batch is gathered by both threads, half the rows each: the rows are random, so the copy is bound by
    cache misses, which two cores overlap. */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+    nnrt_gather_x_next(x, idx, n, x_out, NULL, 0);
+}
+
+/* The same, and then each thread prefetches the rows of the next batch that it will gather itself, so that
+   they arrive while the training step runs. Measured (--profile, Fashion-MNIST, batch 128, four runs of each
+   interleaved): the gather went from 0.034-0.038 to 0.027-0.035 ms per step. */
+void nnrt_gather_x_next(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const int64_t *next, int next_n) {
     if ((size_t)n * (size_t)x->dim < 32768) {
         gather_rows(x, idx, 0, n, x_out);
+        if (next) prefetch_rows(x, next, 0, next_n);
         return;
     }
-    gather_job j = {x, idx, n, x_out};
+    gather_job j = {x, idx, n, x_out, next, next_n};
     nnrt_par2(gather_half, &j);
 }
 

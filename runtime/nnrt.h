@@ -132,6 +132,8 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, uint8 scaled by 1/255. */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);
+/* nnrt_gather_x, then a prefetch of rows next[0..next_n) (the following batch; next may be NULL). */
+void nnrt_gather_x_next(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const int64_t *next, int next_n);
 /* y_out ← rows idx[0..n) of y: int32 (n) labels or float (n, target_dim). */
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out);
 

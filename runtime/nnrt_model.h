@@ -79,6 +79,10 @@ double nnrt_rng_uniform(uint64_t s[4]);  /* [0, 1) from the seeded xoshiro256** 
 /* Runs fn(arg, 0) on the trainer's worker thread and fn(arg, 1) on the caller; returns when both are done.
    With one thread (--threads 1, or one core) it runs both on the caller, in order 0 then 1. */
 void nnrt_par2(void (*fn)(void *arg, int part), void *arg);
+/* Runs fn(arg, c) for every chunk c in [0, count) (count ≤ 64) on both threads: the worker from chunk 0 up, the
+   caller from count − 1 down, until they meet; returns when all are done. With one thread, in order on the
+   caller. Chunks must write disjoint memory, so that the result does not depend on which thread runs which. */
+void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count);
 
 /* C = op(A) · op(B) in single precision, row-major (gemm.c): our AVX-512 kernels where the CPU has them,
    OpenBLAS's cblas_sgemm elsewhere or with NNRT_GEMM=blas. A is M×K (K×M when transA), B is K×N (N×K when

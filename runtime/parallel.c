@@ -1,15 +1,17 @@
-/* parallel.c — the trainer's second core: one persistent worker thread that runs half of a kernel while the
- * calling thread runs the other half.
+/* parallel.c — the trainer's second core: one persistent worker thread that runs part of a kernel while the
+ * calling thread runs the rest.
  *
- * The generated code splits each large GEMM (and its fused epilogue) into two column ranges and calls
  * nnrt_par2(fn, arg): fn(arg, 0) runs on the worker, fn(arg, 1) on the caller, and nnrt_par2 returns when both
- * are done. OpenBLAS itself stays at one thread: at batch 128 its own threading costs more than it gains
- * (BENCHMARKS.md), while this split costs one hand-off of a few hundred nanoseconds.
+ * are done. The generated code splits each large GEMM (with its fused epilogue) and the optimizer loop into a
+ * few chunks of rows or columns and calls nnrt_par_chunks, which runs them on both threads from opposite ends.
+ * OpenBLAS itself stays at one thread: at batch 128 its own threading costs more than it gains (BENCHMARKS.md),
+ * while a hand-off here costs a few hundred nanoseconds.
  *
  * The hand-off spins (a step posts a job every ~100 µs); a worker idle for longer blocks on a condition
  * variable, so a trainer that is loading data or evaluating does not burn the second core. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -82,4 +84,39 @@ void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
     }
     fn(arg, 1);
     while (atomic_load(&finished) != seq) CPU_RELAX();
+}
+
+/* Chunks from opposite ends: the worker takes 0, 1, 2, …, the caller count−1, count−2, …, each claiming a chunk
+ * in `claimed` before running it and stopping at the first chunk the other thread already has (from there on
+ * everything is the other's). With both threads at the same speed each runs the half a fixed split would give
+ * it, so each keeps working on the same rows of a weight from step to step (in its own cache); when the shared
+ * machine slows one thread down, the other takes over a chunk or two instead of waiting. */
+static struct {
+    void (*fn)(void *, int);
+    void *arg;
+    int count;
+    _Atomic uint64_t claimed;
+} chunks;
+
+static void run_chunks(void *unused, int part) {
+    (void)unused;
+    for (int i = 0; i < chunks.count; i++) {
+        int c = part == 0 ? i : chunks.count - 1 - i;
+        uint64_t bit = (uint64_t)1 << c;
+        if (atomic_fetch_or(&chunks.claimed, bit) & bit) break;
+        chunks.fn(chunks.arg, c);
+    }
+}
+
+void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count) {
+    if (threads < 2 || count < 2) {
+        for (int c = 0; c < count; c++) fn(arg, c);
+        return;
+    }
+    if (count > 64) nnrt_die("internal error: nnrt_par_chunks with %d chunks (at most 64)", count);
+    chunks.fn = fn;
+    chunks.arg = arg;
+    chunks.count = count;
+    atomic_store(&chunks.claimed, 0);
+    nnrt_par2(run_chunks, NULL);  // publishes the fields above before the worker starts
 }

@@ -83,7 +83,9 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         double t0 = prof ? nnrt_now() : 0;
-        nnrt_gather_x(&train->x, b->order + s * B, n, b->xb);
+        int64_t after = N - (s + 1) * B;  // samples left after this batch
+        nnrt_gather_x_next(&train->x, b->order + s * B, n, b->xb, after > 0 ? b->order + (s + 1) * B : NULL,
+                           (int)(after < B ? after : B));
         nnrt_gather_y(&train->y, b->order + s * B, n, b->yb);
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -513,6 +514,49 @@ static void par_part(void *arg, int part) {
     j->sum[part] = s;
 }
 
+/* Each chunk records how often it ran and on which thread; chunks of the slowed-down thread sleep a little. */
+typedef struct { int runs[64]; pthread_t who[64]; int slow_caller; pthread_t caller; } chunk_job;
+static void chunk_part(void *arg, int c) {
+    chunk_job *j = arg;
+    j->runs[c]++;
+    j->who[c] = pthread_self();
+    struct timespec ms20 = {0, 20000000};
+    if (j->slow_caller && pthread_equal(pthread_self(), j->caller)) nanosleep(&ms20, NULL);
+}
+
+static void test_chunks(void) {
+    int once = 1, ends = 1;
+    static const int counts[] = {1, 2, 3, 7, 8, 63, 64};
+    for (int rep = 0; rep < 300; rep++) {
+        for (unsigned q = 0; q < sizeof counts / sizeof *counts; q++) {
+            chunk_job j;
+            memset(&j, 0, sizeof j);
+            int n = counts[q];
+            nnrt_par_chunks(chunk_part, &j, n);
+            for (int c = 0; c < 64; c++) once &= j.runs[c] == (c < n);
+            // The worker's chunks are a prefix and the caller's a suffix (where they meet depends on timing).
+            int c = 0;
+            while (c < n && !pthread_equal(j.who[c], pthread_self())) c++;
+            while (c < n && pthread_equal(j.who[c], pthread_self())) c++;
+            ends &= c == n;
+        }
+    }
+    CHECK("par_chunks runs every chunk exactly once", once);
+    CHECK("par_chunks: the worker runs a prefix of the chunks, the caller the rest", ends);
+    // A caller that is slow on its chunks leaves more of them to the worker.
+    chunk_job j;
+    memset(&j, 0, sizeof j);
+    j.caller = pthread_self();
+    j.slow_caller = 1;
+    nnrt_par_chunks(chunk_part, &j, 8);
+    int worker = 0, all = 1;
+    for (int c = 0; c < 8; c++) {
+        all &= j.runs[c] == 1;
+        worker += !pthread_equal(j.who[c], pthread_self());
+    }
+    CHECK("par_chunks: the faster thread takes over chunks", all && (worker >= 5 || nnrt_parallel_threads() < 2));
+}
+
 static void test_parallel(void) {
     enum { N = 1 << 16 };
     static double x[N];
@@ -543,6 +587,13 @@ static void test_parallel(void) {
     for (int b = 0; b < B; b++)
         for (int k = 0; k < D; k++) same &= two[b * D + k] == pixels[order[b] * D + k] / 255.0f;
     CHECK("parallel gather equals the rows it gathers", same);
+    static float three[B * D];
+    int64_t next[B];
+    for (int b = 0; b < B; b++) next[b] = (b * 11 + 3) % R;
+    nnrt_gather_x_next(&images, order, B, three, next, B);
+    int same_next = memcmp(two, three, sizeof two) == 0;
+    nnrt_gather_x_next(&images, order, 3, three, NULL, 0);  // small: one thread, nothing to prefetch
+    CHECK("gather with a prefetch of the next batch gathers the same", same_next && memcmp(two, three, 3 * D * sizeof(float)) == 0);
 }
 
 /* nnrt_sgemm against a float64 reference: every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails
@@ -676,6 +727,7 @@ int main(int argc, char **argv) {
     test_misc();
     test_denormals();
     test_parallel();
+    test_chunks();
     test_gemm();
     test_profile();
     printf("unit: %d passed, %d failed\n", passed, failed);

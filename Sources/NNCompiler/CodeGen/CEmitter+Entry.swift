@@ -59,7 +59,7 @@ extension CEmitter {
 
     /// A kernel call timed under --profile by its kind (the float64 gradcheck twin has no context to time into).
     func profiled(_ call: CStmt, _ k: Kernel) -> CStmt {
-        if case .block(let stmts) = call, let last = stmts.last {   // a split kernel: time its nnrt_par2 call
+        if case .block(let stmts) = call, let last = stmts.last {   // a split kernel: time its nnrt_par_chunks call
             return .block(stmts.dropLast() + [profiled(last, k)])
         }
         guard program.kind != .gradcheck, case .expr(let e) = call else { return call }

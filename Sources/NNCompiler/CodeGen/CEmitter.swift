@@ -128,13 +128,31 @@ struct CEmitter {
 struct Split {
     enum Axis: String { case rows, columns, elements }
     var axis: Axis
-    var mid: CExpr
+    /// The extent being split: chunk c covers [c·size, min((c+1)·size, end)).
     var end: CExpr
+    var size: CExpr
+    /// How many chunks nnrt_par_chunks runs (a chunk past `end` is empty).
+    var count: Int
 
     /// The kernel's range parameters.
     var lo: String { axis == .columns ? "j0" : "i0" }
     var hi: String { axis == .columns ? "j1" : "i1" }
 
-    /// Half of n, rounded up to a multiple of 16 floats so that both halves start on a cache line.
-    static func half(_ n: Int) -> Int { (n / 2 + 15) / 16 * 16 }
+    /// At most this many chunks: the two threads start at opposite ends, so with an even speed each runs the
+    /// half it would run with a fixed split, and a thread slowed down (the machine is shared) gives up a chunk
+    /// or two instead of holding up the other.
+    static let chunks = 8
+
+    /// A fixed extent n in chunks of a multiple of `grain` (whole tiles of the GEMM kernels, whole cache lines).
+    static func fixed(_ axis: Axis, _ n: Int, grain: Int) -> Split {
+        let size = ((n + chunks - 1) / chunks + grain - 1) / grain * grain
+        return Split(axis: axis, end: .int(n), size: .int(size), count: (n + size - 1) / size)
+    }
+
+    /// The batch's n rows at run time, in chunks of a multiple of 4 rows.
+    static var batchRows: Split {
+        let n = CExpr.member(.id("a"), "n")
+        let size = ((n + .int(chunks - 1)) / .int(chunks) + .int(3)) / .int(4) * .int(4)
+        return Split(axis: .rows, end: n, size: size, count: chunks)
+    }
 }
