@@ -93,6 +93,24 @@ import Testing
         #expect(zip(lrs.dropFirst(4), lrs.dropFirst(5)).allSatisfy { $0 >= $1 }, "cosine decays: \(lrs)")
     }
 
+    /// The residual MLP has BatchNorm, Dropout and four pairs of backward GEMMs that run side by side (dX ∥ dW):
+    /// one thread or two, the same losses, step by step.
+    @Test func residualMLPTrainsExactlyAlikeOnOneAndTwoThreads() throws {
+        let model = Paths.examples.appendingPathComponent("fashion_mnist_resmlp.swiftnn")
+        let c = try Run.run(Paths.nncc, ["compile", model.path, "--emit", "c"])
+        #expect(c.stdout.components(separatedBy: "side by side */").count - 1 == 4, "four pairs")
+        let exe = try compileTrainer(model, into: Self.work)
+        var logs: [[Double]] = []
+        for t in ["1", "2"] {
+            let log = Self.work.appendingPathComponent("res\(t).jsonl")
+            let r = try Run.run(exe, ["train", "--data", Self.data.path, "--epochs", "2", "--threads", t, "--log", log.path,
+                                      "--log-every", "1", "--quiet"])
+            try #require(r.status == 0, "\(r.stderr)")
+            logs.append(try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil })
+        }
+        #expect(logs[0] == logs[1] && logs[0].count == 6, "\(logs)")
+    }
+
     /// The second thread changes nothing but the time: large GEMMs split into chunks of rows or columns and the
     /// optimizer loop into chunks of its range compute every element exactly as one thread does, whichever thread
     /// runs a chunk, so the logs are identical.
@@ -107,6 +125,8 @@ import Testing
             logs.append(try readJSONL(log).compactMap { $0["loss"] as? Double ?? $0["train_loss"] as? Double })
         }
         #expect(logs[0] == logs[1] && logs[0].count > 10, "--threads 1 and 2 log the same losses")
+        let c = try Run.run(Paths.nncc, ["compile", Paths.examples.appendingPathComponent("fashion_mnist_mlp.swiftnn").path, "--emit", "c"])
+        #expect(c.stdout.contains("train_pair_k10_k11"), "dX2 and dW2 run side by side")
         let bad = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--threads", "3"])
         #expect(bad.status == 2 && bad.stderr.contains("--threads"), "\(bad.stderr)")
     }

@@ -23,14 +23,38 @@ extension CEmitter {
         for v in graph.ids where live.contains(v) && plan.storage[v] == .local && graph[v].op.info.kind == .source {
             body.append(.decl("const double", sca(v), scalarExpr(v)))
         }
-        for (i, k) in program.kernels.enumerated() {
+        func scalar(_ k: Kernel) -> CStmt { .decl("const double", sca(k.body[0]), scalarExpr(k.body[0])) }
+        var i = 0
+        while i < program.kernels.count {
+            let k = program.kernels[i]
             if k.kind == .scalar {
-                let v = k.body[0]
-                body.append(.decl("const double", sca(v), scalarExpr(v)))
+                body.append(scalar(k))
+                i += 1
                 continue
             }
-            for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
-            body.append(profiled(kernelCall(i), k))
+            guard let j = pairs[i] else {
+                for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
+                body.append(profiled(kernelCall(i), k))
+                i += 1
+                continue
+            }
+            // A pair: the scalars between its kernels that do not use the first one's results come before it
+            // (the second kernel may read them), the others after.
+            var fromFirst = Set(k.nodes), after: [Kernel] = []
+            for s in program.kernels[(i + 1)..<j] {
+                if s.body.contains(where: { graph[$0].inputs.contains(where: fromFirst.contains) }) {
+                    fromFirst.formUnion(s.nodes)
+                    after.append(s)
+                } else {
+                    body.append(scalar(s))
+                }
+            }
+            for (x, kx) in [(i, k), (j, program.kernels[j])] {
+                for v in writes(kx, index: x) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
+            }
+            body.append(pairCall(i, j))
+            body += after.map(scalar)
+            i = j + 1
         }
         let loss = graph.outputs["loss"].map { CExpr.id(sca($0)) }
         switch program.kind {
@@ -63,20 +87,15 @@ extension CEmitter {
             return .block(stmts.dropLast() + [profiled(last, k)])
         }
         guard program.kind != .gradcheck, case .expr(let e) = call else { return call }
-        let kind: String
-        switch k.kind {
-        case .gemm: kind = "NNRT_PROF_GEMM"
-        case .rowwise: kind = "NNRT_PROF_ROWWISE"
-        case .arenaUpdate: kind = "NNRT_PROF_OPTIMIZER"
-        case .loop: kind = k.body.contains(where: program.isAssign) ? "NNRT_PROF_OPTIMIZER" : "NNRT_PROF_ELEMENTWISE"
-        case .scalar: return call
-        }
-        return .expr(.call("NNRT_PROF", [.id("ctx"), .id(kind), e]))
+        guard k.kind != .scalar else { return call }
+        return .expr(.call("NNRT_PROF", [.id("ctx"), .id(profileKind(k)), e]))
     }
 
     /// The kernels and the entry point of this program.
     func functions() -> [CTopLevel] {
-        program.kernels.indices.flatMap { i in (kernelFunction(i).map { [CTopLevel.function($0)] } ?? []) + splitWrapper(i) }
-            + [.function(entryFunction())]
+        program.kernels.indices.flatMap { i in
+            (kernelFunction(i).map { [CTopLevel.function($0)] } ?? []) + splitWrapper(i)
+                + (pairs.first { $0.value == i }.map { pairWrapper($0.key, i) } ?? [])
+        } + [.function(entryFunction())]
     }
 }

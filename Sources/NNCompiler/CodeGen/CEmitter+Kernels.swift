@@ -67,7 +67,7 @@ extension CEmitter {
     /// with chunks. The result does not depend on which thread runs a chunk.
     func split(_ i: Int) -> Split? {
         let k = program.kernels[i]
-        guard !f64 else { return nil }
+        guard !f64, pairs[i] == nil, !pairs.values.contains(i) else { return nil }   // a paired kernel runs whole
         if case .arenaUpdate = k.kind {
             let n = k.space.fixedCount
             return n >= 1 << 16 ? Split.fixed(.elements, n, grain: 16) : nil

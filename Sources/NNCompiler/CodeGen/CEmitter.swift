@@ -7,6 +7,8 @@ struct CEmitter {
     let f64: Bool
     let stored: Set<ValueID>
     let layout: ParamLayout
+    /// Kernels that run side by side (see CEmitter+Pairs): first → second.
+    private(set) var pairs: [Int: Int] = [:]
 
     init(_ program: Program, _ plan: MemoryPlan) {
         self.program = program
@@ -14,6 +16,7 @@ struct CEmitter {
         self.f64 = program.kind == .gradcheck
         self.stored = program.materialized()
         self.layout = ParamLayout(program.graph)
+        self.pairs = findPairs()
     }
 
     var graph: Graph { program.graph }

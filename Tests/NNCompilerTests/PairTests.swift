@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+@testable import NNCompiler
+import NNIR
+
+/// Which kernels run side by side (CEmitter+Pairs): only independent ones, judged by data flow and by the
+/// memory plan's buffers (which are reused on the assumption that kernels run one after the other).
+@Suite struct PairTests {
+    static func emitter(_ example: String) throws -> CEmitter {
+        let forward = try Driver(tools: try Paths.toolchain()).evaluate(Paths.examples.appendingPathComponent(example).path)
+        let p = try compile(forward).programs.first { $0.program.kind == .train }!
+        return CEmitter(p.program, p.plan)
+    }
+
+    static func index(_ e: CEmitter, _ prefix: String) -> Int {
+        e.program.kernels.firstIndex { $0.name.hasPrefix(prefix + "_") }!
+    }
+
+    @Test func theMLPsSecondLayerGradientsPair() throws {
+        let e = try Self.emitter("fashion_mnist_mlp.swiftnn")
+        let (dX2, dW2, dW1) = (Self.index(e, "k10"), Self.index(e, "k11"), Self.index(e, "k12"))
+        let pairs = e.pairs
+        #expect(pairs == [dX2: dW2], "\(pairs)")
+        let (s1, s2, s3) = (e.split(dX2) == nil, e.split(dW2) == nil, e.split(dW1) != nil)
+        #expect(s1 && s2, "a paired kernel runs whole")
+        #expect(s3, "the first layer's weight gradient stays split")
+        let (dependent, lossAndGrad) = (e.independent(dX2, dW1), e.independent(Self.index(e, "k3"), Self.index(e, "k6")))
+        #expect(!dependent, "dW1 reads dX2's result")
+        #expect(lossAndGrad, "the loss and its gradient only share inputs")
+    }
+
+    /// Every pair of kernels without a data dependency where the later one writes into memory the earlier one
+    /// read (a buffer reused after its last reader) must not run side by side. There are such pairs in the
+    /// residual MLP's plan, so this cannot pass by having nothing to check.
+    @Test func reusedBuffersAreNotIndependent() throws {
+        let e = try Self.emitter("fashion_mnist_resmlp.swiftnn")
+        let ks = e.program.kernels
+        var reuses = 0
+        for i in ks.indices where ks[i].kind != .scalar {
+            for j in ks.indices where j > i && ks[j].kind != .scalar {
+                // data flow from i to j, directly or through anything between them
+                var reach = Set(ks[i].nodes)
+                for k in (i + 1)...j where ks[k].nodes.contains(where: { e.graph[$0].inputs.contains(where: reach.contains) }) {
+                    reach.formUnion(ks[k].nodes)
+                }
+                guard !ks[j].nodes.contains(where: reach.contains) else { continue }
+                let clash = e.writes(ks[j], index: j).contains { w in
+                    guard case .arena(let off) = e.plan.storage[w] else { return false }
+                    let end = off + e.plan.bytes(e.graph.type(w))
+                    return e.reads(ks[i]).contains { r in
+                        guard case .arena(let o) = e.plan.storage[r] else { return false }
+                        return o < end && off < o + e.plan.bytes(e.graph.type(r))
+                    }
+                }
+                if clash {
+                    reuses += 1
+                    let free = e.independent(i, j)
+                    #expect(!free, "\(ks[i].name) and \(ks[j].name) share a buffer")
+                }
+            }
+        }
+        #expect(reuses > 0, "the plan reuses buffers between independent kernels")
+        let allIndependent = e.pairs.allSatisfy { e.independent($0.key, $0.value) }
+        #expect(allIndependent)
+        let count = e.pairs.count
+        #expect(count == 4, "four pairs: dX ∥ dW in each residual block's two layers")
+    }
+}
