@@ -9,10 +9,12 @@
  * buffers, laid out as in a real step (activations kept for the backward pass), so caches see what
  * they would see in training. Values are small constants: only time matters.
  *
- * usage: gemm_floor [--batch B] [--samples N] [--epochs E] [--dims 784,256,128,10]
- * prints one line per epoch and a last line: {"median_s":…,"gflops":…,"batch":B,"steps":S}
- * The BLAS core and threads come from the environment (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS); bench/run.py
- * sets them to what the trainer uses. */
+ * usage: gemm_floor [--batch B] [--samples N] [--epochs E] [--dims 784,256,128,10] [--kernel blas|nnrt]
+ * prints one line per epoch and a last line: {"median_s":…,"gflops":…,"batch":B,"steps":S,"kernel":…}
+ * --kernel blas (the default) calls OpenBLAS's cblas_sgemm, whose core and threads come from the environment
+ * (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS; bench/run.py sets them to what the trainer uses); --kernel nnrt
+ * calls the trainer's own nnrt_sgemm (runtime/gemm.c, linked in), on one thread.
+ * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c runtime/gemm.c -lopenblas */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <stdio.h>
@@ -21,6 +23,17 @@
 #include <time.h>
 
 enum { MAX_LAYERS = 16, MAX_EPOCHS = 100 };
+
+void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float *C, int ldc);  // runtime/gemm.c
+static int use_nnrt;
+
+/* C = op(A) · op(B), row-major, through the chosen implementation. */
+static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    if (use_nnrt) nnrt_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+    else cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+                     lda, B, ldb, 0.0f, C, ldc);
+}
 
 static double seconds(void) {
     struct timespec t;
@@ -48,6 +61,10 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--batch") == 0) batch = atoi(v);
         else if (strcmp(argv[i], "--samples") == 0) samples = atoi(v);
         else if (strcmp(argv[i], "--epochs") == 0) epochs = atoi(v);
+        else if (strcmp(argv[i], "--kernel") == 0) {
+            if (strcmp(v, "nnrt") != 0 && strcmp(v, "blas") != 0) { fprintf(stderr, "gemm_floor: --kernel is blas or nnrt\n"); return 2; }
+            use_nnrt = strcmp(v, "nnrt") == 0;
+        }
         else if (strcmp(argv[i], "--dims") == 0) {
             L = -1;
             for (char *s = argv[i + 1], *end; *s && L < MAX_LAYERS; s = *end ? end + 1 : end) dims[++L] = (int)strtol(s, &end, 10);
@@ -73,16 +90,16 @@ int main(int argc, char **argv) {
             int n = samples - s * batch < batch ? samples - s * batch : batch;
             for (int l = 0; l < L; l++) {
                 int in = dims[l], out = dims[l + 1];
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, act[l], in, w[l], in, 0.0f, act[l + 1], out);
+                sgemm(0, 1, n, out, in, act[l], in, w[l], in, act[l + 1], out);
                 flops += 2.0 * n * in * out;
             }
             for (int l = L - 1; l >= 0; l--) {
                 int in = dims[l], out = dims[l + 1];
                 if (l > 0) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dact[l + 1], out, w[l], in, 0.0f, dact[l], in);
+                    sgemm(0, 0, n, in, out, dact[l + 1], out, w[l], in, dact[l], in);
                     flops += 2.0 * n * in * out;
                 }
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dact[l + 1], out, act[l], in, 0.0f, dw[l], in);
+                sgemm(1, 0, out, in, n, dact[l + 1], out, act[l], in, dw[l], in);
                 flops += 2.0 * n * in * out;
             }
         }
@@ -91,8 +108,8 @@ int main(int argc, char **argv) {
     }
     qsort(times, (size_t)epochs, sizeof times[0], cmp_double);
     double median = epochs % 2 ? times[epochs / 2] : 0.5 * (times[epochs / 2 - 1] + times[epochs / 2]);
-    printf("{\"median_s\":%.6f,\"gflops\":%.2f,\"gflop_per_epoch\":%.3f,\"batch\":%d,\"steps\":%d}\n", median,
-           flops / median * 1e-9, flops * 1e-9, batch, steps);
+    printf("{\"median_s\":%.6f,\"gflops\":%.2f,\"gflop_per_epoch\":%.3f,\"batch\":%d,\"steps\":%d,\"kernel\":\"%s\"}\n",
+           median, flops / median * 1e-9, flops * 1e-9, batch, steps, use_nnrt ? "nnrt" : "blas");
     for (int l = 0; l <= L; l++) { free(act[l]); free(dact[l]); }
     for (int l = 0; l < L; l++) { free(w[l]); free(dw[l]); }
     return 0;

@@ -18,8 +18,7 @@
 #include "nnrt.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
+#define CPU_RELAX() __builtin_ia32_pause()  // the PAUSE instruction, without the cost of parsing immintrin.h
 #else
 #define CPU_RELAX() ((void)0)
 #endif
