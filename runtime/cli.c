@@ -25,38 +25,47 @@ typedef struct {
     const char *metavar, *help;
 } flag;
 
-#define OPT(field) offsetof(nnrt_options, field)
+/* A table entry: FLAG(name, kind, commands, field, metavar, help). The field's type must be the one its kind is
+ * written as (set_value): a mismatch, such as an `int` field for F_POSINT (which writes an int64_t), does not
+ * compile. That bug once clobbered the next field (--threads). */
+#define FLAG(name, kind, cmds, field, metavar, help) {name, kind, cmds, NNRT_FIELD_OFFSET(nnrt_options, field, kind##_TYPE), metavar, help}
+#define F_STR_TYPE const char *
+#define F_POSINT_TYPE int64_t
+#define F_COUNT_TYPE int64_t
+#define F_U64_TYPE uint64_t
+#define F_POSFLOAT_TYPE double
+#define F_BOOL_TYPE int
 static const flag flags[] = {
-    {"data", F_STR, TR | EV | GC, OPT(data), "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"},
-    {"train-x", F_STR, TR | GC, OPT(train_x), "F", "training inputs: .npy, IDX (raw or .gz) or .csv"},
-    {"train-y", F_STR, TR | GC, OPT(train_y), "F", "training labels or targets: .npy, IDX or .csv"},
-    {"test-x", F_STR, TR | EV, OPT(test_x), "F", "test inputs"},
-    {"test-y", F_STR, TR | EV, OPT(test_y), "F", "test labels or targets"},
-    {"weights", F_STR, EV | PR | GC, OPT(weights), "W", "weights to load (.safetensors, strict)"},
-    {"init", F_STR, TR, OPT(init), "W", "start from these weights (.safetensors, strict) instead of the seeded init"},
-    {"save", F_STR, TR, OPT(save), "W", "write the trained weights here (.safetensors, atomically)"},
-    {"input", F_STR, PR, OPT(input), "X", "inputs (.npy; also IDX or .csv)"},
-    {"output", F_STR, PR, OPT(output), "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"},
-    {"epochs", F_COUNT, TR, OPT(epochs), "N", "passes over the training set"},
-    {"batch", F_POSINT, TR | EV | PR, OPT(batch), "N", "samples per step (the last batch of an epoch may be smaller)"},
-    {"seed", F_U64, TR | GC, OPT(seed), "N", "seed for the init, the shuffle and random ops (xoshiro256**)"},
-    {"no-shuffle", F_BOOL, TR, OPT(no_shuffle), NULL, "keep the file's sample order in every epoch"},
-    {"log", F_STR, TR, OPT(log), "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"},
-    {"val-split", F_POSFLOAT, TR, OPT(val_split), "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"},
-    {"val-x", F_STR, TR, OPT(val_x), "F", "validation inputs (instead of --val-split)"},
-    {"val-y", F_STR, TR, OPT(val_y), "F", "validation labels or targets"},
-    {"checkpoint", F_STR, TR, OPT(checkpoint), "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"},
-    {"checkpoint-every", F_POSINT, TR, OPT(checkpoint_every), "K", "write the checkpoint every K epochs (and after the last)"},
-    {"resume", F_STR, TR, OPT(resume), "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"},
-    {"log-every", F_POSINT, TR, OPT(log_every), "K", "log the loss of every K-th step"},
-    {"samples", F_POSINT, GC, OPT(samples), "N", "samples in the gradcheck batch"},
-    {"tol", F_POSFLOAT, GC, OPT(tol), "X", "largest relative error accepted"},
-    {"floor", F_POSFLOAT, GC, OPT(floor), "X", "smallest denominator of the relative error"},
-    {"verbose", F_BOOL, ALL, OPT(verbose), NULL, "print setup details (BLAS core and threads, data sizes)"},
-    {"quiet", F_BOOL, ALL, OPT(quiet), NULL, "no progress bar"},
-    {"threads", F_POSINT, ALL, OPT(threads), "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)"},
-    {"profile", F_BOOL, TR, OPT(profile), NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"},
-    {"keep-denormals", F_BOOL, ALL, OPT(keep_denormals), NULL, "do not flush subnormal floats to zero (slower; see README)"},
+    FLAG("data", F_STR, TR | EV | GC, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
+    FLAG("train-x", F_STR, TR | GC, train_x, "F", "training inputs: .npy, IDX (raw or .gz) or .csv"),
+    FLAG("train-y", F_STR, TR | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
+    FLAG("test-x", F_STR, TR | EV, test_x, "F", "test inputs"),
+    FLAG("test-y", F_STR, TR | EV, test_y, "F", "test labels or targets"),
+    FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict)"),
+    FLAG("init", F_STR, TR, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
+    FLAG("save", F_STR, TR, save, "W", "write the trained weights here (.safetensors, atomically)"),
+    FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
+    FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
+    FLAG("epochs", F_COUNT, TR, epochs, "N", "passes over the training set"),
+    FLAG("batch", F_POSINT, TR | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
+    FLAG("seed", F_U64, TR | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
+    FLAG("no-shuffle", F_BOOL, TR, no_shuffle, NULL, "keep the file's sample order in every epoch"),
+    FLAG("log", F_STR, TR, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"),
+    FLAG("val-split", F_POSFLOAT, TR, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"),
+    FLAG("val-x", F_STR, TR, val_x, "F", "validation inputs (instead of --val-split)"),
+    FLAG("val-y", F_STR, TR, val_y, "F", "validation labels or targets"),
+    FLAG("checkpoint", F_STR, TR, checkpoint, "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"),
+    FLAG("checkpoint-every", F_POSINT, TR, checkpoint_every, "K", "write the checkpoint every K epochs (and after the last)"),
+    FLAG("resume", F_STR, TR, resume, "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"),
+    FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
+    FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
+    FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
+    FLAG("floor", F_POSFLOAT, GC, floor, "X", "smallest denominator of the relative error"),
+    FLAG("verbose", F_BOOL, ALL, verbose, NULL, "print setup details (BLAS core and threads, data sizes)"),
+    FLAG("quiet", F_BOOL, ALL, quiet, NULL, "no progress bar"),
+    FLAG("threads", F_POSINT, ALL, threads, "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)"),
+    FLAG("profile", F_BOOL, TR, profile, NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"),
+    FLAG("keep-denormals", F_BOOL, ALL, keep_denormals, NULL, "do not flush subnormal floats to zero (slower; see README)"),
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 _Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");

@@ -33,6 +33,11 @@
 
 enum { NNRT_EXIT_FAIL = 1, NNRT_EXIT_USAGE = 2 };
 
+/* offsetof(S, field) as a constant expression that fails to compile unless the field has type T (a negative
+   bit-field width): for tables that write fields through untyped offsets (cli.c's flags). */
+#define NNRT_FIELD_OFFSET(S, field, T) \
+    (offsetof(S, field) + 0 * sizeof(struct { int field_type_check : _Generic(((S *)0)->field, T: 1, default: -1); }))
+
 /* Prints "error: <message>" on stderr, removes a pending atomic output, exits 1. */
 NNRT_NORETURN void nnrt_die(const char *fmt, ...) NNRT_PRINTF(1, 2);
 /* Same, for command-line mistakes: exits 2. */

@@ -52,6 +52,13 @@ run() {
     if [ "$f" -eq 0 ] && [ "$rc" -ne 0 ]; then echo "[$label] FAIL: exit $rc"; fail=$((fail + 1)); fi
 }
 
+# NNRT_FIELD_OFFSET (cli.c's flag table) compiles for a field of the named type and refuses any other.
+field_check() {
+    printf '#include "nnrt.h"\ntypedef struct { int a; int64_t b; } S;\nsize_t x = NNRT_FIELD_OFFSET(S, %s, int64_t);\n' "$1" |
+        $CC -std=c11 -Wall -Werror -I"$RT" -fsyntax-only -x c - 2>/dev/null
+}
+if field_check b && ! field_check a; then pass=$((pass + 1)); else echo "[static] FAIL: NNRT_FIELD_OFFSET type check"; fail=$((fail + 1)); fi
+
 for cfg in plain asan; do
     if [ $cfg = plain ]; then flags=""; else flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"; fi
     if ! build $cfg $flags; then echo "[$cfg] FAIL: build"; fail=$((fail + 1)); continue; fi
