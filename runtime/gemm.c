@@ -15,9 +15,10 @@
  *     24 vector accumulators; each step over K broadcasts 6 elements of op(A) and loads 4 vectors of a row of B.
  * Measured on this machine (bench/gemm_floor.c runs the epoch's GEMMs both ways): see the README.
  *
- * Results differ from OpenBLAS's only by summation order: the broadcast form adds over K in the same order as
- * a naive loop; the dot form adds 16 interleaved partial sums. Both are deterministic and do not depend on
- * how a GEMM is split between threads (splits are whole rows or whole columns of C). */
+ * Results differ from OpenBLAS's only by summation order: the broadcast form adds over K in order, in blocks of
+ * 256 (each block's sum is then added to C); the dot form adds 16 interleaved partial sums. Both are
+ * deterministic and do not depend on how a GEMM is split between threads (splits are whole rows or whole
+ * columns of C, and each element's sum is the same wherever its tile falls). */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <stdatomic.h>

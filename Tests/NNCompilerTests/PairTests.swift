@@ -6,10 +6,27 @@ import NNIR
 /// Which kernels run side by side (CEmitter+Pairs): only independent ones, judged by data flow and by the
 /// memory plan's buffers (which are reused on the assumption that kernels run one after the other).
 @Suite struct PairTests {
-    static func emitter(_ example: String) throws -> CEmitter {
+    static func emitter(_ example: String, pairMin: Int = CEmitter.defaultPairMin) throws -> CEmitter {
         let forward = try Driver(tools: try Paths.toolchain()).evaluate(Paths.examples.appendingPathComponent(example).path)
         let p = try compile(forward).programs.first { $0.program.kind == .train }!
-        return CEmitter(p.program, p.plan)
+        return CEmitter(p.program, p.plan, pairMin: pairMin)
+    }
+
+    /// With small pairs allowed, the loss and its gradient pair across two scalar statements: 1/n, which the
+    /// gradient reads, must come before the pair, and loss/n, which uses the loss, after it.
+    @Test func scalarsBetweenAPairAreOrderedByWhatTheyUse() throws {
+        let e = try Self.emitter("fashion_mnist_mlp.swiftnn", pairMin: 1 << 14)
+        let (loss, grad) = (Self.index(e, "k3"), Self.index(e, "k6"))
+        let pairs = e.pairs
+        #expect(pairs[loss] == grad, "\(pairs)")
+        let text = CPrinter.print([.function(e.entryFunction())])
+        func at(_ s: String) -> String.Index? { text.range(of: s)?.lowerBound }
+        let (call, inv, mean) = (at("nnrt_par2(train_pair_k3_k6"), at("s20 = s19 / s16"), at("s18 = s17 / s16"))
+        #expect(call != nil && inv != nil && mean != nil, "\(text)")
+        if let call, let inv, let mean {
+            #expect(inv < call, "1/n is computed before the pair that reads it")
+            #expect(call < mean, "the mean loss after the pair that computes the sum")
+        }
     }
 
     static func index(_ e: CEmitter, _ prefix: String) -> Int {

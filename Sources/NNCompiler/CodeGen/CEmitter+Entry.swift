@@ -40,15 +40,9 @@ extension CEmitter {
             }
             // A pair: the scalars between its kernels that do not use the first one's results come before it
             // (the second kernel may read them), the others after.
-            var fromFirst = Set(k.nodes), after: [Kernel] = []
-            for s in program.kernels[(i + 1)..<j] {
-                if s.body.contains(where: { graph[$0].inputs.contains(where: fromFirst.contains) }) {
-                    fromFirst.formUnion(s.nodes)
-                    after.append(s)
-                } else {
-                    body.append(scalar(s))
-                }
-            }
+            let fromFirst = results(of: i, before: j)
+            let between = program.kernels[(i + 1)..<j], after = between.filter { $0.nodes.contains(where: fromFirst.contains) }
+            body += between.filter { !$0.nodes.contains(where: fromFirst.contains) }.map(scalar)
             for (x, kx) in [(i, k), (j, program.kernels[j])] {
                 for v in writes(kx, index: x) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
             }

@@ -13,8 +13,9 @@ import NNIR
 extension CEmitter {
     /// Kernels of at most this many multiply-adds (or element operations) pair; larger ones split instead.
     static let pairMax = 1 << 23
-    /// Below this, moving the operands to the other core costs about what running side by side saves.
-    static let pairMin = 1 << 20
+    /// Below this, moving the operands to the other core costs about what running side by side saves (the
+    /// emitter's `pairMin`; tests lower it to exercise small pairs).
+    static let defaultPairMin = 1 << 20
 
     /// The pairs of this program: first kernel → second. Found greedily in schedule order: kernel i pairs
     /// with the next non-scalar kernel j when both are between `pairMin` and `pairMax` within a factor of
@@ -41,7 +42,7 @@ extension CEmitter {
     private func canPair(_ i: Int, _ j: Int) -> Bool {
         let (a, b) = (program.kernels[i], program.kernels[j])
         let (ca, cb) = (cost(a), cost(b))
-        return ca >= Self.pairMin && cb >= Self.pairMin && ca <= Self.pairMax && cb <= Self.pairMax
+        return ca >= pairMin && cb >= pairMin && ca <= Self.pairMax && cb <= Self.pairMax
             && max(ca, cb) <= 2 * min(ca, cb) && profileKind(a) == profileKind(b) && !drawsRandom(a) && !drawsRandom(b)
             && independent(i, j)
     }
@@ -51,15 +52,21 @@ extension CEmitter {
     /// other reads or writes.
     func independent(_ i: Int, _ j: Int) -> Bool {
         let (a, b) = (program.kernels[i], program.kernels[j])
-        var fromA = Set(a.nodes)
-        for s in program.kernels[(i + 1)..<j] where s.nodes.contains(where: { graph[$0].inputs.contains(where: fromA.contains) }) {
-            fromA.formUnion(s.nodes)
-        }
+        let fromA = results(of: i, before: j)
         guard !b.nodes.contains(where: { graph[$0].inputs.contains(where: fromA.contains) }) else { return false }
         let (ra, wa, rb, wb) = (reads(a).compactMap(region), writes(a, index: i).compactMap(region),
                                 reads(b).compactMap(region), writes(b, index: j).compactMap(region))
         func overlap(_ x: [Region], _ y: [Region]) -> Bool { x.contains { p in y.contains { p.overlaps($0) } } }
         return !overlap(wa, rb + wb) && !overlap(wb, ra)
+    }
+
+    /// The nodes of kernel i and of the kernels between i and j that use them, directly or in turn.
+    func results(of i: Int, before j: Int) -> Set<ValueID> {
+        var reach = Set(program.kernels[i].nodes)
+        for s in program.kernels[(i + 1)..<j] where s.nodes.contains(where: { graph[$0].inputs.contains(where: reach.contains) }) {
+            reach.formUnion(s.nodes)
+        }
+        return reach
     }
 
     /// Work in multiply-adds (a GEMM) or element operations, at the configured batch size.

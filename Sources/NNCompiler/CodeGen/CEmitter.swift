@@ -7,15 +7,17 @@ struct CEmitter {
     let f64: Bool
     let stored: Set<ValueID>
     let layout: ParamLayout
-    /// Kernels that run side by side (see CEmitter+Pairs): first → second.
+    /// Kernels that run side by side (see CEmitter+Pairs): first → second, and the smallest size that pairs.
     private(set) var pairs: [Int: Int] = [:]
+    let pairMin: Int
 
-    init(_ program: Program, _ plan: MemoryPlan) {
+    init(_ program: Program, _ plan: MemoryPlan, pairMin: Int = CEmitter.defaultPairMin) {
         self.program = program
         self.plan = plan
         self.f64 = program.kind == .gradcheck
         self.stored = program.materialized()
         self.layout = ParamLayout(program.graph)
+        self.pairMin = pairMin
         self.pairs = findPairs()
     }
 
