@@ -1,7 +1,8 @@
 /* gemm.c — the trainer's single-precision GEMM: C = op(A) · op(B), row-major, no alpha/beta.
  *
  * Every sgemm of a generated trainer goes through nnrt_sgemm. On a CPU with AVX-512 it runs the two kernels
- * below; elsewhere (and with NNRT_GEMM=blas in the environment) it calls OpenBLAS's cblas_sgemm.
+ * below; elsewhere (and with NNRT_GEMM=blas in the environment) it calls OpenBLAS's cblas_sgemm. NNRT_GEMM=nnrt
+ * insists on the kernels; any other value is a usage error (exit 2), reported when the trainer starts.
  *
  * Why our own: at the trainer's shapes (batch 128, layers of 10–784) OpenBLAS 0.3.21's SkylakeX sgemm reaches
  * about 120 GFLOP/s on one core of this machine, and most of what it loses goes to packing both operands into
@@ -178,7 +179,10 @@ static int decide(void) {
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 #endif
     const char *env = getenv("NNRT_GEMM");
-    if (env && strcmp(env, "blas") == 0) ours = 0;
+    if (!env || !*env) return ours;
+    if (strcmp(env, "blas") == 0) return 0;
+    if (strcmp(env, "nnrt") != 0) nnrt_usage_die("NNRT_GEMM=%s: expected blas (OpenBLAS) or nnrt (the AVX-512 kernels)", env);
+    if (!ours) nnrt_usage_die("NNRT_GEMM=nnrt: this CPU lacks AVX-512 (F, VL, DQ) or FMA; use blas or leave it unset");
     return ours;
 }
 

@@ -307,5 +307,14 @@ expect blas-one-thread 0 "), 1 thread" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_
 expect blas-user-core 0 "core Haswell (OPENBLAS_CORETYPE=Haswell, set by the user)" env OPENBLAS_CORETYPE=Haswell $TOY train $V
 expect blas-user-threads 0 "2 threads" env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 $TOY train $V
 expect blas-eval-verbose 0 "blas: OpenBLAS" $TOY eval --weights a.st --test-x $D/x.npy --test-y $D/y.npy --verbose
+# The GEMM: nnrt's kernels on AVX-512 unless NNRT_GEMM=blas; a bad value stops the trainer with exit 2.
+if grep -q avx512vl /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo; then
+    expect gemm-own 0 "gemm: nnrt's AVX-512 kernels" $TOY train $V
+    expect gemm-nnrt 0 "gemm: nnrt's AVX-512 kernels" env NNRT_GEMM=nnrt $TOY train $V
+else
+    expect gemm-nnrt-no-avx512 2 "NNRT_GEMM=nnrt: this CPU lacks AVX-512" env NNRT_GEMM=nnrt $TOY train $V
+fi
+expect gemm-blas 0 "gemm: OpenBLAS cblas_sgemm" env NNRT_GEMM=blas $TOY train $V
+expect gemm-bad-env 2 "NNRT_GEMM=openblas: expected blas (OpenBLAS) or nnrt" env NNRT_GEMM=openblas $TOY train $V
 
 echo "e2e: $pass passed, $fail failed"
