@@ -86,10 +86,11 @@ void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
 }
 
 /* Chunks from opposite ends: the worker takes 0, 1, 2, …, the caller count−1, count−2, …, each claiming a chunk
- * in `claimed` before running it and stopping at the first chunk the other thread already has (from there on
+ * in `claimed` before running it, and stopping at the first chunk the other thread already has (from there on
  * everything is the other's). With both threads at the same speed each runs the half a fixed split would give
  * it, so each keeps working on the same rows of a weight from step to step (in its own cache); when the shared
- * machine slows one thread down, the other takes over a chunk or two instead of waiting. */
+ * machine slows one thread down, the other takes over a chunk or two instead of waiting. The job lives in one
+ * static struct: only the main thread may call nnrt_par_chunks, never a chunk itself. */
 static struct {
     void (*fn)(void *, int);
     void *arg;
