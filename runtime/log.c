@@ -22,6 +22,17 @@ void nnrt_json_number(FILE *f, double v) {
     else fputs("null", f);
 }
 
+void nnrt_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet, int append) {
     memset(l, 0, sizeof *l);
     if (jsonl_path) {

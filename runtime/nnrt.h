@@ -224,6 +224,8 @@ void nnrt_log_bar_clear(nnrt_log *l);
 void nnrt_log_close(nnrt_log *l);
 /* Prints a float to a JSON stream: %.9g, or null when it is not finite. */
 void nnrt_json_number(FILE *f, double v);
+/* Prints a JSON string literal (quotes, backslashes and control characters escaped). */
+void nnrt_json_string(FILE *f, const char *s);
 
 // ----------------------------------------------------------------------------
 // --profile (profile.c): where a training run's time goes
@@ -251,8 +253,12 @@ nnrt_profile nnrt_profile_diff(const nnrt_profile *now, const nnrt_profile *befo
 void nnrt_profile_epoch_line(FILE *f, const nnrt_profile *epoch);
 /* The table printed after training. */
 void nnrt_profile_report(FILE *f, const nnrt_profile *p);
-/* {"profile":{"epochs":…,"steps":…,"samples":…,"gemm_s":…,…,"timer_ns":…}} and a newline. */
-void nnrt_profile_json(FILE *f, const nnrt_profile *p);
+/* The per-kernel table: each timed call of train_step (m->train_kernels) with ms/step and its share of the step,
+   slowest first; nothing when the model has no names or kprof is NULL. */
+void nnrt_profile_kernels_report(FILE *f, const nnrt_model *m, const double *kprof, const nnrt_profile *p);
+/* {"profile":{"epochs":…,"steps":…,"samples":…,"gemm_s":…,…,"timer_ns":…,"kernels_s":{name:seconds,…}}} and a
+   newline; kernels_s only with m and kprof (and names in the model). */
+void nnrt_profile_json(FILE *f, const nnrt_profile *p, const nnrt_model *m, const double *kprof);
 /* Nanoseconds per nnrt_now() call (best of a few rounds). */
 double nnrt_timer_cost_ns(void);
 

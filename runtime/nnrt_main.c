@@ -26,6 +26,7 @@ void nnrt_ctx_init(nnrt_ctx *ctx, const nnrt_model *m, const nnrt_options *o) {
     for (int i = 0; i < m->n_hparams; i++)  // until train_step reports the scheduled value
         if (strcmp(m->hparams[i].name, "lr") == 0) ctx->lr = ctx->hp[i];
     nnrt_rng_seed(ctx->rng, o ? o->seed : m->default_seed, NNRT_STREAM_MODEL);
+    if (m->n_train_kernels > 0) ctx->kprof = nnrt_calloc((size_t)m->n_train_kernels, sizeof(double));
 }
 
 void nnrt_ctx_free(nnrt_ctx *ctx) {
@@ -34,6 +35,7 @@ void nnrt_ctx_free(nnrt_ctx *ctx) {
     free(ctx->state);
     free(ctx->arena);
     free(ctx->hp);
+    free(ctx->kprof);
     memset(ctx, 0, sizeof *ctx);
 }
 

@@ -65,6 +65,7 @@ typedef struct {
     int training;           /* 1 inside train_step, 0 in eval/predict */
     int profile;            /* set by --profile: the generated code then times each kernel call into prof[] */
     double prof[8];         /* seconds spent per NNRT_PROF_* kind since the last reset */
+    double *kprof;          /* (model->n_train_kernels) seconds per timed call of train_step since the start */
 } nnrt_ctx;
 
 /* What the generated code reports for --profile: each kernel call is wrapped in NNRT_PROF with its kind. */
@@ -89,6 +90,20 @@ void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count);
    transB), C is M×N; lda, ldb and ldc are row strides. C is overwritten (beta 0). */
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);
+
+/* NNRT_PROF, and the call's seconds also go to ctx->kprof[id] (train_step's calls: --profile's per-kernel table). */
+#define NNRT_PROF_AT(ctx, kind, id, call)                             \
+    do {                                                             \
+        if ((ctx)->profile) {                                        \
+            double nnrt_t0_ = nnrt_now();                            \
+            call;                                                    \
+            double nnrt_dt_ = nnrt_now() - nnrt_t0_;                 \
+            (ctx)->prof[kind] += nnrt_dt_;                           \
+            if ((ctx)->kprof) (ctx)->kprof[id] += nnrt_dt_;          \
+        } else {                                                     \
+            call;                                                    \
+        }                                                            \
+    } while (0)
 
 #define NNRT_PROF(ctx, kind, call)                                   \
     do {                                                             \
@@ -128,6 +143,10 @@ struct nnrt_model {
     double (*loss_grad_f64)(const double *params64, double *grads64, void *arena64,
                             int n, const double *x, const void *y);
     size_t arena64_bytes;
+    /* The names of train_step's timed calls (NNRT_PROF_AT ids 0..n_train_kernels−1), for --profile's
+       per-kernel table; 0 and NULL when the model times only by kind. */
+    int n_train_kernels;
+    const char *const *train_kernels;
 };
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);

@@ -11,6 +11,7 @@
  *
  * Counters are never reset: nnrt_profile holds totals since the start of training. The per-epoch lines
  * are differences of two snapshots, and the final report divides the totals by steps and epochs. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "nnrt.h"
@@ -83,7 +84,32 @@ void nnrt_profile_report(FILE *f, const nnrt_profile *p) {
             per(p->shuffle, E), per(p->eval, E), p->load, p->init, p->timer_ns);
 }
 
-void nnrt_profile_json(FILE *f, const nnrt_profile *p) {
+/* Indices of the model's timed calls, slowest first. */
+static int *by_time(const nnrt_model *m, const double *kprof) {
+    int n = m->n_train_kernels, *order = nnrt_calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++)  // insertion sort: a few dozen entries
+        for (int j = i; j > 0 && kprof[order[j]] > kprof[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    return order;
+}
+
+void nnrt_profile_kernels_report(FILE *f, const nnrt_model *m, const double *kprof, const nnrt_profile *p) {
+    if (!kprof || m->n_train_kernels <= 0) return;
+    int64_t S = p->steps;
+    fprintf(f, "  %-46s %9s %8s\n", "train_step, call by call (slowest first)", "ms/step", "% step");
+    int *order = by_time(m, kprof);
+    for (int i = 0; i < m->n_train_kernels; i++) {
+        int k = order[i];
+        fprintf(f, "    %-44s %9.3f %8.1f\n", m->train_kernels[k], per(kprof[k], S) * 1e3, pct(kprof[k], p->step));
+    }
+    free(order);
+}
+
+void nnrt_profile_json(FILE *f, const nnrt_profile *p, const nnrt_model *m, const double *kprof) {
     fprintf(f, "{\"profile\":{\"epochs\":%lld,\"steps\":%lld,\"samples\":%lld", (long long)p->epochs, (long long)p->steps,
             (long long)p->samples);
     const struct { const char *name; double v; } fields[] = {
@@ -101,6 +127,16 @@ void nnrt_profile_json(FILE *f, const nnrt_profile *p) {
     }
     fputs(",\"timer_ns\":", f);
     nnrt_json_number(f, p->timer_ns);
+    if (kprof && m && m->n_train_kernels > 0) {  // seconds per timed call of train_step, by name
+        fputs(",\"kernels_s\":{", f);
+        for (int k = 0; k < m->n_train_kernels; k++) {
+            fprintf(f, "%s", k ? "," : "");
+            nnrt_json_string(f, m->train_kernels[k]);
+            fputc(':', f);
+            nnrt_json_number(f, kprof[k]);
+        }
+        fputc('}', f);
+    }
     fputs("}}\n", f);
 }
 

@@ -270,7 +270,8 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     }
     if (pr) {
         nnrt_profile_report(stdout, &prof);
-        if (log.jsonl) nnrt_profile_json(log.jsonl, &prof);
+        nnrt_profile_kernels_report(stdout, m, ctx->kprof, &prof);
+        if (log.jsonl) nnrt_profile_json(log.jsonl, &prof, m, ctx->kprof);
     }
     nnrt_log_close(&log);
     if (o->save) {

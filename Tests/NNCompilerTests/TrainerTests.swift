@@ -93,6 +93,25 @@ import Testing
         #expect(zip(lrs.dropFirst(4), lrs.dropFirst(5)).allSatisfy { $0 >= $1 }, "cosine decays: \(lrs)")
     }
 
+    /// --profile's per-kernel table: every timed call of train_step by name (a pair as one), slowest first, and
+    /// in the JSONL the same seconds, which add up to the per-kind totals (each call adds one duration to both).
+    @Test func profileTimesEachKernel() throws {
+        let log = Self.work.appendingPathComponent("prof.jsonl")
+        let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "1", "--batch", "32", "--profile",
+                                           "--log", log.path, "--quiet"])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("train_step, call by call (slowest first)"), "\(r.stdout)")
+        for name in ["k0_matmul_add_relu", "k10_matmul_step_mul_sum_batch + k11_matmul", "k22_adam_update"] {
+            #expect(r.stdout.contains("    " + name + " "), "\(name) in \(r.stdout)")
+        }
+        let prof = try #require(try readJSONL(log).compactMap { $0["profile"] as? [String: Any] }.first)
+        let kernels = try #require(prof["kernels_s"] as? [String: Double])
+        #expect(kernels.count == 11, "\(kernels.keys.sorted())")
+        let kinds = ["gemm_s", "elementwise_s", "rowwise_s", "optimizer_s"].compactMap { prof[$0] as? Double }.reduce(0, +)
+        let sum = kernels.values.reduce(0, +)
+        #expect(kinds > 0 && abs(sum - kinds) <= 1e-6 * kinds, "per kernel \(sum) vs per kind \(kinds) (each printed to 9 digits)")
+    }
+
     /// The residual MLP has BatchNorm, Dropout and four pairs of backward GEMMs that run side by side (dX ∥ dW):
     /// one thread or two, the same losses, step by step.
     @Test func residualMLPTrainsExactlyAlikeOnOneAndTwoThreads() throws {

@@ -438,6 +438,15 @@ static char *capture(void (*fn)(FILE *, const nnrt_profile *), const nnrt_profil
     return buf;
 }
 
+static void profile_json_by_kind(FILE *f, const nnrt_profile *p) { nnrt_profile_json(f, p, NULL, NULL); }
+
+/* The per-kernel table and JSON of a made-up model with two timed calls (the second a pair). */
+static const char *const fake_kernel_names[] = {"k0_matmul_add_relu", "k10_matmul + k11_matmul"};
+static const nnrt_model fake_timed_model = {.name = "fake", .n_train_kernels = 2, .train_kernels = fake_kernel_names};
+static double fake_kprof[2] = {0.1, 0.3};
+static void kernels_report(FILE *f, const nnrt_profile *p) { nnrt_profile_kernels_report(f, &fake_timed_model, fake_kprof, p); }
+static void kernels_json(FILE *f, const nnrt_profile *p) { nnrt_profile_json(f, p, &fake_timed_model, fake_kprof); }
+
 /* The kernels a fake train_step would report through NNRT_PROF, with and without ctx->profile. */
 static void fake_kernel(volatile double *sink) { for (int i = 0; i < 20000; i++) *sink += i; }
 
@@ -479,12 +488,29 @@ static void test_profile(void) {
     CHECK("prof-report-outside", strstr(out, "shuffle 0.0010 s/epoch, test evaluation 0.0300 s/epoch") != NULL &&
                                      strstr(out, "data load 0.3000 s, parameter init 0.0100 s; one timer read costs 20 ns") != NULL);
     free(out);
-    out = capture(nnrt_profile_json, &r);
+    out = capture(profile_json_by_kind, &r);
     const char *want = "{\"profile\":{\"epochs\":2,\"steps\":100,\"samples\":12800,\"gemm_s\":0.5,"
                        "\"elementwise_s\":0.1,\"rowwise_s\":0.05,\"optimizer_s\":0.2,\"other_in_step_s\":0.15,\"step_s\":1,";
     CHECK("prof-json", strncmp(out, want, strlen(want)) == 0 &&
                            strstr(out, ",\"timer_ns\":20}}\n") != NULL);
     free(out);
+
+    out = capture(kernels_report, &r);
+    const char *slow = strstr(out, "k10_matmul + k11_matmul"), *fast = strstr(out, "k0_matmul_add_relu");
+    CHECK("prof-kernels-report", slow && fast && slow < fast && strstr(slow, "3.000     30.0") && strstr(fast, "1.000     10.0"));
+    free(out);
+    out = capture(kernels_json, &r);
+    CHECK("prof-kernels-json", strstr(out, ",\"kernels_s\":{\"k0_matmul_add_relu\":0.1,\"k10_matmul + k11_matmul\":0.3}}}\n") != NULL);
+    free(out);
+    double kp[3] = {0, 0, 0};
+    nnrt_ctx kc;
+    memset(&kc, 0, sizeof kc);
+    kc.kprof = kp;
+    NNRT_PROF_AT(&kc, NNRT_PROF_GEMM, 1, fake_kernel(&sink));
+    CHECK("prof-at-off", kp[1] == 0 && kc.prof[NNRT_PROF_GEMM] == 0);
+    kc.profile = 1;
+    NNRT_PROF_AT(&kc, NNRT_PROF_GEMM, 1, fake_kernel(&sink));
+    CHECK("prof-at-on", kp[1] > 0 && kp[1] == kc.prof[NNRT_PROF_GEMM] && kp[0] == 0 && kp[2] == 0);
 
     nnrt_profile before = r;
     r.epochs = 3; r.steps = 150; r.samples = 19200; r.step = 1.6; r.kernel[NNRT_PROF_GEMM] = 0.9; r.gather = 0.25; r.eval = 0.09;

@@ -34,7 +34,7 @@ extension CEmitter {
             }
             guard let j = pairs[i] else {
                 for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
-                body.append(profiled(kernelCall(i), k))
+                body.append(profiled(kernelCall(i), k, index: i))
                 i += 1
                 continue
             }
@@ -75,14 +75,29 @@ extension CEmitter {
         }
     }
 
-    /// A kernel call timed under --profile by its kind (the float64 gradcheck twin has no context to time into).
-    func profiled(_ call: CStmt, _ k: Kernel) -> CStmt {
+    /// A kernel call timed under --profile by its kind, and in train_step also by itself (NNRT_PROF_AT with its
+    /// place among `timedCalls`); the float64 gradcheck twin has no context to time into.
+    func profiled(_ call: CStmt, _ k: Kernel, index i: Int) -> CStmt {
         if case .block(let stmts) = call, let last = stmts.last {   // a split kernel: time its nnrt_par_chunks call
-            return .block(stmts.dropLast() + [profiled(last, k)])
+            return .block(stmts.dropLast() + [profiled(last, k, index: i)])
         }
         guard program.kind != .gradcheck, case .expr(let e) = call else { return call }
         guard k.kind != .scalar else { return call }
+        if let id = timedCalls().ids[i] { return .expr(.call("NNRT_PROF_AT", [.id("ctx"), .id(profileKind(k)), .int(id), e])) }
         return .expr(.call("NNRT_PROF", [.id("ctx"), .id(profileKind(k)), e]))
+    }
+
+    /// train_step's timed calls in order, for --profile's per-kernel table: every kernel but the scalars, a pair
+    /// as one call. `ids` maps a kernel's index (a pair's first) to its place in `names`.
+    func timedCalls() -> (ids: [Int: Int], names: [String]) {
+        guard program.kind == .train else { return ([:], []) }
+        var ids: [Int: Int] = [:], names: [String] = []
+        let seconds = Set(pairs.values)
+        for (i, k) in program.kernels.enumerated() where k.kind != .scalar && !seconds.contains(i) {
+            ids[i] = names.count
+            names.append(pairs[i].map { "\(k.name) + \(program.kernels[$0].name)" } ?? k.name)
+        }
+        return (ids, names)
     }
 
     /// The kernels and the entry point of this program.

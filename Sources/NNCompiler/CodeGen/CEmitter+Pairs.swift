@@ -140,7 +140,7 @@ extension CEmitter {
     func pairCall(_ i: Int, _ j: Int) -> CStmt {
         let name = pairName(i, j)
         return .block([.decl("const \(name)_args", "a", .initList(kernelArguments(i) + kernelArguments(j))),
-                       .expr(.call("NNRT_PROF", [.id("ctx"), .id(profileKind(program.kernels[i])),
-                                                 .call("nnrt_par2", [.id(name), .cast("void *", .prefix("&", .id("a")))])]))])
+                       profiled(.expr(.call("nnrt_par2", [.id(name), .cast("void *", .prefix("&", .id("a")))])),
+                                program.kernels[i], index: i)])
     }
 }

@@ -33,13 +33,18 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
     let hypers: [CExpr] = graph.hypers.map { .initList([.string($0.name), .num($0.value, float: false), .string($0.help)]) }
     items.append(.global("static const nnrt_hparam HPARAMS[\(max(1, hypers.count))]",
                          .initList(hypers.isEmpty ? [.initList([.int(0)])] : hypers)))
+    var timed: [String] = []
     for p in programs {
         items.append(.section("\(p.program.kind.rawValue) program"))
-        items += CEmitter(p.program, p.plan).functions()
+        let emitter = CEmitter(p.program, p.plan)
+        items += emitter.functions()
+        if p.program.kind == .train { timed = emitter.timedCalls().names }
     }
     let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }!.plan.arenaBytes }
     let arena = max(size(.train), size(.eval), size(.predict))
     items.append(.section("the model"))
+    items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
+                         .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
     items.append(.global("static const nnrt_model MODEL", .designated([
         ("name", .string(graph.name)), ("input_dim", .int(c.inputDim)), ("output_dim", .int(c.outputDim)),
         ("target_kind", .id(c.target == .classes ? "NNRT_TARGET_CLASS" : "NNRT_TARGET_DENSE")),
@@ -51,6 +56,7 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         ("default_batch", .int(c.batchSize)), ("default_epochs", .int(c.epochs)), ("default_seed", .int(Int(c.seed))),
         ("train_step", .id("train_step")), ("eval_batch", .id("eval_batch")), ("predict", .id("predict")),
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
+        ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
     ])))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
