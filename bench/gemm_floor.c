@@ -17,6 +17,7 @@
  * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c runtime/gemm.c -lopenblas */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,16 @@ enum { MAX_LAYERS = 16, MAX_EPOCHS = 100 };
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);  // runtime/gemm.c
 static int use_nnrt;
+
+/* gemm.c's only use of the rest of the runtime: a bad NNRT_GEMM value. */
+void nnrt_usage_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
 
 /* C = op(A) · op(B), row-major, through the chosen implementation. */
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
