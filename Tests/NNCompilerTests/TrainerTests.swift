@@ -93,6 +93,25 @@ import Testing
         #expect(zip(lrs.dropFirst(4), lrs.dropFirst(5)).allSatisfy { $0 >= $1 }, "cosine decays: \(lrs)")
     }
 
+    /// The OpenBLAS path (what a CPU without AVX-512 runs, or NNRT_GEMM=blas) trains the generated MLP like
+    /// nncc's own kernels: the same losses within float32 summation-order differences (1e-5 relative).
+    @Test func openBLASFallbackTrainsAlike() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        guard cpu.contains("avx512vl") && cpu.contains("avx512dq") else { return }   // only OpenBLAS here: nothing to compare
+        var logs: [[Double]] = []
+        for gemm in ["nnrt", "blas"] {
+            let log = Self.work.appendingPathComponent("gemm-\(gemm).jsonl")
+            let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "2", "--batch", "32", "--verbose",
+                                               "--log", log.path, "--log-every", "1", "--quiet"], env: ["NNRT_GEMM": gemm])
+            try #require(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains(gemm == "blas" ? "gemm: OpenBLAS cblas_sgemm" : "gemm: nnrt's AVX-512 kernels"), "\(r.stdout)")
+            logs.append(try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil })
+        }
+        #expect(logs[0].count == 20 && logs[0].count == logs[1].count)
+        #expect(zip(logs[0], logs[1]).allSatisfy { close($0, $1, rtol: 1e-5) }, "\(logs)")
+        #expect(logs[0] != logs[1], "the two paths really differ (summation order), so the comparison means something")
+    }
+
     /// --profile's per-kernel table: every timed call of train_step by name (a pair as one), slowest first, and
     /// in the JSONL the same seconds, which add up to the per-kind totals (each call adds one duration to both).
     @Test func profileTimesEachKernel() throws {
