@@ -12,11 +12,10 @@
  * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols):
  *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A
  *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B
- *   cc -O3 -march=native bench/gemm_ab.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
- * gemm.c calls nnrt_usage_die only for a bad NNRT_GEMM; leave it unset (the stub below exits). */
+ *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
+ * (gemm_stub.c provides the nnrt_usage_die that gemm.c calls for a bad NNRT_GEMM.) */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +25,6 @@ typedef void (*sgemm_fn)(int, int, int, int, int, const float *, int, const floa
 void sg_A(int, int, int, int, int, const float *, int, const float *, int, float *, int);
 void sg_B(int, int, int, int, int, const float *, int, const float *, int, float *, int);
 static const sgemm_fn variant[2] = {sg_A, sg_B};
-
-void nnrt_usage_die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
 
 enum { ITERS = 1500 };
 static float *X, *W1, *H1, *dH1, *dW1, *pollute[2];

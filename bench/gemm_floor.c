@@ -14,10 +14,9 @@
  * --kernel blas (the default) calls OpenBLAS's cblas_sgemm, whose core and threads come from the environment
  * (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS; bench/run.py sets them to what the trainer uses); --kernel nnrt
  * calls the trainer's own nnrt_sgemm (runtime/gemm.c, linked in), on one thread.
- * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c runtime/gemm.c -lopenblas */
+ * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c bench/gemm_stub.c runtime/gemm.c -lopenblas */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +27,6 @@ enum { MAX_LAYERS = 16, MAX_EPOCHS = 100 };
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);  // runtime/gemm.c
 static int use_nnrt;
-
-/* gemm.c's only use of the rest of the runtime: a bad NNRT_GEMM value. */
-void nnrt_usage_die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
-}
 
 /* C = op(A) · op(B), row-major, through the chosen implementation. */
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {

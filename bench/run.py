@@ -200,8 +200,9 @@ def gemm_floor(work, core, threads, epochs, batch):
     cc = shutil.which("clang") or shutil.which("cc") or "/opt/swift/usr/bin/clang"
     exe = os.path.join(work, "gemm_floor")
     runtime = os.path.join(REPO, "runtime")
-    r = subprocess.run([cc, "-O3", "-march=native", "-std=c11", "-I" + runtime, os.path.join(BENCH, "gemm_floor.c"),
-                        os.path.join(runtime, "gemm.c"), "-o", exe, "-lopenblas"], capture_output=True, text=True)
+    sources = [os.path.join(BENCH, "gemm_floor.c"), os.path.join(BENCH, "gemm_stub.c"), os.path.join(runtime, "gemm.c")]
+    r = subprocess.run([cc, "-O3", "-march=native", "-std=c11", "-I" + runtime, *sources, "-o", exe, "-lopenblas"],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         die(f"cannot build gemm_floor.c:\n{r.stderr}")
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
