@@ -11,7 +11,9 @@ One invocation measures, in this order:
   4. the GEMM floor: bench/gemm_floor.c, the sgemm calls of one epoch alone on one thread, through OpenBLAS
      (with the core the trainer reports, --verbose) and through nncc's own kernels (runtime/gemm.c);
   5. when --anchors names a Python with torch and jax: bench/anchors/torch_mlp.py and jax_mlp.py on the same
-     workload (epochs and whole 1-epoch processes, measured the same way);
+     workload (epochs and whole 1-epoch processes, measured the same way), in --rounds rounds, each followed by
+     another nncc run, so that every ratio compares runs of the same minutes (the machine drifts by tens of
+     percent between minutes); the ratios are medians over rounds;
   6. the trainer's --profile breakdown (a separate run: timing every kernel is not free).
 Then one table with the targets of issue #4. The machine is shared: every number is a median, and the load
 average before and after is printed so a noisy run can be recognised. Nothing here is used by the tests.
@@ -75,8 +77,8 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def spread(xs):
-    return f"{min(xs):.3f}-{max(xs):.3f}" if xs else "-"
+def spread(xs, digits=3):
+    return f"{min(xs):.{digits}f}-{max(xs):.{digits}f}" if xs else "-"
 
 
 # ----------------------------------------------------------------------------
@@ -258,6 +260,42 @@ def torch_anchors(args):
     return runs, best
 
 
+def anchor_rounds(args, trainer, work, first):
+    """--rounds rounds of: the anchors (JAX, then PyTorch at each thread count), then nncc again. The machine's
+    speed drifts by tens of percent from one minute to the next, so a ratio of figures taken minutes apart says
+    more about the minute than about the code. Each round's ratio divides nncc's median over the two nncc runs
+    that bracket that round's anchors by the anchor's median in that round; the table reports the median ratio
+    over rounds and their range. Round 1 also measures the anchors' whole 1-epoch processes."""
+    rounds, before = [], first["per_epoch"]
+    for i in range(args.rounds):
+        log(f"round {i + 1} of {args.rounds}")
+        rnd = {"jax": anchor(args.anchors, "jax_mlp.py", args.data, args.anchor_epochs,
+                             args.anchor_process_runs if i == 0 else 0)}
+        sub = argparse.Namespace(**dict(vars(args), anchor_process_runs=args.anchor_process_runs if i == 0 else 0))
+        rnd["torch_by_threads"], rnd["torch_best"] = torch_anchors(sub)
+        rnd["nncc_after"] = trainer_epochs(trainer, args.data, args.round_epochs, work)["per_epoch"]
+        nncc_s = median(steady(before) + steady(rnd["nncc_after"]))
+        rnd["nncc_s"] = nncc_s
+        rnd["vs_jax"] = nncc_s / rnd["jax"]["median_s"]
+        rnd["vs_torch"] = nncc_s / rnd["torch_by_threads"][rnd["torch_best"]]["median_s"]
+        log(f"round {i + 1}: nncc {nncc_s:.3f} s/epoch, JAX {rnd['jax']['median_s']:.3f} (ratio {rnd['vs_jax']:.2f}), "
+            f"PyTorch {rnd['torch_by_threads'][rnd['torch_best']]['median_s']:.3f} (ratio {rnd['vs_torch']:.2f})")
+        rounds.append(rnd)
+        before = rnd["nncc_after"]
+    return rounds
+
+
+def pooled(runs):
+    """One system's runs over the rounds: the median of all steady epochs, the first round's first epoch and
+    whole-process figures, the last round's accuracy."""
+    res = dict(runs[0])
+    res["runs"] = [r["per_epoch"] for r in runs]
+    res["steady"] = [e for r in runs for e in steady(r["per_epoch"])]
+    res["median_s"] = median(res["steady"])
+    res["final_acc"] = runs[-1]["final_acc"]
+    return res
+
+
 def anchors_available(python):
     if not python:
         return False
@@ -287,11 +325,11 @@ def table(res):
     rows.append(("nncc trainer", f"{t['median_s']:.3f}", f"{spread(pooled)} (1st {t['first_s']:.3f})",
                  f"{p['wall_s']:.2f} s, {p['rss_mb']:.0f} MB", f"{t['final_acc']:.4f}"))
     if jax_:
-        rows.append(("JAX jit (XLA CPU)", f"{jax_['median_s']:.3f}", f"{spread(steady(jax_['per_epoch']))} (1st {jax_['first_s']:.3f})",
+        rows.append(("JAX jit (XLA CPU)", f"{jax_['median_s']:.3f}", f"{spread(jax_['steady'])} (1st {jax_['first_s']:.3f})",
                      f"{jax_['wall_s']:.2f} s, {jax_['rss_mb']:.0f} MB" if "wall_s" in jax_ else "-", f"{jax_['final_acc']:.4f}"))
     for n, tr in sorted(res.get("torch_by_threads", {}).items()):
         rows.append((f"PyTorch eager, {n} thread{'s' if n > 1 else ''}{' (anchor)' if n == torch_['threads'] else ''}",
-                     f"{tr['median_s']:.3f}", f"{spread(steady(tr['per_epoch']))} (1st {tr['first_s']:.3f})",
+                     f"{tr['median_s']:.3f}", f"{spread(tr['steady'])} (1st {tr['first_s']:.3f})",
                      f"{tr['wall_s']:.2f} s, {tr['rss_mb']:.0f} MB" if "wall_s" in tr else "-", f"{tr['final_acc']:.4f}"))
     rows.append((f"GEMMs alone, OpenBLAS {t['core']}, 1 thread", f"{g['median_s']:.3f}",
                  f"{g['gflops']:.0f} GFLOP/s, {g['gflop_per_epoch']:.1f} GFLOP", "-", "-"))
@@ -303,19 +341,22 @@ def table(res):
     out = [f"nncc benchmark, {m['date']}, {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB; "
            f"load average {res['load_before']:.2f} before, {res['load_after']:.2f} after",
            f"workload: Fashion-MNIST MLP 784-256-128-10, Adam lr 1e-3, batch 128, shuffled, partial last batch "
-           f"trained; medians of epochs 2..{res['args']['epochs']} (nncc{', one run before and one after the anchors' if 'runs' in t else ''})"
-           f" and 2..{res['args']['anchor_epochs']} (anchors)",
+           f"trained; medians of the steady epochs (all but each run's first) of every run: nncc "
+           f"{res['args']['epochs']} epochs" + (f", then {len(res['rounds'])} rounds of the anchors ({res['args']['anchor_epochs']} epochs each) "
+           f"each followed by nncc again ({res['args']['round_epochs']} epochs); a round's ratio uses the nncc runs just "
+           f"before and after its anchors" if res.get("rounds") else ""),
            f"blas: {t['blas']}", "",
            line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]
     out.append("")
     targets = []
-    if jax_:
-        r = t["median_s"] / jax_["median_s"]
-        targets.append(("nncc / JAX jit, s/epoch", f"{r:.2f}", f"<= {TARGET_VS_JAX}", verdict(r <= TARGET_VS_JAX)))
-    if torch_:
-        r = t["median_s"] / torch_["median_s"]
-        targets.append((f"nncc / PyTorch eager ({torch_['threads']} thr), s/epoch", f"{r:.2f}", f"<= {TARGET_VS_TORCH}", verdict(r <= TARGET_VS_TORCH)))
+    rounds = res.get("rounds", [])
+    for key, name, target in (("vs_jax", "nncc / JAX jit", TARGET_VS_JAX), ("vs_torch", "nncc / PyTorch eager", TARGET_VS_TORCH)):
+        if rounds:
+            rs = [r[key] for r in rounds]
+            r = median(rs)
+            targets.append((f"{name}, s/epoch, median of {len(rs)} rounds", f"{r:.2f} (rounds {spread(rs, 2)})",
+                            f"<= {target}", verdict(r <= target)))
     targets.append(("nncc (2 threads) / its GEMMs alone (1 thread)", f"{t['median_s'] / gn['median_s']:.2f}",
                     "(0.5 = perfect split, nothing else)", ""))
     targets.append(("whole 1-epoch process, wall", f"{p['wall_s']:.2f} s", f"<= {TARGET_WALL_S} s", verdict(p["wall_s"] <= TARGET_WALL_S)))
@@ -353,11 +394,16 @@ def main():
     ap.add_argument("--profile-epochs", type=int, default=3, help="epochs of the --profile run (0: skip it)")
     ap.add_argument("--anchors", help="a Python with torch and jax (e.g. /tmp/anchors/bin/python)")
     ap.add_argument("--anchor-epochs", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of anchors, each followed by another nncc run (the ratios are medians over rounds)")
+    ap.add_argument("--round-epochs", type=int, default=6, help="epochs of the nncc run after each round")
     ap.add_argument("--torch-threads", default="1,2", help="PyTorch thread counts to run; the fastest is the anchor")
     ap.add_argument("--anchor-process-runs", type=int, default=1, help="whole 1-epoch anchor processes (slow)")
     ap.add_argument("--json", help="also write every measurement here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (caches, trainer, logs)")
     args = ap.parse_args()
+    if args.rounds < 1 or args.round_epochs < 3:
+        die(f"--rounds {args.rounds} --round-epochs {args.round_epochs}: expected at least 1 round of at least 3 epochs")
     if not os.path.isdir(args.data):
         die(f"--data {args.data}: no such folder (install dataset-fashion-mnist)")
 
@@ -373,14 +419,16 @@ def main():
         log(f"nncc whole process: {res['process']['wall_s']:.2f} s, {res['process']['rss_mb']:.0f} MB")
         res["gemm_floor"] = gemm_floor(work, res["trainer"]["core"], res["trainer"]["threads"], args.gemm_epochs, 128)
         if anchors_available(args.anchors):
-            res["jax"] = anchor(args.anchors, "jax_mlp.py", args.data, args.anchor_epochs, args.anchor_process_runs)
-            res["torch_by_threads"], best = torch_anchors(args)
+            res["rounds"] = anchor_rounds(args, trainer, work, res["trainer"])
+            rs = res["rounds"]
+            res["jax"] = pooled([r["jax"] for r in rs])
+            res["torch_by_threads"] = {n: pooled([r["torch_by_threads"][n] for r in rs]) for n in rs[0]["torch_by_threads"]}
+            best = min(res["torch_by_threads"], key=lambda n: res["torch_by_threads"][n]["median_s"])
             res["torch"] = dict(res["torch_by_threads"][best], threads=best)
-            # The load drifts: time nncc again after the anchors and pool the steady epochs of both runs.
-            again = trainer_epochs(trainer, args.data, args.epochs, work)
+            # nncc's figure: the steady epochs of every nncc run (each round's anchors are bracketed by two).
             t = res["trainer"]
-            t["runs"] = [t["per_epoch"], again["per_epoch"]]
-            t["median_s"] = median(steady(t["per_epoch"]) + steady(again["per_epoch"]))
+            t["runs"] = [t["per_epoch"]] + [r["nncc_after"] for r in rs]
+            t["median_s"] = median([e for run in t["runs"] for e in steady(run)])
         if args.profile_epochs > 0:
             res["profile"] = profile_run(trainer, args.data, args.profile_epochs, work)
         res["load_after"] = loadavg()
