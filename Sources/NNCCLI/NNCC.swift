@@ -45,11 +45,15 @@ struct Compile: ParsableCommand {
         var driver = Driver(tools: try Toolchain.locate())
         driver.useCache = !noCache
         if verbose { driver.note = { FileHandle.standardError.write(Data("nncc: \($0)\n".utf8)) } }
+        // The runtime compiles (when not cached) while swiftc evaluates the model file. If anything fails first,
+        // the error waits for it, so that no clang is left writing into the cache after nncc exits.
+        let runtime = emit == .binary ? try driver.startRuntimeBuild() : nil
+        defer { _ = try? runtime?.objects() }
         let forward = try driver.evaluate(file)
         let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion))
         if emit == .binary {
             let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-            try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out))
+            try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out), runtime: runtime)
             driver.note("wrote \(out)")
         } else if let output {
             try Data(model.dump(emit).utf8).write(to: URL(fileURLWithPath: output))

@@ -119,6 +119,36 @@ import Testing
         #expect(b.stderr.contains("--fuse-harder"), "\(b.stderr)")
     }
 
+    /// `nncc compile` builds the runtime in the background while it evaluates the model file. When the model
+    /// file has an error, nncc still waits for that build before it exits: the cache then holds every runtime
+    /// object and no temporary file (a clang left running would write into the cache after nncc has gone), and
+    /// the next compile in that cache reuses the runtime.
+    @Test func modelErrorOnAColdCacheLeavesTheRuntimeBuilt() throws {
+        let dir = Paths.tempDir()
+        let cache = dir.appendingPathComponent("cache")
+        let bad = try writeModel("bad", "import NNDSL\nlet x =\n", in: dir)
+        let r = try Run.run(Paths.nncc, ["compile", bad.path, "-o", dir.appendingPathComponent("t").path],
+                            env: ["NNCC_CACHE_DIR": cache.path])
+        #expect(r.status == 1 && r.stderr.contains("bad.swiftnn:2:"), "\(r.stderr)")
+        let runtimeDirs = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("runtime").path)
+        #expect(runtimeDirs.count == 1)
+        let built = try FileManager.default.contentsOfDirectory(
+            atPath: cache.appendingPathComponent("runtime/\(runtimeDirs[0])").path)
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Paths.repo.appendingPathComponent("runtime").path)
+            .filter { $0.hasSuffix(".c") }
+        #expect(sources.count > 5)
+        for c in sources { #expect(built.contains(String(c.dropLast(2)) + ".o"), "\(c): no object in \(built)") }
+        #expect(!built.contains { $0.hasSuffix(".tmp") }, "temporary files left: \(built)")
+        let good = try writeModel("good", """
+            import NNDSL
+            train(Sequential { Linear(3, 2) }, input: 3, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, in: dir)
+        let second = try Run.run(Paths.nncc, ["compile", good.path, "-o", dir.appendingPathComponent("t").path, "--verbose"],
+                                 env: ["NNCC_CACHE_DIR": cache.path])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(!second.stderr.contains("compiled the runtime"), "the runtime was compiled again: \(second.stderr)")
+    }
+
     /// A second compile of an unchanged file comes from the cache, and the trainer still works.
     @Test func unchangedFileIsServedFromTheCache() throws {
         let dir = Paths.tempDir()

@@ -5,7 +5,8 @@ import NNIR
 public struct Driver {
     public var tools: Toolchain
     public var useCache = true
-    /// Receives progress lines when the user asked for them (`--verbose`).
+    /// Receives progress lines when the user asked for them (`--verbose`); called from any thread (the runtime
+    /// build runs in the background).
     public var note: (String) -> Void = { _ in }
 
     public init(tools: Toolchain) { self.tools = tools }
@@ -63,21 +64,26 @@ public struct Driver {
 
     // ---- build: C → trainer
 
-    /// Builds the trainer from C source, reusing a cached binary for identical source and runtime.
-    public func build(cSource: String, output: URL) throws {
-        let runtime = try snapshotRuntime()
+    /// Builds the trainer from C source, reusing a cached binary for identical source and runtime. `runtime` is
+    /// the runtime build started by `startRuntimeBuild()`; without it, the runtime is snapshotted (and compiled,
+    /// if its objects are not cached) here. The model's C compiles while the runtime's objects may still be
+    /// compiling; only the link waits for them.
+    public func build(cSource: String, output: URL, runtime started: RuntimeBuild? = nil) throws {
+        let runtime = try started ?? startRuntimeBuild(background: false)
         var h = ContentHash()
         h.update(cSource); h.update(runtime.hash); h.update(Driver.cFlags.joined(separator: " "))
         let cached = tools.cacheDir.appendingPathComponent("bin/\(h.hex)")
         if !useCache || !FileManager.default.fileExists(atPath: cached.path) {
-            let (include, objects) = try runtimeObjects(runtime)
             let work = try scratch("build-\(h.hex)")
             defer { try? FileManager.default.removeItem(at: work) }
-            let c = work.appendingPathComponent("model.c")
+            let c = work.appendingPathComponent("model.c"), o = work.appendingPathComponent("model.o")
             try Data(cSource.utf8).write(to: c)
             let exe = work.appendingPathComponent("trainer")
-            let r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", include.path, c.path] + objects
+            var r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", runtime.include.path, "-c", c.path, "-o", o.path])
+            if r.status == 0 {
+                r = try Subprocess.run(tools.clang, [o.path] + (try runtime.objects())
                                        + ["-lopenblas", "-lz", "-lm", "-lpthread", "-o", exe.path])
+            }
             if r.status != 0 {
                 throw DriverError("internal error: clang could not build the trainer:\n\(r.stderr)")
             }
@@ -92,6 +98,23 @@ public struct Driver {
         guard rename(tmp.path, output.path) == 0 else {
             throw DriverError("\(output.path): cannot write the trainer: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Snapshots the runtime's sources (now) and compiles them into cached objects, unless they are cached
+    /// already, on a background thread. `nncc compile` starts this before it evaluates the model file, so that
+    /// clang builds the runtime while swiftc compiles the model file and the pipeline runs. A cold compile of
+    /// the example (empty cache) went from 2.51–2.77 s to 1.87–2.22 s, four interleaved pairs, this and the
+    /// model's own `clang -c` before the link.
+    public func startRuntimeBuild(background: Bool = true) throws -> RuntimeBuild {
+        let runtime = try snapshotRuntime()
+        let (include, compile) = try runtimeObjects(runtime)
+        let build = RuntimeBuild(hash: runtime.hash, include: include)
+        // The closure holds only the snapshot's paths, clang's path and `note` (which the caller gives us to
+        // use from any thread); RuntimeBuild synchronises the result.
+        let job = UncheckedSendable(value: compile)
+        let work: @Sendable () -> Void = { build.finish(Result { try job.value() }) }
+        if background { Thread.detachNewThread(work) } else { work() }
+        return build
     }
 
     func runtimeSources() throws -> [URL] {
@@ -112,29 +135,33 @@ public struct Driver {
         return (h.hex, files)
     }
 
-    /// The snapshot's header folder and object files, compiled once per runtime version, two at a time (the
-    /// machine has two cores), into cache/runtime/<hash>/ (sources in src/).
-    func runtimeObjects(_ runtime: (hash: String, files: [(name: String, data: Data)])) throws -> (URL, [String]) {
+    /// The snapshot's header folder (written now) and a function that returns its object files, compiling them
+    /// once per runtime version, two at a time (the machine has two cores), into cache/runtime/<hash>/ (sources
+    /// in src/).
+    func runtimeObjects(_ runtime: (hash: String, files: [(name: String, data: Data)])) throws -> (URL, () throws -> [String]) {
         let dir = tools.cacheDir.appendingPathComponent("runtime/\(runtime.hash)")
         let src = dir.appendingPathComponent("src")
         let sources = runtime.files.map(\.name).filter { $0.hasSuffix(".c") }
         let objects = sources.map { dir.appendingPathComponent(($0 as NSString).deletingPathExtension + ".o").path }
         if FileManager.default.fileExists(atPath: src.path), objects.allSatisfy(FileManager.default.fileExists) {
-            return (src, objects)
+            return (src, { objects })
         }
         let staging = try scratch("runtime-\(runtime.hash)")
         for f in runtime.files { try f.data.write(to: staging.appendingPathComponent(f.name)) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         if rename(staging.path, src.path) != 0 { try? FileManager.default.removeItem(at: staging) }  // another nncc won
-        let failures = LockedList()
-        DispatchQueue.concurrentPerform(iterations: sources.count) { i in
-            let tmp = objects[i] + ".\(getpid())-\(i).tmp"
-            let r = try? Subprocess.run(tools.clang, Driver.cFlags + ["-c", src.appendingPathComponent(sources[i]).path, "-o", tmp])
-            if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i]): \(r?.stderr ?? "")") }
-        }
-        if let f = failures.items.first { throw DriverError("internal error: the runtime does not compile: \(f)") }
-        note("build: compiled the runtime into \(dir.path)")
-        return (src, objects)
+        let (clang, note) = (tools.clang, note)
+        return (src, {
+            let failures = LockedList()
+            DispatchQueue.concurrentPerform(iterations: sources.count) { i in
+                let tmp = objects[i] + ".\(getpid())-\(i).tmp"
+                let r = try? Subprocess.run(clang, Driver.cFlags + ["-c", src.appendingPathComponent(sources[i]).path, "-o", tmp])
+                if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i]): \(r?.stderr ?? "")") }
+            }
+            if let f = failures.items.first { throw DriverError("internal error: the runtime does not compile: \(f)") }
+            note("build: compiled the runtime into \(dir.path)")
+            return objects
+        })
     }
 
     // ---- files
@@ -157,6 +184,33 @@ public struct Driver {
         rename(tmp, url.path)
     }
 }
+
+/// A runtime build in progress (see `Driver.startRuntimeBuild`): the snapshot's hash and header folder are
+/// known at once; `objects()` waits for the object files.
+public final class RuntimeBuild: @unchecked Sendable {
+    let hash: String
+    let include: URL
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: Result<[String], Error>?
+
+    init(hash: String, include: URL) { self.hash = hash; self.include = include }
+
+    fileprivate func finish(_ r: Result<[String], Error>) {
+        lock.lock(); result = r; lock.unlock()
+        done.signal()
+    }
+
+    /// Waits for the object files; rethrows the build's error.
+    @discardableResult public func objects() throws -> [String] {
+        lock.lock()
+        if result == nil { lock.unlock(); done.wait(); done.signal(); lock.lock() }
+        defer { lock.unlock() }
+        return try result!.get()
+    }
+}
+
+struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
 
 final class LockedList: @unchecked Sendable {
     private let lock = NSLock()
