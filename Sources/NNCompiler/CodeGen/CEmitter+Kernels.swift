@@ -150,11 +150,14 @@ extension CEmitter {
         let k = graph.type(n.op == .nllGrad ? x[2] : x[n.op == .softmaxCrossEntropyGrad ? 1 : 0]).shape.dims[0]
         let row = { (p: ValueID) in CExpr.id(self.ptr(p)) + .id("i") * .int(k) }
         func label(_ y: ValueID) -> CExpr { .index(.id(ptr(y)), .id("i")) }
-        func maxAndSum(_ z: CExpr) -> [CStmt] {
-            [.decl("\(real)", "mx", .index(z, .int(0))),
+        /// mx = max_j z[j], sum = Σ_j exp(z[j] − mx); with `keep`, each exp is also stored in keep[j].
+        func maxAndSum(_ z: CExpr, keep: CExpr? = nil) -> [CStmt] {
+            let e = CExpr.call(fn("exp"), [.index(z, .id("j")) - .id("mx")])
+            return [.decl("\(real)", "mx", .index(z, .int(0))),
              .loop("j", .int(1), .int(k), [.cond(.binary(">", .index(z, .id("j")), .id("mx")), [.assign(.id("mx"), "=", .index(z, .id("j")))])]),
              .decl("\(real)", "sum", lit(0)),
-             .loop("j", .int(0), .int(k), [.assign(.id("sum"), "+=", .call(fn("exp"), [.index(z, .id("j")) - .id("mx")]))])]
+             .loop("j", .int(0), .int(k), keep.map { [.assign(.index($0, .id("j")), "=", e), .assign(.id("sum"), "+=", .index($0, .id("j")))] }
+                                          ?? [.assign(.id("sum"), "+=", e)])]
         }
         let out = CExpr.id(ptr(v)) + .id("i") * .int(k)
         switch n.op {
@@ -183,10 +186,11 @@ extension CEmitter {
                         .assign(.id("acc"), "+=", .id("mx") + .call(fn("log"), [.id("sum")]) - .index(.id("z"), label(x[1])))]),
                     .assign(.prefix("*", .id(sca(v))), "=", .id("acc"))]
         case .softmaxCrossEntropyGrad:
-            return [.loop("i", .int(0), .id("n"), [.decl("const \(real) *", "z", row(x[1]))] + maxAndSum(.id("z")) + [
+            // Each exp once: kept in the output row by the sum, then scaled (the same products as scale · exp(…)
+            // computed afterwards, so the same bits, with half the exps).
+            return [.loop("i", .int(0), .id("n"), [.decl("const \(real) *", "z", row(x[1]))] + maxAndSum(.id("z"), keep: out) + [
                 .decl("const \(real)", "scale", .cast(real, .id(sca(x[0]))) / .id("sum")),
-                .loop("j", .int(0), .int(k), [.assign(.index(out, .id("j")), "=",
-                    .id("scale") * .call(fn("exp"), [.index(.id("z"), .id("j")) - .id("mx")]))]),
+                .loop("j", .int(0), .int(k), [.assign(.index(out, .id("j")), "=", .id("scale") * .index(out, .id("j")))]),
                 .assign(.index(out, label(x[2])), "-=", .cast(real, .id(sca(x[0]))))])]
         case .gatherLabel:
             return [.loop("i", .int(0), .id("n"), [
