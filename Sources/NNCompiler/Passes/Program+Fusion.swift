@@ -121,7 +121,8 @@ extension Program {
     /// the loss kernel moves down into its gradient's kernel, which then computes each row's max, exps and sum
     /// once for both. Legal when the gradient's operands do not depend on the loss and nothing between the two
     /// kernels uses the loss but scalar statements (its division by n, penalties added to it), which move after
-    /// the merged kernel. Measured in the MLP trainer (--profile): the two kernels took 0.016 ms per step.
+    /// the merged kernel. Measured in the MLP trainer (--profile, three interleaved pairs): the two kernels took
+    /// 0.013–0.017 ms per step, the merged one 0.008–0.009.
     mutating func mergeLossWithItsGradient() {
         func rowwise(_ k: Kernel, _ op: Op) -> Bool { k.kind == .rowwise && k.body.isEmpty && graph[k.anchor!].op == op }
         guard let b = kernels.firstIndex(where: { rowwise($0, .softmaxCrossEntropyGrad) }) else { return }
