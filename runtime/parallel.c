@@ -66,10 +66,21 @@ void nnrt_parallel_init(int requested, int flush) {
 
 int nnrt_parallel_threads(void) { return threads; }
 
+/* 1 while a job runs. A job must not start another: with two threads the worker would wait for itself, and
+ * nnrt_par_chunks keeps its job in one static struct. The generated code never nests them; this catches a
+ * runtime or codegen change that would, on one thread as on two. */
+static _Atomic int in_job;
+
+static void enter_job(void) {
+    if (atomic_exchange(&in_job, 1)) nnrt_die("internal error: nnrt_par2 or nnrt_par_chunks called from inside a parallel job");
+}
+
 void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
+    enter_job();
     if (threads < 2) {
         fn(arg, 0);
         fn(arg, 1);
+        atomic_store(&in_job, 0);
         return;
     }
     job_fn = fn;
@@ -83,6 +94,7 @@ void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
     }
     fn(arg, 1);
     while (atomic_load(&finished) != seq) CPU_RELAX();
+    atomic_store(&in_job, 0);
 }
 
 /* Chunks from opposite ends: the worker takes 0, 1, 2, …, the caller count−1, count−2, …, each claiming a chunk
@@ -90,7 +102,7 @@ void nnrt_par2(void (*fn)(void *arg, int part), void *arg) {
  * everything is the other's). With both threads at the same speed each runs the half a fixed split would give
  * it, so each keeps working on the same rows of a weight from step to step (in its own cache); when the shared
  * machine slows one thread down, the other takes over a chunk or two instead of waiting. The job lives in one
- * static struct: only the main thread may call nnrt_par_chunks, never a chunk itself. */
+ * static struct: only the main thread may call nnrt_par_chunks, never a chunk itself (enter_job checks). */
 static struct {
     void (*fn)(void *, int);
     void *arg;
@@ -110,7 +122,9 @@ static void run_chunks(void *unused, int part) {
 
 void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count) {
     if (threads < 2 || count < 2) {
+        enter_job();
         for (int c = 0; c < count; c++) fn(arg, c);
+        atomic_store(&in_job, 0);
         return;
     }
     if (count > 64) nnrt_die("internal error: nnrt_par_chunks with %d chunks (at most 64)", count);

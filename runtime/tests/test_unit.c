@@ -550,6 +550,28 @@ static void chunk_part(void *arg, int c) {
     if (j->slow_caller && pthread_equal(pthread_self(), j->caller)) nanosleep(&ms20, NULL);
 }
 
+/* A chunk that starts another parallel job: an internal error (exit 1), on one thread as on two. */
+static void nested_chunk(void *arg, int c) {
+    (void)c;
+    chunk_job *j = arg;
+    nnrt_par_chunks(chunk_part, j, 4);
+}
+static void run_nested(const void *arg) {
+    (void)arg;
+    alarm(10);  // without the check the child would wait forever for a worker it does not have (fork keeps one thread)
+    static chunk_job j;
+    nnrt_par_chunks(nested_chunk, &j, 8);
+}
+static void nested_part(void *arg, int part) {
+    (void)arg; (void)part;
+    nnrt_par2(par_part, NULL);
+}
+static void run_nested_par2(const void *arg) {
+    (void)arg;
+    alarm(10);
+    nnrt_par2(nested_part, NULL);
+}
+
 static void test_chunks(void) {
     int once = 1, ends = 1;
     static const int counts[] = {1, 2, 3, 7, 8, 63, 64};
@@ -581,6 +603,14 @@ static void test_chunks(void) {
         worker += !pthread_equal(j.who[c], pthread_self());
     }
     CHECK("par_chunks: the faster thread takes over chunks", all && (worker >= 5 || nnrt_parallel_threads() < 2));
+    EXPECT_DIE("par_chunks inside a chunk", 1, "internal error: nnrt_par2 or nnrt_par_chunks called from inside a parallel job", run_nested, NULL);
+    EXPECT_DIE("par2 inside a par2 job", 1, "called from inside a parallel job", run_nested_par2, NULL);
+    // After the children died, the parent's own jobs still run (the flag is per process and was cleared).
+    memset(&j, 0, sizeof j);
+    nnrt_par_chunks(chunk_part, &j, 8);
+    int again = 1;
+    for (int c = 0; c < 8; c++) again &= j.runs[c] == 1;
+    CHECK("par_chunks after the nested-job checks", again);
 }
 
 static void test_parallel(void) {
