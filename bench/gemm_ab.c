@@ -10,8 +10,8 @@
  * and print the median per variant and thread. NOPOL=1 skips the 2 MB touch, NOX=1 the rewrite of X.
  *
  * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols):
- *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A
- *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B
+ *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A -Dnnrt_gemm_describe=describe_A
+ *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B -Dnnrt_gemm_describe=describe_B
  *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
  * (gemm_stub.c provides the nnrt_usage_die that gemm.c calls for a bad NNRT_GEMM.) */
 #define _POSIX_C_SOURCE 200809L

@@ -1,7 +1,8 @@
 /* blas.c — making OpenBLAS use the right kernels and thread count.
  *
  * Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not know Sapphire Rapids and falls back to its
- * "Prescott" SSE3 kernels, 5–10× slower than the machine allows. It honours OPENBLAS_CORETYPE, but
+ * "Prescott" SSE3 kernels, 5–10× slower than the machine allows (it does recognise AMD Zen 2, which gets the
+ * same "Zen" from the choice below). It honours OPENBLAS_CORETYPE, but
  * reads it in the library's load-time constructor, before main runs: a setenv in main is too late
  * (checked: openblas_get_corename() still says Prescott). So nnrt_main starts by choosing the core from
  * the CPU's features and, when it changed the environment, re-executes /proc/self/exe with the same
@@ -36,8 +37,9 @@ const char *nnrt_blas_pick_core(char *why, size_t cap) {
         return "SkylakeX";
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        snprintf(why, cap, "avx2 fma");
-        return "Haswell";
+        int amd = __builtin_cpu_is("amd");  // Zen: Haswell's kernels with Zen's cache blocking
+        snprintf(why, cap, "%savx2 fma", amd ? "AMD, " : "");
+        return amd ? "Zen" : "Haswell";
     }
     snprintf(why, cap, "no avx2");
     return NULL;  // leave it to OpenBLAS's own detection
@@ -91,8 +93,7 @@ void nnrt_blas_describe(FILE *f) {
     int threads = openblas_get_num_threads();
     fprintf(f, "blas: %s core %s (%s), %d thread%s\n", version, openblas_get_corename(), how, threads,
             threads == 1 ? "" : "s");
-    fprintf(f, "gemm: %s\n", nnrt_gemm_own_kernels() ? "nnrt's AVX-512 kernels (NNRT_GEMM=blas: OpenBLAS instead)"
-                                                   : "OpenBLAS cblas_sgemm");
+    fprintf(f, "gemm: %s\n", nnrt_gemm_describe());
     fprintf(f, "threads: %d for the kernels (large GEMMs and their loops split by rows or columns)\n",
             nnrt_parallel_threads());
 }

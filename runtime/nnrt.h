@@ -281,9 +281,13 @@ void nnrt_flush_denormals(void);
 void nnrt_parallel_init(int requested, int flush);
 int nnrt_parallel_threads(void);
 
-/* 1 when nnrt_sgemm runs gemm.c's AVX-512 kernels, 0 when it calls OpenBLAS (no AVX-512, or NNRT_GEMM=blas).
-   Decided on first use; nnrt_gemm_reset makes the next call decide again (tests). */
+/* Which GEMM nnrt_sgemm runs (gemm.c): OpenBLAS, or one of its own kernel sets (non-zero). By default the
+   best set the CPU runs (AVX-512, else AVX2 with FMA, else OpenBLAS); NNRT_GEMM=blas|nnrt|avx512|avx2 chooses.
+   Decided on first use; nnrt_gemm_reset makes the next call decide again (tests). nnrt_gemm_describe is the
+   choice in words, for --verbose. */
+enum { NNRT_GEMM_BLAS = 0, NNRT_GEMM_AVX512 = 1, NNRT_GEMM_AVX2 = 2 };
 int nnrt_gemm_own_kernels(void);
+const char *nnrt_gemm_describe(void);
 void nnrt_gemm_reset(void);
 
 /* Two lines for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread" and the GEMM and threads used. */

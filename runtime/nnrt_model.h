@@ -85,8 +85,8 @@ void nnrt_par2(void (*fn)(void *arg, int part), void *arg);
    caller. Chunks must write disjoint memory, so that the result does not depend on which thread runs which. */
 void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count);
 
-/* C = op(A) · op(B) in single precision, row-major (gemm.c): our AVX-512 kernels where the CPU has them,
-   OpenBLAS's cblas_sgemm elsewhere or with NNRT_GEMM=blas. A is M×K (K×M when transA), B is K×N (N×K when
+/* C = op(A) · op(B) in single precision, row-major (gemm.c): our AVX-512 or AVX2 kernels where the CPU has
+   them, OpenBLAS's cblas_sgemm elsewhere or with NNRT_GEMM=blas. A is M×K (K×M when transA), B is K×N (N×K when
    transB), C is M×N; lda, ldb and ldc are row strides. C is overwritten (beta 0). */
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import NNCompiler
 
 /// Mistakes in a model file are reported at model.swiftnn:line:col with a non-zero exit, never a stack trace.
 @Suite struct CompileErrorTests {
@@ -164,5 +165,16 @@ import Testing
         #expect(second.status == 0)
         #expect(second.stderr.contains("evaluate: cached") && second.stderr.contains("build: cached"), "\(second.stderr)")
         #expect(try Run.run(out, ["--help"]).status == 0)
+    }
+
+    /// Trainers and runtime objects are built with -march=native, so the cache key holds the CPU: a cache
+    /// carried to another machine rebuilds instead of handing out code for instructions that CPU may lack.
+    @Test func cacheKeyHoldsTheCPU() throws {
+        let cpu = Driver.hostCPU.split(separator: "\n").map { $0.prefix { $0 != ":" }.trimmingCharacters(in: .whitespaces) }
+        #expect(cpu == ["vendor_id", "cpu family", "model", "flags"], "\(Driver.hostCPU)")
+        let driver = Driver(tools: try Paths.toolchain())
+        let here = try driver.snapshotRuntime().hash
+        #expect(try driver.snapshotRuntime(cpu: Driver.hostCPU).hash == here)
+        #expect(try driver.snapshotRuntime(cpu: Driver.hostCPU.replacingOccurrences(of: " avx2", with: "")).hash != here)
     }
 }

@@ -299,7 +299,9 @@ check resume-val-jsonl '[ "$(nosecs vr_s.jsonl)" = "$(nosecs vr_r.jsonl)" ] && g
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"
-if grep -q avx512bw /proc/cpuinfo; then want=SkylakeX; elif grep -q avx2 /proc/cpuinfo; then want=Haswell; else want=; fi
+if grep -q avx512bw /proc/cpuinfo; then want=SkylakeX
+elif grep -q avx2 /proc/cpuinfo && grep -q AuthenticAMD /proc/cpuinfo; then want=Zen
+elif grep -q avx2 /proc/cpuinfo; then want=Haswell; else want=; fi
 if [ -n "$want" ]; then
     expect blas-auto 0 "core $want (OPENBLAS_CORETYPE=$want, chosen from CPU features" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS $TOY train $V
 fi
@@ -307,14 +309,26 @@ expect blas-one-thread 0 "), 1 thread" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_
 expect blas-user-core 0 "core Haswell (OPENBLAS_CORETYPE=Haswell, set by the user)" env OPENBLAS_CORETYPE=Haswell $TOY train $V
 expect blas-user-threads 0 "2 threads" env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 $TOY train $V
 expect blas-eval-verbose 0 "blas: OpenBLAS" $TOY eval --weights a.st --test-x $D/x.npy --test-y $D/y.npy --verbose
-# The GEMM: nnrt's kernels on AVX-512 unless NNRT_GEMM=blas; a bad value stops the trainer with exit 2.
-if grep -q avx512vl /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo; then
+# The GEMM: nnrt's AVX-512 kernels where the CPU has them, else its AVX2 ones, else OpenBLAS; NNRT_GEMM chooses,
+# and a value the CPU cannot run, or a bad one, stops the trainer with exit 2.
+has() { grep -qw "$1" /proc/cpuinfo; }
+if has avx512f && has avx512vl && has avx512dq; then
     expect gemm-own 0 "gemm: nnrt's AVX-512 kernels" $TOY train $V
     expect gemm-nnrt 0 "gemm: nnrt's AVX-512 kernels" env NNRT_GEMM=nnrt $TOY train $V
+    expect gemm-avx512 0 "gemm: nnrt's AVX-512 kernels" env NNRT_GEMM=avx512 $TOY train $V
 else
-    expect gemm-nnrt-no-avx512 2 "NNRT_GEMM=nnrt: this CPU lacks AVX-512" env NNRT_GEMM=nnrt $TOY train $V
+    expect gemm-no-avx512 2 "NNRT_GEMM=avx512: this CPU lacks AVX-512" env NNRT_GEMM=avx512 $TOY train $V
+    if has avx2 && has fma; then
+        expect gemm-own 0 "gemm: nnrt's AVX2 kernels" $TOY train $V
+        expect gemm-nnrt 0 "gemm: nnrt's AVX2 kernels" env NNRT_GEMM=nnrt $TOY train $V
+    fi
+fi
+if has avx2 && has fma; then
+    expect gemm-avx2 0 "gemm: nnrt's AVX2 kernels" env NNRT_GEMM=avx2 $TOY train $V
+else
+    expect gemm-nnrt-none 2 "NNRT_GEMM=nnrt: this CPU has neither" env NNRT_GEMM=nnrt $TOY train $V
 fi
 expect gemm-blas 0 "gemm: OpenBLAS cblas_sgemm" env NNRT_GEMM=blas $TOY train $V
-expect gemm-bad-env 2 "NNRT_GEMM=openblas: expected blas (OpenBLAS) or nnrt" env NNRT_GEMM=openblas $TOY train $V
+expect gemm-bad-env 2 "NNRT_GEMM=openblas: expected blas (OpenBLAS), nnrt (the best kernels this CPU runs), avx512 or avx2" env NNRT_GEMM=openblas $TOY train $V
 
 echo "e2e: $pass passed, $fail failed"

@@ -67,7 +67,7 @@ bench_ok() {
     $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" -o "$o/gemm_floor" -lopenblas &&
     "$o/gemm_floor" --samples 512 --epochs 1 --kernel nnrt | grep -q '"kernel":"nnrt"' &&
     for v in A B; do
-        $CC -O2 -march=native -I"$RT" -c "$RT/gemm.c" -o "$o/$v.o" -Dnnrt_sgemm=sg_$v -Dnnrt_gemm_own_kernels=own_$v -Dnnrt_gemm_reset=reset_$v || return 1
+        $CC -O2 -march=native -I"$RT" -c "$RT/gemm.c" -o "$o/$v.o" -Dnnrt_sgemm=sg_$v -Dnnrt_gemm_own_kernels=own_$v -Dnnrt_gemm_reset=reset_$v -Dnnrt_gemm_describe=describe_$v || return 1
     done &&
     $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_ab" -lopenblas -lpthread
 }

@@ -652,12 +652,12 @@ static void test_parallel(void) {
     CHECK("gather with a prefetch of the next batch gathers the same", same_next && memcmp(two, three, 3 * D * sizeof(float)) == 0);
 }
 
-/* nnrt_sgemm against a float64 reference: every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails
- * in M, N and K around the kernels' tile sizes (4×4 dot tiles, 6×64 broadcast tiles, K blocks of 256), row
- * strides wider than the matrices (a split GEMM works on a window), and a guard band around C that must stay
- * untouched. Then: the kernels are really in use on an AVX-512 CPU, NNRT_GEMM=blas switches to OpenBLAS with
- * the same results within rounding, and a GEMM computed in two column or row halves (as the two threads do)
- * is bit-identical to the whole. */
+/* nnrt_sgemm against a float64 reference, for each kernel set the CPU runs (AVX-512, AVX2; chosen with
+ * NNRT_GEMM): every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails in M, N and K around the
+ * kernels' tile sizes (4×4 and 3×4 dot tiles, 6×64 and 6×16 broadcast tiles, K blocks of 256), row strides wider
+ * than the matrices (a split GEMM works on a window), and a guard band around C that must stay untouched. Then:
+ * the best set is the default, NNRT_GEMM=blas switches to OpenBLAS with the same results within rounding, and a
+ * GEMM computed in two column or row halves (as the two threads do) is bit-identical to the whole. */
 static float gemm_a(int i, int k) { return (float)(((i * 37 + k * 11) % 23) - 11) / 8.0f; }
 static float gemm_b(int k, int j) { return (float)(((k * 13 + j * 29) % 19) - 9) / 4.0f; }
 
@@ -694,35 +694,33 @@ static int gemm_case(int ta, int tb, int M, int N, int K, int pad) {
     return ok;
 }
 
-static void test_gemm(void) {
-    int own = nnrt_gemm_own_kernels();
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    CHECK("gemm uses its AVX-512 kernels where the CPU has them",
-          own == (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma")));
-#endif
-    static const int Ms[] = {1, 3, 4, 5, 6, 7, 13, 64}, Ns[] = {1, 2, 4, 5, 15, 16, 17, 63, 64, 65, 130},
-                     Ks[] = {1, 7, 15, 16, 17, 100, 257, 300};
-    const char *names[4] = {"gemm NN matches float64", "gemm NT matches float64", "gemm TN matches float64",
-                            "gemm TT matches float64"};
+/* The checks of one kernel set (or OpenBLAS), named "<label>: …". OpenBLAS's halves may round differently from
+ * its whole (it picks its blocking by size), so that check is only for nnrt's own kernels. */
+static void test_gemm_kind(const char *label, int own_kernels) {
+    char name[128];
+    static const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 13, 64}, Ns[] = {1, 2, 4, 5, 8, 9, 15, 16, 17, 63, 64, 65, 130},
+                     Ks[] = {1, 7, 8, 9, 15, 16, 17, 100, 257, 300};
+    const char *forms[4] = {"NN", "NT", "TN", "TT"};
     for (int form = 0; form < 4; form++) {
         int ta = form >= 2, tb = form & 1, ok = 1;
         for (unsigned a = 0; a < sizeof Ms / sizeof *Ms; a++)
             for (unsigned b = 0; b < sizeof Ns / sizeof *Ns; b++)
                 for (unsigned c = 0; c < sizeof Ks / sizeof *Ks; c++) ok &= gemm_case(ta, tb, Ms[a], Ns[b], Ks[c], (a + b + c) % 3 * 5);
-        CHECK(names[form], ok);
+        snprintf(name, sizeof name, "%s: gemm %s matches float64", label, forms[form]);
+        CHECK(name, ok);
     }
     // The trainer's shapes (Fashion-MNIST MLP, batch 128), the forward ones with a partial last batch of 96.
-    CHECK("gemm trainer shapes", gemm_case(0, 1, 128, 256, 784, 0) && gemm_case(0, 1, 96, 128, 256, 0) &&
-                                     gemm_case(1, 0, 256, 784, 128, 0) && gemm_case(0, 0, 128, 256, 128, 0) &&
-                                     gemm_case(1, 0, 10, 128, 96, 0) && gemm_case(0, 1, 128, 10, 128, 0));
+    snprintf(name, sizeof name, "%s: gemm trainer shapes", label);
+    CHECK(name, gemm_case(0, 1, 128, 256, 784, 0) && gemm_case(0, 1, 96, 128, 256, 0) &&
+                    gemm_case(1, 0, 256, 784, 128, 0) && gemm_case(0, 0, 128, 256, 128, 0) &&
+                    gemm_case(1, 0, 10, 128, 96, 0) && gemm_case(0, 1, 128, 10, 128, 0));
     // More rows than one block of the dot kernel (128), and an evaluation batch of 1024.
-    CHECK("gemm NT over several row blocks", gemm_case(0, 1, 300, 37, 100, 3) && gemm_case(0, 1, 1024, 20, 50, 0) &&
-                                                 gemm_case(0, 1, 129, 9, 33, 1));
+    snprintf(name, sizeof name, "%s: gemm NT over several row blocks", label);
+    CHECK(name, gemm_case(0, 1, 300, 37, 100, 3) && gemm_case(0, 1, 1024, 20, 50, 0) && gemm_case(0, 1, 129, 9, 33, 1));
     float c6[6] = {1, 1, 1, 1, 1, 1}, x0 = 0;
     nnrt_sgemm(0, 0, 2, 3, 0, &x0, 1, &x0, 3, c6, 3);
-    CHECK("gemm with K = 0 writes zeros", c6[0] == 0 && c6[5] == 0);
+    snprintf(name, sizeof name, "%s: gemm with K = 0 writes zeros", label);
+    CHECK(name, c6[0] == 0 && c6[5] == 0);
 
     // Halves, as a split kernel computes them, are bit-identical to the whole.
     enum { M = 128, N = 272, K = 200 };
@@ -745,25 +743,59 @@ static void test_gemm(void) {
     nnrt_sgemm(0, 0, M, 144, K, A, K, B, N, H, N);
     nnrt_sgemm(0, 0, M, N - 144, K, A, K, B + 144, N, H + 144, N);
     same &= memcmp(W, H, sizeof(float) * M * N) == 0;
-    CHECK("gemm halves are bit-identical to the whole", same);
+    snprintf(name, sizeof name, "%s: gemm halves are bit-identical to the whole", label);
+    if (own_kernels) CHECK(name, same);
 
-    // NNRT_GEMM=blas: OpenBLAS, the same numbers within rounding.
+    // The same product through OpenBLAS: equal within rounding.
+    int kind = nnrt_gemm_own_kernels();
+    const char *env = getenv("NNRT_GEMM");
+    char saved[16];
+    snprintf(saved, sizeof saved, "%s", env ? env : "");
+    nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, W, N);
     setenv("NNRT_GEMM", "blas", 1);
     nnrt_gemm_reset();
-    CHECK("NNRT_GEMM=blas selects OpenBLAS", nnrt_gemm_own_kernels() == 0);
     nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, H, N);
-    unsetenv("NNRT_GEMM");
+    if (*saved) setenv("NNRT_GEMM", saved, 1);
+    else unsetenv("NNRT_GEMM");
     nnrt_gemm_reset();
-    nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, W, N);
     int close = 1;
     for (int q = 0; q < M * N; q++) close &= fabsf(W[q] - H[q]) <= 1e-4f * (1 + fabsf(H[q]));
-    CHECK("gemm agrees with OpenBLAS", close && nnrt_gemm_own_kernels() == own);
+    snprintf(name, sizeof name, "%s: gemm agrees with OpenBLAS", label);
+    CHECK(name, close && nnrt_gemm_own_kernels() == kind);
     free(A);
     free(B);
     free(W);
     free(H);
     free(Bt);
     free(At);
+}
+
+static void test_gemm(void) {
+    int own = nnrt_gemm_own_kernels(), avx512 = 0, avx2 = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq");
+#endif
+    CHECK("gemm runs the best kernels the CPU has", own == (avx512 ? NNRT_GEMM_AVX512 : avx2 ? NNRT_GEMM_AVX2 : NNRT_GEMM_BLAS));
+    const struct { const char *env; int kind, present; } sets[3] = {
+        {"avx512", NNRT_GEMM_AVX512, avx512}, {"avx2", NNRT_GEMM_AVX2, avx2}, {"blas", NNRT_GEMM_BLAS, 1}};
+    for (int s = 0; s < 3; s++) {
+        setenv("NNRT_GEMM", sets[s].env, 1);
+        nnrt_gemm_reset();
+        if (!sets[s].present) {
+            printf("skip %s: this CPU lacks it\n", sets[s].env);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "NNRT_GEMM=%s selects it", sets[s].env);
+        CHECK(name, nnrt_gemm_own_kernels() == sets[s].kind);
+        test_gemm_kind(sets[s].env, sets[s].kind != NNRT_GEMM_BLAS);
+    }
+    unsetenv("NNRT_GEMM");
+    nnrt_gemm_reset();
+    CHECK("gemm is back to its default", nnrt_gemm_own_kernels() == own);
 }
 
 int main(int argc, char **argv) {

@@ -101,7 +101,7 @@ extension CEmitter {
         func overlaps(_ o: Region) -> Bool { space == o.space && lo < o.hi && o.lo < hi }
     }
 
-    private func region(_ v: ValueID) -> Region? {
+    func region(_ v: ValueID) -> Region? {
         let n = graph.type(v).shape.fixedCount
         switch plan.storage[v] ?? .register {
         case .arena(let off): return Region(space: "A", lo: off, hi: off + plan.bytes(graph.type(v)))

@@ -38,11 +38,13 @@ struct CParam {
     var type: String      // "const float *", "int ", "float "
     var name: String
     var note: String? = nil
+    /// `restrict` in the declaration: nothing the function writes overlaps what this pointer reads.
+    var restrict = false
 
     static func int(_ name: String) -> CParam { CParam(type: "int ", name: name) }
-    /// The declaration without its note, as a struct field.
+    /// The declaration without its note or `restrict`, as a struct field.
     var field: String { type + name }
-    var declaration: String { field + (note.map { " /* \($0) */" } ?? "") }
+    var declaration: String { type + (restrict ? "restrict " : "") + name + (note.map { " /* \($0) */" } ?? "") }
 }
 
 struct CFunction {

@@ -15,6 +15,18 @@ public struct Driver {
     /// vectorize sqrtf and friends: the Adam update went from 1.73 to 0.30 ms per step with it.
     static let cFlags = ["-O3", "-march=native", "-fno-math-errno", "-std=c11", "-w"]
 
+    /// What -march=native depends on: the first CPU's vendor, family, model and feature flags from /proc/cpuinfo.
+    /// It is part of every build's cache key, so a cache that moves to another machine (a shared home folder, a
+    /// copied container) never hands out a trainer or runtime objects built for instructions this CPU lacks.
+    static let hostCPU: String = {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "" }
+        let keys = ["vendor_id", "cpu family", "model", "flags"]
+        let first = info.components(separatedBy: "\n\n").first ?? ""
+        return first.split(separator: "\n").filter { line in
+            keys.contains(line.prefix { $0 != ":" }.trimmingCharacters(in: .whitespaces))
+        }.joined(separator: "\n")
+    }()
+
     // ---- evaluate: model.swiftnn → forward graph
 
     /// Compiles the model file against the DSL library and runs it to get the forward graph. swiftc's and the
@@ -124,8 +136,9 @@ public struct Driver {
 
     /// The runtime's sources as they are now, and their hash. The build uses exactly these bytes (headers and
     /// objects), so an edit made while nncc compiles cannot mix two versions under one cache key.
-    func snapshotRuntime() throws -> (hash: String, files: [(name: String, data: Data)]) {
+    func snapshotRuntime(cpu: String = Driver.hostCPU) throws -> (hash: String, files: [(name: String, data: Data)]) {
         var h = ContentHash()
+        h.update(cpu)
         var files: [(name: String, data: Data)] = []
         for f in try runtimeSources() {
             let data = try Data(contentsOf: f)
