@@ -1,4 +1,4 @@
-/* gemm_ab.c — A/B of two builds of runtime/gemm.c inside one process, under the cache pressure of a training
+/* gemm_ab.c — A/B of two builds of runtime/gemm.c (its AVX2 kernels and the dispatch) inside one process, under the cache pressure of a training
  * step, on both threads: the way to judge a kernel change on this machine, whose speed swings by ±40 % from one
  * minute to the next (separate runs of whole trainers need many interleaved repetitions to show 5 %).
  *
@@ -9,11 +9,13 @@
  *   dW1      dH1ᵀ · X, this thread's 128 of the 256 rows               (broadcast kernel)
  * and print the median per variant and thread. NOPOL=1 skips the 2 MB touch, NOX=1 the rewrite of X.
  *
- * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols):
+ * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols; both call the
+ * one gemm_avx512.c, so to compare AVX-512 kernels rename its nnrt_gemm512_nt/_bc in a copy of each file too):
  *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A -Dnnrt_gemm_describe=describe_A
  *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B -Dnnrt_gemm_describe=describe_B
- *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
- * (gemm_stub.c provides the nnrt_usage_die that gemm.c calls for a bad NNRT_GEMM.) */
+ *   cc -O3 -march=native -Iruntime -c runtime/gemm_avx512.c -o k.o
+ *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o k.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
+ * (gemm_stub.c provides the nnrt_usage_die and nnrt_die that the GEMM calls for a bad NNRT_GEMM.) */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>

@@ -9,7 +9,7 @@ One invocation measures, in this order:
   3. whole 1-epoch trainer processes (start, BLAS re-exec, load, train, evaluate, exit): wall time and max RSS
      of each child (os.wait4), medians;
   4. the GEMM floor: bench/gemm_floor.c, the sgemm calls of one epoch alone on one thread, through OpenBLAS
-     (with the core the trainer reports, --verbose) and through nncc's own kernels (runtime/gemm.c);
+     (with the core the trainer reports, --verbose) and through nncc's own kernels (runtime/gemm*.c);
   5. when --anchors names a Python with torch and jax: bench/anchors/torch_mlp.py and jax_mlp.py on the same
      workload (epochs and whole 1-epoch processes, measured the same way), in --rounds rounds, each followed by
      another nncc run, so that every ratio compares runs of the same minutes (the machine drifts by tens of
@@ -198,11 +198,12 @@ def whole_process(cmd, runs, env=None, cwd=None):
 
 def gemm_floor(work, core, threads, epochs, batch):
     """The epoch's sgemm calls alone, one thread: OpenBLAS (with the trainer's core) and nncc's own kernels
-    (runtime/gemm.c, which the trainer uses). Returns {"blas": {...}, "nnrt": {...}}."""
+    (runtime/gemm.c and gemm_avx512.c, which the trainer uses). Returns {"blas": {...}, "nnrt": {...}}."""
     cc = shutil.which("clang") or shutil.which("cc") or "/opt/swift/usr/bin/clang"
     exe = os.path.join(work, "gemm_floor")
     runtime = os.path.join(REPO, "runtime")
-    sources = [os.path.join(BENCH, "gemm_floor.c"), os.path.join(BENCH, "gemm_stub.c"), os.path.join(runtime, "gemm.c")]
+    sources = [os.path.join(BENCH, "gemm_floor.c"), os.path.join(BENCH, "gemm_stub.c"), os.path.join(runtime, "gemm.c"),
+               os.path.join(runtime, "gemm_avx512.c")]
     r = subprocess.run([cc, "-O3", "-march=native", "-std=c11", "-I" + runtime, *sources, "-o", exe, "-lopenblas"],
                        capture_output=True, text=True)
     if r.returncode != 0:

@@ -289,6 +289,11 @@ enum { NNRT_GEMM_BLAS = 0, NNRT_GEMM_AVX512 = 1, NNRT_GEMM_AVX2 = 2 };
 int nnrt_gemm_own_kernels(void);
 const char *nnrt_gemm_describe(void);
 void nnrt_gemm_reset(void);
+/* gemm_avx512.c's kernels for nnrt_sgemm (C = A·Bᵀ; C = op(A)·B with op(A)[i][k] = A[i·sai + k·sak]), and
+   whether they were built (not when -march names a CPU with AVX2 but without AVX-512). */
+extern const int nnrt_gemm512_built;
+void nnrt_gemm512_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+void nnrt_gemm512_bc(int M, int N, int K, const float *A, long sai, long sak, const float *B, int ldb, float *C, int ldc);
 
 /* Two lines for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread" and the GEMM and threads used. */
 void nnrt_blas_describe(FILE *f);

@@ -59,17 +59,18 @@ field_check() {
 }
 if field_check b && ! field_check a; then pass=$((pass + 1)); else echo "[static] FAIL: NNRT_FIELD_OFFSET type check"; fail=$((fail + 1)); fi
 
-# The benchmark's C programs link runtime/gemm.c: they must keep building (and gemm_floor must run).
+# The benchmark's C programs link runtime/gemm.c and gemm_avx512.c: they must keep building (and gemm_floor must run).
 BENCH=$(dirname "$RT")/bench
 bench_ok() {
     local o=$TMP/bench
     mkdir -p "$o" &&
-    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" -o "$o/gemm_floor" -lopenblas &&
+    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" "$RT/gemm_avx512.c" -o "$o/gemm_floor" -lopenblas &&
     "$o/gemm_floor" --samples 512 --epochs 1 --kernel nnrt | grep -q '"kernel":"nnrt"' &&
     for v in A B; do
         $CC -O2 -march=native -I"$RT" -c "$RT/gemm.c" -o "$o/$v.o" -Dnnrt_sgemm=sg_$v -Dnnrt_gemm_own_kernels=own_$v -Dnnrt_gemm_reset=reset_$v -Dnnrt_gemm_describe=describe_$v || return 1
     done &&
-    $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_ab" -lopenblas -lpthread
+    $CC -O2 -march=native -I"$RT" -c "$RT/gemm_avx512.c" -o "$o/k.o" &&
+    $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" "$o/k.o" -o "$o/gemm_ab" -lopenblas -lpthread
 }
 if bench_ok; then pass=$((pass + 1)); else echo "[bench] FAIL: bench/gemm_floor.c or bench/gemm_ab.c does not build or run"; fail=$((fail + 1)); fi
 

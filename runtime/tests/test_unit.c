@@ -775,7 +775,7 @@ static void test_gemm(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+    avx512 = nnrt_gemm512_built && avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512dq");
 #endif
     CHECK("gemm runs the best kernels the CPU has", own == (avx512 ? NNRT_GEMM_AVX512 : avx2 ? NNRT_GEMM_AVX2 : NNRT_GEMM_BLAS));
