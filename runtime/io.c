@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -25,7 +26,20 @@ static void remove_pending(void) {
     if (pending_tmp[0]) { unlink(pending_tmp); pending_tmp[0] = 0; }
 }
 
+/* Set while this thread runs inside nnrt_try: a fatal error is kept for the caller instead of ending the process. */
+static _Thread_local struct {
+    jmp_buf *back;
+    char *msg;
+    size_t cap;
+    int code;
+} deferred;
+
 static NNRT_NORETURN void vdie(int code, const char *fmt, va_list ap) {
+    if (deferred.back) {
+        vsnprintf(deferred.msg, deferred.cap, fmt, ap);
+        deferred.code = code;
+        longjmp(*deferred.back, 1);
+    }
     fflush(stdout);
     fputs("error: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -44,6 +58,27 @@ void nnrt_usage_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vdie(NNRT_EXIT_USAGE, fmt, ap);
+}
+
+int nnrt_try(void (*fn)(void *arg), void *arg, char *msg, size_t cap) {
+    jmp_buf back;
+    if (setjmp(back)) {
+        deferred.back = NULL;
+        return deferred.code;
+    }
+    deferred.back = &back;
+    deferred.msg = msg;
+    deferred.cap = cap;
+    fn(arg);
+    deferred.back = NULL;
+    return 0;
+}
+
+void nnrt_exit_with(int code, const char *msg) {
+    fflush(stdout);
+    fprintf(stderr, "error: %s\n", msg);
+    remove_pending();
+    exit(code);
 }
 
 // ----------------------------------------------------------------------------

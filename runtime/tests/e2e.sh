@@ -100,6 +100,10 @@ expect csv-fraction 1 "y_frac.csv:3: expected an integer label, got '1.5'" tx $D
 expect csv-text 1 "x_text.csv:2: column 3: expected a number, got 'abc'" tx $D/x_text.csv $D/y.csv
 expect idx-magic 1 "train-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_bad
 expect mnist-missing 1 "no train-images-idx3-ubyte or train-images-idx3-ubyte.gz" $MNIST train --data $D/nowhere
+# The two splits load at once (the test set on the worker thread); a bad test set is still one line, exit 1.
+expect idx-magic-test 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest
+expect idx-magic-test-1thread 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest --threads 1
+expect mnist-dims-1thread 1 "expected 5 features per sample, got shape (20, 28, 28)" $TOY train --data $D/mnist --threads 1
 expect mnist-dims 1 "expected 5 features per sample, got shape (20, 28, 28)" $TOY train --data $D/mnist
 expect test-file-bad 1 "x_shape.npy: expected 5 features" $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x_shape.npy --test-y $D/y.npy
 

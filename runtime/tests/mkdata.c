@@ -178,11 +178,13 @@ int main(int argc, char **argv) {
     write_csvs();
     write_idx();
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/mnist' '%s/mnist_bad'", dir, dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/mnist' '%s/mnist_bad' '%s/mnist_badtest'", dir, dir, dir);
     if (system(cmd) != 0) return 1;
     write_mnist("mnist", "train", 20, 0, 0);
     write_mnist("mnist", "t10k", 10, 1, 0);
     write_mnist("mnist_bad", "train", 20, 0, 1);
     write_mnist("mnist_bad", "t10k", 10, 0, 0);
+    write_mnist("mnist_badtest", "train", 20, 1, 0);  // the test set loads on the worker thread: its error too
+    write_mnist("mnist_badtest", "t10k", 10, 0, 1);
     return 0;
 }

@@ -392,6 +392,25 @@ static void test_atomic(void) {
     CHECK("atomic: no partial file after die", access(at("partial.bin"), F_OK) != 0 && !count_tmp());
 }
 
+/* nnrt_try: a fatal error inside it comes back as its status and message; afterwards errors are fatal again. */
+static void try_fails(void *arg) { nnrt_die("%s: bad %d", (const char *)arg, 7); }
+static void try_usage(void *arg) { (void)arg; nnrt_usage_die("--x: wrong"); }
+static void try_ok(void *arg) { *(int *)arg = 42; }
+
+static void test_try(void) {
+    char msg[64] = "";
+    int status = nnrt_try(try_fails, (void *)"f.bin", msg, sizeof msg);
+    CHECK("try returns a fatal error's status and message", status == NNRT_EXIT_FAIL && strcmp(msg, "f.bin: bad 7") == 0);
+    status = nnrt_try(try_usage, NULL, msg, sizeof msg);
+    CHECK("try returns a usage error's status", status == NNRT_EXIT_USAGE && strcmp(msg, "--x: wrong") == 0);
+    int v = 0;
+    char tiny[4] = "zz";
+    status = nnrt_try(try_ok, &v, tiny, sizeof tiny);
+    CHECK("try returns 0 when the function returns", status == 0 && v == 42 && strcmp(tiny, "zz") == 0);
+    status = nnrt_try(try_fails, (void *)"long_name", tiny, sizeof tiny);
+    CHECK("try truncates the message to its buffer", status == NNRT_EXIT_FAIL && strcmp(tiny, "lon") == 0);
+}
+
 static void test_misc(void) {
     float z[4] = {1000, 0, -1, 1};
     nnrt_softmax_rows(z, 2, 2);
@@ -813,6 +832,7 @@ int main(int argc, char **argv) {
     test_safetensors_general();
     test_atomic();
     test_misc();
+    test_try();
     test_denormals();
     test_parallel();
     test_chunks();
