@@ -104,9 +104,11 @@ TGT2 INL void nt_tile8(int K, const float *A, int lda, const float *B, int ldb, 
             for (int r = 0; r < 3; r++) acc[r][c] = fma8(x[r], y, acc[r][c]);
         }
     }
-    for (int r = 0; r < mi; r++) {
+    for (int r = 0; r < mi; r++) {  // a constant-size copy for whole tiles: a variable one is a call to memcpy
         v4f s = hsum4x8(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
-        memcpy(C + (long)r * ldc, &s, sizeof(float) * (size_t)nj);
+        if (nj == 4) memcpy(C + (long)r * ldc, &s, sizeof s);
+        else
+            for (int c = 0; c < nj; c++) C[(long)r * ldc + c] = s[c];
     }
 }
 
