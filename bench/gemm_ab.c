@@ -7,7 +7,8 @@
  * which goes first) on the MLP's two large GEMMs, split as the trainer splits them:
  *   forward  X (128×784) · W1ᵀ, this thread's 128 of the 256 columns  (dot kernel)
  *   dW1      dH1ᵀ · X, this thread's 128 of the 256 rows               (broadcast kernel)
- * and print the median per variant and thread. NOPOL=1 skips the 2 MB touch, NOX=1 the rewrite of X.
+ * and print the median per variant and thread. NOPOL=1 skips the 2 MB touch, NOX=1 the rewrite of X, CHUNKED=1
+ * makes the calls in the trainer's chunks (32 columns forward, 36 rows of dW1) instead of one per thread.
  *
  * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols; both call the
  * one gemm_avx512.c, so to compare AVX-512 kernels rename its nnrt_gemm512_nt/_bc in a copy of each file too):
@@ -59,7 +60,7 @@ static float *buffer(long n) {
 static void *worker(void *arg) {
     long id = (long)arg;
     long touch = getenv("NOPOL") ? 0 : (2L << 20) / 4;
-    int rewrite = !getenv("NOX");
+    int rewrite = !getenv("NOX"), chunked = getenv("CHUNKED") != NULL;
     for (int it = 0; it < ITERS; it++) {
         for (int k = 0; k < 2; k++) {
             int v = (it & 1) ? k : 1 - k;
@@ -67,11 +68,21 @@ static void *worker(void *arg) {
             if (rewrite) for (long q = id * 64 * 784; q < (id + 1) * 64 * 784; q += 16) X[q] += 1e-7f;
             barrier();
             double t0 = now();
-            variant[v](0, 1, 128, 128, 784, X, 784, W1 + id * 128 * 784, 784, H1 + id * 128, 256);
+            if (chunked)  // as the trainer calls it: this thread's 128 columns in 4 chunks of 32
+                for (int c = 0; c < 4; c++) {
+                    int j0 = id * 128 + c * 32;
+                    variant[v](0, 1, 128, 32, 784, X, 784, W1 + j0 * 784, 784, H1 + j0, 256);
+                }
+            else variant[v](0, 1, 128, 128, 784, X, 784, W1 + id * 128 * 784, 784, H1 + id * 128, 256);
             t[id][v][0][it] = now() - t0;
             barrier();
             t0 = now();
-            variant[v](1, 0, 128, 784, 128, dH1 + id * 128, 256, X, 784, dW1 + id * 128 * 784, 784);
+            if (chunked)  // rows in chunks of 36, thread 0 taking the first four, thread 1 the rest (36, 36, 36, 4)
+                for (int c = 0; c < 4; c++) {
+                    int i0 = id * 144 + c * 36, i1 = i0 + 36 < 256 ? i0 + 36 : 256;
+                    if (i0 < i1) variant[v](1, 0, i1 - i0, 784, 128, dH1 + i0, 256, X, 784, dW1 + i0 * 784, 784);
+                }
+            else variant[v](1, 0, 128, 784, 128, dH1 + id * 128, 256, X, 784, dW1 + id * 128 * 784, 784);
             t[id][v][1][it] = now() - t0;
             barrier();
         }
