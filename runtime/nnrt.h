@@ -40,14 +40,14 @@ enum { NNRT_EXIT_FAIL = 1, NNRT_EXIT_USAGE = 2 };
 
 /* Prints "error: <message>" on stderr, removes a pending atomic output, exits 1. */
 NNRT_NORETURN void nnrt_die(const char *fmt, ...) NNRT_PRINTF(1, 2);
+/* Same, for command-line mistakes: exits 2. */
+NNRT_NORETURN void nnrt_usage_die(const char *fmt, ...) NNRT_PRINTF(1, 2);
 /* Runs fn(arg); a fatal error (nnrt_die, nnrt_usage_die) inside it, on this thread, does not end the process but
    returns its exit status, with its message in msg. Meant for work on the worker thread whose error must be
    reported in order: what fn allocated or opened before the error is abandoned, so exit soon after
    (nnrt_exit_with prints the message as nnrt_die would have). Returns 0 when fn returned. */
 int nnrt_try(void (*fn)(void *arg), void *arg, char *msg, size_t cap);
 NNRT_NORETURN void nnrt_exit_with(int code, const char *msg);
-/* Same, for command-line mistakes: exits 2. */
-NNRT_NORETURN void nnrt_usage_die(const char *fmt, ...) NNRT_PRINTF(1, 2);
 
 void *nnrt_malloc(size_t bytes);                 /* dies on failure; never returns NULL */
 void *nnrt_calloc(size_t count, size_t size);    /* zeroed, dies on failure or overflow */
