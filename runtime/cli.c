@@ -123,6 +123,11 @@ static void print_main_help(const nnrt_model *m, const char *prog) {
         printf("\nhyperparameters (flags of 'train'):\n");
         print_hparams(m);
     }
+    printf("\nenvironment:\n"
+           "  NNRT_GEMM            blas (OpenBLAS), nnrt (the best kernels this CPU runs), avx512 or avx2\n"
+           "                       (default: nnrt's AVX-512, else AVX2 kernels, else OpenBLAS)\n"
+           "  OPENBLAS_CORETYPE    OpenBLAS's kernels (default: chosen from the CPU's features)\n"
+           "  OPENBLAS_NUM_THREADS OpenBLAS's threads (default: 1; --threads sets the trainer's own)\n");
     printf("\nRun '%s <command> --help' for the flags of a command.\n", prog);
 }
 

@@ -30,6 +30,7 @@ expect() {
 # help and command-line errors (exit 2)
 
 expect help-main 0 "--weight-decay X" $TOY --help
+expect help-main-env 0 "NNRT_GEMM            blas (OpenBLAS), nnrt (the best kernels this CPU runs), avx512 or avx2" $TOY --help
 expect help-train 0 "--lr X               learning rate (default 0.1)" $TOY train --help
 expect help-train-batch 0 "(default 4, at most 8)" $TOY train --help
 expect help-gradcheck 0 "max(|analytic|, |numerical|, floor)" $TOY gradcheck --help
