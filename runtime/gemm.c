@@ -109,6 +109,20 @@ TGT2 static void bc_full8(int K, const float *A, long sai, long sak, const float
     bc_tile8(K, A, sai, sak, B, ldb, C, ldc, BC_MR, BC8_NV, 8, 0, accumulate);
 }
 
+/* Fewer than 6 rows at full width (the last 2 rows of a batch of 128), with the row count a compile-time
+ * constant in each case, as bc_full8 has it, rather than the generic tile's run-time count. The forward GEMM got 5 % faster with it (bench/gemm_ab.c CHUNKED=1, two runs). Only gemm_nt8 calls it: the same
+ * branch in gemm_bc8 made dW1's full tiles 5 % slower, which can only be the code's layout. */
+TGT2 __attribute__((noinline)) static void bc_rows8(int K, const float *A, long sai, long sak, const float *B, int ldb,
+                                                    float *C, int ldc, int mr, int accumulate) {
+    switch (mr) {
+    case 1: bc_tile8(K, A, sai, sak, B, ldb, C, ldc, 1, BC8_NV, 8, 0, accumulate); break;
+    case 2: bc_tile8(K, A, sai, sak, B, ldb, C, ldc, 2, BC8_NV, 8, 0, accumulate); break;
+    case 3: bc_tile8(K, A, sai, sak, B, ldb, C, ldc, 3, BC8_NV, 8, 0, accumulate); break;
+    case 4: bc_tile8(K, A, sai, sak, B, ldb, C, ldc, 4, BC8_NV, 8, 0, accumulate); break;
+    default: bc_tile8(K, A, sai, sak, B, ldb, C, ldc, 5, BC8_NV, 8, 0, accumulate); break;
+    }
+}
+
 /* Blocks of BC_KC along K, panels of 16 columns of B (256 × 16 floats, 16 KB, stay in L1), tiles of 6 rows. */
 TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sak, const float *B, int ldb, float *C,
                           int ldc) {
@@ -185,6 +199,8 @@ TGT2 static void gemm_nt8(int M, int N, int K, const float *A, int lda, const fl
                     bc_full8(kc, a, lda, 1, bp, 16, t, 16, 0);
                     for (int r = 0; r < BC_MR; r++)
                         for (int q = 0; q < nj; q++) c[(long)r * ldc + q] = k0 > 0 ? t[r * 16 + q] + c[(long)r * ldc + q] : t[r * 16 + q];
+                } else if (nj == 16) {
+                    bc_rows8(kc, a, lda, 1, bp, 16, c, ldc, mr, k0 > 0);
                 } else {
                     bc_tile8(kc, a, lda, 1, bp, 16, c, ldc, mr, nv, last, last < 8, k0 > 0);
                 }
