@@ -15,6 +15,9 @@ One invocation measures, in this order:
      another nncc run, so that every ratio compares runs of the same minutes (the machine drifts by tens of
      percent between minutes); the ratios are medians over rounds;
   6. the trainer's --profile breakdown (a separate run: timing every kernel is not free).
+Before 1, after each round of 5 and at the end, bench/pingpong.c times a cache line's round trip between the
+two CPUs: the host moves this guest's vCPUs, and whether they share an L3 (tens of ns) or not (hundreds)
+changes how fast the two threads' kernels hand data to each other.
 Then one table with the targets of issue #4. The machine is shared: every number is a median, and the load
 average before and after is printed so a noisy run can be recognised. Nothing here is used by the tests.
 
@@ -219,6 +222,21 @@ def gemm_floor(work, core, threads, epochs, batch):
     return res
 
 
+def pingpong(work):
+    """The median CPU 0 -> CPU 1 -> CPU 0 round trip of a cache line in ns (bench/pingpong.c), or None on a
+    machine with one CPU."""
+    exe = os.path.join(work, "pingpong")
+    if not os.path.exists(exe):
+        cc = shutil.which("clang") or shutil.which("cc") or "/opt/swift/usr/bin/clang"
+        r = subprocess.run([cc, "-O2", os.path.join(BENCH, "pingpong.c"), "-o", exe, "-lpthread"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            die(f"cannot build pingpong.c:\n{r.stderr}")
+    r = subprocess.run([exe], capture_output=True, text=True)
+    m = re.search(r"median (\d+) ns", r.stdout)
+    return int(m.group(1)) if r.returncode == 0 and m else None
+
+
 def profile_run(trainer, data, epochs, work):
     jsonl = os.path.join(work, "profile.jsonl")
     _, _, out, _ = run_child([trainer, "train", "--data", data, "--epochs", str(epochs), "--quiet", "--profile",
@@ -275,6 +293,7 @@ def anchor_rounds(args, trainer, work, first):
         sub = argparse.Namespace(**dict(vars(args), anchor_process_runs=args.anchor_process_runs if i == 0 else 0))
         rnd["torch_by_threads"], rnd["torch_best"] = torch_anchors(sub)
         rnd["nncc_after"] = trainer_epochs(trainer, args.data, args.round_epochs, work)["per_epoch"]
+        rnd["pingpong_ns"] = pingpong(work)
         nncc_s = median(steady(before) + steady(rnd["nncc_after"]))
         rnd["nncc_s"] = nncc_s
         rnd["vs_jax"] = nncc_s / rnd["jax"]["median_s"]
@@ -346,7 +365,9 @@ def table(res):
            f"{res['args']['epochs']} epochs" + (f", then {len(res['rounds'])} rounds of the anchors ({res['args']['anchor_epochs']} epochs each) "
            f"each followed by nncc again ({res['args']['round_epochs']} epochs); a round's ratio uses the nncc runs just "
            f"before and after its anchors" if res.get("rounds") else ""),
-           f"blas: {t['blas']}", "",
+           f"blas: {t['blas']}",
+           "cache line round trip CPU 0 -> 1 -> 0 (bench/pingpong.c): " +
+           ", ".join(f"{k} {v} ns" if v else f"{k} -" for k, v in res.get("pingpong", {}).items()), "",
            line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]
     out.append("")
@@ -411,6 +432,7 @@ def main():
     res = {"machine": machine(), "load_before": loadavg(), "args": vars(args)}
     work = tempfile.mkdtemp(prefix="nncc-bench-")
     try:
+        res["pingpong"] = {"start": pingpong(work)}
         nncc = build_nncc(args)
         res["nncc"] = nncc
         res["compile"], trainer = compile_times(nncc, work, args.cold_runs, args.warm_runs)
@@ -430,8 +452,11 @@ def main():
             t = res["trainer"]
             t["runs"] = [t["per_epoch"]] + [r["nncc_after"] for r in rs]
             t["median_s"] = median([e for run in t["runs"] for e in steady(run)])
+            for i, r in enumerate(rs):
+                res["pingpong"][f"round {i + 1}"] = r["pingpong_ns"]
         if args.profile_epochs > 0:
             res["profile"] = profile_run(trainer, args.data, args.profile_epochs, work)
+        res["pingpong"]["end"] = pingpong(work)
         res["load_after"] = loadavg()
     finally:
         if args.keep:
