@@ -17,7 +17,8 @@ One invocation measures, in this order:
   6. the trainer's --profile breakdown (a separate run: timing every kernel is not free).
 Before 1, after each round of 5 and at the end, bench/pingpong.c times a cache line's round trip between the
 two CPUs: the host moves this guest's vCPUs, and whether they share an L3 (tens of ns) or not (hundreds)
-changes how fast the two threads' kernels hand data to each other.
+changes how fast the two threads' kernels hand data to each other. The table lists each round's ratios under
+where the vCPUs were before and after it (one L3, two, or moved in between).
 Then one table with the targets of issue #4. The machine is shared: every number is a median, and the load
 average before and after is printed so a noisy run can be recognised. Nothing here is used by the tests.
 
@@ -377,8 +378,20 @@ def table(res):
         if rounds:
             rs = [r[key] for r in rounds]
             r = median(rs)
-            targets.append((f"{name}, s/epoch, median of {len(rs)} rounds", f"{r:.2f} (rounds {spread(rs, 2)})",
+            targets.append((f"{name}, s/epoch, median of {len(rs)} rounds", f"{r:.3f} (rounds {spread(rs, 2)})",
                             f"<= {target}", verdict(r <= target)))
+    if rounds:
+        # Each round by where the vCPUs were: the round trip just before it (the previous round's, or the start's)
+        # and just after it. One L3 is tens of ns, two are hundreds; a round with one of each is "mixed".
+        trips = [res.get("pingpong", {}).get("start")] + [r.get("pingpong_ns") for r in rounds]
+        where = lambda ns: None if ns is None else "one L3" if ns < 200 else "two L3s"
+        tags = [where(a) if where(a) == where(b) else "mixed" for a, b in zip(trips, trips[1:])]
+        for tag in ("one L3", "two L3s", "mixed"):
+            idx = [i for i, t in enumerate(tags) if t == tag]
+            if idx:
+                targets.append((f"rounds with the vCPUs in {tag}" if tag != "mixed" else "rounds in which the vCPUs moved",
+                                ", ".join(f"{i + 1}: JAX {rounds[i]['vs_jax']:.2f}, PyTorch {rounds[i]['vs_torch']:.2f}" for i in idx),
+                                "(bench/pingpong.c)", ""))
     targets.append(("nncc (2 threads) / its GEMMs alone (1 thread)", f"{t['median_s'] / gn['median_s']:.2f}",
                     "(0.5 = perfect split, nothing else)", ""))
     targets.append(("whole 1-epoch process, wall", f"{p['wall_s']:.2f} s", f"<= {TARGET_WALL_S} s", verdict(p["wall_s"] <= TARGET_WALL_S)))

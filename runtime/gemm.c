@@ -16,7 +16,7 @@
  *     form: both operands are contiguous along K, so a 4×4 tile of C keeps one 16-lane accumulator of partial
  *     sums over K per element and reduces them at the end. AVX2: the broadcast form below over panels of Bᵀ
  *     that it packs itself (its 3×4 dot tile ran at 60–70 % of the FMA peak on Zen 2, streaming three rows of
- *     A from L2 for every 12 FMAs; the packed broadcast form runs at 80–85 %);
+ *     A from L2 for every 12 FMAs; the packed broadcast form runs at about 80 %);
  *   - broadcast form, for op(B) = B ("NN": dY · W, and "TN": dYᵀ · X, the backward GEMMs): each step over K
  *     broadcasts 6 elements of op(A) and loads a row segment of B (AVX-512: 6×64 tiles; AVX2: 6×16).
  * Measured (bench/gemm_floor.c runs the epoch's GEMMs both ways): see the README.
@@ -110,8 +110,9 @@ TGT2 static void bc_full8(int K, const float *A, long sai, long sak, const float
 }
 
 /* Fewer than 6 rows at full width (the last 2 rows of a batch of 128), with the row count a compile-time
- * constant in each case, as bc_full8 has it, rather than the generic tile's run-time count. The forward GEMM got 5 % faster with it (bench/gemm_ab.c CHUNKED=1, two runs). Only gemm_nt8 calls it: the same
- * branch in gemm_bc8 made dW1's full tiles 5 % slower, which can only be the code's layout. */
+ * constant in each case, as bc_full8 has it, rather than the generic tile's run-time count. The forward GEMM
+ * got 5 % faster with it (bench/gemm_ab.c CHUNKED=1, two runs). Only gemm_nt8 calls it: the same branch in
+ * gemm_bc8 made dW1's full tiles 5 % slower, which can only be the code's layout. */
 TGT2 __attribute__((noinline)) static void bc_rows8(int K, const float *A, long sai, long sak, const float *B, int ldb,
                                                     float *C, int ldc, int mr, int accumulate) {
     switch (mr) {
@@ -177,10 +178,10 @@ TGT2 INL void pack_bt16(int kc, int nj, const float *B, int ldb, float *bp) {
 }
 
 /* NT (X · Wᵀ) through the broadcast tile: for each 16 columns of C and each K block of 256, pack that 256 × 16
- * panel of Bᵀ (16 KB, in L1; an 8×8 register transpose, about 3 % of the arithmetic at M = 128), then run every
- * 6-row tile of A over it. Each element is summed exactly as gemm_bc8 sums it, whichever tile or split it falls
- * in: an edge panel (fewer than 16 columns) is computed 16 wide into a local tile and its valid columns added to
- * C the way a full tile would add them. */
+ * panel of Bᵀ (16 KB, in L1; 8×8 register transposes, about 4 % as many instructions as the FMAs that read the
+ * panel at M = 128), then run every 6-row tile of A over it. Each element is summed exactly as gemm_bc8 sums
+ * it, whichever tile or split it falls in: an edge panel (fewer than 16 columns) is computed 16 wide into a
+ * local tile and its valid columns added to C the way a full tile would add them. */
 TGT2 static void gemm_nt8(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
     float bp[BC_KC * 16] __attribute__((aligned(64)));
     for (int j = 0; j < N; j += 16) {

@@ -673,11 +673,11 @@ static void test_parallel(void) {
 
 /* nnrt_sgemm against a float64 reference, for each kernel set the CPU runs (AVX-512, AVX2; chosen with
  * NNRT_GEMM): every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails in M, N and K around the
- * kernels' tile sizes (4×4 dot tiles, 6×64 and 6×16 broadcast tiles, 16-column panels, K blocks of 256), row strides wider
- * than the matrices (a split GEMM works on a window), and a guard band around C that must stay untouched. Then:
- * the best set is the default, NNRT_GEMM=blas switches to OpenBLAS with the same results within rounding, and a
- * GEMM computed in two column or row halves (as the two threads do) is bit-identical to the whole, split at
- * a tile boundary or not. */
+ * kernels' tile sizes (4×4 dot tiles, 6×64 and 6×16 broadcast tiles, 16-column panels, K blocks of 256), row
+ * strides wider than the matrices (a split GEMM works on a window), and a guard band around C that must stay
+ * untouched. Then: the best set is the default, NNRT_GEMM=blas switches to OpenBLAS with the same results within
+ * rounding, and a GEMM computed in two column or row halves (as the two threads do) is bit-identical to the
+ * whole, split at a tile boundary or not. */
 static float gemm_a(int i, int k) { return (float)(((i * 37 + k * 11) % 23) - 11) / 8.0f; }
 static float gemm_b(int k, int j) { return (float)(((k * 13 + j * 29) % 19) - 9) / 4.0f; }
 
