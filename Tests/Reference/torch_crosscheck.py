@@ -8,7 +8,11 @@
    per-step losses match PyTorch's over 50 steps to 1e-4 relative, for several optimizers, schedules, layers
    and losses. Dropout is left out: its masks differ by design. Learning rates are ones where training is not
    chaotic: RMSProp's first step is lr·sign(g)/√(1−α), 10× lr, and at lr 1e-3 float32 rounding alone makes any
-   two implementations drift apart by ~1e-2 within 50 steps.
+   two implementations drift apart by ~1e-2 within 50 steps. Even at 1e-4 the forward GEMM's summation order
+   shows (2026-12-01, AMD Zen 2, four init seeds): nncc's AVX2 dot kernel stays within 2e-7 of torch for all
+   four, OpenBLAS's order (NNRT_GEMM=blas) drifts to 2.7e-4 for one, and a broadcast-form forward that sums K
+   in order drifted for three (from a single weight of a rarely active unit at step ~20, which RMSProp's
+   1/√v then amplifies). So this check also guards the forward kernel's order.
 Prints one line per check and exits non-zero if any fails."""
 import argparse, gzip, json, os, subprocess, sys, tempfile
 import numpy as np
@@ -107,10 +111,10 @@ np.save(os.path.join(work, "x.npy"), xtr[:n])
 np.save(os.path.join(work, "y.npy"), ytr[:n])
 
 
-def trajectory(name, layers, dsl_layers, dsl_optimizer, make_optimizer, make_scheduler=None, loss="crossEntropy",
-               dsl_schedule=""):
-    torch.manual_seed(0)
-    model = nn.Sequential(*layers)
+def trajectory(name, make_layers, dsl_layers, dsl_optimizer, make_optimizer, make_scheduler=None, loss="crossEntropy",
+               dsl_schedule="", seed=0):
+    torch.manual_seed(seed)  # before the layers, whose constructors draw the initial weights
+    model = nn.Sequential(*make_layers())
     init = os.path.join(work, name + "_init.safetensors")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, init)
     exe = compile_model(name, f"""import NNDSL
@@ -142,31 +146,31 @@ train(model, input: 784, loss: .{loss}, optimizer: {dsl_optimizer}{dsl_schedule}
 
 mlp_layers = lambda: [nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)]
 mlp_dsl = "Linear(784, 256); ReLU(); Linear(256, 128); ReLU(); Linear(128, 10)"
-trajectory("sgd_momentum", mlp_layers(), mlp_dsl, "SGD(learningRate: 0.05, momentum: 0.9)",
+trajectory("sgd_momentum", mlp_layers, mlp_dsl, "SGD(learningRate: 0.05, momentum: 0.9)",
            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9))
-trajectory("sgd_nesterov_wd", mlp_layers(), mlp_dsl, "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3)",
+trajectory("sgd_nesterov_wd", mlp_layers, mlp_dsl, "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3)",
            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3))
-trajectory("adam", mlp_layers(), mlp_dsl, "Adam(learningRate: 1e-3)", lambda p: torch.optim.Adam(p, lr=1e-3))
-trajectory("adamw", mlp_layers(), mlp_dsl, "AdamW(learningRate: 2e-3, weightDecay: 0.05)",
+trajectory("adam", mlp_layers, mlp_dsl, "Adam(learningRate: 1e-3)", lambda p: torch.optim.Adam(p, lr=1e-3))
+trajectory("adamw", mlp_layers, mlp_dsl, "AdamW(learningRate: 2e-3, weightDecay: 0.05)",
            lambda p: torch.optim.AdamW(p, lr=2e-3, weight_decay=0.05))
-trajectory("rmsprop", mlp_layers(), mlp_dsl, "RMSProp(learningRate: 1e-4)", lambda p: torch.optim.RMSprop(p, lr=1e-4))
+trajectory("rmsprop", mlp_layers, mlp_dsl, "RMSProp(learningRate: 1e-4)", lambda p: torch.optim.RMSprop(p, lr=1e-4))
 # centered=True is left out: its first step takes √(v − ḡ²) where v − ḡ² is exactly 0 in exact arithmetic, so
 # every implementation divides float rounding noise by ε there, and no two agree.
-trajectory("rmsprop_momentum", mlp_layers(), mlp_dsl, "RMSProp(learningRate: 1e-4, momentum: 0.5)",
+trajectory("rmsprop_momentum", mlp_layers, mlp_dsl, "RMSProp(learningRate: 1e-4, momentum: 0.5)",
            lambda p: torch.optim.RMSprop(p, lr=1e-4, momentum=0.5))
-trajectory("adagrad", mlp_layers(), mlp_dsl, "AdaGrad(learningRate: 0.01)", lambda p: torch.optim.Adagrad(p, lr=0.01))
+trajectory("adagrad", mlp_layers, mlp_dsl, "AdaGrad(learningRate: 0.01)", lambda p: torch.optim.Adagrad(p, lr=0.01))
 norm_layers = lambda: [nn.Linear(784, 128), nn.BatchNorm1d(128), nn.GELU(), nn.Linear(128, 64), nn.LayerNorm(64),
                        nn.LeakyReLU(), nn.Linear(64, 32), nn.ELU(), nn.Linear(32, 10)]
 norm_dsl = "Linear(784, 128); BatchNorm(128); GELU(); Linear(128, 64); LayerNorm(64); LeakyReLU(); Linear(64, 32); ELU(); Linear(32, 10)"
-trajectory("batchnorm_layernorm_gelu_adam", norm_layers(), norm_dsl, "Adam(learningRate: 1e-3)",
+trajectory("batchnorm_layernorm_gelu_adam", norm_layers, norm_dsl, "Adam(learningRate: 1e-3)",
            lambda p: torch.optim.Adam(p, lr=1e-3))
-trajectory("hinge_sgd", mlp_layers(), mlp_dsl, "SGD(learningRate: 0.02, momentum: 0.9)",
+trajectory("hinge_sgd", mlp_layers, mlp_dsl, "SGD(learningRate: 0.02, momentum: 0.9)",
            lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9), loss="hinge")
-trajectory("onecycle", mlp_layers(), mlp_dsl, "SGD(learningRate: 0.1, momentum: 0.9)",
+trajectory("onecycle", mlp_layers, mlp_dsl, "SGD(learningRate: 0.1, momentum: 0.9)",
            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
            lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=a.steps, cycle_momentum=False),
            dsl_schedule=f", schedule: .oneCycle(totalSteps: {a.steps})")
-trajectory("warmup_cosine_adamw", mlp_layers(), mlp_dsl, "AdamW(learningRate: 2e-3)",
+trajectory("warmup_cosine_adamw", mlp_layers, mlp_dsl, "AdamW(learningRate: 2e-3)",
            lambda p: torch.optim.AdamW(p, lr=2e-3),
            lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
                torch.optim.lr_scheduler.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=9),

@@ -673,7 +673,7 @@ static void test_parallel(void) {
 
 /* nnrt_sgemm against a float64 reference, for each kernel set the CPU runs (AVX-512, AVX2; chosen with
  * NNRT_GEMM): every form (NN, NT, TN, and TT, which always goes to OpenBLAS), tails in M, N and K around the
- * kernels' tile sizes (4×4 dot tiles, 6×64 and 6×16 broadcast tiles, 16-column panels, K blocks of 256), row
+ * kernels' tile sizes (4×4 and 3×4 dot tiles, 6×64 and 6×16 broadcast tiles, K blocks of 256), row
  * strides wider than the matrices (a split GEMM works on a window), and a guard band around C that must stay
  * untouched. Then: the best set is the default, NNRT_GEMM=blas switches to OpenBLAS with the same results within
  * rounding, and a GEMM computed in two column or row halves (as the two threads do) is bit-identical to the
@@ -753,7 +753,7 @@ static void test_gemm_kind(const char *label, int own_kernels) {
         for (int j = 0; j < N; j++) Bt[j * K + k] = B[k * N + j] = gemm_b(k, j) * 0.71f - 0.003f * (float)j;
     int same = 1;
     nnrt_sgemm(0, 1, M, N, K, A, K, Bt, K, W, N);  // NT by columns (the forward split)
-    for (int split = 100; split <= 144; split += 44) {  // inside a 16-column panel of the AVX2 kernel, and at one
+    for (int split = 102; split <= 144; split += 42) {  // inside a 4-column dot tile, and at the edge of one
         nnrt_sgemm(0, 1, M, split, K, A, K, Bt, K, H, N);
         nnrt_sgemm(0, 1, M, N - split, K, A, K, Bt + split * K, K, H + split, N);
         same &= memcmp(W, H, sizeof(float) * M * N) == 0;
