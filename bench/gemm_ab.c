@@ -8,7 +8,8 @@
  *   forward  X (128×784) · W1ᵀ, this thread's 128 of the 256 columns  (dot kernel)
  *   dW1      dH1ᵀ · X, this thread's 128 of the 256 rows               (broadcast kernel)
  * and print the median per variant and thread. NOPOL=1 skips the 2 MB touch, NOX=1 the rewrite of X, CHUNKED=1
- * makes the calls in the trainer's chunks (32 columns forward, 36 rows of dW1) instead of one per thread.
+ * makes the calls in the trainer's chunks (32 columns forward, 36 rows of dW1) instead of one per thread, and
+ * DENSITY=0.45 zeroes all but that fraction of dH1 (at random), as ReLU's derivative does in training.
  *
  * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols; both call the
  * one gemm_avx512.c, so to compare AVX-512 kernels rename its nnrt_gemm512_nt/_bc in a copy of each file too):
@@ -98,6 +99,14 @@ static int cmp(const void *a, const void *b) {
 int main(void) {
     X = buffer(128 * 784), W1 = buffer(256 * 784), H1 = buffer(128 * 256), dH1 = buffer(128 * 256);
     dW1 = buffer(256 * 784), pollute[0] = buffer(1 << 20), pollute[1] = buffer(1 << 20);
+    if (getenv("DENSITY")) {  // dH1 masked as ReLU's derivative masks it: this fraction of it non-zero
+        double keep = atof(getenv("DENSITY"));
+        unsigned h = 12345;
+        for (long q = 0; q < 128 * 256; q++) {
+            h = h * 1103515245u + 12345u;
+            if ((double)(h >> 8) / (double)(1u << 24) >= keep) dH1[q] = 0.0f;
+        }
+    }
     pthread_t other;
     if (pthread_create(&other, NULL, worker, (void *)1) != 0) { fprintf(stderr, "gemm_ab: no second thread\n"); return 1; }
     worker((void *)0);

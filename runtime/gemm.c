@@ -15,7 +15,8 @@
  *     both operands are contiguous along K, so a tile of C keeps one vector accumulator of partial sums over K
  *     per element (AVX-512: 4×4 tiles of 16 lanes; AVX2: 3×4 tiles of 8 lanes) and reduces them at the end;
  *   - broadcast form, for op(B) = B ("NN": dY · W, and "TN": dYᵀ · X, the backward GEMMs): each step over K
- *     broadcasts 6 elements of op(A) and loads a row segment of B (AVX-512: 6×64 tiles; AVX2: 6×16).
+ *     broadcasts 6 elements of op(A) and loads a row segment of B (AVX-512: 6×64 tiles; AVX2: 6×16). The AVX2
+ *     set skips the zeros of op(A) (a ReLU-masked gradient) where it has many, with the same result bit for bit.
  * Measured (bench/gemm_floor.c runs the epoch's GEMMs both ways): see the README.
  *
  * Results differ from OpenBLAS's only by summation order: the broadcast form adds over K in order, in blocks of
@@ -161,20 +162,153 @@ TGT2 static void bc_full8(int K, const float *A, long sai, long sak, const float
     bc_tile8(K, A, sai, sak, B, ldb, C, ldc, BC_MR, BC8_NV, 8, 0, accumulate);
 }
 
-/* Blocks of BC_KC along K, panels of 16 columns of B (256 × 16 floats, 16 KB, stay in L1), tiles of 6 rows. */
+/* One K block (kc ≤ BC_KC elements) of the broadcast form for M rows: panels of 16 columns of B (256 × 16 floats,
+ * 16 KB, stay in L1), tiles of 6 rows. `accumulate`: C += the block's sums, else C = them. */
+TGT2 static void bc8_kblock(int M, int N, int kc, const float *A, long sai, long sak, const float *B, int ldb,
+                            float *C, int ldc, int accumulate) {
+    for (int j = 0; j < N; j += 8 * BC8_NV) {
+        int nj = N - j < 8 * BC8_NV ? N - j : 8 * BC8_NV, nv = (nj + 7) / 8, last = nj - 8 * (nv - 1);
+        for (int i = 0; i < M; i += BC_MR) {
+            int mr = M - i < BC_MR ? M - i : BC_MR;
+            const float *a = A + i * sai;
+            float *c = C + (long)i * ldc + j;
+            if (mr == BC_MR && nj == 8 * BC8_NV) bc_full8(kc, a, sai, sak, B + j, ldb, c, ldc, accumulate);
+            else bc_tile8(kc, a, sai, sak, B + j, ldb, c, ldc, mr, nv, last, last < 8, accumulate);
+        }
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * The broadcast form skipping the zeros of op(A). In the backward pass op(A) is mostly a gradient masked by
+ * ReLU's derivative (dW = dYᵀ·X and dX = dY·W with dY = dA ⊙ [Y > 0]): for the MLP of the README, 35–65 % of
+ * it is non-zero, fewer as training goes on, and a quarter of the units are dead in a batch. For each row of C, a
+ * bit mask per 64 elements of K marks the non-zero elements of its row of op(A), and the row's sums run over the
+ * set bits only: one broadcast and up to SP_NV vectors of B per non-zero element.
+ *
+ * The result is bit-identical to the dense tiles' (bc8_kblock): each element of C gets the same fused
+ * multiply-adds in the same order (K in order, blocks of BC_KC), less those whose op(A) factor is zero, and
+ * fma(0, b, s) is s for finite b (also for s = +0, where the sums start). So whether a GEMM takes this path
+ * changes its time, never its result (unless B holds an infinity or NaN that a zero of op(A) would have
+ * multiplied into NaN).
+ *
+ * Each element of B loaded serves one multiply-add here, against six in the dense tiles, so a group of rows
+ * whose op(A) is more than SP_DENSE non-zero takes the dense tiles instead (break-even measured at 0.8–0.85 by
+ * bench/gemm_sparse.c). The loops: strips of columns (784 columns: 7 of 14 vectors), in each the K block's
+ * sub-blocks of 64, and in each all rows, so that the sub-block's rows of the strip (64 × 448 bytes) stay in L1
+ * while every row of C visits them. When B's rows are a multiple of 512 bytes apart (256 floats, say), 64 of them
+ * fall into a few of L1's 64 sets and evict each other, so the rows visited are first copied to `pack`. */
+enum { SP_NV = 14, SP_ROWS = 128, SP_NSUB = BC_KC / 64 };
+#define SP_DENSE 0.8
+
+/* Row sums over the set bits of `bits` (k = each one's position): out[8v…] (+)= from + Σk a[k·sak] · B[k·ldb + 8v…]
+ * for the first nv vectors, the last one masked to m; `from` (partial sums of the sub-blocks before, or NULL for
+ * zero) starts them. */
+TGT2 INL void sp_row8(uint64_t bits, const float *a, long sak, const float *B, long ldb, const float *from, float *out,
+                      int nv, v8i m, int masked, int accumulate) {
+    v8f acc[SP_NV] = {{0}};
+    if (from)
+        for (int v = 0; v < SP_NV; v++)
+            if (v < nv) acc[v] = masked && v == nv - 1 ? maskload8(from + 8 * v, m) : load8(from + 8 * v);
+    for (; bits; bits &= bits - 1) {
+        long k = __builtin_ctzll(bits);
+        const float *brow = B + k * ldb;
+        v8f x = splat8(a[k * sak]);
+        for (int v = 0; v < SP_NV; v++)
+            if (v < nv) acc[v] = fma8(x, masked && v == nv - 1 ? maskload8(brow + 8 * v, m) : load8(brow + 8 * v), acc[v]);
+    }
+    for (int v = 0; v < nv; v++) {
+        float *c = out + 8 * v;
+        if (masked && v == nv - 1) maskstore8(c, m, accumulate ? acc[v] + maskload8(c, m) : acc[v]);
+        else store8(c, accumulate ? acc[v] + load8(c) : acc[v]);
+    }
+}
+
+/* Full strips of 8–14 vectors with constant sizes, so that the accumulators stay in registers. */
+#define SP_STRIP(NV)                                                                                                \
+    TGT2 static void sp_strip##NV(uint64_t bits, const float *a, long sak, const float *B, long ldb,                \
+                                  const float *from, float *out, int accumulate) {                                   \
+        sp_row8(bits, a, sak, B, ldb, from, out, NV, first_lanes(8), 0, accumulate);                                 \
+    }
+SP_STRIP(8)
+SP_STRIP(9)
+SP_STRIP(10)
+SP_STRIP(11)
+SP_STRIP(12)
+SP_STRIP(13)
+SP_STRIP(14)
+typedef void (*sp_strip_fn)(uint64_t, const float *, long, const float *, long, const float *, float *, int);
+static const sp_strip_fn sp_strips[SP_NV + 1] = {[8] = sp_strip8,   [9] = sp_strip9,   [10] = sp_strip10, [11] = sp_strip11,
+                                                 [12] = sp_strip12, [13] = sp_strip13, [14] = sp_strip14};
+
+/* nz[r][q]: bit k of the row r's elements k0 + 64q + k of op(A) that are non-zero; returns how many are. */
+TGT2 static long sp_bits8(int mr, int kc, const float *a, long sai, long sak, uint64_t nz[][SP_NSUB]) {
+    long count = 0;
+    memset(nz, 0, sizeof(uint64_t) * SP_NSUB * (size_t)mr);
+    if (sak == 1) {  // rows along k (NN: dY·W)
+        for (int r = 0; r < mr; r++)
+            for (int k = 0; k < kc; k += 8) {
+                int lanes = kc - k < 8 ? kc - k : 8;
+                v8i ne = (v8i)(maskload8(a + r * sai + k, first_lanes(lanes)) != splat8(0.0f));
+                uint64_t m = (uint64_t)__builtin_ia32_movmskps256((v8f)ne);
+                nz[r][k / 64] |= m << (k % 64);
+            }
+    } else {  // a column per row (TN: dYᵀ·X, sai = 1)
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < mr; r++) nz[r][k / 64] |= (uint64_t)(a[r * sai + k * sak] != 0.0f) << (k % 64);
+    }
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < SP_NSUB; q++) count += __builtin_popcountll(nz[r][q]);
+    return count;
+}
+
 TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sak, const float *B, int ldb, float *C,
                           int ldc) {
+    static _Thread_local float part[SP_ROWS][8 * SP_NV], pack[64 * 8 * SP_NV];
+    uint64_t nz[SP_ROWS][SP_NSUB];
     for (int k0 = 0; k0 < K; k0 += BC_KC) {
-        int kc = K - k0 < BC_KC ? K - k0 : BC_KC;
-        for (int j = 0; j < N; j += 8 * BC8_NV) {
-            int nj = N - j < 8 * BC8_NV ? N - j : 8 * BC8_NV, nv = (nj + 7) / 8, last = nj - 8 * (nv - 1);
-            const float *b = B + (long)k0 * ldb + j;
-            for (int i = 0; i < M; i += BC_MR) {
-                int mr = M - i < BC_MR ? M - i : BC_MR;
-                const float *a = A + i * sai + k0 * sak;
-                float *c = C + (long)i * ldc + j;
-                if (mr == BC_MR && nj == 8 * BC8_NV) bc_full8(kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
-                else bc_tile8(kc, a, sai, sak, b, ldb, c, ldc, mr, nv, last, last < 8, k0 > 0);
+        int kc = K - k0 < BC_KC ? K - k0 : BC_KC, nsub = (kc + 63) / 64;
+        const float *b = B + (long)k0 * ldb;
+        for (int i0 = 0; i0 < M; i0 += SP_ROWS) {
+            int mr = M - i0 < SP_ROWS ? M - i0 : SP_ROWS;
+            const float *a = A + i0 * sai + k0 * sak;
+            float *c = C + (long)i0 * ldc;
+            if ((double)sp_bits8(mr, kc, a, sai, sak, nz) > SP_DENSE * mr * kc) {
+                bc8_kblock(mr, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
+                continue;
+            }
+            // Strips as even as SP_NV allows (784 columns: 7 of 14 vectors; 256: 11, 11 and 10).
+            int nvec = (N + 7) / 8, nstrip = (nvec + SP_NV - 1) / SP_NV;
+            for (int t = 0, j = 0; t < nstrip; t++) {
+                int nv = nvec / nstrip + (t < nvec % nstrip), nj = N - j < 8 * nv ? N - j : 8 * nv;
+                int last = nj - 8 * (nv - 1);
+                sp_strip_fn full = last == 8 ? sp_strips[nv] : NULL;
+                v8i m = first_lanes(last);
+                for (int q = 0; q < nsub; q++) {
+                    const float *bs = b + (long)64 * q * ldb + j;
+                    long lds = ldb;
+                    if (ldb % 128 == 0) {  // the block's rows that some list visits, copied to consecutive lines
+                        uint64_t used = 0;
+                        for (int r = 0; r < mr; r++) used |= nz[r][q];
+                        for (uint64_t u = used; u; u &= u - 1) {
+                            int k = __builtin_ctzll(u);
+                            for (int v = 0; v < nv; v++)
+                                store8(pack + k * 8 * SP_NV + 8 * v, v == nv - 1 ? maskload8(bs + (long)k * ldb + 8 * v, m) : load8(bs + (long)k * ldb + 8 * v));
+                        }
+                        bs = pack, lds = 8 * SP_NV;
+                    }
+                    for (int r = 0; r < mr; r++) {
+                        // The first K block's sums continue in C itself, sub-block after sub-block, in order; a later
+                        // block's go through part and are then added to C.
+                        float *crow = c + (long)r * ldc + j, *prow = part[r];
+                        const float *ar = a + r * sai + 64 * q * sak, *bq = bs;
+                        const float *from = q == 0 ? NULL : k0 == 0 ? crow : prow;
+                        float *out = k0 == 0 || q == nsub - 1 ? crow : prow;
+                        int acc = k0 > 0 && q == nsub - 1;
+                        if (full) full(nz[r][q], ar, sak, bq, lds, from, out, acc);
+                        else sp_row8(nz[r][q], ar, sak, bq, lds, from, out, nv, m, last < 8, acc);
+                    }
+                }
+                j += nj;
             }
         }
     }

@@ -714,6 +714,54 @@ static int gemm_case(int ta, int tb, int M, int N, int K, int pad) {
     return ok;
 }
 
+/* The broadcast form (NN and TN) skips the zeros of op(A), or takes dense tiles when a group of rows has few:
+ * either way each element of C must be bit-identical to the in-order sum that form promises, an fmaf chain over
+ * k from 0 in blocks of 256, each block's sum added to C. Elements of A are zero at random with the given density
+ * of non-zeros, and whole rows are all zero (every 5th) or all non-zero (every 7th), as dead and always-active
+ * ReLU units make them. N a multiple of 128 gets no padding, so that B's rows are a multiple of 512 bytes apart
+ * (the kernel copies them then). Returns 1 when every case is bit-identical and nothing outside C changed. */
+static int gemm_skip_case(int ta, int M, int N, int K, double density, unsigned seed) {
+    int pad = N % 128 ? (M + N + K) % 3 * 3 : 0, lda = (ta ? M : K) + pad, ldb = N + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)K * ldb, nc = (size_t)M * ldc + 64;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
+    float *a = malloc(sizeof(float) * (size_t)M * K);  // op(A), dense, row-major
+    unsigned h = seed;
+    for (size_t q = 0; q < na; q++) A[q] = NAN;  // padding must never be read into a result
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) {
+            h = h * 1103515245u + 12345u;
+            int keep = i % 5 == 4 ? 0 : i % 7 == 6 ? 1 : (double)(h >> 8) / 16777216.0 < density;
+            float x = keep ? (float)((h >> 4) % 2001) / 1000.0f - 1.0f : 0.0f;
+            a[(size_t)i * K + k] = x;
+            A[ta ? (size_t)k * lda + i : (size_t)i * lda + k] = a[(size_t)i * K + k];
+        }
+    for (size_t q = 0; q < nb; q++) {
+        h = h * 1103515245u + 12345u;
+        B[q] = (float)((h >> 4) % 4001) / 1000.0f - 2.0f;
+    }
+    for (size_t q = 0; q < nc; q++) C[q] = -777.0f;
+    nnrt_sgemm(ta, 0, M, N, K, A, lda, B, ldb, C, ldc);
+    int ok = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            float c = 0.0f;
+            for (int k0 = 0; k0 < K; k0 += 256) {
+                float s = 0.0f;
+                for (int k = k0; k < K && k < k0 + 256; k++) s = fmaf(a[(size_t)i * K + k], B[(size_t)k * ldb + j], s);
+                c = k0 == 0 ? s : c + s;
+            }
+            ok &= memcmp(&c, C + (size_t)i * ldc + j, sizeof c) == 0;
+        }
+        for (int j = N; j < ldc && (size_t)i * ldc + j < nc; j++) ok &= C[(size_t)i * ldc + j] == -777.0f;
+    }
+    for (size_t q = (size_t)M * ldc; q < nc; q++) ok &= C[q] == -777.0f;
+    free(A);
+    free(B);
+    free(C);
+    free(a);
+    return ok;
+}
+
 /* The checks of one kernel set (or OpenBLAS), named "<label>: …". OpenBLAS's halves may round differently from
  * its whole (it picks its blocking by size), so that check, and the comparison with OpenBLAS itself, are only
  * for nnrt's own kernels. */
@@ -742,6 +790,22 @@ static void test_gemm_kind(const char *label, int own_kernels) {
     nnrt_sgemm(0, 0, 2, 3, 0, &x0, 1, &x0, 3, c6, 3);
     snprintf(name, sizeof name, "%s: gemm with K = 0 writes zeros", label);
     CHECK(name, c6[0] == 0 && c6[5] == 0);
+
+    // The broadcast form's exact order, through both its paths (skipping zeros, or dense tiles).
+    if (own_kernels) {
+        static const int Ms[] = {1, 7, 36, 129}, Ns[] = {1, 13, 112, 113, 250, 256}, Ks[] = {1, 64, 65, 128, 300};
+        static const double densities[] = {0.0, 0.2, 0.5, 0.7, 1.0};
+        int exact = 1;
+        unsigned seed = 1;
+        for (int ta = 0; ta < 2; ta++)
+            for (unsigned a = 0; a < sizeof Ms / sizeof *Ms; a++)
+                for (unsigned b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                    for (unsigned c = 0; c < sizeof Ks / sizeof *Ks; c++)
+                        for (unsigned d = 0; d < sizeof densities / sizeof *densities; d++)
+                            exact &= gemm_skip_case(ta, Ms[a], Ns[b], Ks[c], densities[d], seed++);
+        snprintf(name, sizeof name, "%s: gemm NN and TN are the in-order fmaf sums, with zeros in op(A) or not", label);
+        CHECK(name, exact);
+    }
 
     // Halves, as a split kernel computes them, are bit-identical to the whole.
     enum { M = 128, N = 272, K = 200 };
