@@ -252,7 +252,21 @@ TGT2 static long sp_bits8(int mr, int kc, const float *a, long sai, long sak, ui
                 uint64_t m = (uint64_t)__builtin_ia32_movmskps256((v8f)ne);
                 nz[r][k / 64] |= m << (k % 64);
             }
-    } else {  // a column per row (TN: dYᵀ·X, sai = 1)
+    } else if (sai == 1) {  // rows across k (TN: dYᵀ·X): 8 rows at a time, 32 bits of each in a lane
+        for (int r0 = 0; r0 < mr; r0 += 8) {
+            int lanes = mr - r0 < 8 ? mr - r0 : 8;
+            v8i m = first_lanes(lanes);
+            for (int k0 = 0; k0 < kc; k0 += 32) {
+                v8i bits = {0};
+                for (int k = 0; k < 32 && k0 + k < kc; k++) {
+                    v8i ne = (v8i)(maskload8(a + r0 + (long)(k0 + k) * sak, m) != splat8(0.0f));
+                    int bit = (int)(1u << k);
+                    bits |= ne & (v8i){bit, bit, bit, bit, bit, bit, bit, bit};
+                }
+                for (int l = 0; l < lanes; l++) nz[r0 + l][k0 / 64] |= (uint64_t)(uint32_t)bits[l] << (k0 % 64);
+            }
+        }
+    } else {
         for (int k = 0; k < kc; k++)
             for (int r = 0; r < mr; r++) nz[r][k / 64] |= (uint64_t)(a[r * sai + k * sak] != 0.0f) << (k % 64);
     }
