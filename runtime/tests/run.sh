@@ -60,7 +60,7 @@ field_check() {
 if field_check b && ! field_check a; then pass=$((pass + 1)); else echo "[static] FAIL: NNRT_FIELD_OFFSET type check"; fail=$((fail + 1)); fi
 
 # The benchmark's C programs link runtime/gemm.c and gemm_avx512.c: they must keep building (and gemm_floor must
-# run); bench/pingpong.c (which spins for seconds) must build.
+# run); bench/gemm_sparse.c and pingpong.c (which run for seconds) must build.
 BENCH=$(dirname "$RT")/bench
 bench_ok() {
     local o=$TMP/bench
@@ -72,9 +72,10 @@ bench_ok() {
     done &&
     $CC -O2 -march=native -I"$RT" -c "$RT/gemm_avx512.c" -o "$o/k.o" &&
     $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" "$o/k.o" -o "$o/gemm_ab" -lopenblas -lpthread &&
+    $CC -O2 -std=c11 -Wall -Wextra -Werror "$BENCH/gemm_sparse.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" "$o/k.o" -o "$o/gemm_sparse" -lopenblas -lpthread &&
     $CC -O2 -std=c11 -Wall -Wextra -Werror "$BENCH/pingpong.c" -o "$o/pingpong" -lpthread
 }
-if bench_ok; then pass=$((pass + 1)); else echo "[bench] FAIL: bench/gemm_floor.c, gemm_ab.c or pingpong.c does not build, or gemm_floor does not run"; fail=$((fail + 1)); fi
+if bench_ok; then pass=$((pass + 1)); else echo "[bench] FAIL: bench/gemm_floor.c, gemm_ab.c, gemm_sparse.c or pingpong.c does not build, or gemm_floor does not run"; fail=$((fail + 1)); fi
 
 for cfg in plain asan; do
     if [ $cfg = plain ]; then flags=""; else flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"; fi
