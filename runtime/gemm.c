@@ -181,7 +181,7 @@ TGT2 static void bc8_kblock(int M, int N, int kc, const float *A, long sai, long
 /* ----------------------------------------------------------------------------
  * The broadcast form skipping the zeros of op(A). In the backward pass op(A) is mostly a gradient masked by
  * ReLU's derivative (dW = dYᵀ·X and dX = dY·W with dY = dA ⊙ [Y > 0]): for the MLP of the README, 35–65 % of
- * it is non-zero, fewer as training goes on, and a quarter of the units are dead in a batch. For each row of C, a
+ * it is non-zero, fewer as training goes on, and some units are dead for a whole batch. For each row of C, a
  * bit mask per 64 elements of K marks the non-zero elements of its row of op(A), and the row's sums run over the
  * set bits only: one broadcast and up to SP_NV vectors of B per non-zero element.
  *
