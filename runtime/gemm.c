@@ -193,7 +193,7 @@ TGT2 static void bc8_kblock(int M, int N, int kc, const float *A, long sai, long
  *
  * Each element of B loaded serves one multiply-add here, against six in the dense tiles, so a group of rows
  * whose op(A) is more than SP_DENSE non-zero takes the dense tiles instead (break-even measured at 0.8–0.85 by
- * bench/gemm_sparse.c). The loops: strips of columns (784 columns: 7 of 14 vectors), in each the K block's
+ * bench/gemm_sparse.c); when a group's first 8 rows are, so do all the rows left. The loops: strips of columns (784 columns: 7 of 14 vectors), in each the K block's
  * sub-blocks of 64, and in each all rows, so that the sub-block's rows of the strip (64 × 448 bytes) stay in L1
  * while every row of C visits them. When B's rows are a multiple of 512 bytes apart (256 floats, say), 64 of them
  * fall into a few of L1's 64 sets and evict each other, so the rows visited are first copied to `pack`. */
@@ -286,6 +286,13 @@ TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sa
             int mr = M - i0 < SP_ROWS ? M - i0 : SP_ROWS;
             const float *a = A + i0 * sai + k0 * sak;
             float *c = C + (long)i0 * ldc;
+            // A probe of the group's first 8 rows: when they are dense (BatchNorm's gradient, say), the dense
+            // tiles take all the rows left in one go, at little more than their own cost.
+            int probe = mr < 8 ? mr : 8;
+            if ((double)sp_bits8(probe, kc, a, sai, sak, nz) > SP_DENSE * probe * kc) {
+                bc8_kblock(M - i0, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
+                break;
+            }
             if ((double)sp_bits8(mr, kc, a, sai, sak, nz) > SP_DENSE * mr * kc) {
                 bc8_kblock(mr, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
                 continue;
