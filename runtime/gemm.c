@@ -240,12 +240,13 @@ typedef void (*sp_strip_fn)(uint64_t, const float *, long, const float *, long, 
 static const sp_strip_fn sp_strips[SP_NV + 1] = {[8] = sp_strip8,   [9] = sp_strip9,   [10] = sp_strip10, [11] = sp_strip11,
                                                  [12] = sp_strip12, [13] = sp_strip13, [14] = sp_strip14};
 
-/* nz[r][q]: bit k of the row r's elements k0 + 64q + k of op(A) that are non-zero; returns how many are. */
-TGT2 static long sp_bits8(int mr, int kc, const float *a, long sai, long sak, uint64_t nz[][SP_NSUB]) {
+/* nz[r][q] for rows r0 ≤ r < r1: bit k of the row r's elements k0 + 64q + k of op(A) that are non-zero; returns
+ * how many are. */
+TGT2 static long sp_bits8(int r0, int r1, int kc, const float *a, long sai, long sak, uint64_t nz[][SP_NSUB]) {
     long count = 0;
-    memset(nz, 0, sizeof(uint64_t) * SP_NSUB * (size_t)mr);
+    memset(nz[r0], 0, sizeof(uint64_t) * SP_NSUB * (size_t)(r1 - r0));
     if (sak == 1) {  // rows along k (NN: dY·W)
-        for (int r = 0; r < mr; r++)
+        for (int r = r0; r < r1; r++)
             for (int k = 0; k < kc; k += 8) {
                 int lanes = kc - k < 8 ? kc - k : 8;
                 v8i ne = (v8i)(maskload8(a + r * sai + k, first_lanes(lanes)) != splat8(0.0f));
@@ -253,24 +254,24 @@ TGT2 static long sp_bits8(int mr, int kc, const float *a, long sai, long sak, ui
                 nz[r][k / 64] |= m << (k % 64);
             }
     } else if (sai == 1) {  // rows across k (TN: dYᵀ·X): 8 rows at a time, 32 bits of each in a lane
-        for (int r0 = 0; r0 < mr; r0 += 8) {
-            int lanes = mr - r0 < 8 ? mr - r0 : 8;
+        for (int i = r0; i < r1; i += 8) {
+            int lanes = r1 - i < 8 ? r1 - i : 8;
             v8i m = first_lanes(lanes);
             for (int k0 = 0; k0 < kc; k0 += 32) {
                 v8i bits = {0};
                 for (int k = 0; k < 32 && k0 + k < kc; k++) {
-                    v8i ne = (v8i)(maskload8(a + r0 + (long)(k0 + k) * sak, m) != splat8(0.0f));
+                    v8i ne = (v8i)(maskload8(a + i + (long)(k0 + k) * sak, m) != splat8(0.0f));
                     int bit = (int)(1u << k);
                     bits |= ne & (v8i){bit, bit, bit, bit, bit, bit, bit, bit};
                 }
-                for (int l = 0; l < lanes; l++) nz[r0 + l][k0 / 64] |= (uint64_t)(uint32_t)bits[l] << (k0 % 64);
+                for (int l = 0; l < lanes; l++) nz[i + l][k0 / 64] |= (uint64_t)(uint32_t)bits[l] << (k0 % 64);
             }
         }
     } else {
         for (int k = 0; k < kc; k++)
-            for (int r = 0; r < mr; r++) nz[r][k / 64] |= (uint64_t)(a[r * sai + k * sak] != 0.0f) << (k % 64);
+            for (int r = r0; r < r1; r++) nz[r][k / 64] |= (uint64_t)(a[r * sai + k * sak] != 0.0f) << (k % 64);
     }
-    for (int r = 0; r < mr; r++)
+    for (int r = r0; r < r1; r++)
         for (int q = 0; q < SP_NSUB; q++) count += __builtin_popcountll(nz[r][q]);
     return count;
 }
@@ -289,11 +290,13 @@ TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sa
             // A probe of the group's first 8 rows: when they are dense (BatchNorm's gradient, say), the dense
             // tiles take all the rows left in one go, at little more than their own cost.
             int probe = mr < 8 ? mr : 8;
-            if ((double)sp_bits8(probe, kc, a, sai, sak, nz) > SP_DENSE * probe * kc) {
+            long nonzero = sp_bits8(0, probe, kc, a, sai, sak, nz);
+            if ((double)nonzero > SP_DENSE * probe * kc) {
                 bc8_kblock(M - i0, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
                 break;
             }
-            if ((double)sp_bits8(mr, kc, a, sai, sak, nz) > SP_DENSE * mr * kc) {
+            nonzero += sp_bits8(probe, mr, kc, a, sai, sak, nz);
+            if ((double)nonzero > SP_DENSE * mr * kc) {
                 bc8_kblock(mr, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
                 continue;
             }
