@@ -5,10 +5,10 @@
  *   dW1  dH1ᵀ · X,  one chunk of 36 of the 256 rows   (TN, B's rows 784 floats apart)
  *   dW2  dH2ᵀ · A1                                     (TN, 256 floats apart: the copy to `pack` runs)
  *   dX2  dH2 · W2                                      (NN, 256 floats apart)
- * op(A) is masked the way training masks it: a quarter of the units (rows of op(A) for TN, columns for NN) are
- * dead (below density 0.75), a quarter are non-zero with probability min(1, 1.6 d) and the rest with the
- * probability that makes the overall density d. Subnormals are flushed, as the trainer does. Each line prints both medians, B/A, and
- * whether the two results are bit-identical (they must be: skipping zeros does not change the sums).
+ * op(A) is masked the way training masks it: a quarter of the units (rows of op(A) for TN, columns for NN) are dead
+ * (below density 0.75), a quarter are non-zero with probability min(1, 1.6 d) and the rest with the probability
+ * that makes the overall density d. Subnormals are flushed, as the trainer does. Each line prints both medians,
+ * B/A, and whether the two results are bit-identical (they must be: skipping zeros does not change the sums).
  *
  * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols):
  *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A -Dnnrt_gemm_describe=describe_A

@@ -191,16 +191,18 @@ TGT2 static void bc8_kblock(int M, int N, int kc, const float *A, long sai, long
  * changes its time, never its result (unless B holds an infinity or NaN that a zero of op(A) would have
  * multiplied into NaN).
  *
- * Each element of B loaded serves one multiply-add here, against six in the dense tiles, so a group of rows
- * whose op(A) is more than SP_DENSE non-zero takes the dense tiles instead (break-even measured at 0.8–0.85 by
- * bench/gemm_sparse.c); when a group's first 8 rows are, so do all the rows left. The loops: strips of columns (784 columns: 7 of 14 vectors), in each the K block's
- * sub-blocks of 64, and in each all rows, so that the sub-block's rows of the strip (64 × 448 bytes) stay in L1
- * while every row of C visits them. When B's rows are a multiple of 512 bytes apart (256 floats, say), 64 of them
- * fall into a few of L1's 64 sets and evict each other, so the rows visited are first copied to `pack`. */
+ * Each element of B loaded serves one multiply-add here, against six in the dense tiles, so a group of rows whose
+ * op(A) is more than SP_DENSE non-zero takes the dense tiles instead (break-even measured at 0.8–0.85 by
+ * bench/gemm_sparse.c); when a group's first 8 rows are, so do all the rows left. The loops: strips of columns (784
+ * columns: 7 of 14 vectors), in each the K block's sub-blocks of 64, and in each all rows, so that the sub-block's
+ * rows of the strip (64 × 448 bytes) stay in L1 while every row of C visits them. When B's rows are a multiple of
+ * 512 bytes apart (256 floats, say), 64 of them fall into a few of L1's 64 sets and evict each other, so the rows
+ * visited are first copied to `pack`. */
 enum { SP_NV = 14, SP_ROWS = 128, SP_NSUB = BC_KC / 64 };
 #define SP_DENSE 0.8
 
-/* Row sums over the set bits of `bits` (k = each one's position): out[8v…] (+)= from + Σk a[k·sak] · B[k·ldb + 8v…]
+/* Row sums over the set bits of `bits` (k = each one's position):
+ *   out[8v…] (+)= from + Σk a[k·sak] · B[k·ldb + 8v…]
  * for the first nv vectors, the last one masked to m; `from` (partial sums of the sub-blocks before, or NULL for
  * zero) starts them. */
 TGT2 INL void sp_row8(uint64_t bits, const float *a, long sak, const float *B, long ldb, const float *from, float *out,
@@ -214,7 +216,10 @@ TGT2 INL void sp_row8(uint64_t bits, const float *a, long sak, const float *B, l
         const float *brow = B + k * ldb;
         v8f x = splat8(a[k * sak]);
         for (int v = 0; v < SP_NV; v++)
-            if (v < nv) acc[v] = fma8(x, masked && v == nv - 1 ? maskload8(brow + 8 * v, m) : load8(brow + 8 * v), acc[v]);
+            if (v < nv) {
+                v8f y = masked && v == nv - 1 ? maskload8(brow + 8 * v, m) : load8(brow + 8 * v);
+                acc[v] = fma8(x, y, acc[v]);
+            }
     }
     for (int v = 0; v < nv; v++) {
         float *c = out + 8 * v;
@@ -237,8 +242,9 @@ SP_STRIP(12)
 SP_STRIP(13)
 SP_STRIP(14)
 typedef void (*sp_strip_fn)(uint64_t, const float *, long, const float *, long, const float *, float *, int);
-static const sp_strip_fn sp_strips[SP_NV + 1] = {[8] = sp_strip8,   [9] = sp_strip9,   [10] = sp_strip10, [11] = sp_strip11,
-                                                 [12] = sp_strip12, [13] = sp_strip13, [14] = sp_strip14};
+static const sp_strip_fn sp_strips[SP_NV + 1] = {[8] = sp_strip8,   [9] = sp_strip9,   [10] = sp_strip10,
+                                                 [11] = sp_strip11, [12] = sp_strip12, [13] = sp_strip13,
+                                                 [14] = sp_strip14};
 
 /* nz[r][q] for rows r0 ≤ r < r1: bit k of the row r's elements k0 + 64q + k of op(A) that are non-zero; returns
  * how many are. */
@@ -310,13 +316,15 @@ TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sa
                 for (int q = 0; q < nsub; q++) {
                     const float *bs = b + (long)64 * q * ldb + j;
                     long lds = ldb;
-                    if (ldb % 128 == 0) {  // the block's rows that some list visits, copied to consecutive lines
+                    if (ldb % 128 == 0) {  // the sub-block's rows that some row's bits visit, to consecutive lines
                         uint64_t used = 0;
                         for (int r = 0; r < mr; r++) used |= nz[r][q];
                         for (uint64_t u = used; u; u &= u - 1) {
                             int k = __builtin_ctzll(u);
+                            const float *src = bs + (long)k * ldb;
                             for (int v = 0; v < nv; v++)
-                                store8(pack + k * 8 * SP_NV + 8 * v, v == nv - 1 ? maskload8(bs + (long)k * ldb + 8 * v, m) : load8(bs + (long)k * ldb + 8 * v));
+                                store8(pack + k * 8 * SP_NV + 8 * v,
+                                       v == nv - 1 ? maskload8(src + 8 * v, m) : load8(src + 8 * v));
                         }
                         bs = pack, lds = 8 * SP_NV;
                     }
