@@ -143,10 +143,11 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, uint8 scaled by 1/255. */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);
-/* nnrt_gather_x, then a prefetch of rows next[0..next_n) (the following batch; next may be NULL). */
-void nnrt_gather_x_next(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const int64_t *next, int next_n);
 /* y_out ← rows idx[0..n) of y: int32 (n) labels or float (n, target_dim). */
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out);
+/* Both, as background work for the worker's idle time (nnrt_par_background): the caller must call
+   nnrt_par_background_finish before it reads x_out or y_out, or gathers another batch this way. */
+void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out);
 
 /* Streams a float32 .npy of shape (rows, cols) through an atomic output. */
 nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);
@@ -286,6 +287,12 @@ void nnrt_flush_denormals(void);
    nnrt_flush_denormals on the worker. */
 void nnrt_parallel_init(int requested, int flush);
 int nnrt_parallel_threads(void);
+/* Pieces fn(arg, 0..count−1) for the worker to run while it has no job (each should take about a microsecond:
+   a job posted meanwhile waits for the piece), then, in nnrt_par_background_finish, the caller runs those left
+   and waits for the worker's. One background job at a time, from the main thread; with one thread the finish
+   runs them all. */
+void nnrt_par_background(void (*fn)(void *arg, int piece), void *arg, int count);
+void nnrt_par_background_finish(void);
 
 /* Which GEMM nnrt_sgemm runs (gemm.c): OpenBLAS, or one of its own kernel sets (non-zero). By default the
    best set the CPU runs (AVX-512, else AVX2 with FMA, else OpenBLAS); NNRT_GEMM=blas|nnrt|avx512|avx2 chooses.

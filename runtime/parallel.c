@@ -8,7 +8,12 @@
  * while a hand-off here costs a few hundred nanoseconds.
  *
  * The hand-off spins (a step posts a job every ~100 µs); a worker idle for longer blocks on a condition
- * variable, so a trainer that is loading data or evaluating does not burn the second core. */
+ * variable, so a trainer that is loading data or evaluating does not burn the second core.
+ *
+ * nnrt_par_background(fn, arg, count) hands the worker pieces fn(arg, 0..count−1) to run while it waits for
+ * jobs (while the caller runs a step's small serial kernels, say); nnrt_par_background_finish runs on the caller
+ * whatever pieces the worker has not claimed and returns when all are done. The training loop gathers the next
+ * batch this way. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -35,12 +40,41 @@ static _Atomic int sleeping;
 static void (*job_fn)(void *, int);
 static void *job_arg;
 
+/* Background work (nnrt_par_background): `count` pieces, claimed one at a time by the worker while it has no job
+ * and by the caller in nnrt_par_background_finish. `state` packs the job's piece count (high 32 bits) and the
+ * next unclaimed piece (low 32); a piece is claimed by a compare-and-swap of it, and fn and arg are read only
+ * after a successful one. The caller changes fn and arg only when every piece is claimed and `done` says each
+ * one finished, and publishes them with the store to `state` that makes pieces claimable again: a worker whose
+ * claim races with a new job can only claim a piece of that new job, which it then runs with its fn and arg. */
+static struct {
+    void (*fn)(void *, int);
+    void *arg;
+    _Atomic uint64_t state;
+    _Atomic int done;
+} bg;
+
+static uint32_t bg_count_of(uint64_t state) { return (uint32_t)(state >> 32); }
+
+static int claim_background(void) {
+    uint64_t s = atomic_load(&bg.state);
+    while ((uint32_t)s < (uint32_t)(s >> 32))
+        if (atomic_compare_exchange_weak(&bg.state, &s, s + 1)) return (int)(uint32_t)s;
+    return -1;
+}
+
+static void run_background(int piece) {
+    bg.fn(bg.arg, piece);
+    atomic_fetch_add(&bg.done, 1);
+}
+
 static void *worker_main(void *unused) {
     (void)unused;
     if (flush_denormals) nnrt_flush_denormals();  // MXCSR is per thread
     unsigned seen = 0;
     for (;;) {
         for (int spins = 0; atomic_load(&posted) == seen;) {
+            int piece = claim_background();
+            if (piece >= 0) { run_background(piece); spins = 0; continue; }
             if (++spins < SPINS_BEFORE_SLEEP) { CPU_RELAX(); continue; }
             pthread_mutex_lock(&mu);
             atomic_store(&sleeping, 1);
@@ -133,4 +167,20 @@ void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count) {
     chunks.count = count;
     atomic_store(&chunks.claimed, 0);
     nnrt_par2(run_chunks, NULL);  // publishes the fields above before the worker starts
+}
+
+void nnrt_par_background(void (*fn)(void *arg, int piece), void *arg, int count) {
+    uint64_t s = atomic_load(&bg.state);
+    if ((uint32_t)s < bg_count_of(s) || (uint32_t)atomic_load(&bg.done) != bg_count_of(s))
+        nnrt_die("internal error: nnrt_par_background called before the previous background job finished");
+    bg.fn = fn;
+    bg.arg = arg;
+    atomic_store(&bg.done, 0);
+    atomic_store(&bg.state, (uint64_t)(uint32_t)count << 32);  // publishes fn and arg
+}
+
+void nnrt_par_background_finish(void) {
+    for (int piece; (piece = claim_background()) >= 0;) run_background(piece);
+    int count = (int)bg_count_of(atomic_load(&bg.state));
+    while (atomic_load(&bg.done) != count) CPU_RELAX();
 }

@@ -4,7 +4,8 @@
  *   - inside train_step, the generated code wraps every kernel call in NNRT_PROF (nnrt_model.h), which adds
  *     the call's seconds to ctx->prof[kind] while ctx->profile is set;
  *   - around it, train.c times its own parts: the train_step call as a whole, the batch gather (sample
- *     rows copied and uint8 converted to float), per-step logging and the progress bar, the shuffle, the
+ *     rows copied and uint8 converted to float: the first batch of an epoch, and what of each later one the
+ *     worker thread did not gather during the previous step), per-step logging and the progress bar, the shuffle, the
  *     test-set evaluation, and once per run the data load and the parameter init.
  * "other inside the step" is the train_step call minus its kernels: scalar code between the kernels
  * (the Adam bias corrections, pow), call overhead, and the timer calls themselves.

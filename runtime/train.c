@@ -2,7 +2,8 @@
  *
  * Training: per epoch, shuffle the sample order (Fisher–Yates on the NNRT_STREAM_SHUFFLE stream) unless
  * --no-shuffle, then step through it in batches of B; the partial last batch is trained, not dropped,
- * so an epoch is ceil(N / B) steps. The batch buffers are allocated once, before the loop. */
+ * so an epoch is ceil(N / B) steps. The batch buffers (two: a step reads one while the worker thread gathers the
+ * next batch into the other, nnrt_gather_background) are allocated once, before the loop. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,8 @@ nnrt_eval_result nnrt_evaluate(nnrt_ctx *ctx, const nnrt_dataset *d, int batch) 
 
 typedef struct {
     int64_t *order;  // (N) sample indices in this epoch's order
-    float *xb;       // (B, input_dim)
-    void *yb;        // (B) int32 labels or (B, target_dim) floats
+    float *xb[2];    // (B, input_dim), twice: one step's batch, and the next one's being gathered
+    void *yb[2];     // (B) int32 labels or (B, target_dim) floats, likewise
 } train_buffers;
 
 /* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
@@ -107,26 +108,35 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     const nnrt_model *m = ctx->model;
     int64_t N = train->x.n, B = o->batch;
     double loss_sum = 0;
+    int cur = 0;           // the batch of step s is in b->xb[cur], b->yb[cur]
+    int gathered = 0;      // 1 when the previous step gathered it already
     for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         double t0 = prof ? nnrt_now() : 0;
+        if (!gathered) {
+            nnrt_gather_x(&train->x, b->order + s * B, n, b->xb[cur]);
+            nnrt_gather_y(&train->y, b->order + s * B, n, b->yb[cur]);
+        }
+        // the next batch, gathered by the worker while it waits during this step (the rest after it)
         int64_t after = N - (s + 1) * B;  // samples left after this batch
-        nnrt_gather_x_next(&train->x, b->order + s * B, n, b->xb, after > 0 ? b->order + (s + 1) * B : NULL,
-                           (int)(after < B ? after : B));
-        nnrt_gather_y(&train->y, b->order + s * B, n, b->yb);
+        gathered = after > 0;
+        if (gathered) nnrt_gather_background(train, b->order + (s + 1) * B, (int)(after < B ? after : B), b->xb[1 - cur], b->yb[1 - cur]);
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;
-        float loss = m->train_step(ctx, n, b->xb, b->yb);
+        float loss = m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
         ctx->training = 0;
         double t2 = prof ? nnrt_now() : 0;
+        if (gathered) nnrt_par_background_finish();
+        double t3 = prof ? nnrt_now() : 0;
+        cur ^= gathered;
         loss_sum += (double)loss * n;
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
         nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, ctx->steps_per_epoch, loss);
         if (prof) {
-            prof->gather += t1 - t0;
+            prof->gather += (t1 - t0) + (t3 - t2);
             prof->step += t2 - t1;
-            prof->log += nnrt_now() - t2;
+            prof->log += nnrt_now() - t3;
             prof->steps++;
             prof->samples += n;
         }
@@ -242,8 +252,9 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     ctx->steps_per_epoch = (N + B - 1) / B;
     train_buffers b = {
         .order = nnrt_malloc(nnrt_mul_size((size_t)N, sizeof(int64_t), "order")),
-        .xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
-        .yb = nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4),
+        .xb = {nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
+               nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float))},
+        .yb = {nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4), nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4)},
     };
     for (int64_t i = 0; i < N; i++) b.order[i] = o->resume ? ck.order[i] : i;
     uint64_t shuffle_rng[4];
@@ -307,7 +318,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     }
     if (o->checkpoint && !o->quiet) printf("checkpoint %s (%lld epochs, step %lld)\n", o->checkpoint, (long long)ctx->epoch,
                                            (long long)ctx->step);
-    free(b.order); free(b.xb); free(b.yb); free(ck.order);
+    free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     nnrt_dataset_free(&train);
     if (has_test) nnrt_dataset_free(&test);
     if (has_val) nnrt_dataset_free(&val);

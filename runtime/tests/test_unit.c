@@ -3,6 +3,7 @@
  * Fatal paths (nnrt_die) run in a forked child whose exit status and stderr are checked. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
@@ -632,6 +633,17 @@ static void test_chunks(void) {
     CHECK("par_chunks after the nested-job checks", again);
 }
 
+enum { BG_PIECES = 37 };
+typedef struct { pthread_t caller; _Atomic int runs[BG_PIECES]; _Atomic int on_worker; } bg_job;
+
+static void bg_piece(void *arg, int piece) {
+    bg_job *j = arg;
+    atomic_fetch_add(&j->runs[piece], 1);
+    if (!pthread_equal(pthread_self(), j->caller)) atomic_fetch_add(&j->on_worker, 1);
+    double t = nnrt_now();
+    while (nnrt_now() - t < 1e-6) {}
+}
+
 static void test_parallel(void) {
     enum { N = 1 << 16 };
     static double x[N];
@@ -662,13 +674,43 @@ static void test_parallel(void) {
     for (int b = 0; b < B; b++)
         for (int k = 0; k < D; k++) same &= two[b * D + k] == pixels[order[b] * D + k] / 255.0f;
     CHECK("parallel gather equals the rows it gathers", same);
+
+    // Background pieces: each runs exactly once, some on the worker while the caller is busy, the rest in finish.
+    int once = 1, by_worker = 0;
+    for (int rep = 0; rep < 300; rep++) {
+        bg_job j = {.caller = pthread_self()};
+        nnrt_par_background(bg_piece, &j, BG_PIECES);
+        if (rep % 2) {   // a busy caller: a few parallel jobs, or a spin, between them
+            par_job p = {.x = x, .n = N};
+            nnrt_par2(par_part, &p);
+        } else {
+            double t = nnrt_now();
+            while (nnrt_now() - t < 20e-6) {}
+        }
+        nnrt_par_background_finish();
+        for (int i = 0; i < BG_PIECES; i++) once &= atomic_load(&j.runs[i]) == 1;
+        by_worker += atomic_load(&j.on_worker);
+    }
+    CHECK("background pieces each run once, finished by the caller", once);
+    CHECK("the worker runs background pieces while it has no job", by_worker > 0 || nnrt_parallel_threads() < 2);
+
+    // The next batch gathered in the background equals the batch gathered in the foreground, x and y.
     static float three[B * D];
-    int64_t next[B];
-    for (int b = 0; b < B; b++) next[b] = (b * 11 + 3) % R;
-    nnrt_gather_x_next(&images, order, B, three, next, B);
-    int same_next = memcmp(two, three, sizeof two) == 0;
-    nnrt_gather_x_next(&images, order, 3, three, NULL, 0);  // small: one thread, nothing to prefetch
-    CHECK("gather with a prefetch of the next batch gathers the same", same_next && memcmp(two, three, 3 * D * sizeof(float)) == 0);
+    int32_t labels[R], y_two[B], y_three[B];
+    for (int r = 0; r < R; r++) labels[r] = r * 3 + 1;
+    nnrt_dataset d = {.x = images, .y = {.dtype = NNRT_I32, .n = R, .dim = 1, .data = labels}};
+    nnrt_gather_y(&d.y, order, B, y_two);
+    int same_bg = 1;
+    for (int n = 1; n <= B; n += 64) {
+        memset(three, 0, sizeof three);
+        memset(y_three, 0, sizeof y_three);
+        nnrt_gather_background(&d, order, n, three, y_three);
+        double t = nnrt_now();
+        while (nnrt_now() - t < 5e-6) {}
+        nnrt_par_background_finish();
+        same_bg &= memcmp(two, three, (size_t)n * D * sizeof(float)) == 0 && memcmp(y_two, y_three, (size_t)n * 4) == 0;
+    }
+    CHECK("background gather equals the foreground gather (x and y)", same_bg);
 }
 
 /* nnrt_sgemm against a float64 reference, for each kernel set the CPU runs (AVX-512, AVX2; chosen with
