@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// runtime/'s own C tests (loaders, safetensors, CLI, gradcheck, BLAS core choice), built plain and under
-/// ASan+UBSan by runtime/tests/run.sh, so that `swift test` is the whole suite.
+/// ASan+UBSan and TSan by runtime/tests/run.sh, so that `swift test` is the whole suite.
 @Suite struct RuntimeTests {
     @Test func cRuntimeTestsPass() throws {
         let r = try Run.run("/bin/bash", [Paths.repo.appendingPathComponent("runtime/tests/run.sh").path])

@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     write_npys();
     write_csvs();
     write_idx();
-    char cmd[4200];
+    char cmd[3 * sizeof dir + 64];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/mnist' '%s/mnist_bad' '%s/mnist_badtest'", dir, dir, dir);
     if (system(cmd) != 0) return 1;
     write_mnist("mnist", "train", 20, 0, 0);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — builds libnnrt and the runtime tests twice (plain -O2, and with ASan+UBSan), runs them all,
+# run.sh — builds libnnrt and the runtime tests three times (plain -O2, with ASan+UBSan, and with TSan), runs them all,
 # and ends with one line "N passed, M failed" (exit status 1 if anything failed).
 # Works from any directory; all build output goes to a temp dir that is removed afterwards.
 # Environment: CC (default: clang from the Swift toolchain, else clang, else gcc), KEEP=1 keeps the temp dir.
@@ -77,13 +77,23 @@ bench_ok() {
 }
 if bench_ok; then pass=$((pass + 1)); else echo "[bench] FAIL: bench/gemm_floor.c, gemm_ab.c, gemm_sparse.c or pingpong.c does not build, or gemm_floor does not run"; fail=$((fail + 1)); fi
 
-for cfg in plain asan; do
-    if [ $cfg = plain ]; then flags=""; else flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"; fi
-    if ! build $cfg $flags; then echo "[$cfg] FAIL: build"; fail=$((fail + 1)); continue; fi
+# ThreadSanitizer checks the worker thread's hand-offs and background pieces (parallel.c). The TSan runtime of
+# the Swift toolchain's clang needs libdispatch, so that configuration builds with gcc (its libtsan).
+TSAN_CC=$(command -v gcc || true)
+for cfg in plain asan tsan; do
+    cc=$CC
+    case $cfg in
+        plain) flags="" ;;
+        asan) flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" ;;
+        tsan) flags="-fsanitize=thread" cc=$TSAN_CC ;;
+    esac
+    if [ -z "$cc" ]; then echo "[$cfg] FAIL: no gcc to build it with"; fail=$((fail + 1)); continue; fi
+    if ! CC=$cc build $cfg $flags; then echo "[$cfg] FAIL: build"; fail=$((fail + 1)); continue; fi
     mkdir -p "$TMP/$cfg/data"
     "$TMP/$cfg/mkdata" "$TMP/$cfg/data" || { echo "[$cfg] FAIL: mkdata"; fail=$((fail + 1)); continue; }
     # Sanitizer reports exit 86, unlike any status the trainer uses on purpose (0, 1, 2).
-    export ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
+    export ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
+           TSAN_OPTIONS=halt_on_error=1:exitcode=86:atexit_sleep_ms=0
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
 done
