@@ -680,7 +680,7 @@ static void test_parallel(void) {
     for (int rep = 0; rep < 300; rep++) {
         bg_job j = {.caller = pthread_self()};
         nnrt_par_background(bg_piece, &j, BG_PIECES);
-        if (rep % 2) {   // a busy caller: a few parallel jobs, or a spin, between them
+        if (rep % 2) {   // a busy caller: a parallel job, or a spin, in between
             par_job p = {.x = x, .n = N};
             nnrt_par2(par_part, &p);
         } else {
@@ -701,6 +701,7 @@ static void test_parallel(void) {
     nnrt_dataset d = {.x = images, .y = {.dtype = NNRT_I32, .n = R, .dim = 1, .data = labels}};
     nnrt_gather_y(&d.y, order, B, y_two);
     int same_bg = 1;
+    for (int b = 0; b < B; b++) same_bg &= y_two[b] == labels[order[b]];
     for (int n = 1; n <= B; n += 64) {
         memset(three, 0, sizeof three);
         memset(y_three, 0, sizeof y_three);
