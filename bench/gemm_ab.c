@@ -23,23 +23,14 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-typedef void (*sgemm_fn)(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-void sg_A(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-void sg_B(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-static const sgemm_fn variant[2] = {sg_A, sg_B};
+#define BENCH_AB
+#include "bench.h"
 
 enum { ITERS = 1500 };
 static float *X, *W1, *H1, *dH1, *dW1, *pollute[2];
 static double t[2][2][2][ITERS];  // thread, variant, GEMM (0 forward, 1 dW1), iteration
 static _Atomic int arrived, generation;
-
-static double now(void) {
-    struct timespec s;
-    clock_gettime(CLOCK_MONOTONIC, &s);
-    return (double)s.tv_sec + 1e-9 * (double)s.tv_nsec;
-}
 
 static void barrier(void) {
     int g = atomic_load(&generation);
@@ -68,32 +59,27 @@ static void *worker(void *arg) {
             for (long q = 0; q < touch; q += 16) pollute[id][q] += 1.0f;
             if (rewrite) for (long q = id * 64 * 784; q < (id + 1) * 64 * 784; q += 16) X[q] += 1e-7f;
             barrier();
-            double t0 = now();
+            double t0 = bench_now();
             if (chunked)  // as the trainer calls it: this thread's 128 columns in 4 chunks of 32
                 for (int c = 0; c < 4; c++) {
                     int j0 = id * 128 + c * 32;
                     variant[v](0, 1, 128, 32, 784, X, 784, W1 + j0 * 784, 784, H1 + j0, 256);
                 }
             else variant[v](0, 1, 128, 128, 784, X, 784, W1 + id * 128 * 784, 784, H1 + id * 128, 256);
-            t[id][v][0][it] = now() - t0;
+            t[id][v][0][it] = bench_now() - t0;
             barrier();
-            t0 = now();
+            t0 = bench_now();
             if (chunked)  // rows in chunks of 36, thread 0 taking the first four, thread 1 the rest (36, 36, 36, 4)
                 for (int c = 0; c < 4; c++) {
                     int i0 = id * 144 + c * 36, i1 = i0 + 36 < 256 ? i0 + 36 : 256;
                     if (i0 < i1) variant[v](1, 0, i1 - i0, 784, 128, dH1 + i0, 256, X, 784, dW1 + i0 * 784, 784);
                 }
             else variant[v](1, 0, 128, 784, 128, dH1 + id * 128, 256, X, 784, dW1 + id * 128 * 784, 784);
-            t[id][v][1][it] = now() - t0;
+            t[id][v][1][it] = bench_now() - t0;
             barrier();
         }
     }
     return NULL;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(void) {
@@ -115,7 +101,7 @@ int main(void) {
         for (int v = 0; v < 2; v++) {
             double m[2];
             for (int id = 0; id < 2; id++) {
-                qsort(t[id][v][g], ITERS, sizeof(double), cmp);
+                qsort(t[id][v][g], ITERS, sizeof(double), bench_cmp_double);
                 m[id] = t[id][v][g][ITERS / 2] * 1e6;
             }
             printf("%-7s variant %c: median %.1f µs on thread 0, %.1f µs on thread 1\n", g ? "dW1" : "forward", 'A' + v, m[0], m[1]);

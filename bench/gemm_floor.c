@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 enum { MAX_LAYERS = 16, MAX_EPOCHS = 100 };
 
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
@@ -35,22 +37,11 @@ static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, 
                      lda, B, ldb, 0.0f, C, ldc);
 }
 
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static float *buffer(size_t count, float value) {
     float *p = aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
     if (!p) { fprintf(stderr, "gemm_floor: out of memory\n"); exit(1); }
     for (size_t i = 0; i < count; i++) p[i] = value * (float)(1 + i % 7);
     return p;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {
@@ -84,7 +75,7 @@ int main(int argc, char **argv) {
     int steps = (samples + batch - 1) / batch;
     double flops = 0, times[MAX_EPOCHS];
     for (int e = 0; e < epochs; e++) {
-        double t0 = seconds();
+        double t0 = bench_now();
         flops = 0;
         for (int s = 0; s < steps; s++) {
             int n = samples - s * batch < batch ? samples - s * batch : batch;
@@ -103,10 +94,10 @@ int main(int argc, char **argv) {
                 flops += 2.0 * n * in * out;
             }
         }
-        times[e] = seconds() - t0;
+        times[e] = bench_now() - t0;
         printf("epoch %d: %.4f s\n", e + 1, times[e]);
     }
-    qsort(times, (size_t)epochs, sizeof times[0], cmp_double);
+    qsort(times, (size_t)epochs, sizeof times[0], bench_cmp_double);
     double median = epochs % 2 ? times[epochs / 2] : 0.5 * (times[epochs / 2 - 1] + times[epochs / 2]);
     printf("{\"median_s\":%.6f,\"gflops\":%.2f,\"gflop_per_epoch\":%.3f,\"batch\":%d,\"steps\":%d,\"kernel\":\"%s\"}\n",
            median, flops / median * 1e-9, flops * 1e-9, batch, steps, use_nnrt ? "nnrt" : "blas");

@@ -21,25 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-typedef void (*sgemm_fn)(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-void sg_A(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-void sg_B(int, int, int, int, int, const float *, int, const float *, int, float *, int);
-static const sgemm_fn variant[2] = {sg_A, sg_B};
+#define BENCH_AB
+#include "bench.h"
 
 enum { ITERS = 400 };
-
-static double now(void) {
-    struct timespec s;
-    clock_gettime(CLOCK_MONOTONIC, &s);
-    return (double)s.tv_sec + 1e-9 * (double)s.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *buffer(long n) {
     float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
@@ -81,12 +67,12 @@ int main(void) {
             for (int it = 0; it < ITERS; it++)
                 for (int v = 0; v < 2; v++) {
                     int w = (it & 1) ? v : 1 - v;
-                    double t0 = now();
+                    double t0 = bench_now();
                     variant[w](ta, 0, M, N, K, A, lda, B, ldb, C[w], N);
-                    t[w][it] = now() - t0;
+                    t[w][it] = bench_now() - t0;
                 }
-            qsort(t[0], ITERS, sizeof(double), cmp);
-            qsort(t[1], ITERS, sizeof(double), cmp);
+            qsort(t[0], ITERS, sizeof(double), bench_cmp_double);
+            qsort(t[1], ITERS, sizeof(double), bench_cmp_double);
             int same = memcmp(C[0], C[1], sizeof(float) * (size_t)M * N) == 0;
             printf("%s density %.1f: A %7.1f µs  B %7.1f µs  B/A %.2f  %s\n", shapes[s].name, dens,
                    t[0][ITERS / 2] * 1e6, t[1][ITERS / 2] * 1e6, t[1][ITERS / 2] / t[0][ITERS / 2],

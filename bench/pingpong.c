@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
+
 enum { ROUNDS = 1000000, RUNS = 5 };
 static _Alignas(64) _Atomic int flag;
 
@@ -38,16 +40,6 @@ static void *echo(void *unused) {
     return NULL;
 }
 
-static double now(void) {
-    struct timespec s;
-    clock_gettime(CLOCK_MONOTONIC, &s);
-    return (double)s.tv_sec + 1e-9 * (double)s.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(void) {
     pin(0);
@@ -55,15 +47,15 @@ int main(void) {
     if (pthread_create(&t, NULL, echo, NULL) != 0) return 1;
     double ns[RUNS];
     for (int run = 0; run < RUNS; run++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int r = 0; r < ROUNDS; r++) {
             atomic_store_explicit(&flag, 1, memory_order_release);
             while (atomic_load_explicit(&flag, memory_order_acquire) != 0) continue;
         }
-        ns[run] = (now() - t0) * 1e9 / ROUNDS;
+        ns[run] = (bench_now() - t0) * 1e9 / ROUNDS;
     }
     pthread_join(t, NULL);
-    qsort(ns, RUNS, sizeof ns[0], by_value);
+    qsort(ns, RUNS, sizeof ns[0], bench_cmp_double);
     printf("CPU 0 -> CPU 1 -> CPU 0: median %.0f ns a round trip (runs %.0f-%.0f ns)\n", ns[RUNS / 2], ns[0], ns[RUNS - 1]);
     return 0;
 }
