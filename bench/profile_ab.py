@@ -8,7 +8,9 @@ with `train --profile`, the order alternating (A B, then B A, ...): the second r
 on this machine whichever it was. For the step, the epoch, the gather and every kernel it prints both medians
 and the median and range of the per-pair ratios B/A. A kernel that only one side has (a pair split into two
 kernels, say) is printed with its own median. Before and after, bench/pingpong.c reports where the host had the
-vCPUs: a change in between (tens of ns against hundreds) makes the pairs around it compare two machines.
+vCPUs: a change in between (tens of ns against hundreds) makes the pairs around it compare two machines. It
+also runs before and after every pair, and the step's and the epoch's ratios are printed once more for the pairs
+with both vCPUs in one L3, those under two L3s, and those during which the host moved them.
 Nothing here is used by the tests."""
 import argparse
 import os
@@ -57,6 +59,12 @@ def pingpong(work):
     return r.stdout.strip() if r.returncode == 0 else "(pingpong needs two CPUs)"
 
 
+def placement(line):
+    """"one L3", "two L3s" or None from a pingpong line (a round trip of tens of ns or of hundreds)."""
+    m = re.search(r"median (\d+) ns", line)
+    return None if not m else "one L3" if int(m.group(1)) < 200 else "two L3s"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("a")
@@ -75,12 +83,18 @@ def main():
         die(f"--data {args.data}: no such folder")
     work = tempfile.mkdtemp(prefix="profile-ab-")
     try:
-        print(f"before: {pingpong(work)}")
+        first = pingpong(work)
+        print(f"before: {first}")
         runs = {"A": [], "B": []}
+        where, last = [], placement(first)
         for i in range(args.pairs):
             for side in ("A", "B") if i % 2 == 0 else ("B", "A"):
                 runs[side].append(profile(args.a if side == "A" else args.b, args.data, args.epochs, args.extra))
-        print(f"after:  {pingpong(work)}")
+            line = pingpong(work)
+            now = placement(line)
+            where.append(now if now == last else "moved")
+            last = now
+        print(f"after:  {line}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     names = list(dict.fromkeys([k for r in runs["A"] + runs["B"] for k in r]))
@@ -94,6 +108,17 @@ def main():
             print(f"  {k:48} A {med('A', k):.3f}  B {med('B', k):.3f}  {ratio}")
         elif have:
             print(f"  {k:48} {have[0]} {med(have[0], k):.3f} (only in {have[0]})")
+    print("by where the vCPUs were during the pair (bench/pingpong.c before and after it):")
+    for w in ("one L3", "two L3s", "moved"):
+        pairs = [(a, b) for a, b, p in zip(runs["A"], runs["B"], where) if p == w]
+        if not pairs:
+            continue
+        cols = []
+        for k in ("step", "epoch"):
+            r = [b[k] / a[k] for a, b in pairs if a[k] > 0]
+            cols.append(f"{k} A {statistics.median(a[k] for a, _ in pairs):.3f} B {statistics.median(b[k] for _, b in pairs):.3f}"
+                        f" B/A {statistics.median(r):.3f} ({min(r):.3f}-{max(r):.3f})")
+        print(f"  {w:8} {len(pairs):2} pairs: " + "; ".join(cols))
 
 
 if __name__ == "__main__":
