@@ -54,6 +54,15 @@ static void write_bytes(const char *path, const void *buf, size_t n) {
 #define EXPECT_DIE(name, code, want, fn, arg) expect_die_at(__FILE__, __LINE__, name, code, want, fn, arg)
 static void expect_die_at(const char *file, int line, const char *name, int code, const char *want,
                           void (*fn)(const void *), const void *arg) {
+#ifdef __SANITIZE_THREAD__
+    // A child forked while the worker thread runs can hang inside TSan's runtime (its locks are copied in whatever
+    // state the worker left them; 2 of 3 runs did). The plain and ASan builds run these checks.
+    if (nnrt_parallel_threads() == 2) {
+        printf("skip %s: a fork beside the worker thread under ThreadSanitizer (checked in the other builds)\n", name);
+        (void)file; (void)line; (void)code; (void)want; (void)fn; (void)arg;
+        return;
+    }
+#endif
     int fd[2];
     if (pipe(fd) != 0) abort();
     fflush(stdout);
