@@ -102,12 +102,15 @@ typedef struct {
 } train_buffers;
 
 /* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
-   gather, the train_step call and the logging of every step are timed into it. */
+   gather, the train_step call and the logging of every step are timed into it. A step whose loss is not finite
+   ends the epoch there: its loss is logged, *diverged gets the step's index in the epoch (else it is −1), and
+   that loss is returned. */
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
-                          nnrt_profile *prof) {
+                          nnrt_profile *prof, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
     int64_t N = train->x.n, B = o->batch;
     double loss_sum = 0;
+    *diverged = -1;
     int cur = 0;           // the batch of step s is in b->xb[cur], b->yb[cur]
     int gathered = 0;      // 1 when the previous step gathered it already
     for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
@@ -130,6 +133,12 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         if (gathered) nnrt_par_background_finish();
         double t3 = prof ? nnrt_now() : 0;
         cur ^= gathered;
+        if (!isfinite(loss)) {
+            nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
+            nnrt_log_bar_clear(log);
+            *diverged = s;
+            return loss;
+        }
         loss_sum += (double)loss * n;
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
         nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, ctx->steps_per_epoch, loss);
@@ -221,6 +230,28 @@ static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_data
     return (nnrt_split_metrics){1, r.loss, r.acc};
 }
 
+/* The end of a run whose loss stopped being finite (a learning rate too large, say): training more steps would
+   only carry NaN on, and the weights would overwrite --save with them. Nothing is saved; a checkpoint written at
+   an earlier epoch's end stays as it was. Exit 1. */
+static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options *o, nnrt_log *log, double loss,
+                                        int64_t step_in_epoch, int64_t kept_epoch) {
+    nnrt_log_close(log);
+    char lr[64] = "";
+    for (int i = 0; i < ctx->model->n_hparams; i++)
+        if (strcmp(ctx->model->hparams[i].name, "lr") == 0) snprintf(lr, sizeof lr, " (--lr, now %g)", ctx->hp[i]);
+    char kept[1024] = "";
+    if (o->save) snprintf(kept, sizeof kept, "; %s was not written", o->save);
+    if (o->checkpoint && kept_epoch >= 0)
+        snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "; the checkpoint %s keeps epoch %lld (--resume it with other hyperparameters)",
+                 o->checkpoint, (long long)kept_epoch);
+    else if (o->checkpoint)
+        snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "; no checkpoint was written in this run");
+    nnrt_die("training diverged: the loss of step %lld (epoch %lld, batch %lld of %lld) is %s, so training stopped%s. "
+             "A smaller learning rate%s usually helps", (long long)ctx->step, (long long)ctx->epoch + 1,
+             (long long)step_in_epoch + 1, (long long)ctx->steps_per_epoch, isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf",
+             kept, lr);
+}
+
 int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
     nnrt_options run = *o;   // o, with a resumed checkpoint's settings
@@ -276,7 +307,11 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         double t_shuffle = nnrt_now();
         if (!run.no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
         double t0 = nnrt_now();
-        double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr);
+        int64_t diverged;
+        double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr, &diverged);
+        if (diverged >= 0)  // the checkpoint kept: this run's last, or the one it resumed when it writes there too
+            stop_diverged(ctx, o, &log, train_loss, diverged,
+                          saved_at >= 0 ? saved_at : o->resume && o->checkpoint && strcmp(o->resume, o->checkpoint) == 0 ? ck.epochs_done : -1);
         double seconds = nnrt_now() - t0;
         ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
         nnrt_split_metrics vr = evaluate_split(ctx, has_val, &val), tr = evaluate_split(ctx, has_test, &test);

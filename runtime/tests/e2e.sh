@@ -260,6 +260,29 @@ sed 's/"step":"9"/"step":"x"/' c3.st >badmeta.st
 expect resume-bad-metadata 1 "badmeta.st: corrupt checkpoint (metadata 'step' is 'x'" $TOY train $K --resume badmeta.st
 expect resume-batch-conflict 2 "--batch 2: the checkpoint c3.st was trained with --batch 4" $TOY train $K --resume c3.st --batch 2
 expect resume-epochs-behind 2 "--epochs 1: the checkpoint c3.st has already trained 3 epochs" $TOY train $K --resume c3.st --epochs 1
+
+# ----------------------------------------------------------------------------
+# divergence: the first step whose loss is not finite stops training with exit 1; --save is not written (an
+# existing file keeps its bytes), an earlier checkpoint stays, and the log ends with that step (loss null)
+
+echo "old weights" >dv.st
+rm -f dv.jsonl
+expect diverge-stops 1 "training diverged: the loss of step " $TOY train $K --epochs 3 --lr 1e38 --save dv.st --log dv.jsonl
+expect diverge-hint 1 "A smaller learning rate (--lr, now 1e+38) usually helps" $TOY train $K --epochs 3 --lr 1e38
+expect diverge-save-named 1 "; dv.st was not written" $TOY train $K --epochs 3 --lr 1e38 --save dv.st
+check diverge-save-untouched '[ "$(cat dv.st)" = "old weights" ]'
+check diverge-log-last 'tail -1 dv.jsonl | grep -qE "^\{\"step\":[0-9]+,\"epoch\":1,\"loss\":null,\"lr\":1e\+38\}$"'
+check diverge-no-epoch-line '! grep -q "\"epoch\":1,\"train_loss\"" dv.jsonl'
+# it stops at the first such step: the step in the message is the last one logged (every step is, --log-every 1)
+dvstep=$(tail -1 dv.jsonl | sed -E 's/^\{"step":([0-9]+),.*/\1/')
+expect diverge-first-step 1 "the loss of step $dvstep (epoch 1, batch $dvstep of 3)" $TOY train $K --epochs 3 --lr 1e38
+cp c3.st dvc.st && cp c3.st dvc_before.st
+expect diverge-checkpoint-kept 1 "the checkpoint dvc.st keeps epoch 3 (--resume it with other hyperparameters)" \
+    $TOY train $K --resume dvc.st --checkpoint dvc.st --epochs 5 --lr 1e38
+check diverge-checkpoint-bytes 'cmp -s dvc.st dvc_before.st'
+expect diverge-no-checkpoint 1 "no checkpoint was written in this run" $TOY train $K --epochs 3 --lr 1e38 --checkpoint dvn.st
+check diverge-no-checkpoint-file '[ ! -e dvn.st ]'
+expect diverge-not-below 0 "epoch 3/3  train_loss" $TOY train $K --epochs 3 --lr 0.1
 expect resume-shuffle-conflict 2 "--no-shuffle: the checkpoint c3.st was trained with shuffling" $TOY train $K --resume c3.st --no-shuffle
 expect resume-val-conflict 2 "--val-split 0.2: the checkpoint c3.st was trained with --val-split 0" $TOY train $K --resume c3.st --val-split 0.2
 expect resume-and-init 2 "give one" $TOY train $K --resume c3.st --init s3.st
