@@ -208,8 +208,7 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
 // ----------------------------------------------------------------------------
 // parsing
 
-/* Index of the hyperparameter spelled `name` on the command line, or -1. */
-static int find_hparam(const nnrt_model *m, const char *name) {
+int nnrt_find_hparam(const nnrt_model *m, const char *name) {
     for (int i = 0; i < m->n_hparams; i++) {
         char h[64];
         dashed(m->hparams[i].name, h, sizeof h);
@@ -235,7 +234,7 @@ static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *
     for (int i = 0; i < N_FLAGS && !best; i++)
         if (strcmp(flags[i].name, name) == 0)
             nnrt_usage_die("flag '--%s' does not apply to '%s' (see '%s %s --help')", name, cmd_name(o->cmd), o->prog, cmd_name(o->cmd));
-    if (!best && find_hparam(m, name) >= 0)
+    if (!best && nnrt_find_hparam(m, name) >= 0)
         nnrt_usage_die("'--%s' is a hyperparameter of 'train', not a flag of '%s'", name, cmd_name(o->cmd));
     char hint[96] = "";
     if (best) snprintf(hint, sizeof hint, "; did you mean '--%s'?", best);
@@ -249,7 +248,7 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
     const flag *f = NULL;
     for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
-    int hp = f || o->cmd != NNRT_CMD_TRAIN ? -1 : find_hparam(m, name);
+    int hp = f || o->cmd != NNRT_CMD_TRAIN ? -1 : nnrt_find_hparam(m, name);
     if (!f && hp < 0) unknown_flag(m, o, name);
     if (f) o->given |= 1ull << (f - flags);
     else o->hp_given[hp] = 1;

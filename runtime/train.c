@@ -237,8 +237,8 @@ static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options 
                                         int64_t step_in_epoch, int64_t kept_epoch) {
     nnrt_log_close(log);
     char lr[64] = "";
-    for (int i = 0; i < ctx->model->n_hparams; i++)
-        if (strcmp(ctx->model->hparams[i].name, "lr") == 0) snprintf(lr, sizeof lr, " (--lr, now %g)", ctx->hp[i]);
+    int i = nnrt_find_hparam(ctx->model, "lr");
+    if (i >= 0) snprintf(lr, sizeof lr, " (--lr, now %g)", ctx->hp[i]);
     char kept[1024] = "";
     if (o->save) snprintf(kept, sizeof kept, "; %s was not written", o->save);
     if (o->checkpoint && kept_epoch >= 0)
