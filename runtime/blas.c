@@ -9,7 +9,9 @@
  * argv once (the NNRT_BLAS_CHOSEN marker prevents a loop and records why the core was chosen).
  *
  * Threads: at batch 128 on 2 cores, OpenBLAS's own threading makes these GEMMs slower (BENCHMARKS.md:
- * 1.03 s vs 0.55 s per epoch), so OPENBLAS_NUM_THREADS defaults to 1. Users may set either variable.
+ * 1.03 s vs 0.55 s per epoch), so OPENBLAS_NUM_THREADS defaults to 1. Users may set either variable; set to
+ * the empty string, either counts as unset (`OPENBLAS_CORETYPE= ./trainer` is how a shell clears it, and
+ * OpenBLAS itself ignores an empty core name: "Core not found: ", then its own detection).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -25,6 +27,12 @@ int openblas_get_num_threads(void);
 void openblas_set_num_threads(int n);
 
 static const char *MARKER = "NNRT_BLAS_CHOSEN";  // "<core>;<features>" set before the re-exec
+
+/* The variable's value, or NULL when it is unset or empty. */
+static const char *env_set(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
 
 // ----------------------------------------------------------------------------
 // choosing
@@ -48,11 +56,11 @@ const char *nnrt_blas_pick_core(char *why, size_t cap) {
 void nnrt_blas_setup(char **argv) {
     if (getenv(MARKER)) return;  // we are the re-executed process (or a child of one)
     int changed = 0;
-    if (!getenv("OPENBLAS_NUM_THREADS")) {
+    if (!env_set("OPENBLAS_NUM_THREADS")) {
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         openblas_set_num_threads(1);  // enough on its own when no re-exec follows
     }
-    if (!getenv("OPENBLAS_CORETYPE")) {
+    if (!env_set("OPENBLAS_CORETYPE")) {
         char why[128], marker[192];
         const char *core = nnrt_blas_pick_core(why, sizeof why);
         if (core) {
@@ -82,7 +90,7 @@ void nnrt_blas_describe(FILE *f) {
         sp = sp ? strchr(sp + 1, ' ') : NULL;
         snprintf(version, sizeof version, "%.*s", sp ? (int)(sp - config) : (int)strlen(config), config);
     }
-    const char *env = getenv("OPENBLAS_CORETYPE"), *marker = getenv(MARKER);
+    const char *env = env_set("OPENBLAS_CORETYPE"), *marker = getenv(MARKER);
     char how[256];
     if (env && marker && strncmp(marker, env, strlen(env)) == 0 && marker[strlen(env)] == ';')
         snprintf(how, sizeof how, "OPENBLAS_CORETYPE=%s, chosen from CPU features %s", env, marker + strlen(env) + 1);

@@ -332,8 +332,11 @@ elif grep -q avx2 /proc/cpuinfo && grep -q AuthenticAMD /proc/cpuinfo; then want
 elif grep -q avx2 /proc/cpuinfo; then want=Haswell; else want=; fi
 if [ -n "$want" ]; then
     expect blas-auto 0 "core $want (OPENBLAS_CORETYPE=$want, chosen from CPU features" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS $TOY train $V
+    # Empty counts as unset (a shell's way of clearing it); OpenBLAS itself would take "" as an unknown core.
+    expect blas-empty-core 0 "core $want (OPENBLAS_CORETYPE=$want, chosen from CPU features" env OPENBLAS_CORETYPE= OPENBLAS_NUM_THREADS= $TOY train $V
 fi
 expect blas-one-thread 0 "), 1 thread" env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS $TOY train $V
+expect blas-empty-threads 0 "), 1 thread" env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS= $TOY train $V
 expect blas-user-core 0 "core Haswell (OPENBLAS_CORETYPE=Haswell, set by the user)" env OPENBLAS_CORETYPE=Haswell $TOY train $V
 expect blas-user-threads 0 "2 threads" env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 $TOY train $V
 expect blas-eval-verbose 0 "blas: OpenBLAS" $TOY eval --weights a.st --test-x $D/x.npy --test-y $D/y.npy --verbose
