@@ -11,12 +11,10 @@
  * makes the calls in the trainer's chunks (32 columns forward, 36 rows of dW1) instead of one per thread, and
  * DENSITY=0.45 zeroes all but that fraction of dH1 (at random), as ReLU's derivative does in training.
  *
- * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols; both call the
- * one gemm_avx512.c, so to compare AVX-512 kernels rename its nnrt_gemm512_nt/_bc in a copy of each file too):
- *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A -Dnnrt_gemm_describe=describe_A
- *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B -Dnnrt_gemm_describe=describe_B
- *   cc -O3 -march=native -Iruntime -c runtime/gemm_avx512.c -o k.o
- *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o k.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
+ * Build (A = the committed gemm.c and gemm_avx512.c, B = changed copies; variant.sh renames each build's symbols):
+ *   bench/variant.sh A a.o runtime/gemm.c runtime/gemm_avx512.c
+ *   bench/variant.sh B b.o my_gemm.c my_gemm_avx512.c        (the GEMM renamed: sg_A, sg_B, …)
+ *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
  * (gemm_stub.c provides the nnrt_usage_die and nnrt_die that the GEMM calls for a bad NNRT_GEMM.) */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>

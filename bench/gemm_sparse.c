@@ -10,13 +10,12 @@
  * that makes the overall density d. Subnormals are flushed, as the trainer does. Each line prints both medians,
  * B/A, and whether the two results are bit-identical (they must be: skipping zeros does not change the sums).
  *
- * Build (A = the committed gemm.c, B = a changed copy; the -D flags rename the variants' symbols):
- *   cc -O3 -march=native -Iruntime -c runtime/gemm.c -o a.o -Dnnrt_sgemm=sg_A -Dnnrt_gemm_own_kernels=own_A -Dnnrt_gemm_reset=reset_A -Dnnrt_gemm_describe=describe_A
- *   cc -O3 -march=native -Iruntime -c my_gemm.c      -o b.o -Dnnrt_sgemm=sg_B -Dnnrt_gemm_own_kernels=own_B -Dnnrt_gemm_reset=reset_B -Dnnrt_gemm_describe=describe_B
- *   cc -O3 -march=native -Iruntime -c runtime/gemm_avx512.c -o k.o
- *   cc -O2 bench/gemm_sparse.c bench/gemm_stub.c a.o b.o k.o -o gemm_sparse -lopenblas -lpthread && ./gemm_sparse
- * To see the dense tiles against the sparse path, build B from a copy with SP_DENSE set to 1.1 (always
- * sparse) and A from one with it set to 0 (always dense). */
+ * Build (A = the committed gemm.c and gemm_avx512.c, B = changed copies; variant.sh renames each build's symbols):
+ *   bench/variant.sh A a.o runtime/gemm.c runtime/gemm_avx512.c
+ *   bench/variant.sh B b.o my_gemm.c my_gemm_avx512.c        (the GEMM renamed: sg_A, sg_B, …)
+ *   cc -O2 bench/gemm_sparse.c bench/gemm_stub.c a.o b.o -o gemm_sparse -lopenblas -lpthread && ./gemm_sparse
+ * To see the dense tiles against the sparse path, build B from copies with SP_DENSE set to 1.1 (always
+ * sparse) and A from ones with it set to 0 (always dense). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

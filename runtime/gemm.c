@@ -15,8 +15,9 @@
  *     both operands are contiguous along K, so a tile of C keeps one vector accumulator of partial sums over K
  *     per element (AVX-512: 4×4 tiles of 16 lanes; AVX2: 3×4 tiles of 8 lanes) and reduces them at the end;
  *   - broadcast form, for op(B) = B ("NN": dY · W, and "TN": dYᵀ · X, the backward GEMMs): each step over K
- *     broadcasts 6 elements of op(A) and loads a row segment of B (AVX-512: 6×64 tiles; AVX2: 6×16). The AVX2
- *     set skips the zeros of op(A) (a ReLU-masked gradient) where it has many, with the same result bit for bit.
+ *     broadcasts 6 elements of op(A) and loads a row segment of B (AVX-512: 6×64 tiles; AVX2: 6×16). Both sets
+ *     skip the zeros of op(A) (a ReLU-masked gradient) where it has many, with the same result bit for bit; the
+ *     plan of which rows do so (nnrt_gemm_bc_plan, below) is shared, the kernels are each set's own.
  * Measured (bench/gemm_floor.c runs the epoch's GEMMs both ways): see the README.
  *
  * Results differ from OpenBLAS's only by summation order: the broadcast form adds over K in order, in blocks of
@@ -39,7 +40,7 @@
 
 /* The blocking, as in gemm_avx512.c: rows of A per block of the dot form (128 × 784 floats is 400 KB), rows
  * per broadcast tile, and the K block of the broadcast form (which sets the summation order). */
-enum { NT_MB = 128, BC_MR = 6, BC_KC = 256 };
+enum { NT_MB = 128, BC_MR = 6, BC_KC = NNRT_BC_KC };
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define NNRT_HAVE_OWN_KERNELS 1
@@ -198,7 +199,7 @@ TGT2 static void bc8_kblock(int M, int N, int kc, const float *A, long sai, long
  * rows of the strip (64 × 448 bytes) stay in L1 while every row of C visits them. When B's rows are a multiple of
  * 512 bytes apart (256 floats, say), 64 of them fall into a few of L1's 64 sets and evict each other, so the rows
  * visited are first copied to `pack`. */
-enum { SP_NV = 14, SP_ROWS = 128, SP_NSUB = BC_KC / 64 };
+enum { SP_NV = 14, SP_ROWS = NNRT_SP_ROWS, SP_NSUB = NNRT_SP_NSUB };
 #define SP_DENSE 0.8
 
 /* Row sums over the set bits of `bits` (k = each one's position):
@@ -282,70 +283,77 @@ TGT2 static long sp_bits8(int r0, int r1, int kc, const float *a, long sai, long
     return count;
 }
 
-TGT2 static void gemm_bc8(int M, int N, int K, const float *A, long sai, long sak, const float *B, int ldb, float *C,
-                          int ldc) {
-    static _Thread_local float part[SP_ROWS][8 * SP_NV], pack[64 * 8 * SP_NV];
-    uint64_t nz[SP_ROWS][SP_NSUB];
-    for (int k0 = 0; k0 < K; k0 += BC_KC) {
-        int kc = K - k0 < BC_KC ? K - k0 : BC_KC, nsub = (kc + 63) / 64;
+/* The sparse path for one group of mr ≤ SP_ROWS rows and one K block (k0: where it starts; nz: the group's bits). */
+TGT2 static void sp_group8(int mr, int N, int kc, int k0, const float *a, long sai, long sak, const float *b, int ldb,
+                           float *c, int ldc, uint64_t nz[][SP_NSUB]) {
+    static _Thread_local _Alignas(32) float part[SP_ROWS][8 * SP_NV], pack[64 * 8 * SP_NV];
+    int nsub = (kc + 63) / 64;
+    // Strips as even as SP_NV allows (784 columns: 7 of 14 vectors; 256: 11, 11 and 10).
+    int nvec = (N + 7) / 8, nstrip = (nvec + SP_NV - 1) / SP_NV;
+    for (int t = 0, j = 0; t < nstrip; t++) {
+        int nv = nvec / nstrip + (t < nvec % nstrip), nj = N - j < 8 * nv ? N - j : 8 * nv;
+        int last = nj - 8 * (nv - 1);
+        sp_strip_fn full = last == 8 ? sp_strips[nv] : NULL;
+        v8i m = first_lanes(last);
+        for (int q = 0; q < nsub; q++) {
+            const float *bs = b + (long)64 * q * ldb + j;
+            long lds = ldb;
+            if (ldb % 128 == 0) {  // the sub-block's rows that some row's bits visit, to consecutive lines
+                uint64_t used = 0;
+                for (int r = 0; r < mr; r++) used |= nz[r][q];
+                for (uint64_t u = used; u; u &= u - 1) {
+                    int k = __builtin_ctzll(u);
+                    const float *src = bs + (long)k * ldb;
+                    for (int v = 0; v < nv; v++)
+                        store8(pack + k * 8 * SP_NV + 8 * v, v == nv - 1 ? maskload8(src + 8 * v, m) : load8(src + 8 * v));
+                }
+                bs = pack, lds = 8 * SP_NV;
+            }
+            for (int r = 0; r < mr; r++) {
+                // The first K block's sums continue in C itself, sub-block after sub-block, in order; a later
+                // block's go through part and are then added to C.
+                float *crow = c + (long)r * ldc + j, *prow = part[r];
+                const float *ar = a + r * sai + 64 * q * sak, *bq = bs;
+                const float *from = q == 0 ? NULL : k0 == 0 ? crow : prow;
+                float *out = k0 == 0 || q == nsub - 1 ? crow : prow;
+                int acc = k0 > 0 && q == nsub - 1;
+                if (full) full(nz[r][q], ar, sak, bq, lds, from, out, acc);
+                else sp_row8(nz[r][q], ar, sak, bq, lds, from, out, nv, m, last < 8, acc);
+            }
+        }
+        j += nj;
+    }
+}
+
+static const nnrt_bc_kernels bc8_kernels = {sp_bits8, bc8_kblock, sp_group8, SP_DENSE};
+#endif
+
+// ----------------------------------------------------------------------------
+// the broadcast form's plan (nnrt.h), for both kernel sets
+
+/* A probe of a group's first 8 rows comes first: when they are dense (BatchNorm's gradient, say), the dense tiles
+ * take all the rows left in one go, at little more than their own cost. */
+void nnrt_gemm_bc_plan(const nnrt_bc_kernels *kern, int M, int N, int K, const float *A, long sai, long sak,
+                       const float *B, int ldb, float *C, int ldc) {
+    uint64_t nz[NNRT_SP_ROWS][NNRT_SP_NSUB];
+    for (int k0 = 0; k0 < K; k0 += NNRT_BC_KC) {
+        int kc = K - k0 < NNRT_BC_KC ? K - k0 : NNRT_BC_KC;
         const float *b = B + (long)k0 * ldb;
-        for (int i0 = 0; i0 < M; i0 += SP_ROWS) {
-            int mr = M - i0 < SP_ROWS ? M - i0 : SP_ROWS;
+        for (int i0 = 0; i0 < M; i0 += NNRT_SP_ROWS) {
+            int mr = M - i0 < NNRT_SP_ROWS ? M - i0 : NNRT_SP_ROWS, probe = mr < 8 ? mr : 8;
             const float *a = A + i0 * sai + k0 * sak;
             float *c = C + (long)i0 * ldc;
-            // A probe of the group's first 8 rows: when they are dense (BatchNorm's gradient, say), the dense
-            // tiles take all the rows left in one go, at little more than their own cost.
-            int probe = mr < 8 ? mr : 8;
-            long nonzero = sp_bits8(0, probe, kc, a, sai, sak, nz);
-            if ((double)nonzero > SP_DENSE * probe * kc) {
-                bc8_kblock(M - i0, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
+            long nonzero = kern->bits(0, probe, kc, a, sai, sak, nz);
+            if ((double)nonzero > kern->dense_above * probe * kc) {
+                kern->dense(M - i0, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
                 break;
             }
-            nonzero += sp_bits8(probe, mr, kc, a, sai, sak, nz);
-            if ((double)nonzero > SP_DENSE * mr * kc) {
-                bc8_kblock(mr, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
-                continue;
-            }
-            // Strips as even as SP_NV allows (784 columns: 7 of 14 vectors; 256: 11, 11 and 10).
-            int nvec = (N + 7) / 8, nstrip = (nvec + SP_NV - 1) / SP_NV;
-            for (int t = 0, j = 0; t < nstrip; t++) {
-                int nv = nvec / nstrip + (t < nvec % nstrip), nj = N - j < 8 * nv ? N - j : 8 * nv;
-                int last = nj - 8 * (nv - 1);
-                sp_strip_fn full = last == 8 ? sp_strips[nv] : NULL;
-                v8i m = first_lanes(last);
-                for (int q = 0; q < nsub; q++) {
-                    const float *bs = b + (long)64 * q * ldb + j;
-                    long lds = ldb;
-                    if (ldb % 128 == 0) {  // the sub-block's rows that some row's bits visit, to consecutive lines
-                        uint64_t used = 0;
-                        for (int r = 0; r < mr; r++) used |= nz[r][q];
-                        for (uint64_t u = used; u; u &= u - 1) {
-                            int k = __builtin_ctzll(u);
-                            const float *src = bs + (long)k * ldb;
-                            for (int v = 0; v < nv; v++)
-                                store8(pack + k * 8 * SP_NV + 8 * v,
-                                       v == nv - 1 ? maskload8(src + 8 * v, m) : load8(src + 8 * v));
-                        }
-                        bs = pack, lds = 8 * SP_NV;
-                    }
-                    for (int r = 0; r < mr; r++) {
-                        // The first K block's sums continue in C itself, sub-block after sub-block, in order; a later
-                        // block's go through part and are then added to C.
-                        float *crow = c + (long)r * ldc + j, *prow = part[r];
-                        const float *ar = a + r * sai + 64 * q * sak, *bq = bs;
-                        const float *from = q == 0 ? NULL : k0 == 0 ? crow : prow;
-                        float *out = k0 == 0 || q == nsub - 1 ? crow : prow;
-                        int acc = k0 > 0 && q == nsub - 1;
-                        if (full) full(nz[r][q], ar, sak, bq, lds, from, out, acc);
-                        else sp_row8(nz[r][q], ar, sak, bq, lds, from, out, nv, m, last < 8, acc);
-                    }
-                }
-                j += nj;
-            }
+            nonzero += kern->bits(probe, mr, kc, a, sai, sak, nz);
+            if ((double)nonzero > kern->dense_above * mr * kc) kern->dense(mr, N, kc, a, sai, sak, b, ldb, c, ldc, k0 > 0);
+            else kern->sparse(mr, N, kc, k0, a, sai, sak, b, ldb, c, ldc, nz);
         }
     }
 }
-#endif
 
 // ----------------------------------------------------------------------------
 // dispatch
@@ -412,7 +420,7 @@ void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int
             else nnrt_gemm512_bc(M, N, K, A, sai, sak, B, ldb, C, ldc);
         } else {
             if (transB) gemm_nt8(M, N, K, A, lda, B, ldb, C, ldc);
-            else gemm_bc8(M, N, K, A, sai, sak, B, ldb, C, ldc);
+            else nnrt_gemm_bc_plan(&bc8_kernels, M, N, K, A, sai, sak, B, ldb, C, ldc);
         }
         return;
     }

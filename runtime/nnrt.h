@@ -307,6 +307,21 @@ void nnrt_gemm_reset(void);
 extern const int nnrt_gemm512_built;
 void nnrt_gemm512_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 void nnrt_gemm512_bc(int M, int N, int K, const float *A, long sai, long sak, const float *B, int ldb, float *C, int ldc);
+/* The broadcast form's plan, the same for both kernel sets (gemm.c): blocks of NNRT_BC_KC along K and, in each,
+   groups of NNRT_SP_ROWS rows that skip the zeros of op(A) (`sparse`) unless more than `dense_above` of it is
+   non-zero (`dense`). `bits` fills nz[r][q] for rows r0 ≤ r < r1: bit k is set when op(A)'s element 64q + k of
+   the block is non-zero; it returns how many are. */
+enum { NNRT_BC_KC = 256, NNRT_SP_ROWS = 128, NNRT_SP_NSUB = NNRT_BC_KC / 64 };
+typedef struct {
+    long (*bits)(int r0, int r1, int kc, const float *a, long sai, long sak, uint64_t nz[][NNRT_SP_NSUB]);
+    void (*dense)(int M, int N, int kc, const float *A, long sai, long sak, const float *B, int ldb, float *C, int ldc,
+                  int accumulate);
+    void (*sparse)(int mr, int N, int kc, int k0, const float *a, long sai, long sak, const float *B, int ldb, float *C,
+                   int ldc, uint64_t nz[][NNRT_SP_NSUB]);
+    double dense_above;
+} nnrt_bc_kernels;
+void nnrt_gemm_bc_plan(const nnrt_bc_kernels *kern, int M, int N, int K, const float *A, long sai, long sak,
+                       const float *B, int ldb, float *C, int ldc);
 
 /* Two lines for --verbose: "blas: OpenBLAS 0.3.21 core SkylakeX (…), 1 thread" and the GEMM and threads used. */
 void nnrt_blas_describe(FILE *f);

@@ -67,12 +67,9 @@ bench_ok() {
     mkdir -p "$o" &&
     $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" "$RT/gemm_avx512.c" -o "$o/gemm_floor" -lopenblas &&
     "$o/gemm_floor" --samples 512 --epochs 1 --kernel nnrt | grep -q '"kernel":"nnrt"' &&
-    for v in A B; do
-        $CC -O2 -march=native -I"$RT" -c "$RT/gemm.c" -o "$o/$v.o" -Dnnrt_sgemm=sg_$v -Dnnrt_gemm_own_kernels=own_$v -Dnnrt_gemm_reset=reset_$v -Dnnrt_gemm_describe=describe_$v || return 1
-    done &&
-    $CC -O2 -march=native -I"$RT" -c "$RT/gemm_avx512.c" -o "$o/k.o" &&
-    $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" "$o/k.o" -o "$o/gemm_ab" -lopenblas -lpthread &&
-    $CC -O2 -std=c11 -Wall -Wextra -Werror "$BENCH/gemm_sparse.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" "$o/k.o" -o "$o/gemm_sparse" -lopenblas -lpthread &&
+    CC=$CC "$BENCH/variant.sh" A "$o/A.o" && CC=$CC "$BENCH/variant.sh" B "$o/B.o" &&
+    $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_ab" -lopenblas -lpthread &&
+    $CC -O2 -std=c11 -Wall -Wextra -Werror "$BENCH/gemm_sparse.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_sparse" -lopenblas -lpthread &&
     $CC -O2 -std=c11 -Wall -Wextra -Werror "$BENCH/pingpong.c" -o "$o/pingpong" -lpthread
 }
 if bench_ok; then pass=$((pass + 1)); else echo "[bench] FAIL: bench/gemm_floor.c, gemm_ab.c, gemm_sparse.c or pingpong.c does not build, or gemm_floor does not run"; fail=$((fail + 1)); fi
