@@ -120,6 +120,53 @@ import Testing
         #expect(b.stderr.contains("--fuse-harder"), "\(b.stderr)")
     }
 
+    /// A machine without OpenBLAS's or zlib's development files gets told which package to install, not an
+    /// internal error. The texts are what clang 21, GNU ld and lld print.
+    @Test func missingSystemLibraryNamesThePackage() {
+        let header = Driver.missingPackage("""
+            /root/.cache/nncc/work/build-96f5/model.c:5:10: fatal error: 'cblas.h' file not found
+                5 | #include <cblas.h>
+                  |          ^~~~~~~~~
+            1 error generated.
+            """)
+        #expect(header?.contains("install libopenblas-dev") == true, "\(header ?? "nil")")
+        #expect(header?.contains("clang said: /root/.cache/nncc/work/build-96f5/model.c:5:10: fatal error: 'cblas.h' file not found") == true)
+        let ld = Driver.missingPackage("/usr/bin/ld: cannot find -lopenblas: No such file or directory\nclang: error: linker command failed with exit code 1 (use -v to see invocation)")
+        #expect(ld?.contains("install libopenblas-dev") == true && ld?.contains("cannot find -lopenblas") == true)
+        #expect(Driver.missingPackage("ld.lld: error: unable to find library -lopenblas")?.contains("libopenblas-dev") == true)
+        #expect(Driver.missingPackage("data.c:12:10: fatal error: 'zlib.h' file not found")?.contains("install zlib1g-dev") == true)
+        #expect(Driver.missingPackage("/usr/bin/ld: cannot find -lz: No such file or directory")?.contains("zlib1g-dev") == true)
+        #expect(Driver.missingPackage("ld.lld: error: unable to find library -lz")?.contains("zlib1g-dev") == true)
+        #expect(Driver.missingPackage("ld.lld: error: unable to find library -lzstd") == nil)
+        #expect(Driver.missingPackage("model.c:9:1: error: expected ';' after expression") == nil)
+    }
+
+    /// The same through `nncc compile`, with a stand-in for clang (NNCC_CC) that fails as clang does on a
+    /// machine without libopenblas-dev: in the model's compile, and (compiling with the real clang) in the link.
+    @Test func compileWithoutOpenBLASSaysWhatToInstall() throws {
+        let dir = Paths.tempDir()
+        let model = Paths.examples.appendingPathComponent("sine_regression.swiftnn").path
+        let real = Toolchain.which("clang") ?? "/opt/swift/usr/bin/clang"
+        let scripts = [
+            ("no-header", "for a; do [ \"$a\" = -c ] && { echo \"$PWD/model.c:5:10: fatal error: 'cblas.h' file not found\" >&2; exit 1; }; done\nexit 1\n",
+             "fatal error: 'cblas.h' file not found"),
+            ("no-library", "for a; do [ \"$a\" = -c ] && exec \(real) \"$@\"; done\necho '/usr/bin/ld: cannot find -lopenblas: No such file or directory' >&2\nexit 1\n",
+             "cannot find -lopenblas"),
+        ]
+        for (name, body, said) in scripts {
+            let fake = dir.appendingPathComponent(name)
+            try ("#!/bin/sh\n" + body).write(to: fake, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+            let out = dir.appendingPathComponent("trainer-\(name)")
+            let r = try Run.run(Paths.nncc, ["compile", model, "-o", out.path],
+                                env: ["NNCC_CC": fake.path, "NNCC_CACHE_DIR": dir.appendingPathComponent("cache-\(name)").path])
+            #expect(r.status == 1, "\(name): exit \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains("install libopenblas-dev") && r.stderr.contains(said), "\(name): \(r.stderr)")
+            #expect(!r.stderr.contains("internal error"), "\(name): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out.path), "\(name): no trainer is written")
+        }
+    }
+
     /// `nncc compile` builds the runtime in the background while it evaluates the model file. When the model
     /// file has an error, nncc still waits for that build before it exits: the cache then holds every runtime
     /// object and no temporary file (a clang left running would write into the cache after nncc has gone), and

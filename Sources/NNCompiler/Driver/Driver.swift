@@ -97,6 +97,7 @@ public struct Driver {
                                        + ["-lopenblas", "-lz", "-lm", "-lpthread", "-o", exe.path])
             }
             if r.status != 0 {
+                if let missing = Driver.missingPackage(r.stderr) { throw DriverError(missing) }
                 throw DriverError("internal error: clang could not build the trainer:\n\(r.stderr)")
             }
             try store(try Data(contentsOf: exe), at: cached, executable: true)
@@ -171,10 +172,33 @@ public struct Driver {
                 let r = try? Subprocess.run(clang, Driver.cFlags + ["-c", src.appendingPathComponent(sources[i]).path, "-o", tmp])
                 if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i]): \(r?.stderr ?? "")") }
             }
-            if let f = failures.items.first { throw DriverError("internal error: the runtime does not compile: \(f)") }
+            if let f = failures.items.first {
+                if let missing = Driver.missingPackage(f) { throw DriverError(missing) }
+                throw DriverError("internal error: the runtime does not compile: \(f)")
+            }
             note("build: compiled the runtime into \(dir.path)")
             return objects
         })
+    }
+
+    /// The system libraries the trainer is built with, by what clang or the linker says when their development
+    /// files are missing (clang: "fatal error: 'cblas.h' file not found"; GNU ld: "cannot find -lopenblas"; lld:
+    /// "unable to find library -lopenblas"), and the Debian package that provides them.
+    static let systemLibraries: [(clues: [String], what: String, package: String)] = [
+        (["'cblas.h' file not found", "cannot find -lopenblas", "unable to find library -lopenblas"],
+         "OpenBLAS (its header cblas.h and libopenblas.so)", "libopenblas-dev"),
+        (["'zlib.h' file not found", "cannot find -lz:", "cannot find -lz\n", "unable to find library -lz\n"],
+         "zlib (its header zlib.h and libz.so)", "zlib1g-dev"),
+    ]
+
+    /// A message naming the package to install when clang's output says a system library is missing, else nil.
+    static func missingPackage(_ clangOutput: String) -> String? {
+        let text = clangOutput + "\n"
+        guard let lib = systemLibraries.first(where: { $0.clues.contains { text.contains($0) } }) else { return nil }
+        let line = text.split(separator: "\n").first { l in lib.clues.contains { (l + "\n").contains($0) } } ?? ""
+        return "the trainer is built against \(lib.what), which this machine lacks: install \(lib.package) "
+            + "(apt-get install \(lib.package), or scripts/install-deps.sh in nncc's repository)\n"
+            + "clang said: \(line.trimmingCharacters(in: .whitespaces))"
     }
 
     // ---- files
