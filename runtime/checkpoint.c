@@ -10,7 +10,10 @@
  *   - __metadata__ strings: "nncc.checkpoint" (format version "1"), "model", "params_numel", "state_numel",
  *     "step", "epochs_done", "epochs", "batch", "seed", "log_every", "shuffle" (0/1), "n_train", "n_val", "val_split",
  *     "rng" (ctx->rng, the dropout generator) and "shuffle_rng" as 64 hex digits, and "hp.<name>" for every
- *     hyperparameter (%.17g, which round-trips a double).
+ *     hyperparameter (%.17g, which round-trips a double);
+ *   - with --early-stop, its state: "early_stop.on" (the metric), "early_stop.best" (%.17g),
+ *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
+ *     "early_stop.weights" (params_numel) F32.
  * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
  * With all of that restored, a resumed run takes bit-identical steps to one that never stopped. */
 #include <errno.h>
@@ -66,6 +69,13 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     put(&l, "val_split", "%.17g", c->val_split);
     put_rng(&l, "rng", ctx->rng);
     put_rng(&l, "shuffle_rng", c->shuffle_rng);
+    int es = c->es.on[0] != 0;
+    if (es) {
+        put(&l, "early_stop.on", "%s", c->es.on);
+        put(&l, "early_stop.best", "%.17g", c->es.best);
+        put(&l, "early_stop.best_epoch", "%lld", (long long)c->es.best_epoch);
+        put(&l, "early_stop.since", "%lld", (long long)c->es.since);
+    }
     // The hyperparameters' keys are allocated: their names are the model's.
     int n_fixed = l.n, n_meta = l.n + m->n_hparams;
     nnrt_st_kv *meta = nnrt_calloc((size_t)n_meta, sizeof *meta);
@@ -77,11 +87,12 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         snprintf(hp_vals[i], sizeof hp_vals[i], "%.17g", ctx->hp[i]);
         meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
     }
-    nnrt_st_extra extra[2] = {
+    nnrt_st_extra extra[3] = {
         {NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel, ctx->state},
         {NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order},
+        {NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights},
     };
-    nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, 2);
+    nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, es && c->es.best_epoch > 0 ? 3 : 2);
     free(meta);
     free(hp_keys);
     free(hp_vals);
@@ -178,7 +189,26 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         ctx->hp[i] = need_f64(f, path, key);
     }
 
+    const char *on = nnrt_st_meta(f, "early_stop.on");
+    if (on) {
+        if (strcmp(on, "val_loss") != 0 && strcmp(on, "val_acc") != 0)
+            nnrt_die("%s: corrupt checkpoint (metadata 'early_stop.on' is '%s', expected val_loss or val_acc)", path, on);
+        snprintf(c->es.on, sizeof c->es.on, "%s", on);
+        c->es.best = need_f64(f, path, "early_stop.best");
+        c->es.best_epoch = need_i64(f, path, "early_stop.best_epoch", 0);
+        c->es.since = need_i64(f, path, "early_stop.since", 0);
+        if (c->es.best_epoch > c->epochs_done || c->es.best_epoch + c->es.since > c->epochs_done)
+            nnrt_die("%s: corrupt checkpoint (early stopping's best epoch %lld and %lld epochs since do not fit in its %lld epochs)",
+                     path, (long long)c->es.best_epoch, (long long)c->es.since, (long long)c->epochs_done);
+    }
+
     nnrt_st_load_params(f, m, ctx->params);
+    if (on && c->es.best_epoch > 0) {
+        const void *best = nnrt_st_tensor(f, NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel);
+        if (!best) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_BEST);
+        c->es.weights = nnrt_malloc(m->params_numel * sizeof(float));
+        memcpy(c->es.weights, best, m->params_numel * sizeof(float));
+    }
     const void *state = nnrt_st_tensor(f, NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel);
     const void *order = nnrt_st_tensor(f, NNRT_CHECKPOINT_ORDER, 1, c->n_train);
     if (!state || !order) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, !state ? NNRT_CHECKPOINT_STATE : NNRT_CHECKPOINT_ORDER);

@@ -12,7 +12,7 @@
 // ----------------------------------------------------------------------------
 // the flag table
 
-typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_BOOL } flag_kind;
+typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
 enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK,
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK };
@@ -34,6 +34,7 @@ typedef struct {
 #define F_COUNT_TYPE int64_t
 #define F_U64_TYPE uint64_t
 #define F_POSFLOAT_TYPE double
+#define F_NNFLOAT_TYPE double
 #define F_BOOL_TYPE int
 static const flag flags[] = {
     FLAG("data", F_STR, TR | EV | GC, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
@@ -57,6 +58,9 @@ static const flag flags[] = {
     FLAG("checkpoint", F_STR, TR, checkpoint, "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"),
     FLAG("checkpoint-every", F_POSINT, TR, checkpoint_every, "K", "write the checkpoint every K epochs (and after the last)"),
     FLAG("resume", F_STR, TR, resume, "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"),
+    FLAG("early-stop", F_POSINT, TR, early_stop, "K", "stop when the validation metric has not improved for K epochs; --save gets the best epoch's weights"),
+    FLAG("early-stop-on", F_STR, TR, early_stop_on, "M", "the metric --early-stop watches: val_loss (lower is better) or val_acc"),
+    FLAG("early-stop-delta", F_NNFLOAT, TR, early_stop_delta, "X", "the least improvement that counts (default 0: any)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
@@ -198,9 +202,11 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
         unsigned long long x = strtoull(v, &end, 10);
         if (!*v || *v == '-' || *end || errno) nnrt_usage_die("--%s: expected a non-negative integer, got '%s'", f->name, v);
         *(uint64_t *)field = x;
-    } else if (f->kind == F_POSFLOAT) {
+    } else if (f->kind == F_POSFLOAT || f->kind == F_NNFLOAT) {
         double x = strtod(v, &end);
-        if (!*v || *end || !isfinite(x) || x <= 0) nnrt_usage_die("--%s: expected a positive number, got '%s'", f->name, v);
+        int pos = f->kind == F_POSFLOAT;
+        if (!*v || *end || !isfinite(x) || (pos ? x <= 0 : x < 0))
+            nnrt_usage_die("--%s: expected a %s number, got '%s'", f->name, pos ? "positive" : "non-negative", v);
         *(double *)field = x;
     }
 }
@@ -291,6 +297,14 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
     if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
+    if ((o->early_stop_on || nnrt_flag_given(o, "early-stop-delta")) && !o->early_stop)
+        nnrt_usage_die("--%s: needs --early-stop K (the epochs without improvement before training stops)",
+                       o->early_stop_on ? "early-stop-on" : "early-stop-delta");
+    if (!o->early_stop_on) o->early_stop_on = "val_loss";
+    if (strcmp(o->early_stop_on, "val_loss") != 0 && strcmp(o->early_stop_on, "val_acc") != 0)
+        nnrt_usage_die("--early-stop-on: expected val_loss or val_acc, got '%s'", o->early_stop_on);
+    if (strcmp(o->early_stop_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
+        nnrt_usage_die("--early-stop-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
 }
 
 int nnrt_flag_given(const nnrt_options *o, const char *name) {

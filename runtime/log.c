@@ -79,6 +79,15 @@ void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_me
     fflush(l->jsonl);
 }
 
+void nnrt_log_early_stop(nnrt_log *l, int64_t epoch, const char *on, int64_t best_epoch, double best) {
+    if (!l->jsonl) return;
+    fprintf(l->jsonl, "{\"early_stop\":{\"epoch\":%lld,\"on\":\"%s\",\"best_epoch\":%lld,\"best\":", (long long)epoch, on,
+            (long long)best_epoch);
+    nnrt_json_number(l->jsonl, best);
+    fputs("}}\n", l->jsonl);
+    fflush(l->jsonl);
+}
+
 void nnrt_log_close(nnrt_log *l) {
     if (l->jsonl && fclose(l->jsonl) != 0) nnrt_die("cannot write the log file (%s)", strerror(errno));
     l->jsonl = NULL;

@@ -190,6 +190,17 @@ void nnrt_st_free(nnrt_st *f);
 #define NNRT_CHECKPOINT_STATE "optimizer.state"
 #define NNRT_CHECKPOINT_ORDER "train.order"
 
+/* Early stopping (train --early-stop K): the metric watched, its best value so far and the epoch (1-based) that
+   reached it, the epochs since then, and that epoch's parameters (what --save writes in the end). */
+typedef struct {
+    char on[16];            // "val_loss" or "val_acc"; "" when the run has no --early-stop
+    double best;            // +inf (loss) or -inf (accuracy) before the first epoch
+    int64_t best_epoch;     // 0 before the first epoch
+    int64_t since;          // epochs evaluated since best_epoch that did not improve on it
+    float *weights;         // (params_numel) the parameters after best_epoch
+} nnrt_early_stop;
+#define NNRT_CHECKPOINT_BEST "early_stop.weights"
+
 /* What a checkpoint holds besides ctx (params, state, step, rng and hp). */
 typedef struct {
     int64_t epochs_done;    // completed epochs
@@ -201,6 +212,7 @@ typedef struct {
     double val_split;       // 0 when not splitting (explicit --val-x files, or no validation)
     uint64_t shuffle_rng[4];
     int64_t *order;         // (n_train) the sample order of the epoch just finished; the next shuffles it
+    nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
 } nnrt_checkpoint;
 
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
@@ -226,6 +238,8 @@ void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double
 typedef struct { int has; double loss, acc; } nnrt_split_metrics;
 void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
                     double seconds);
+/* {"early_stop":{"epoch":E,"on":"val_loss","best_epoch":B,"best":X}}: training stopped after epoch E. */
+void nnrt_log_early_stop(nnrt_log *l, int64_t epoch, const char *on, int64_t best_epoch, double best);
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss);
 void nnrt_log_bar_clear(nnrt_log *l);
 void nnrt_log_close(nnrt_log *l);
@@ -339,6 +353,9 @@ typedef struct {
     const char *checkpoint, *resume, *val_x, *val_y;   // train: resumable checkpoints, validation files
     int64_t checkpoint_every;
     double val_split;
+    int64_t early_stop;                 // train --early-stop K: patience in epochs (0: off)
+    const char *early_stop_on;          // --early-stop-on: "val_loss" (default) or "val_acc"
+    double early_stop_delta;            // --early-stop-delta: the least change that counts as better (default 0)
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

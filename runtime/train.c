@@ -230,6 +230,45 @@ static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_data
     return (nnrt_split_metrics){1, r.loss, r.acc};
 }
 
+/* Early stopping (--early-stop K): the state a run starts with, afresh or as its checkpoint left it when that
+   watched the same metric (otherwise a resumed run starts counting again, and says so). */
+static void early_stop_start(nnrt_early_stop *es, const nnrt_options *run, const nnrt_checkpoint *ck, const nnrt_model *m,
+                             int resumed, int quiet) {
+    memset(es, 0, sizeof *es);
+    if (!run->early_stop) return;
+    snprintf(es->on, sizeof es->on, "%s", run->early_stop_on);
+    es->best = strcmp(es->on, "val_acc") == 0 ? -INFINITY : INFINITY;
+    es->weights = nnrt_malloc(m->params_numel * sizeof(float));
+    if (!resumed) return;
+    if (strcmp(ck->es.on, es->on) == 0) {
+        es->best = ck->es.best;
+        es->best_epoch = ck->es.best_epoch;
+        es->since = ck->es.since;
+        if (ck->es.best_epoch > 0) memcpy(es->weights, ck->es.weights, m->params_numel * sizeof(float));
+    } else if (!quiet) {
+        printf("early stopping on %s starts afresh: the checkpoint %s\n", es->on,
+               ck->es.on[0] ? "watched another metric" : "was trained without --early-stop");
+    }
+}
+
+/* After an epoch's evaluation: 1 when training should stop (the metric has not improved by more than
+   --early-stop-delta for --early-stop epochs). An improvement keeps a copy of the parameters. A NaN metric never
+   improves. */
+static int early_stop_update(nnrt_early_stop *es, const nnrt_options *run, nnrt_split_metrics val, const nnrt_ctx *ctx) {
+    if (!es->on[0]) return 0;
+    int acc = strcmp(es->on, "val_acc") == 0;
+    double x = acc ? val.acc : val.loss, d = run->early_stop_delta;
+    if (acc ? x > es->best + d : x < es->best - d) {
+        es->best = x;
+        es->best_epoch = ctx->epoch + 1;
+        es->since = 0;
+        memcpy(es->weights, ctx->params, ctx->model->params_numel * sizeof(float));
+    } else {
+        es->since++;
+    }
+    return es->since >= run->early_stop;
+}
+
 /* The end of a run whose loss stopped being finite (a learning rate too large, say): training more steps would
    only carry NaN on, and the weights would overwrite --save with them. Nothing is saved; a checkpoint written at
    an earlier epoch's end stays as it was. Exit 1. */
@@ -260,6 +299,9 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         nnrt_checkpoint_load(o->resume, ctx, &ck);
         resume_options(ctx, o, &run, &ck);
     }
+    if (run.early_stop && !run.val_x && !(run.val_split > 0))
+        nnrt_usage_die("--early-stop: needs a validation set (--val-split F, or --val-x and --val-y): the epoch it keeps "
+                       "must not be chosen on the test set");
     if (o->save) check_writable(o->save);
     if (o->checkpoint) check_writable(o->checkpoint);
     nnrt_profile prof = {0}, *pr = o->profile ? &prof : NULL;
@@ -300,6 +342,9 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order};
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
+    nnrt_early_stop es;
+    early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
+    int stop = 0;
 
     ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
     for (ctx->epoch = ck.epochs_done; ctx->epoch < run.epochs; ctx->epoch++) {
@@ -328,17 +373,30 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
         }
+        stop = early_stop_update(&es, &run, vr, ctx);
+        if (stop) {
+            printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); stopped "
+                   "after epoch %lld of %lld\n", es.on, (long long)es.best_epoch, es.best, (long long)es.since,
+                   es.since == 1 ? "" : "s", (long long)run.early_stop, (long long)ctx->epoch + 1, (long long)run.epochs);
+            nnrt_log_early_stop(&log, ctx->epoch + 1, es.on, es.best_epoch, es.best);
+        }
         fflush(stdout);
-        if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs)) {
+        if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs || stop)) {
             out.epochs_done = saved_at = ctx->epoch + 1;
             memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
+            out.es = es;
             nnrt_checkpoint_save(o->checkpoint, ctx, &out);
+        }
+        if (stop) {
+            ctx->epoch++;  // epochs done, as when the loop runs out
+            break;
         }
     }
     ctx->profile = 0;
     if (o->checkpoint && saved_at != ctx->epoch) {  // no epoch ran: the checkpoint is the starting point
         out.epochs_done = ctx->epoch;
         memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
+        out.es = es;
         nnrt_checkpoint_save(o->checkpoint, ctx, &out);
     }
     if (pr) {
@@ -347,13 +405,17 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         if (log.jsonl) nnrt_profile_json(log.jsonl, &prof, m, ctx->kprof);
     }
     nnrt_log_close(&log);
-    if (o->save) {
-        nnrt_save_safetensors(o->save, m, ctx->params);
-        if (!o->quiet) printf("saved %s\n", o->save);
+    if (o->save) {  // with --early-stop, the best epoch's weights (the last ones if no epoch's metric was a number)
+        int best = es.on[0] && es.best_epoch > 0;
+        nnrt_save_safetensors(o->save, m, best ? es.weights : ctx->params);
+        if (!o->quiet && best)
+            printf("saved %s (the weights of epoch %lld, the best %s: %.4f)\n", o->save, (long long)es.best_epoch, es.on, es.best);
+        else if (!o->quiet) printf("saved %s\n", o->save);
     }
     if (o->checkpoint && !o->quiet) printf("checkpoint %s (%lld epochs, step %lld)\n", o->checkpoint, (long long)ctx->epoch,
                                            (long long)ctx->step);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
+    free(es.weights); free(ck.es.weights);
     nnrt_dataset_free(&train);
     if (has_test) nnrt_dataset_free(&test);
     if (has_val) nnrt_dataset_free(&val);

@@ -324,6 +324,70 @@ check resume-val-weights 'cmp -s vr_s.st vr_r.st'
 check resume-val-jsonl '[ "$(nosecs vr_s.jsonl)" = "$(nosecs vr_r.jsonl)" ] && grep -q "\"val_acc\"" vr_r.jsonl'
 
 # ----------------------------------------------------------------------------
+# early stopping: --early-stop K stops when the validation metric has not improved (by more than
+# --early-stop-delta) for K epochs, and --save then gets the best epoch's weights
+
+# The reference: the rule applied by awk to the epoch lines of a run without early stopping. Prints
+# "<stop epoch> <best epoch>", or "none <best epoch>" when the run would not stop.
+es_ref() {  # es_ref LOG FIELD K DELTA
+    awk -v f="\"$2\":" -v k="$3" -v d="$4" -v acc="$([ "$2" = val_acc ] && echo 1 || echo 0)" '
+        /"train_loss"/ { e++; i = index($0, f); x = substr($0, i + length(f)) + 0
+            if (e == 1 || (acc ? x > best + d : x < best - d)) { best = x; be = e; since = 0 } else since++
+            if (since >= k) { print e, be; found = 1; exit } }
+        END { if (!found) print "none", be }' "$1"
+}
+E="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --val-split 0.2 --lr 0.02"
+$TOY train $E --epochs 30 --quiet --log es_full.jsonl >/dev/null
+read -r es_stop es_best <<<"$(es_ref es_full.jsonl val_loss 3 0)"
+check es-ref-stops '[ "$es_stop" != none ] && [ "$es_best" -gt 1 ] && [ "$es_stop" -lt 30 ]'
+$TOY train $E --epochs 30 --early-stop 3 --log es.jsonl --save es.st >es.out
+check es-message 'grep -qE "^early stopping: val_loss has not improved on epoch $es_best.s [0-9.]+ for 3 epochs \(--early-stop 3\); stopped after epoch $es_stop of 30$" es.out'
+check es-epochs-run '[ "$(grep -c "^epoch " es.out)" -eq "$es_stop" ]'
+check es-saved-line 'grep -q "^saved es.st (the weights of epoch $es_best, the best val_loss: " es.out'
+check es-log-record 'tail -1 es.jsonl | grep -qE "^\{\"early_stop\":\{\"epoch\":$es_stop,\"on\":\"val_loss\",\"best_epoch\":$es_best,\"best\":[0-9.e+-]+\}\}$"'
+check es-log-same-epochs '[ "$(grep "train_loss" es.jsonl | nosecs /dev/stdin)" = "$(grep "train_loss" es_full.jsonl | head -$es_stop | nosecs /dev/stdin)" ]'
+$TOY train $E --epochs $es_best --quiet --save es_best.st >/dev/null
+check es-saves-best-epoch 'cmp -s es.st es_best.st'
+# val_acc, and a delta: against the same reference
+for args in "val_acc 2 0" "val_loss 2 0.05" "val_loss 1 0"; do
+    read -r on k d <<<"$args"
+    read -r rs rb <<<"$(es_ref es_full.jsonl $on $k $d)"
+    $TOY train $E --epochs 30 --early-stop $k --early-stop-on $on --early-stop-delta $d --save es_v.st >es_v.out
+    if [ "$rs" = none ]; then check "es-ref-$on-$k-$d" '! grep -q "^early stopping" es_v.out && grep -q "the weights of epoch $rb," es_v.out'
+    else check "es-ref-$on-$k-$d" 'grep -q "^early stopping: $on has not improved on epoch $rb.s .* stopped after epoch $rs of 30$" es_v.out'; fi
+done
+# never improving after epoch 1: the weights of a 1-epoch run; the stopping epoch is checkpointed
+$TOY train $E --epochs 10 --early-stop 2 --early-stop-delta 1000 --quiet --save es1.st --checkpoint es1c.st --checkpoint-every 5 >/dev/null
+$TOY train $E --epochs 1 --quiet --save es1_ref.st >/dev/null
+check es-huge-delta 'cmp -s es1.st es1_ref.st'
+expect es-checkpoint-at-stop 0 "resumed es1c.st: 3 of 3 epochs done" $TOY train $E --resume es1c.st --epochs 3
+# resuming keeps the state: 3 epochs, a checkpoint, 5 more equal one run of 8 (which stops after epoch 4)
+$TOY train $E --epochs 8 --early-stop 3 --early-stop-delta 1000 --quiet --log esA.jsonl --save esA.st >/dev/null
+$TOY train $E --epochs 3 --early-stop 3 --early-stop-delta 1000 --quiet --log esB.jsonl --checkpoint esB.ck >/dev/null
+expect es-resume-stops 0 "stopped after epoch 4 of 8" $TOY train $E --resume esB.ck --epochs 8 --early-stop 3 --early-stop-delta 1000 --log esB.jsonl --save esB.st
+check es-resume-weights 'cmp -s esA.st esB.st'
+check es-resume-log '[ "$(nosecs esA.jsonl)" = "$(nosecs esB.jsonl)" ]'
+expect es-resume-afresh 0 "early stopping on val_acc starts afresh: the checkpoint watched another metric" \
+    $TOY train $E --resume esB.ck --epochs 4 --early-stop 3 --early-stop-on val_acc
+$TOY train $E --epochs 2 --quiet --checkpoint esN.ck >/dev/null
+expect es-resume-without 0 "starts afresh: the checkpoint was trained without --early-stop" $TOY train $E --resume esN.ck --epochs 3 --early-stop 2
+sed 's/"early_stop.on":"val_loss"/"early_stop.on":"val_lxss"/' esB.ck >es_bad.ck
+expect es-resume-corrupt 1 "es_bad.ck: corrupt checkpoint (metadata 'early_stop.on' is 'val_lxss'" $TOY train $E --resume es_bad.ck --epochs 8
+expect es-weights-of-checkpoint 0 "test_loss" $TOY eval --weights esB.ck --test-x $D/x.npy --test-y $D/y.npy
+# mistakes
+expect es-needs-validation 2 "--early-stop: needs a validation set (--val-split F, or --val-x and --val-y)" \
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --early-stop 2
+expect es-zero 2 "--early-stop: expected a positive integer, got '0'" $TOY train $E --early-stop 0
+expect es-on-alone 2 "--early-stop-on: needs --early-stop K" $TOY train $E --early-stop-on val_acc
+expect es-delta-alone 2 "--early-stop-delta: needs --early-stop K" $TOY train $E --early-stop-delta 0.1
+expect es-on-bad 2 "--early-stop-on: expected val_loss or val_acc, got 'test_acc'" $TOY train $E --early-stop 2 --early-stop-on test_acc
+expect es-delta-negative 2 "--early-stop-delta: expected a non-negative number, got '-1'" $TOY train $E --early-stop 2 --early-stop-delta -1
+expect es-delta-zero-ok 0 "epoch 1/1" $TOY train $E --epochs 1 --early-stop 2 --early-stop-delta 0
+expect es-acc-regression 2 "--early-stop-on val_acc: model 'toy' has no accuracy" \
+    $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --early-stop 2 --early-stop-on val_acc
+expect es-help 0 "--early-stop K" $TOY train --help
+
+# ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"
