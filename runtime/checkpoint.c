@@ -13,7 +13,9 @@
  *     hyperparameter (%.17g, which round-trips a double);
  *   - with --early-stop, its state: "early_stop.on" (the metric), "early_stop.best" (%.17g),
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
- *     "early_stop.weights" (params_numel) F32.
+ *     "early_stop.weights" (params_numel) F32;
+ *   - with --reduce-lr-on-plateau, its state: "plateau.on", "plateau.best" (%.17g), "plateau.bad" and
+ *     "plateau.cooldown" (the learning rate is hp.lr).
  * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
  * With all of that restored, a resumed run takes bit-identical steps to one that never stopped. */
 #include <errno.h>
@@ -24,7 +26,7 @@
 
 #include "nnrt.h"
 
-enum { META_MAX = 24, VALUE_LEN = 80 };
+enum { META_MAX = 32, VALUE_LEN = 80 };
 
 // ----------------------------------------------------------------------------
 // writing
@@ -75,6 +77,12 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "early_stop.best", "%.17g", c->es.best);
         put(&l, "early_stop.best_epoch", "%lld", (long long)c->es.best_epoch);
         put(&l, "early_stop.since", "%lld", (long long)c->es.since);
+    }
+    if (c->plateau.on[0]) {
+        put(&l, "plateau.on", "%s", c->plateau.on);
+        put(&l, "plateau.best", "%.17g", c->plateau.best);
+        put(&l, "plateau.bad", "%lld", (long long)c->plateau.bad);
+        put(&l, "plateau.cooldown", "%lld", (long long)c->plateau.cooldown);
     }
     // The hyperparameters' keys are allocated: their names are the model's.
     int n_fixed = l.n, n_meta = l.n + m->n_hparams;
@@ -200,6 +208,16 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         if (c->es.best_epoch > c->epochs_done || c->es.best_epoch + c->es.since > c->epochs_done)
             nnrt_die("%s: corrupt checkpoint (early stopping's best epoch %lld and %lld epochs since do not fit in its %lld epochs)",
                      path, (long long)c->es.best_epoch, (long long)c->es.since, (long long)c->epochs_done);
+    }
+
+    const char *pon = nnrt_st_meta(f, "plateau.on");
+    if (pon) {
+        if (strcmp(pon, "val_loss") != 0 && strcmp(pon, "val_acc") != 0 && strcmp(pon, "train_loss") != 0)
+            nnrt_die("%s: corrupt checkpoint (metadata 'plateau.on' is '%s', expected val_loss, val_acc or train_loss)", path, pon);
+        snprintf(c->plateau.on, sizeof c->plateau.on, "%s", pon);
+        c->plateau.best = need_f64(f, path, "plateau.best");
+        c->plateau.bad = need_i64(f, path, "plateau.bad", 0);
+        c->plateau.cooldown = need_i64(f, path, "plateau.cooldown", 0);
     }
 
     nnrt_st_load_params(f, m, ctx->params);

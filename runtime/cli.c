@@ -61,6 +61,12 @@ static const flag flags[] = {
     FLAG("early-stop", F_POSINT, TR, early_stop, "K", "stop when the validation metric has not improved for K epochs; --save gets the best epoch's weights"),
     FLAG("early-stop-on", F_STR, TR, early_stop_on, "M", "the metric --early-stop watches: val_loss (lower is better) or val_acc"),
     FLAG("early-stop-delta", F_NNFLOAT, TR, early_stop_delta, "X", "the least improvement that counts (default 0: any)"),
+    FLAG("reduce-lr-on-plateau", F_COUNT, TR, plateau, "P", "multiply --lr by --plateau-factor when the metric has not improved for more than P epochs (PyTorch's ReduceLROnPlateau)"),
+    FLAG("plateau-on", F_STR, TR, plateau_on, "M", "the metric it watches: val_loss (default), val_acc or train_loss"),
+    FLAG("plateau-factor", F_POSFLOAT, TR, plateau_factor, "F", "the factor, below 1 (default 0.1)"),
+    FLAG("plateau-threshold", F_NNFLOAT, TR, plateau_threshold, "X", "relative improvement that counts: below best·(1−X) (default 1e-4)"),
+    FLAG("plateau-cooldown", F_COUNT, TR, plateau_cooldown, "N", "epochs after a reduction in which no epoch counts as bad (default 0)"),
+    FLAG("plateau-min-lr", F_NNFLOAT, TR, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
@@ -305,6 +311,18 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--early-stop-on: expected val_loss or val_acc, got '%s'", o->early_stop_on);
     if (strcmp(o->early_stop_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--early-stop-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
+    static const char *const plateau_flags[] = {"plateau-on", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-min-lr"};
+    for (size_t i = 0; i < sizeof plateau_flags / sizeof *plateau_flags; i++)
+        if (nnrt_flag_given(o, plateau_flags[i]) && !nnrt_flag_given(o, "reduce-lr-on-plateau"))
+            nnrt_usage_die("--%s: needs --reduce-lr-on-plateau P (the epochs without improvement it tolerates)", plateau_flags[i]);
+    if (!o->plateau_on) o->plateau_on = "val_loss";
+    if (strcmp(o->plateau_on, "val_loss") != 0 && strcmp(o->plateau_on, "val_acc") != 0 && strcmp(o->plateau_on, "train_loss") != 0)
+        nnrt_usage_die("--plateau-on: expected val_loss, val_acc or train_loss, got '%s'", o->plateau_on);
+    if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
+        nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
+    if (o->plateau_factor >= 1) nnrt_usage_die("--plateau-factor: expected a factor below 1, got %g", o->plateau_factor);
+    if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
+        nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);
 }
 
 int nnrt_flag_given(const nnrt_options *o, const char *name) {
@@ -338,6 +356,8 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     o->hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
     o->hp_given = nnrt_calloc((size_t)m->n_hparams + 1, 1);
     o->checkpoint_every = 1;
+    o->plateau_factor = 0.1;
+    o->plateau_threshold = 1e-4;
     for (int i = 0; i < m->n_hparams; i++) o->hp[i] = m->hparams[i].value;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -79,6 +79,14 @@ void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_me
     fflush(l->jsonl);
 }
 
+void nnrt_log_lr_reduced(nnrt_log *l, int64_t epoch, double lr) {
+    if (!l->jsonl) return;
+    fprintf(l->jsonl, "{\"lr_reduced\":{\"epoch\":%lld,\"lr\":", (long long)epoch);
+    nnrt_json_number(l->jsonl, lr);
+    fputs("}}\n", l->jsonl);
+    fflush(l->jsonl);
+}
+
 void nnrt_log_early_stop(nnrt_log *l, int64_t epoch, const char *on, int64_t best_epoch, double best) {
     if (!l->jsonl) return;
     fprintf(l->jsonl, "{\"early_stop\":{\"epoch\":%lld,\"on\":\"%s\",\"best_epoch\":%lld,\"best\":", (long long)epoch, on,

@@ -201,6 +201,15 @@ typedef struct {
 } nnrt_early_stop;
 #define NNRT_CHECKPOINT_BEST "early_stop.weights"
 
+/* ReduceLROnPlateau (train --reduce-lr-on-plateau P), by PyTorch's rule: the metric watched, its best value so
+   far, the epochs since it last improved (num_bad_epochs) and the epochs of cooldown left. The learning rate
+   itself is the hyperparameter "lr" (ctx->hp), which checkpoints keep anyway. */
+typedef struct {
+    char on[16];            // "val_loss", "val_acc" or "train_loss"; "" when the run has no --reduce-lr-on-plateau
+    double best;            // +inf (losses) or -inf (accuracy) before the first epoch
+    int64_t bad, cooldown;
+} nnrt_plateau;
+
 /* What a checkpoint holds besides ctx (params, state, step, rng and hp). */
 typedef struct {
     int64_t epochs_done;    // completed epochs
@@ -213,6 +222,7 @@ typedef struct {
     uint64_t shuffle_rng[4];
     int64_t *order;         // (n_train) the sample order of the epoch just finished; the next shuffles it
     nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
+    nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
 } nnrt_checkpoint;
 
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
@@ -238,6 +248,8 @@ void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double
 typedef struct { int has; double loss, acc; } nnrt_split_metrics;
 void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
                     double seconds);
+/* {"lr_reduced":{"epoch":E,"lr":X}}: from the epoch after E on, the learning rate is X (--reduce-lr-on-plateau). */
+void nnrt_log_lr_reduced(nnrt_log *l, int64_t epoch, double lr);
 /* {"early_stop":{"epoch":E,"on":"val_loss","best_epoch":B,"best":X}}: training stopped after epoch E. */
 void nnrt_log_early_stop(nnrt_log *l, int64_t epoch, const char *on, int64_t best_epoch, double best);
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss);
@@ -356,6 +368,10 @@ typedef struct {
     int64_t early_stop;                 // train --early-stop K: patience in epochs (0: off)
     const char *early_stop_on;          // --early-stop-on: "val_loss" (default) or "val_acc"
     double early_stop_delta;            // --early-stop-delta: the least change that counts as better (default 0)
+    int64_t plateau;                    // --reduce-lr-on-plateau P: patience (on when given, even 0)
+    const char *plateau_on;             // --plateau-on: "val_loss" (default), "val_acc" or "train_loss"
+    double plateau_factor, plateau_threshold, plateau_min_lr;   // defaults 0.1, 1e-4 (relative), 0
+    int64_t plateau_cooldown;           // default 0
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

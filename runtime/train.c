@@ -269,6 +269,48 @@ static int early_stop_update(nnrt_early_stop *es, const nnrt_options *run, nnrt_
     return es->since >= run->early_stop;
 }
 
+/* ReduceLROnPlateau (--reduce-lr-on-plateau P): the state a run starts with, afresh or from its checkpoint when that
+   watched the same metric. */
+static void plateau_start(nnrt_plateau *p, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *ck,
+                          int resumed) {
+    memset(p, 0, sizeof *p);
+    if (!nnrt_flag_given(o, "reduce-lr-on-plateau")) return;
+    snprintf(p->on, sizeof p->on, "%s", run->plateau_on);
+    p->best = strcmp(p->on, "val_acc") == 0 ? -INFINITY : INFINITY;
+    if (resumed && strcmp(ck->plateau.on, p->on) == 0) *p = ck->plateau;
+    else if (resumed && !o->quiet)
+        printf("reduce-lr-on-plateau on %s starts afresh: the checkpoint %s\n", p->on,
+               ck->plateau.on[0] ? "watched another metric" : "was trained without --reduce-lr-on-plateau");
+}
+
+/* After an epoch, PyTorch's ReduceLROnPlateau.step(metric) with threshold_mode "rel" and eps 1e-8: an improvement
+   is below best·(1 − threshold) (above best·(1 + threshold) for accuracy); during cooldown no epoch counts as bad;
+   past `patience` bad epochs the rate becomes max(lr·factor, min_lr) (unless that changes it by 1e-8 or less) and
+   the cooldown starts. Returns 1 when it reduced the rate (ctx->hp's "lr", which the next step uses). */
+static int plateau_update(nnrt_plateau *p, const nnrt_options *run, nnrt_ctx *ctx, double train_loss, nnrt_split_metrics val) {
+    if (!p->on[0]) return 0;
+    int acc = strcmp(p->on, "val_acc") == 0;
+    double x = strcmp(p->on, "train_loss") == 0 ? train_loss : acc ? val.acc : val.loss, t = run->plateau_threshold;
+    if (acc ? x > p->best * (1 + t) : x < p->best * (1 - t)) {
+        p->best = x;
+        p->bad = 0;
+    } else {
+        p->bad++;
+    }
+    if (p->cooldown > 0) {
+        p->cooldown--;
+        p->bad = 0;
+    }
+    if (p->bad <= run->plateau) return 0;
+    p->cooldown = run->plateau_cooldown;
+    p->bad = 0;
+    int i = nnrt_find_hparam(ctx->model, "lr");
+    double old = ctx->hp[i], lr = fmax(old * run->plateau_factor, run->plateau_min_lr);
+    if (old - lr <= 1e-8) return 0;
+    ctx->hp[i] = lr;
+    return 1;
+}
+
 /* The end of a run whose loss stopped being finite (a learning rate too large, say): training more steps would
    only carry NaN on, and the weights would overwrite --save with them. Nothing is saved; a checkpoint written at
    an earlier epoch's end stays as it was. Exit 1. */
@@ -299,7 +341,11 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         nnrt_checkpoint_load(o->resume, ctx, &ck);
         resume_options(ctx, o, &run, &ck);
     }
-    if (run.early_stop && !run.val_x && !(run.val_split > 0))
+    int has_validation = run.val_x || run.val_split > 0;
+    if (nnrt_flag_given(o, "reduce-lr-on-plateau") && strncmp(run.plateau_on, "val_", 4) == 0 && !has_validation)
+        nnrt_usage_die("--reduce-lr-on-plateau: it watches %s, which needs a validation set (--val-split F, or --val-x and "
+                       "--val-y); --plateau-on train_loss watches the training loss instead", run.plateau_on);
+    if (run.early_stop && !has_validation)
         nnrt_usage_die("--early-stop: needs a validation set (--val-split F, or --val-x and --val-y): the epoch it keeps "
                        "must not be chosen on the test set");
     if (o->save) check_writable(o->save);
@@ -344,6 +390,8 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
     nnrt_early_stop es;
     early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
+    nnrt_plateau plateau;
+    plateau_start(&plateau, o, &run, &ck, o->resume != NULL);
     int stop = 0;
 
     ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
@@ -373,6 +421,14 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
         }
+        double lr_before = plateau.on[0] ? ctx->hp[nnrt_find_hparam(m, "lr")] : 0;
+        if (plateau_update(&plateau, &run, ctx, train_loss, vr)) {
+            double lr = ctx->hp[nnrt_find_hparam(m, "lr")];
+            printf("reduce-lr-on-plateau: %s has not improved on %.4g for %lld epoch%s (patience %lld); --lr %g -> %g\n",
+                   plateau.on, plateau.best, (long long)run.plateau + 1, run.plateau ? "s" : "", (long long)run.plateau,
+                   lr_before, lr);
+            nnrt_log_lr_reduced(&log, ctx->epoch + 1, lr);
+        }
         stop = early_stop_update(&es, &run, vr, ctx);
         if (stop) {
             printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); stopped "
@@ -385,6 +441,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             out.epochs_done = saved_at = ctx->epoch + 1;
             memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
             out.es = es;
+            out.plateau = plateau;
             nnrt_checkpoint_save(o->checkpoint, ctx, &out);
         }
         if (stop) {
@@ -397,6 +454,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         out.epochs_done = ctx->epoch;
         memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
         out.es = es;
+        out.plateau = plateau;
         nnrt_checkpoint_save(o->checkpoint, ctx, &out);
     }
     if (pr) {

@@ -388,6 +388,67 @@ expect es-acc-regression 2 "--early-stop-on val_acc: model 'toy' has no accuracy
 expect es-help 0 "--early-stop K" $TOY train --help
 
 # ----------------------------------------------------------------------------
+# --reduce-lr-on-plateau P: PyTorch's ReduceLROnPlateau, stepped on an epoch's metric; the next epoch's steps use
+# the reduced rate
+
+# The reference: the rule applied by awk to a run's own epoch lines (the rate of epoch e + 1 depends only on the
+# metrics up to epoch e), printed as "<epoch> <lr>" for epochs 2.., against the lr of each epoch's first logged step.
+pl_ref() {  # pl_ref LOG FIELD PATIENCE FACTOR THRESHOLD COOLDOWN MIN_LR LR0
+    awk -v f="\"$2\":" -v p="$3" -v fac="$4" -v th="$5" -v cd="$6" -v minlr="$7" -v lr="$8" \
+        -v acc="$([ "$2" = val_acc ] && echo 1 || echo 0)" '
+        /"train_loss"/ { e++; i = index($0, f); x = substr($0, i + length(f)) + 0
+            if (e == 1 || (acc ? x > best * (1 + th) : x < best * (1 - th))) { best = x; bad = 0 } else bad++
+            if (cool > 0) { cool--; bad = 0 }
+            if (bad > p) { n = lr * fac; if (n < minlr) n = minlr; if (lr - n > 1e-8) lr = n; cool = cd; bad = 0 }
+            printf "%d %.9g\n", e + 1, lr }' "$1"
+}
+pl_used() {  # the lr of each epoch's first step record, as "<epoch> <lr>" for epochs 2..
+    grep '^{"step"' "$1" | sed -E 's/.*"epoch":([0-9]+),.*"lr":([^}]*)\}/\1 \2/' | awk '!seen[$1]++ && $1 > 1 { printf "%d %.9g\n", $1, $2 }'
+}
+pl_same() {  # the two lists agree where both have the epoch, to 1e-6 relative
+    awk 'NR == FNR { want[$1] = $2; next } ($1 in want) { n++; d = $2 - want[$1]; if (d < 0) d = -d; if (d > 1e-6 * want[$1]) bad++ }
+         END { exit !(n > 0 && !bad) }' "$1" "$2"
+}
+P="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --val-split 0.2 --lr 0.02 --epochs 20 --log-every 1 --quiet"
+for args in "val_loss 1 0.5 0.0001 0 0" "val_loss 0 0.5 0.01 2 0.004" "val_acc 1 0.3 0 0 0" "train_loss 2 0.5 0.0001 1 0"; do
+    read -r on pat fac th cd minlr <<<"$args"
+    rm -f pl.jsonl
+    $TOY train $P --reduce-lr-on-plateau $pat --plateau-on $on --plateau-factor $fac --plateau-threshold $th \
+        --plateau-cooldown $cd --plateau-min-lr $minlr --log pl.jsonl >pl.out
+    pl_ref pl.jsonl $on $pat $fac $th $cd $minlr 0.02 >pl_want
+    pl_used pl.jsonl >pl_got
+    check "plateau-ref-$on-$pat-$cd" 'pl_same pl_want pl_got && [ "$(wc -l <pl_got)" -eq 19 ]'
+done
+rm -f pl.jsonl
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 --log pl.jsonl >pl.out
+check plateau-reduces 'grep -q "^{\"lr_reduced\":{\"epoch\":[0-9]*,\"lr\":0.01}}$" pl.jsonl'
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 >pl_console
+check plateau-message 'grep -qE "^reduce-lr-on-plateau: val_loss has not improved on [0-9.]+ for 2 epochs \(patience 1\); --lr 0.02 -> 0.01$" pl_console'
+# with early stopping, and resumed: 6 epochs and a checkpoint, then 14 more, equal one run of 20
+rm -f plA.jsonl plB.jsonl
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plA.jsonl --save plA.st >/dev/null
+$TOY train $P --epochs 6 --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plB.jsonl --checkpoint plB.ck >/dev/null
+$TOY train $P --resume plB.ck --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plB.jsonl --save plB.st >/dev/null
+check plateau-resume-weights 'cmp -s plA.st plB.st'
+check plateau-resume-log '[ "$(nosecs plA.jsonl)" = "$(nosecs plB.jsonl)" ] && grep -q lr_reduced plB.jsonl'
+expect plateau-resume-afresh 0 "reduce-lr-on-plateau on train_loss starts afresh: the checkpoint watched another metric" \
+    $TOY train ${P% --quiet} --resume plB.ck --epochs 7 --reduce-lr-on-plateau 1 --plateau-on train_loss
+sed 's/"plateau.on":"val_loss"/"plateau.on":"val_lxss"/' plB.ck >pl_bad.ck
+expect plateau-resume-corrupt 1 "pl_bad.ck: corrupt checkpoint (metadata 'plateau.on' is 'val_lxss'" $TOY train $P --resume pl_bad.ck
+# mistakes
+expect plateau-needs-validation 2 "--reduce-lr-on-plateau: it watches val_loss, which needs a validation set" \
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 2
+expect plateau-train-loss-alone 0 "epoch 2/2" $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 0 --plateau-on train_loss
+expect plateau-factor-one 2 "--plateau-factor: expected a factor below 1, got 1" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 1
+expect plateau-factor-zero 2 "--plateau-factor: expected a positive number, got '0'" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 0
+expect plateau-alone 2 "--plateau-cooldown: needs --reduce-lr-on-plateau P" $TOY train $P --plateau-cooldown 2
+expect plateau-on-bad 2 "--plateau-on: expected val_loss, val_acc or train_loss, got 'lr'" $TOY train $P --reduce-lr-on-plateau 2 --plateau-on lr
+expect plateau-acc-regression 2 "--plateau-on val_acc: model 'toy' has no accuracy" \
+    $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --reduce-lr-on-plateau 2 --plateau-on val_acc
+expect plateau-negative 2 "--reduce-lr-on-plateau: expected a non-negative integer, got '-1'" $TOY train $P --reduce-lr-on-plateau -1
+expect plateau-help 0 "--reduce-lr-on-plateau P" $TOY train --help
+
+# ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"
