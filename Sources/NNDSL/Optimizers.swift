@@ -35,28 +35,33 @@ public struct SGD: Optimizer {
 /// Adam with bias correction, as `torch.optim.Adam`:
 /// m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − lr·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ).
 /// `weightDecay` is L2 regularization: wd·p is added to g before the moments (compare `AdamW`).
+/// `amsgrad` (Reddi et al., "On the Convergence of Adam and Beyond"), as torch's `amsgrad=True`: the denominator
+/// uses the running maximum v_max ← max(v_max, v) instead of v, so the step size never grows back.
 public struct Adam: Optimizer {
     public let spec: OptimizerSpec
     public init(learningRate: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
-                weightDecay: Double = 0, file: String = #filePath, line: Int = #line, column: Int = #column) {
+                weightDecay: Double = 0, amsgrad: Bool = false,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
         let s = site(file, line, column)
         checkAdam("Adam", learningRate, betas, eps, s)
         checkWeightDecay("Adam", weightDecay, s)
-        spec = .adam(learningRate: learningRate, beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay)
+        spec = .adam(learningRate: learningRate, beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay,
+                     amsgrad: amsgrad)
     }
 }
 
 /// Adam with decoupled weight decay, as `torch.optim.AdamW`: p ← p − lr·wd·p, then Adam's step with the plain
-/// gradient. PyTorch's default weightDecay is 0.01.
+/// gradient. PyTorch's default weightDecay is 0.01. `amsgrad` as for `Adam`.
 public struct AdamW: Optimizer {
     public let spec: OptimizerSpec
     public init(learningRate: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
-                weightDecay: Double = 0.01, file: String = #filePath, line: Int = #line, column: Int = #column) {
+                weightDecay: Double = 0.01, amsgrad: Bool = false,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
         let s = site(file, line, column)
         checkAdam("AdamW", learningRate, betas, eps, s)
         checkWeightDecay("AdamW", weightDecay, s)
         spec = .adam(learningRate: learningRate, beta1: betas.0, beta2: betas.1, eps: eps, weightDecay: weightDecay,
-                     decoupled: true)
+                     decoupled: true, amsgrad: amsgrad)
     }
 }
 

@@ -5,9 +5,10 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
     /// PyTorch's SGD: v ← μv + g; p ← p − lr·v, or p ← p − lr·(g + μv) with Nesterov. With `velocity`, the
     /// lectures' form: v ← μv − lr·g; p ← p + v (Nesterov: p ← p + μv − lr·g).
     case sgd(learningRate: Double, momentum: Double, nesterov: Bool, weightDecay: Double = 0, velocity: Bool = false)
-    /// Adam with bias correction, as in PyTorch; `decoupled` is AdamW.
+    /// Adam with bias correction, as in PyTorch; `decoupled` is AdamW; `amsgrad` divides by the running maximum
+    /// of v (torch's `amsgrad=True`).
     case adam(learningRate: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double = 0,
-              decoupled: Bool = false)
+              decoupled: Bool = false, amsgrad: Bool = false)
     /// torch.optim.Adagrad: s ← s + g²; p ← p − lr/(1 + (t−1)·lrDecay) · g/(√s + ε).
     case adagrad(learningRate: Double, lrDecay: Double, weightDecay: Double, eps: Double)
     /// torch.optim.RMSprop: v ← αv + (1−α)g²; p ← p − lr·g/(√v + ε), optionally centered and with momentum.
@@ -19,20 +20,20 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
         case .sgd(_, let m, let n, _, let velocity):
             let base = n ? "sgd_nesterov" : (m == 0 ? "sgd" : "sgd_momentum")
             return velocity && m > 0 ? base + "_velocity" : base
-        case .adam(_, _, _, _, _, let decoupled): return decoupled ? "adamw" : "adam"
+        case .adam(_, _, _, _, _, let decoupled, let amsgrad): return (decoupled ? "adamw" : "adam") + (amsgrad ? "_amsgrad" : "")
         case .adagrad: return "adagrad"
         case .rmsprop(_, _, _, _, let m, let c): return "rmsprop" + (c ? "_centered" : "") + (m > 0 ? "_momentum" : "")
         }
     }
     public var learningRate: Double {
         switch self {
-        case .sgd(let lr, _, _, _, _), .adam(let lr, _, _, _, _, _), .adagrad(let lr, _, _, _),
+        case .sgd(let lr, _, _, _, _), .adam(let lr, _, _, _, _, _, _), .adagrad(let lr, _, _, _),
              .rmsprop(let lr, _, _, _, _, _): return lr
         }
     }
     public var weightDecay: Double {
         switch self {
-        case .sgd(_, _, _, let wd, _), .adam(_, _, _, _, let wd, _), .adagrad(_, _, let wd, _),
+        case .sgd(_, _, _, let wd, _), .adam(_, _, _, _, let wd, _, _), .adagrad(_, _, let wd, _),
              .rmsprop(_, _, _, let wd, _, _): return wd
         }
     }

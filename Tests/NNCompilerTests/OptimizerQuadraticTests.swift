@@ -55,7 +55,7 @@ func optimizerSpec(kind: String, _ hp: [String: HParam]) -> OptimizerSpec? {
     case "adam", "adamw":
         let b = hp.list("betas")
         return .adam(learningRate: lr, beta1: b[0], beta2: b[1], eps: hp.number("eps"), weightDecay: wd,
-                     decoupled: kind == "adamw")
+                     decoupled: kind == "adamw", amsgrad: hp.flag("amsgrad"))
     case "adagrad": return .adagrad(learningRate: lr, lrDecay: hp.number("lr_decay"), weightDecay: wd, eps: hp.number("eps"))
     case "rmsprop": return .rmsprop(learningRate: lr, alpha: hp.number("alpha"), eps: hp.number("eps"), weightDecay: wd,
                                     momentum: hp.number("momentum"), centered: hp.flag("centered"))
@@ -75,7 +75,7 @@ func optimizerSpec(kind: String, _ hp: [String: HParam]) -> OptimizerSpec? {
         #expect(specs.count == q.runs.count)
         let covered = Set(specs.map(\.name))
         for name in ["sgd", "sgd_momentum", "sgd_nesterov", "sgd_momentum_velocity", "sgd_nesterov_velocity", "adam",
-                     "adamw", "adagrad", "rmsprop", "rmsprop_centered_momentum"] {
+                     "adamw", "adam_amsgrad", "adamw_amsgrad", "adagrad", "rmsprop", "rmsprop_centered_momentum"] {
             #expect(covered.contains(name), "no quadratic reference run for \(name)")
         }
         #expect(specs.contains { $0.weightDecay > 0 && $0.name == "adam" }, "Adam with L2 weight decay")

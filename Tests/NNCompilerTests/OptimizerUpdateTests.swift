@@ -33,6 +33,9 @@ import Testing
         Case(spec: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8), step: 5, warm: true),
         Case(spec: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8), step: 12, warm: true,
              hypers: ["lr": 0.002, "beta1": 0.8, "beta2": 0.99, "eps": 1e-3]),
+        // AMSGrad from warm state: v_max drawn from [0, 0.5], so some elements keep it and others take the new v
+        Case(spec: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.9, eps: 1e-8, amsgrad: true), step: 1, warm: false),
+        Case(spec: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.9, eps: 1e-8, amsgrad: true), step: 6, warm: true),
     ]
 
     @Test(arguments: cases)
@@ -50,7 +53,7 @@ import Testing
         let slots = optimizerSlots(c.spec)
         var state: [String: Tensor64] = [:]
         if c.warm {
-            for s in slots { state[stateName(s, "w")] = rng.tensor([4], s == "v" ? 0 : -0.5, 0.5) }
+            for s in slots { state[stateName(s, "w")] = rng.tensor([4], s.hasPrefix("v") ? 0 : -0.5, 0.5) }
         }
         let values = try updated.evaluate(inputs: [:], params: ["w": p, "c": coef], state: state, hypers: c.hypers,
                                           step: c.step)
@@ -73,15 +76,22 @@ import Testing
             let b = (0..<4).map { mu * b0[$0] + g[$0] }
             expected["momentum[w]"] = b
             expected["w"] = (0..<4).map { p.data[$0] - lr * (nesterov ? g[$0] + mu * b[$0] : b[$0]) }
-        case .adam:
+        case .adam(_, _, _, _, _, _, let amsgrad):
             let (b1, b2, eps) = (hyper("beta1"), hyper("beta2"), hyper("eps"))
             let (m0, v0) = (state["m[w]"]?.data ?? zeros, state["v[w]"]?.data ?? zeros)
             let m = (0..<4).map { b1 * m0[$0] + (1 - b1) * g[$0] }
             let v = (0..<4).map { b2 * v0[$0] + (1 - b2) * g[$0] * g[$0] }
             expected["m[w]"] = m
             expected["v[w]"] = v
+            var vUsed = v
+            if amsgrad {  // torch: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq), then the usual denominator
+                let vMax0 = state["v_max[w]"]?.data ?? zeros
+                vUsed = (0..<4).map { Swift.max(vMax0[$0], v[$0]) }
+                expected["v_max[w]"] = vUsed
+                if c.warm { #expect(zip(vMax0, v).contains { $0 > $1 } && zip(vMax0, v).contains { $0 < $1 }, "both cases") }
+            }
             expected["w"] = (0..<4).map {
-                let (mHat, vHat) = (m[$0] / (1 - Foundation.pow(b1, t)), v[$0] / (1 - Foundation.pow(b2, t)))
+                let (mHat, vHat) = (m[$0] / (1 - Foundation.pow(b1, t)), vUsed[$0] / (1 - Foundation.pow(b2, t)))
                 return p.data[$0] - lr * mHat / (vHat.squareRoot() + eps)
             }
         default:

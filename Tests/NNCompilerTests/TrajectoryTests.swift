@@ -31,6 +31,7 @@ import Testing
         "sgd_velocity_nesterov": "SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, momentumForm: .velocity)",
         "adam_wd": "Adam(learningRate: 0.01, weightDecay: 0.1)",
         "adamw": "AdamW(learningRate: 0.01, weightDecay: 0.1)",
+        "adam_amsgrad": "Adam(learningRate: 0.01, betas: (0.9, 0.9), amsgrad: true)",
         "adagrad": "AdaGrad(learningRate: 0.05, lrDecay: 0.01, weightDecay: 0.01)",
         "rmsprop": "RMSProp(learningRate: 0.001)",
         "rmsprop_centered_momentum": "RMSProp(learningRate: 0.001, alpha: 0.9, weightDecay: 0.01, momentum: 0.5, centered: true)",

@@ -50,6 +50,9 @@ class Optim:
                 m = b1 * st.get("m", 0.0) + (1 - b1) * g
                 v = b2 * st.get("v", 0.0) + (1 - b2) * g * g
                 st["m"], st["v"] = m, v
+                if hp.get("amsgrad"):                   # torch: max_exp_avg_sq = max(max_exp_avg_sq, v)
+                    v = np.maximum(st.get("v_max", 0.0), v)
+                    st["v_max"] = v
                 denom = np.sqrt(v) / math.sqrt(1 - b2 ** self.t) + hp["eps"]
                 P[k] = P[k] - (lr / (1 - b1 ** self.t)) * m / denom
             elif self.kind == "adagrad":
@@ -89,6 +92,9 @@ QUADRATIC_RUNS = [
     ("adam", "adam", {"lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8}),
     ("adam_wd", "adam", {"lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.5}),
     ("adamw", "adamw", {"lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.5}),
+    # β₂ = 0.9 so that v falls below its running maximum within the 20 steps (build_quadratic checks it does)
+    ("adam_amsgrad", "adam", {"lr": 0.1, "betas": [0.9, 0.9], "eps": 1e-8, "amsgrad": True}),
+    ("adamw_amsgrad", "adamw", {"lr": 0.1, "betas": [0.8, 0.9], "eps": 1e-8, "weight_decay": 0.5, "amsgrad": True}),
     ("adagrad", "adagrad", {"lr": 0.5, "lr_decay": 0.0, "eps": 1e-10}),
     ("adagrad_decay_wd", "adagrad", {"lr": 0.5, "lr_decay": 0.05, "eps": 1e-10, "weight_decay": 0.1}),
     ("rmsprop", "rmsprop", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8}),
@@ -112,6 +118,9 @@ def build_quadratic():
             opt.step(P, {"w": 2.0 * QUAD_C * (P["w"] - QUAD_A)})
             iterates.append([float(v) for v in P["w"]])
         assert np.all(np.isfinite(iterates)), name
+        if hp.get("amsgrad"):  # the maximum must matter, or the run would not test it
+            st = opt.state["w"]
+            assert np.any(st["v_max"] > st["v"] * (1 + 1e-6)), name
         runs[name] = {"kind": kind, "hparams": hp, "iterates": iterates}
     return {"w0": QUAD_W0.tolist(), "a": QUAD_A.tolist(), "c": QUAD_C.tolist(), "steps": QUAD_STEPS,
             "runs": runs}
@@ -253,6 +262,7 @@ MLP_RUNS = [
     ("sgd_velocity_nesterov", "sgd", {"lr": 0.05, "momentum": 0.9, "velocity": True, "nesterov": True}),
     ("adam_wd", "adam", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1}),
     ("adamw", "adamw", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1}),
+    ("adam_amsgrad", "adam", {"lr": 0.01, "betas": [0.9, 0.9], "eps": 1e-8, "amsgrad": True}),
     ("adagrad", "adagrad", {"lr": 0.05, "lr_decay": 0.01, "eps": 1e-10, "weight_decay": 0.01}),
     ("rmsprop", "rmsprop", {"lr": 0.001, "alpha": 0.99, "eps": 1e-8}),
     ("rmsprop_centered_momentum", "rmsprop",

@@ -153,6 +153,10 @@ trajectory("sgd_nesterov_wd", mlp_layers, mlp_dsl, "SGD(learningRate: 0.05, mome
 trajectory("adam", mlp_layers, mlp_dsl, "Adam(learningRate: 1e-3)", lambda p: torch.optim.Adam(p, lr=1e-3))
 trajectory("adamw", mlp_layers, mlp_dsl, "AdamW(learningRate: 2e-3, weightDecay: 0.05)",
            lambda p: torch.optim.AdamW(p, lr=2e-3, weight_decay=0.05))
+trajectory("adam_amsgrad", mlp_layers, mlp_dsl, "Adam(learningRate: 1e-3, betas: (0.9, 0.99), amsgrad: true)",
+           lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.99), amsgrad=True))
+trajectory("adamw_amsgrad", mlp_layers, mlp_dsl, "AdamW(learningRate: 2e-3, weightDecay: 0.05, amsgrad: true)",
+           lambda p: torch.optim.AdamW(p, lr=2e-3, weight_decay=0.05, amsgrad=True))
 trajectory("rmsprop", mlp_layers, mlp_dsl, "RMSProp(learningRate: 1e-4)", lambda p: torch.optim.RMSprop(p, lr=1e-4))
 # centered=True is left out: its first step takes √(v − ḡ²) where v − ḡ² is exactly 0 in exact arithmetic, so
 # every implementation divides float rounding noise by ε there, and no two agree.

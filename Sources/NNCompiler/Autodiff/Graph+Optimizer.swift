@@ -5,7 +5,7 @@ import NNIR
 public func optimizerSlots(_ spec: OptimizerSpec) -> [String] {
     switch spec {
     case .sgd(_, let momentum, _, _, let velocity): return momentum > 0 ? [velocity ? "velocity" : "momentum"] : []
-    case .adam: return ["m", "v"]
+    case .adam(_, _, _, _, _, _, let amsgrad): return ["m", "v"] + (amsgrad ? ["v_max"] : [])
     case .adagrad: return ["sum"]
     case .rmsprop(_, _, _, _, let momentum, let centered):
         return ["square_avg"] + (momentum > 0 ? ["momentum_buffer"] : []) + (centered ? ["grad_avg"] : [])
@@ -72,7 +72,7 @@ extension GraphEditor {
             add(.assign(stateName("momentum", p.name)), [v])
             let step = nesterov ? add(g, mul(mu, v)) : v                         // Nesterov looks ahead
             add(.assign(p.name), [sub(pv, mul(lr, step))])
-        case .adam(_, let b1, let b2, let eps, let wd0, let decoupled):
+        case .adam(_, let b1, let b2, let eps, let wd0, let decoupled, let amsgrad):
             let beta1 = hyper("beta1", b1, "Adam β₁, decay of the first moment")
             let beta2 = hyper("beta2", b2, "Adam β₂, decay of the second moment")
             let epsilon = hyper("eps", eps, "Adam ε, added to the denominator")
@@ -87,7 +87,12 @@ extension GraphEditor {
             let v = add(mul(beta2, state("v", p)), mul(sub(one, beta2), unary(.square, g)))
             add(.assign(stateName("m", p.name)), [m])
             add(.assign(stateName("v", p.name)), [v])
-            let denom = add(mul(unary(.sqrt, v), invSqrtBC2), epsilon)
+            var vUsed = v
+            if amsgrad {                                                        // v_max ← max(v_max, v), used for v
+                vUsed = add(.binary(.max), [state("v_max", p), v])
+                add(.assign(stateName("v_max", p.name)), [vUsed])
+            }
+            let denom = add(mul(unary(.sqrt, vUsed), invSqrtBC2), epsilon)
             let base = decoupled ? mul(pv, sub(one, mul(lr, wd))) : pv           // AdamW: p ← p(1 − lr·wd) first
             add(.assign(p.name), [sub(base, mul(stepSize, div(m, denom)))])
         case .adagrad(_, let lrDecay, let wd0, let eps):
