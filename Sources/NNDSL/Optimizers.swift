@@ -65,18 +65,23 @@ public struct AdamW: Optimizer {
     }
 }
 
-/// AdaGrad, as `torch.optim.Adagrad` (initial accumulator 0): s ← s + g²;
+/// AdaGrad, as `torch.optim.Adagrad` (s starts at `initialAccumulatorValue`, default 0): s ← s + g²;
 /// p ← p − lr/(1 + (t−1)·lrDecay) · g/(√s + ε).
 public struct AdaGrad: Optimizer {
     public let spec: OptimizerSpec
     public init(learningRate: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0, eps: Double = 1e-10,
+                initialAccumulatorValue: Double = 0,
                 file: String = #filePath, line: Int = #line, column: Int = #column) {
         let s = site(file, line, column)
         if !(learningRate > 0) { fail("AdaGrad learningRate must be positive, got \(learningRate)", at: s) }
         if !(lrDecay >= 0) { fail("AdaGrad lrDecay must be non-negative, got \(lrDecay)", at: s) }
         if !(eps > 0) { fail("AdaGrad eps must be positive, got \(eps)", at: s) }
+        if !(initialAccumulatorValue >= 0) {
+            fail("AdaGrad initialAccumulatorValue must be non-negative, got \(initialAccumulatorValue)", at: s)
+        }
         checkWeightDecay("AdaGrad", weightDecay, s)
-        spec = .adagrad(learningRate: learningRate, lrDecay: lrDecay, weightDecay: weightDecay, eps: eps)
+        spec = .adagrad(learningRate: learningRate, lrDecay: lrDecay, weightDecay: weightDecay, eps: eps,
+                        initialAccumulator: initialAccumulatorValue)
     }
 }
 

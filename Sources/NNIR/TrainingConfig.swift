@@ -9,8 +9,8 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
     /// of v (torch's `amsgrad=True`).
     case adam(learningRate: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double = 0,
               decoupled: Bool = false, amsgrad: Bool = false)
-    /// torch.optim.Adagrad: s ← s + g²; p ← p − lr/(1 + (t−1)·lrDecay) · g/(√s + ε).
-    case adagrad(learningRate: Double, lrDecay: Double, weightDecay: Double, eps: Double)
+    /// torch.optim.Adagrad: s ← s + g² (s starting at `initialAccumulator`); p ← p − lr/(1 + (t−1)·lrDecay) · g/(√s + ε).
+    case adagrad(learningRate: Double, lrDecay: Double, weightDecay: Double, eps: Double, initialAccumulator: Double = 0)
     /// torch.optim.RMSprop: v ← αv + (1−α)g²; p ← p − lr·g/(√v + ε), optionally centered and with momentum.
     case rmsprop(learningRate: Double, alpha: Double, eps: Double, weightDecay: Double, momentum: Double,
                  centered: Bool)
@@ -27,13 +27,13 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
     }
     public var learningRate: Double {
         switch self {
-        case .sgd(let lr, _, _, _, _), .adam(let lr, _, _, _, _, _, _), .adagrad(let lr, _, _, _),
+        case .sgd(let lr, _, _, _, _), .adam(let lr, _, _, _, _, _, _), .adagrad(let lr, _, _, _, _),
              .rmsprop(let lr, _, _, _, _, _): return lr
         }
     }
     public var weightDecay: Double {
         switch self {
-        case .sgd(_, _, _, let wd, _), .adam(_, _, _, _, let wd, _, _), .adagrad(_, _, let wd, _),
+        case .sgd(_, _, _, let wd, _), .adam(_, _, _, _, let wd, _, _), .adagrad(_, _, let wd, _, _),
              .rmsprop(_, _, _, let wd, _, _): return wd
         }
     }

@@ -56,7 +56,8 @@ func optimizerSpec(kind: String, _ hp: [String: HParam]) -> OptimizerSpec? {
         let b = hp.list("betas")
         return .adam(learningRate: lr, beta1: b[0], beta2: b[1], eps: hp.number("eps"), weightDecay: wd,
                      decoupled: kind == "adamw", amsgrad: hp.flag("amsgrad"))
-    case "adagrad": return .adagrad(learningRate: lr, lrDecay: hp.number("lr_decay"), weightDecay: wd, eps: hp.number("eps"))
+    case "adagrad": return .adagrad(learningRate: lr, lrDecay: hp.number("lr_decay"), weightDecay: wd, eps: hp.number("eps"),
+                                    initialAccumulator: hp.number("initial_accumulator_value"))
     case "rmsprop": return .rmsprop(learningRate: lr, alpha: hp.number("alpha"), eps: hp.number("eps"), weightDecay: wd,
                                     momentum: hp.number("momentum"), centered: hp.flag("centered"))
     default: return nil

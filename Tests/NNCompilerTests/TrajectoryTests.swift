@@ -33,6 +33,7 @@ import Testing
         "adamw": "AdamW(learningRate: 0.01, weightDecay: 0.1)",
         "adam_amsgrad": "Adam(learningRate: 0.01, betas: (0.9, 0.9), amsgrad: true)",
         "adagrad": "AdaGrad(learningRate: 0.05, lrDecay: 0.01, weightDecay: 0.01)",
+        "adagrad_initial": "AdaGrad(learningRate: 0.05, initialAccumulatorValue: 0.1)",
         "rmsprop": "RMSProp(learningRate: 0.001)",
         "rmsprop_centered_momentum": "RMSProp(learningRate: 0.001, alpha: 0.9, weightDecay: 0.01, momentum: 0.5, centered: true)",
         "sgd_onecycle": "SGD(learningRate: 0.05, momentum: 0.9), schedule: .oneCycle(totalSteps: 15)",

@@ -57,7 +57,7 @@ class Optim:
                 P[k] = P[k] - (lr / (1 - b1 ** self.t)) * m / denom
             elif self.kind == "adagrad":
                 clr = lr / (1 + (self.t - 1) * hp.get("lr_decay", 0.0))
-                s = st.get("sum", 0.0) + g * g
+                s = st.get("sum", hp.get("initial_accumulator_value", 0.0)) + g * g
                 st["sum"] = s
                 P[k] = P[k] - clr * g / (np.sqrt(s) + hp["eps"])
             elif self.kind == "rmsprop":
@@ -97,6 +97,7 @@ QUADRATIC_RUNS = [
     ("adamw_amsgrad", "adamw", {"lr": 0.1, "betas": [0.8, 0.9], "eps": 1e-8, "weight_decay": 0.5, "amsgrad": True}),
     ("adagrad", "adagrad", {"lr": 0.5, "lr_decay": 0.0, "eps": 1e-10}),
     ("adagrad_decay_wd", "adagrad", {"lr": 0.5, "lr_decay": 0.05, "eps": 1e-10, "weight_decay": 0.1}),
+    ("adagrad_initial", "adagrad", {"lr": 0.5, "lr_decay": 0.0, "eps": 1e-10, "initial_accumulator_value": 0.5}),
     ("rmsprop", "rmsprop", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8}),
     ("rmsprop_centered_momentum_wd", "rmsprop",
      {"lr": 0.01, "alpha": 0.9, "eps": 1e-8, "momentum": 0.5, "centered": True, "weight_decay": 0.1}),
@@ -264,6 +265,7 @@ MLP_RUNS = [
     ("adamw", "adamw", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1}),
     ("adam_amsgrad", "adam", {"lr": 0.01, "betas": [0.9, 0.9], "eps": 1e-8, "amsgrad": True}),
     ("adagrad", "adagrad", {"lr": 0.05, "lr_decay": 0.01, "eps": 1e-10, "weight_decay": 0.01}),
+    ("adagrad_initial", "adagrad", {"lr": 0.05, "lr_decay": 0.0, "eps": 1e-10, "initial_accumulator_value": 0.1}),
     ("rmsprop", "rmsprop", {"lr": 0.001, "alpha": 0.99, "eps": 1e-8}),
     ("rmsprop_centered_momentum", "rmsprop",
      {"lr": 0.001, "alpha": 0.9, "eps": 1e-8, "momentum": 0.5, "centered": True, "weight_decay": 0.01}),

@@ -163,6 +163,8 @@ trajectory("rmsprop", mlp_layers, mlp_dsl, "RMSProp(learningRate: 1e-4)", lambda
 trajectory("rmsprop_momentum", mlp_layers, mlp_dsl, "RMSProp(learningRate: 1e-4, momentum: 0.5)",
            lambda p: torch.optim.RMSprop(p, lr=1e-4, momentum=0.5))
 trajectory("adagrad", mlp_layers, mlp_dsl, "AdaGrad(learningRate: 0.01)", lambda p: torch.optim.Adagrad(p, lr=0.01))
+trajectory("adagrad_initial", mlp_layers, mlp_dsl, "AdaGrad(learningRate: 0.01, initialAccumulatorValue: 0.1)",
+           lambda p: torch.optim.Adagrad(p, lr=0.01, initial_accumulator_value=0.1))
 norm_layers = lambda: [nn.Linear(784, 128), nn.BatchNorm1d(128), nn.GELU(), nn.Linear(128, 64), nn.LayerNorm(64),
                        nn.LeakyReLU(), nn.Linear(64, 32), nn.ELU(), nn.Linear(32, 10)]
 norm_dsl = "Linear(784, 128); BatchNorm(128); GELU(); Linear(128, 64); LayerNorm(64); LeakyReLU(); Linear(64, 32); ELU(); Linear(32, 10)"

@@ -95,12 +95,17 @@ extension GraphEditor {
             let denom = add(mul(unary(.sqrt, vUsed), invSqrtBC2), epsilon)
             let base = decoupled ? mul(pv, sub(one, mul(lr, wd))) : pv           // AdamW: p ← p(1 − lr·wd) first
             add(.assign(p.name), [sub(base, mul(stepSize, div(m, denom)))])
-        case .adagrad(_, let lrDecay, let wd0, let eps):
+        case .adagrad(_, let lrDecay, let wd0, let eps, let initial):
             let decay = hyper("lr_decay", lrDecay, "AdaGrad learning-rate decay: lr/(1 + (t−1)·lr_decay)")
             let epsilon = hyper("eps", eps, "AdaGrad ε, added to the denominator")
+            let s0 = hyper("initial_accumulator_value", initial, "AdaGrad's starting value of the sum of g²")
             let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
-            let clr = div(lr, add(one, mul(sub(add(.stepCount, []), one), decay)))
-            let s = add(state("sum", p), unary(.square, g))                     // s ← s + g²
+            let t = add(.stepCount, [])
+            let clr = div(lr, add(one, mul(sub(t, one), decay)))
+            // The state arena starts at zero, so the first step adds the starting value: s ← s + s₀·[t = 1] + g²,
+            // in torch's order ((s₀ + g₁²) + g₂² …); on later steps the added term is exactly 0.
+            let first = unary(.step, sub(const(1.5), t))
+            let s = add(add(state("sum", p), mul(s0, first)), unary(.square, g))  // s ← s + g²
             add(.assign(stateName("sum", p.name)), [s])
             add(.assign(p.name), [sub(pv, mul(clr, div(g, add(unary(.sqrt, s), epsilon))))])
         case .rmsprop(_, let a, let eps, let wd0, let momentum, let centered):
