@@ -14,6 +14,7 @@
  *   - with --early-stop, its state: "early_stop.on" (the metric), "early_stop.best" (%.17g),
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
  *     "early_stop.weights" (params_numel) F32;
+ *   - with --ema, "ema.count" and the average as the tensor "ema.weights" (params_numel) F32;
  *   - with --reduce-lr-on-plateau, its state: "plateau.on", "plateau.best" (%.17g), "plateau.bad" and
  *     "plateau.cooldown" (the learning rate is hp.lr).
  * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
@@ -78,6 +79,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "early_stop.best_epoch", "%lld", (long long)c->es.best_epoch);
         put(&l, "early_stop.since", "%lld", (long long)c->es.since);
     }
+    if (c->ema.on) put(&l, "ema.count", "%lld", (long long)c->ema.count);
     if (c->plateau.on[0]) {
         put(&l, "plateau.on", "%s", c->plateau.on);
         put(&l, "plateau.best", "%.17g", c->plateau.best);
@@ -95,12 +97,14 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         snprintf(hp_vals[i], sizeof hp_vals[i], "%.17g", ctx->hp[i]);
         meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
     }
-    nnrt_st_extra extra[3] = {
+    nnrt_st_extra extra[4] = {
         {NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel, ctx->state},
         {NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order},
-        {NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights},
     };
-    nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, es && c->es.best_epoch > 0 ? 3 : 2);
+    int n_extra = 2;
+    if (es && c->es.best_epoch > 0) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights};
+    if (c->ema.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel, c->ema.weights};
+    nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, n_extra);
     free(meta);
     free(hp_keys);
     free(hp_vals);
@@ -220,7 +224,18 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->plateau.cooldown = need_i64(f, path, "plateau.cooldown", 0);
     }
 
+    if (nnrt_st_meta(f, "ema.count")) {
+        c->ema.on = 1;
+        c->ema.count = need_i64(f, path, "ema.count", 0);
+    }
+
     nnrt_st_load_params(f, m, ctx->params);
+    if (c->ema.on) {
+        const void *avg = nnrt_st_tensor(f, NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel);
+        if (!avg) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_EMA);
+        c->ema.weights = nnrt_malloc(m->params_numel * sizeof(float));
+        memcpy(c->ema.weights, avg, m->params_numel * sizeof(float));
+    }
     if (on && c->es.best_epoch > 0) {
         const void *best = nnrt_st_tensor(f, NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel);
         if (!best) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_BEST);

@@ -67,6 +67,8 @@ static const flag flags[] = {
     FLAG("plateau-threshold", F_NNFLOAT, TR, plateau_threshold, "X", "relative improvement that counts: below best·(1−X) (default 1e-4)"),
     FLAG("plateau-cooldown", F_COUNT, TR, plateau_cooldown, "N", "epochs after a reduction in which no epoch counts as bad (default 0)"),
     FLAG("plateau-min-lr", F_NNFLOAT, TR, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
+    FLAG("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics"),
+    FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
@@ -320,6 +322,8 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--plateau-on: expected val_loss, val_acc or train_loss, got '%s'", o->plateau_on);
     if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
+    if (o->ema >= 1) nnrt_usage_die("--ema: expected a decay below 1 (0.999 is common), got %g", o->ema);
+    if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
     if (o->plateau_factor >= 1) nnrt_usage_die("--plateau-factor: expected a factor below 1, got %g", o->plateau_factor);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);

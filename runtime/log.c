@@ -67,12 +67,14 @@ static void split_json(FILE *f, const char *name, nnrt_split_metrics s) {
 }
 
 void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
-                    double seconds) {
+                    nnrt_split_metrics ema_val, nnrt_split_metrics ema_test, double seconds) {
     if (!l->jsonl) return;
     fprintf(l->jsonl, "{\"epoch\":%lld,\"train_loss\":", (long long)epoch);
     nnrt_json_number(l->jsonl, train_loss);
     split_json(l->jsonl, "val", val);
     split_json(l->jsonl, "test", test);
+    split_json(l->jsonl, "ema_val", ema_val);
+    split_json(l->jsonl, "ema_test", ema_test);
     fputs(",\"seconds\":", l->jsonl);
     nnrt_json_number(l->jsonl, seconds);
     fputs("}\n", l->jsonl);

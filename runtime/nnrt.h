@@ -201,6 +201,20 @@ typedef struct {
 } nnrt_early_stop;
 #define NNRT_CHECKPOINT_BEST "early_stop.weights"
 
+/* An exponential moving average of the parameters (train --ema D), as torch.optim.swa_utils.AveragedModel with
+   get_ema_multi_avg_fn(D) and use_buffers=True: the first update copies the parameters, every later one takes
+   ema ← lerp(ema, p, 1 − D) for every float parameter and buffer (BatchNorm's running statistics too); step
+   counters (num_batches_tracked) are copied. */
+typedef struct {
+    int on;
+    int64_t count;          // updates so far (0: the next one copies)
+    float *weights;         // (params_numel)
+} nnrt_ema;
+#define NNRT_CHECKPOINT_EMA "ema.weights"
+/* One update of ema (params_numel floats) towards params, with torch's lerp: start + w·(end − start) for
+   w = 1 − decay < 0.5, else end − (end − start)·(1 − w), in float. */
+void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first);
+
 /* ReduceLROnPlateau (train --reduce-lr-on-plateau P), by PyTorch's rule: the metric watched, its best value so
    far, the epochs since it last improved (num_bad_epochs) and the epochs of cooldown left. The learning rate
    itself is the hyperparameter "lr" (ctx->hp), which checkpoints keep anyway. */
@@ -223,6 +237,7 @@ typedef struct {
     int64_t *order;         // (n_train) the sample order of the epoch just finished; the next shuffles it
     nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
     nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
+    nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
 } nnrt_checkpoint;
 
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
@@ -246,7 +261,9 @@ void nnrt_log_open(nnrt_log *l, const char *jsonl_path, int quiet, int append);
 void nnrt_log_step(nnrt_log *l, int64_t step, int64_t epoch, double loss, double lr);
 /* One split's evaluation in an epoch's record: absent unless has; acc < 0: no accuracy (DENSE models). */
 typedef struct { int has; double loss, acc; } nnrt_split_metrics;
+/* ema_val and ema_test (the moving average's metrics, --ema) are left out when their `has` is 0. */
 void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_metrics val, nnrt_split_metrics test,
+                    nnrt_split_metrics ema_val, nnrt_split_metrics ema_test,
                     double seconds);
 /* {"lr_reduced":{"epoch":E,"lr":X}}: from the epoch after E on, the learning rate is X (--reduce-lr-on-plateau). */
 void nnrt_log_lr_reduced(nnrt_log *l, int64_t epoch, double lr);
@@ -372,6 +389,8 @@ typedef struct {
     const char *plateau_on;             // --plateau-on: "val_loss" (default), "val_acc" or "train_loss"
     double plateau_factor, plateau_threshold, plateau_min_lr;   // defaults 0.1, 1e-4 (relative), 0
     int64_t plateau_cooldown;           // default 0
+    double ema;                         // --ema D: the decay of the weights' moving average (on when given)
+    const char *save_ema;               // --save-ema W: where the averaged weights go
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

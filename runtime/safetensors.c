@@ -365,7 +365,7 @@ void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params)
     if (nnrt_st_meta(f, NNRT_CHECKPOINT_KEY))  // a checkpoint's weights: its training state is not a parameter
         for (int k = 0; k < f->n; k++)
             if (strcmp(f->entries[k].name, NNRT_CHECKPOINT_STATE) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_ORDER) == 0 ||
-                strcmp(f->entries[k].name, NNRT_CHECKPOINT_BEST) == 0)
+                strcmp(f->entries[k].name, NNRT_CHECKPOINT_BEST) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_EMA) == 0)
                 f->entries[k].seen = 1;
     nnrt_st_check_unexpected(f, m);
     nnrt_st_free(f);

@@ -101,12 +101,28 @@ typedef struct {
     void *yb[2];     // (B) int32 labels or (B, target_dim) floats, likewise
 } train_buffers;
 
+void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first) {
+    float w = (float)(1.0 - decay), v = (float)decay;  // torch: the weight as the tensors' float, and 1 − weight
+    for (int i = 0; i < m->n_params; i++) {
+        const nnrt_param *q = &m->params[i];
+        float *e = ema + q->offset;
+        const float *x = params + q->offset;
+        if (first || q->counter) {
+            memcpy(e, x, q->numel * sizeof(float));
+        } else if (w < 0.5f) {
+            for (size_t k = 0; k < q->numel; k++) e[k] = e[k] + w * (x[k] - e[k]);
+        } else {
+            for (size_t k = 0; k < q->numel; k++) e[k] = x[k] - (x[k] - e[k]) * v;
+        }
+    }
+}
+
 /* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
    gather, the train_step call and the logging of every step are timed into it. A step whose loss is not finite
    ends the epoch there: its loss is logged, *diverged gets the step's index in the epoch (else it is −1), and
-   that loss is returned. */
+   that loss is returned. With ema (--ema), every finite step updates the moving average (timed with the step). */
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
-                          nnrt_profile *prof, int64_t *diverged) {
+                          nnrt_profile *prof, nnrt_ema *ema, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
     int64_t N = train->x.n, B = o->batch;
     double loss_sum = 0;
@@ -129,6 +145,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         ctx->training = 1;
         float loss = m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
         ctx->training = 0;
+        if (ema && isfinite(loss)) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);
         double t2 = prof ? nnrt_now() : 0;
         if (gathered) nnrt_par_background_finish();
         double t3 = prof ? nnrt_now() : 0;
@@ -212,16 +229,27 @@ static void check_resumed_data(const char *path, const nnrt_checkpoint *c, const
 // ----------------------------------------------------------------------------
 // train
 
-/* Prints and logs an epoch's line: train loss, then the validation and test sets' loss (and accuracy). */
-static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, double train_loss, nnrt_split_metrics val,
-                         nnrt_split_metrics test, double seconds) {
-    printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)epochs, train_loss);
+/* "  val_loss X  val_acc Y  test_loss Z  test_acc W" for the sets evaluated. */
+static void print_metrics(nnrt_split_metrics val, nnrt_split_metrics test) {
     if (val.has) printf("  val_loss %.4f", val.loss);
     if (val.has && val.acc >= 0) printf("  val_acc %.4f", val.acc);
     if (test.has) printf("  test_loss %.4f", test.loss);
     if (test.has && test.acc >= 0) printf("  test_acc %.4f", test.acc);
+}
+
+/* Prints and logs an epoch's line: train loss, then the validation and test sets' loss (and accuracy); with --ema,
+   a second line with the moving average's. */
+static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, double train_loss, nnrt_split_metrics val,
+                         nnrt_split_metrics test, nnrt_split_metrics ema_val, nnrt_split_metrics ema_test, double seconds) {
+    printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)epochs, train_loss);
+    print_metrics(val, test);
     printf("  %.2fs\n", seconds);
-    nnrt_log_epoch(log, ctx->epoch + 1, train_loss, val, test, seconds);
+    if (ema_val.has || ema_test.has) {
+        printf("  ema:");
+        print_metrics(ema_val, ema_test);
+        printf("\n");
+    }
+    nnrt_log_epoch(log, ctx->epoch + 1, train_loss, val, test, ema_val, ema_test, seconds);
 }
 
 static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
@@ -349,6 +377,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         nnrt_usage_die("--early-stop: needs a validation set (--val-split F, or --val-x and --val-y): the epoch it keeps "
                        "must not be chosen on the test set");
     if (o->save) check_writable(o->save);
+    if (o->save_ema) check_writable(o->save_ema);
     if (o->checkpoint) check_writable(o->checkpoint);
     nnrt_profile prof = {0}, *pr = o->profile ? &prof : NULL;
     if (pr) prof.timer_ns = nnrt_timer_cost_ns();
@@ -392,6 +421,17 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
     nnrt_plateau plateau;
     plateau_start(&plateau, o, &run, &ck, o->resume != NULL);
+    nnrt_ema ema = {0};  // the moving average: continued from a checkpoint that has one, else started afresh
+    if (nnrt_flag_given(o, "ema")) {
+        ema.on = 1;
+        ema.weights = nnrt_malloc(m->params_numel * sizeof(float));
+        if (o->resume && ck.ema.on) {
+            ema.count = ck.ema.count;
+            memcpy(ema.weights, ck.ema.weights, m->params_numel * sizeof(float));
+        } else if (o->resume && !o->quiet) {
+            printf("ema starts afresh: the checkpoint was trained without --ema\n");
+        }
+    }
     int stop = 0;
 
     ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
@@ -401,13 +441,21 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         if (!run.no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
         double t0 = nnrt_now();
         int64_t diverged;
-        double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr, &diverged);
+        double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr, ema.on ? &ema : NULL, &diverged);
         if (diverged >= 0)  // the checkpoint kept: this run's last, or the one it resumed when it writes there too
             stop_diverged(ctx, o, &log, train_loss, diverged,
                           saved_at >= 0 ? saved_at : o->resume && o->checkpoint && strcmp(o->resume, o->checkpoint) == 0 ? ck.epochs_done : -1);
         double seconds = nnrt_now() - t0;
         ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
         nnrt_split_metrics vr = evaluate_split(ctx, has_val, &val), tr = evaluate_split(ctx, has_test, &test);
+        nnrt_split_metrics evr = {0, NAN, -1}, etr = {0, NAN, -1};
+        if (ema.on && ema.count > 0) {  // the same sets with the average in place of the weights
+            float *own = ctx->params;
+            ctx->params = ema.weights;
+            evr = evaluate_split(ctx, has_val, &val);
+            etr = evaluate_split(ctx, has_test, &test);
+            ctx->params = own;
+        }
         ctx->profile = o->profile;
         if (pr) {
             nnrt_profile_take_kernels(pr, ctx);
@@ -416,7 +464,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             prof.eval += nnrt_now() - t0 - seconds;
             prof.epochs++;
         }
-        report_epoch(&log, ctx, run.epochs, train_loss, vr, tr, seconds);
+        report_epoch(&log, ctx, run.epochs, train_loss, vr, tr, evr, etr, seconds);
         if (pr) {
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
@@ -442,6 +490,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
             out.es = es;
             out.plateau = plateau;
+            out.ema = ema;
             nnrt_checkpoint_save(o->checkpoint, ctx, &out);
         }
         if (stop) {
@@ -455,6 +504,7 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
         out.es = es;
         out.plateau = plateau;
+        out.ema = ema;
         nnrt_checkpoint_save(o->checkpoint, ctx, &out);
     }
     if (pr) {
@@ -470,10 +520,15 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             printf("saved %s (the weights of epoch %lld, the best %s: %.4f)\n", o->save, (long long)es.best_epoch, es.on, es.best);
         else if (!o->quiet) printf("saved %s\n", o->save);
     }
+    if (o->save_ema) {  // before any step, the average is the weights themselves
+        nnrt_save_safetensors(o->save_ema, m, ema.count > 0 ? ema.weights : ctx->params);
+        if (!o->quiet) printf("saved %s (the moving average of the weights, decay %g, over %lld steps)\n", o->save_ema, run.ema,
+                              (long long)ema.count);
+    }
     if (o->checkpoint && !o->quiet) printf("checkpoint %s (%lld epochs, step %lld)\n", o->checkpoint, (long long)ctx->epoch,
                                            (long long)ctx->step);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
-    free(es.weights); free(ck.es.weights);
+    free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
     nnrt_dataset_free(&train);
     if (has_test) nnrt_dataset_free(&test);
     if (has_val) nnrt_dataset_free(&val);

@@ -449,6 +449,37 @@ expect plateau-negative 2 "--reduce-lr-on-plateau: expected a non-negative integ
 expect plateau-help 0 "--reduce-lr-on-plateau P" $TOY train --help
 
 # ----------------------------------------------------------------------------
+# --ema D: a moving average of the weights after every step (its arithmetic: test_unit's ema checks), evaluated
+# each epoch and written by --save-ema
+
+M="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --batch 4 --epochs 4 --val-split 0.2 --quiet"
+$TOY train $M --ema 0 --save em_w.st --save-ema em0.st --log em0.jsonl >em0.out
+check ema-zero-is-the-weights 'cmp -s em_w.st em0.st'
+check ema-zero-same-metrics 'tail -1 em0.jsonl | sed -E "s/.*\"val_loss\":([^,]*),.*\"test_loss\":([^,]*),.*\"ema_val_loss\":([^,]*),.*\"ema_test_loss\":([^,]*),.*/\1 \2 \3 \4/" | awk "{ exit !(\$1 == \$3 && \$2 == \$4) }"'
+check ema-console 'grep -qE "^  ema:  val_loss [0-9.]+  val_acc [0-9.]+  test_loss [0-9.]+  test_acc [0-9.]+$" em0.out'
+$TOY train $M --ema 0.9 --save em_w9.st --save-ema em9.st --log em9.jsonl >/dev/null
+check ema-averages 'cmp -s em_w.st em_w9.st && ! cmp -s em9.st em_w9.st'
+check ema-jsonl 'grep -q "\"ema_val_loss\":[0-9.e+-]*,\"ema_val_acc\":[0-9.e+-]*,\"ema_test_loss\":[0-9.e+-]*,\"ema_test_acc\"" em9.jsonl'
+expect ema-saved-line 0 "saved em9b.st (the moving average of the weights, decay 0.9, over 8 steps)" $TOY train ${M% --quiet} --ema 0.9 --save-ema em9b.st
+expect ema-eval 0 "test_loss" $TOY eval --weights em9.st --test-x $D/x.npy --test-y $D/y.npy
+# resumed: 2 epochs and a checkpoint, then 2 more, equal one run of 4
+rm -f emA.jsonl emB.jsonl
+$TOY train $M --ema 0.9 --save-ema emA.st --log emA.jsonl >/dev/null
+$TOY train $M --epochs 2 --ema 0.9 --log emB.jsonl --checkpoint emB.ck >/dev/null
+$TOY train $M --resume emB.ck --ema 0.9 --save-ema emB.st --log emB.jsonl >/dev/null
+check ema-resume-weights 'cmp -s emA.st emB.st'
+check ema-resume-log '[ "$(nosecs emA.jsonl)" = "$(nosecs emB.jsonl)" ]'
+expect ema-checkpoint-as-weights 0 "test_loss" $TOY eval --weights emB.ck --test-x $D/x.npy --test-y $D/y.npy
+$TOY train $M --epochs 2 --checkpoint emN.ck >/dev/null
+expect ema-resume-afresh 0 "ema starts afresh: the checkpoint was trained without --ema" $TOY train ${M% --quiet} --resume emN.ck --ema 0.9
+# mistakes
+expect ema-one 2 "--ema: expected a decay below 1 (0.999 is common), got 1" $TOY train $M --ema 1
+expect ema-negative 2 "--ema: expected a non-negative number, got '-0.5'" $TOY train $M --ema -0.5
+expect ema-save-alone 2 "--save-ema: needs --ema D" $TOY train $M --save-ema x.st
+expect ema-save-unwritable 1 "/nonexistent/e.st" $TOY train $M --ema 0.9 --save-ema /nonexistent/e.st
+expect ema-help 0 "--save-ema W" $TOY train --help
+
+# ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"

@@ -450,6 +450,40 @@ static void test_misc(void) {
     EXPECT_DIE("missing file", 1, "nope.npy: No such file or directory", die_missing, NULL);
 }
 
+/* nnrt_ema_update (train --ema): the first update copies; later ones move towards the weights, ema ← D·ema +
+ * (1 − D)·p (torch's float lerp, in both of its forms: weight 1 − D below 0.5, and not), for parameters and buffers
+ * alike, while a step counter is copied. Against the recursion in double over 50 updates: within 1e-5 relative
+ * (the float lerp's rounding; a trainer built with -march=native may contract it into an FMA). */
+static void test_ema(void) {
+    static const nnrt_param ps[] = {
+        {"0.weight", 1, {3}, 0, 3, NNRT_INIT_ZEROS, 0, 0, 1, 0},
+        {"1.running_mean", 1, {2}, 3, 2, NNRT_INIT_ZEROS, 0, 0, 0, 0},
+        {"1.num_batches_tracked", 0, {0}, 5, 1, NNRT_INIT_ZEROS, 0, 0, 0, 1},
+    };
+    static const nnrt_model em = {.name = "ema", .params_numel = 6, .n_params = 3, .params = ps};
+    const double decays[] = {0.9, 0.3, 0.0};
+    for (int d = 0; d < 3; d++) {
+        double decay = decays[d], ref[6] = {0};
+        float ema[6] = {0}, p[6];
+        int first_copies = 1, close = 1, counter = 1;
+        for (int t = 0; t < 50; t++) {
+            for (int k = 0; k < 6; k++) p[k] = k == 5 ? (float)(t + 1) : (float)sin(0.3 * t + k) * (float)(k + 1);
+            nnrt_ema_update(&em, ema, p, decay, t == 0);
+            if (t == 0) first_copies = memcmp(ema, p, sizeof p) == 0;
+            counter &= ema[5] == p[5];
+            for (int k = 0; k < 5; k++) {
+                ref[k] = t == 0 ? p[k] : decay * ref[k] + (1 - decay) * p[k];
+                close &= fabs(ema[k] - ref[k]) <= 1e-5 * fmax(1, fabs(ref[k]));
+            }
+        }
+        char name[96];
+        snprintf(name, sizeof name, "ema decay %g: the first update copies, the counter is copied", decay);
+        CHECK(name, first_copies && counter);
+        snprintf(name, sizeof name, "ema decay %g: the double recursion within 1e-5", decay);
+        CHECK(name, close && (decay > 0 ? ema[0] != p[0] && ema[3] != p[3] : ema[0] == p[0]));
+    }
+}
+
 /* After nnrt_flush_denormals a product in the subnormal range is zero, and a subnormal input reads as zero. */
 static void test_denormals(void) {
     volatile float tiny = 1e-30f, scale = 1e-10f, sub = 1e-40f;
@@ -949,6 +983,7 @@ int main(int argc, char **argv) {
     // TSan its workers' writes to C would be reported as races with the test's malloc.
     openblas_set_num_threads(1);
     test_rng();
+    test_ema();
     test_shuffle();
     test_init();
     test_npy();
