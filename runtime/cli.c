@@ -42,7 +42,7 @@ static const flag flags[] = {
     FLAG("train-y", F_STR, TR | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
     FLAG("test-x", F_STR, TR | EV, test_x, "F", "test inputs"),
     FLAG("test-y", F_STR, TR | EV, test_y, "F", "test labels or targets"),
-    FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict)"),
+    FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TR, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
     FLAG("save", F_STR, TR, save, "W", "write the trained weights here (.safetensors, atomically)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),

@@ -538,27 +538,118 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
 // ----------------------------------------------------------------------------
 // eval and predict
 
+/* --weights A,B,…: the files of an ensemble (one file: a list of one). Each is loaded (strictly) into an array of
+   its own; *count gets how many. A path may not be empty. */
+static float **load_members(const nnrt_model *m, const char *list, int *count) {
+    int k = 1;
+    for (const char *c = list; *c; c++) k += *c == ',';
+    float **w = nnrt_calloc((size_t)k, sizeof *w);
+    const char *p = list;
+    for (int i = 0; i < k; i++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0) nnrt_usage_die("--weights: an empty path in '%s' (an ensemble is --weights A,B,…)", list);
+        char *path = nnrt_malloc(len + 1);
+        memcpy(path, p, len);
+        path[len] = 0;
+        w[i] = nnrt_aligned_calloc(m->params_numel * sizeof(float));
+        nnrt_load_safetensors(path, m, w[i]);
+        free(path);
+        p = comma ? comma + 1 : p + len;
+    }
+    *count = k;
+    return w;
+}
+
+static void free_members(float **w, int k) {
+    for (int i = 0; i < k; i++) free(w[i]);
+    free(w);
+}
+
+/* The ensemble's output for a batch: the members' softmax probabilities (classifiers) or outputs (regression),
+   averaged into avg (n, output_dim); out is scratch of the same size. */
+static void ensemble_batch(nnrt_ctx *ctx, float **w, int k, int n, const float *xb, float *out, float *avg) {
+    const nnrt_model *m = ctx->model;
+    size_t cells = (size_t)n * (size_t)m->output_dim;
+    float *own = ctx->params;
+    memset(avg, 0, cells * sizeof(float));
+    for (int i = 0; i < k; i++) {
+        ctx->params = w[i];
+        m->predict(ctx, n, xb, out);
+        if (m->target_kind == NNRT_TARGET_CLASS) nnrt_softmax_rows(out, n, m->output_dim);
+        for (size_t c = 0; c < cells; c++) avg[c] += out[c];
+    }
+    ctx->params = own;
+    for (size_t c = 0; c < cells; c++) avg[c] /= (float)k;
+}
+
 int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
-    nnrt_load_safetensors(o->weights, ctx->model, ctx->params);
+    const nnrt_model *m = ctx->model;
+    int k;
+    float **w = load_members(m, o->weights, &k);
     nnrt_dataset test;
-    load_splits(o, ctx->model, NULL, &test);
-    if (o->verbose) { verbose_setup(ctx->model); describe_data("test", &test); }
-    nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
-    printf("test_loss %.4f", r.loss);
-    if (r.acc >= 0) printf("  test_acc %.4f", r.acc);
-    printf("\n");
+    load_splits(o, m, NULL, &test);
+    if (o->verbose) { verbose_setup(m); describe_data("test", &test); }
+    float *own = ctx->params;
+    for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss includes any penalty)
+        ctx->params = w[i];
+        nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
+        if (k > 1) printf("member %d: ", i + 1);
+        printf("test_loss %.4f", r.loss);
+        if (r.acc >= 0) printf("  test_acc %.4f", r.acc);
+        printf("\n");
+    }
+    ctx->params = own;
+    if (k > 1) {  // the ensemble: NLL and accuracy of the averaged probabilities, or the MSE of the averaged outputs
+        int B = (int)o->batch, C = m->output_dim, classes = m->target_kind == NNRT_TARGET_CLASS;
+        float *xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float));
+        void *yb = nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4);
+        float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float)), *avg = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));
+        int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t)), correct = 0;
+        double sum = 0;
+        ctx->training = 0;
+        for (int64_t start = 0; start < test.x.n; start += B) {
+            int n = (int)(test.x.n - start < B ? test.x.n - start : B);
+            for (int i = 0; i < n; i++) idx[i] = start + i;
+            nnrt_gather_x(&test.x, idx, n, xb);
+            nnrt_gather_y(&test.y, idx, n, yb);
+            ensemble_batch(ctx, w, k, n, xb, out, avg);
+            for (int i = 0; i < n; i++) {
+                const float *row = avg + (size_t)i * C;
+                if (classes) {
+                    int y = ((const int32_t *)yb)[i];
+                    sum -= log(fmax((double)row[y], 1e-45));
+                    correct += argmax(row, C) == y;
+                } else {
+                    for (int j = 0; j < C; j++) {
+                        double d = (double)row[j] - ((const float *)yb)[(size_t)i * C + j];
+                        sum += d * d;
+                    }
+                }
+            }
+        }
+        if (classes)
+            printf("ensemble of %d (probabilities averaged): test_nll %.4f  test_acc %.4f\n", k, sum / (double)test.x.n,
+                   (double)correct / (double)test.x.n);
+        else
+            printf("ensemble of %d (outputs averaged): test_mse %.4f\n", k, sum / ((double)test.x.n * C));
+        free(xb); free(yb); free(out); free(avg); free(idx);
+    }
+    free_members(w, k);
     nnrt_dataset_free(&test);
     return 0;
 }
 
 int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
-    nnrt_load_safetensors(o->weights, m, ctx->params);
+    int k;
+    float **w = load_members(m, o->weights, &k);  // more than one: the ensemble's averaged probabilities (outputs)
     nnrt_array x = nnrt_load_x(o->input, m);
     if (o->verbose) verbose_setup(m);
     int B = (int)o->batch, C = m->output_dim;
     float *xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float));  // (B, input_dim)
     float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
+    float *avg = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
     int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t));                            // (B)
     nnrt_atomic *f = nnrt_npy_begin(o->output, x.n, C);
     ctx->training = 0;
@@ -566,14 +657,14 @@ int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
         int n = (int)(x.n - start < B ? x.n - start : B);
         for (int i = 0; i < n; i++) idx[i] = start + i;
         nnrt_gather_x(&x, idx, n, xb);
-        m->predict(ctx, n, xb, out);
-        if (m->target_kind == NNRT_TARGET_CLASS) nnrt_softmax_rows(out, n, C);  // logits → probabilities
-        nnrt_atomic_write(f, out, (size_t)n * (size_t)C * sizeof(float));
+        ensemble_batch(ctx, w, k, n, xb, out, avg);  // one member: its own probabilities (outputs)
+        nnrt_atomic_write(f, avg, (size_t)n * (size_t)C * sizeof(float));
     }
     nnrt_atomic_commit(f);
-    if (!o->quiet) printf("wrote %s (%lld, %d) %s\n", o->output, (long long)x.n, C,
-                          m->target_kind == NNRT_TARGET_CLASS ? "probabilities" : "outputs");
-    free(xb); free(out); free(idx);
+    if (!o->quiet) printf("wrote %s (%lld, %d) %s%s\n", o->output, (long long)x.n, C,
+                          m->target_kind == NNRT_TARGET_CLASS ? "probabilities" : "outputs", k > 1 ? ", averaged over the ensemble" : "");
+    free(xb); free(out); free(avg); free(idx);
+    free_members(w, k);
     nnrt_array_free(&x);
     return 0;
 }

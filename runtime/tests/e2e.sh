@@ -480,6 +480,43 @@ expect ema-save-unwritable 1 "/nonexistent/e.st" $TOY train $M --ema 0.9 --save-
 expect ema-help 0 "--save-ema W" $TOY train --help
 
 # ----------------------------------------------------------------------------
+# ensembles: eval and predict with --weights A,B,… average the members' probabilities (outputs for regression)
+
+npy_values() {  # npy_values FILE TYPE: the array's elements, one a line (TYPE f4 for <f4, d8 for <i8), via od
+    local hl
+    hl=$(od -An -t u2 -j 8 -N 2 "$1" | tr -d ' ')
+    od -An -v -t "$2" -j $((10 + hl)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
+}
+T="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --epochs 3 --quiet"
+$TOY train $T --seed 1 --save en1.st >/dev/null
+$TOY train $T --seed 2 --save en2.st >/dev/null
+$TOY predict --weights en1.st --input $D/x.npy --output en1.npy --quiet
+$TOY predict --weights en2.st --input $D/x.npy --output en2.npy --quiet
+expect ensemble-predict 0 "wrote en12.npy (10, 3) probabilities, averaged over the ensemble" \
+    $TOY predict --weights en1.st,en2.st --input $D/x.npy --output en12.npy
+npy_values en1.npy f4 >en1.txt; npy_values en2.npy f4 >en2.txt; npy_values en12.npy f4 >en12.txt; npy_values $D/y.npy d8 >eny.txt
+check ensemble-predict-mean '[ "$(wc -l <en12.txt)" -eq 30 ] && paste en1.txt en2.txt en12.txt | awk "{ d = (\$1 + \$2) / 2 - \$3; if (d < 0) d = -d; if (d > 1e-6) bad++ } END { exit bad > 0 }"'
+check ensemble-members-differ '! cmp -s en1.npy en2.npy'
+$TOY eval --weights en1.st,en2.st --test-x $D/x.npy --test-y $D/y.npy >en_eval.out
+# the reference: NLL and accuracy of the averaged probabilities, from the predicted file and the labels, in awk
+read -r ref_nll ref_acc <<<"$(paste -d' ' - - - <en12.txt | paste -d' ' - eny.txt | awk '{ p[0] = $1; p[1] = $2; p[2] = $3; y = $4
+    nll -= log(p[y]); b = 0; for (j = 1; j < 3; j++) if (p[j] > p[b]) b = j; acc += b == y } END { printf "%.6f %.6f", nll / NR, acc / NR }')"
+check ensemble-eval-members 'grep -qE "^member 1: test_loss [0-9.]+  test_acc [0-9.]+$" en_eval.out && grep -qE "^member 2: " en_eval.out'
+check ensemble-eval-reference 'grep "^ensemble of 2 (probabilities averaged): " en_eval.out | sed -E "s/.*test_nll ([0-9.]+)  test_acc ([0-9.]+)$/\1 \2/" |
+    awk -v n=$ref_nll -v a=$ref_acc "{ d = \$1 - n; e = \$2 - a; exit !(d < 6e-5 && d > -6e-5 && e < 6e-5 && e > -6e-5) }"'
+$TOY eval --weights en1.st --test-x $D/x.npy --test-y $D/y.npy >en_one.out
+$TOY eval --weights en1.st,en1.st --test-x $D/x.npy --test-y $D/y.npy >en_same.out
+check ensemble-of-one-model 'grep -q "^$(cat en_one.out | sed "s/test_loss/ensemble of 2 (probabilities averaged): test_nll/")$" en_same.out'
+check ensemble-single-unchanged 'grep -qE "^test_loss [0-9.]+  test_acc [0-9.]+$" en_one.out && [ "$(wc -l <en_one.out)" -eq 1 ]'
+$DENSE train --train-x $D/x.npy --train-y $D/t.npy --quiet --seed 1 --save end1.st >/dev/null
+$DENSE train --train-x $D/x.npy --train-y $D/t.npy --quiet --seed 2 --save end2.st >/dev/null
+expect ensemble-regression 0 "ensemble of 2 (outputs averaged): test_mse " $DENSE eval --weights end1.st,end2.st --test-x $D/x.npy --test-y $D/t.npy
+expect ensemble-empty-path 2 "--weights: an empty path in 'en1.st,' (an ensemble is --weights A,B,…)" \
+    $TOY eval --weights en1.st, --test-x $D/x.npy --test-y $D/y.npy
+expect ensemble-missing-member 1 "en9.st: No such file or directory" $TOY predict --weights en1.st,en9.st --input $D/x.npy --output en19.npy
+check ensemble-missing-writes-nothing '[ ! -e en19.npy ]'
+
+# ----------------------------------------------------------------------------
 # BLAS setup: the core is chosen from the CPU's features before OpenBLAS loads, unless the user chose
 
 V="--train-x $D/x.npy --train-y $D/y.npy --epochs 1 --quiet --verbose"
