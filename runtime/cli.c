@@ -14,8 +14,9 @@
 
 typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
-enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK,
-       TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK };
+enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH,
+       TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
+       TS = TR | SE };  // train's flags that every trial of a search takes too
 
 typedef struct {
     const char *name;   // without the leading "--"
@@ -37,36 +38,38 @@ typedef struct {
 #define F_NNFLOAT_TYPE double
 #define F_BOOL_TYPE int
 static const flag flags[] = {
-    FLAG("data", F_STR, TR | EV | GC, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
-    FLAG("train-x", F_STR, TR | GC, train_x, "F", "training inputs: .npy, IDX (raw or .gz) or .csv"),
-    FLAG("train-y", F_STR, TR | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
-    FLAG("test-x", F_STR, TR | EV, test_x, "F", "test inputs"),
-    FLAG("test-y", F_STR, TR | EV, test_y, "F", "test labels or targets"),
+    FLAG("data", F_STR, TS | EV | GC, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
+    FLAG("train-x", F_STR, TS | GC, train_x, "F", "training inputs: .npy, IDX (raw or .gz) or .csv"),
+    FLAG("train-y", F_STR, TS | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
+    FLAG("test-x", F_STR, TS | EV, test_x, "F", "test inputs"),
+    FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
     FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
-    FLAG("init", F_STR, TR, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
-    FLAG("save", F_STR, TR, save, "W", "write the trained weights here (.safetensors, atomically)"),
+    FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
+    FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
-    FLAG("epochs", F_COUNT, TR, epochs, "N", "passes over the training set"),
-    FLAG("batch", F_POSINT, TR | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
-    FLAG("seed", F_U64, TR | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
-    FLAG("no-shuffle", F_BOOL, TR, no_shuffle, NULL, "keep the file's sample order in every epoch"),
-    FLAG("log", F_STR, TR, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"),
-    FLAG("val-split", F_POSFLOAT, TR, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"),
-    FLAG("val-x", F_STR, TR, val_x, "F", "validation inputs (instead of --val-split)"),
-    FLAG("val-y", F_STR, TR, val_y, "F", "validation labels or targets"),
+    FLAG("epochs", F_COUNT, TS, epochs, "N", "passes over the training set"),
+    FLAG("batch", F_POSINT, TS | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
+    FLAG("seed", F_U64, TS | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
+    FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
+    FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"),
+    FLAG("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"),
+    FLAG("val-x", F_STR, TS, val_x, "F", "validation inputs (instead of --val-split)"),
+    FLAG("val-y", F_STR, TS, val_y, "F", "validation labels or targets"),
     FLAG("checkpoint", F_STR, TR, checkpoint, "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"),
     FLAG("checkpoint-every", F_POSINT, TR, checkpoint_every, "K", "write the checkpoint every K epochs (and after the last)"),
     FLAG("resume", F_STR, TR, resume, "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"),
-    FLAG("early-stop", F_POSINT, TR, early_stop, "K", "stop when the validation metric has not improved for K epochs; --save gets the best epoch's weights"),
-    FLAG("early-stop-on", F_STR, TR, early_stop_on, "M", "the metric --early-stop watches: val_loss (lower is better) or val_acc"),
-    FLAG("early-stop-delta", F_NNFLOAT, TR, early_stop_delta, "X", "the least improvement that counts (default 0: any)"),
-    FLAG("reduce-lr-on-plateau", F_COUNT, TR, plateau, "P", "multiply --lr by --plateau-factor when the metric has not improved for more than P epochs (PyTorch's ReduceLROnPlateau)"),
-    FLAG("plateau-on", F_STR, TR, plateau_on, "M", "the metric it watches: val_loss (default), val_acc or train_loss"),
-    FLAG("plateau-factor", F_POSFLOAT, TR, plateau_factor, "F", "the factor, below 1 (default 0.1)"),
-    FLAG("plateau-threshold", F_NNFLOAT, TR, plateau_threshold, "X", "relative improvement that counts: below best·(1−X) (default 1e-4)"),
-    FLAG("plateau-cooldown", F_COUNT, TR, plateau_cooldown, "N", "epochs after a reduction in which no epoch counts as bad (default 0)"),
-    FLAG("plateau-min-lr", F_NNFLOAT, TR, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
+    FLAG("early-stop", F_POSINT, TS, early_stop, "K", "stop when the validation metric has not improved for K epochs; --save gets the best epoch's weights"),
+    FLAG("early-stop-on", F_STR, TS, early_stop_on, "M", "the metric --early-stop watches: val_loss (lower is better) or val_acc"),
+    FLAG("early-stop-delta", F_NNFLOAT, TS, early_stop_delta, "X", "the least improvement that counts (default 0: any)"),
+    FLAG("reduce-lr-on-plateau", F_COUNT, TS, plateau, "P", "multiply --lr by --plateau-factor when the metric has not improved for more than P epochs (PyTorch's ReduceLROnPlateau)"),
+    FLAG("plateau-on", F_STR, TS, plateau_on, "M", "the metric it watches: val_loss (default), val_acc or train_loss"),
+    FLAG("plateau-factor", F_POSFLOAT, TS, plateau_factor, "F", "the factor, below 1 (default 0.1)"),
+    FLAG("plateau-threshold", F_NNFLOAT, TS, plateau_threshold, "X", "relative improvement that counts: below best·(1−X) (default 1e-4)"),
+    FLAG("plateau-cooldown", F_COUNT, TS, plateau_cooldown, "N", "epochs after a reduction in which no epoch counts as bad (default 0)"),
+    FLAG("plateau-min-lr", F_NNFLOAT, TS, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
+    FLAG("trials", F_POSINT, SE, trials, "N", "trials of a random search (a search over lists only is the whole grid)"),
+    FLAG("search-on", F_STR, SE, search_on, "M", "the validation metric that ranks the trials: val_loss (default) or val_acc"),
     FLAG("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
@@ -87,6 +90,8 @@ static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; }
     {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F) [flags]", "loss (and accuracy) of saved weights on a test set"},
     {"predict", NNRT_CMD_PREDICT, "--weights W --input X.npy --output Y.npy [flags]", "model outputs for the samples of a file"},
     {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
+    {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
+     "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -132,7 +137,7 @@ static void print_main_help(const nnrt_model *m, const char *prog) {
            m->name, m->input_dim, m->output_dim, m->target_kind == NNRT_TARGET_CLASS ? "classes" : "outputs", m->params_numel);
     for (int i = 0; i < N_COMMANDS; i++) printf("  %-10s %s\n", commands[i].name, commands[i].help);
     if (m->n_hparams) {
-        printf("\nhyperparameters (flags of 'train'):\n");
+        printf("\nhyperparameters (flags of 'train' and 'search'):\n");
         print_hparams(m);
     }
     printf("\nenvironment:\n"
@@ -154,6 +159,18 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
     }
     printf("  %-20s %s\n", "--help", "show this help");
     if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
+    if (commands[c].cmd == NNRT_CMD_SEARCH) {
+        if (m->n_hparams) {
+            printf("\nhyperparameters, each fixed (X), a list (X,Y,...), uniform:A:B or loguniform:A:B:\n");
+            print_hparams(m);
+        }
+        printf("\nWith only numbers and lists the search is the whole grid, in order; with a uniform: or loguniform:\n"
+               "spec it is a random search of --trials N draws (lists then drawn from evenly), from the SEARCH\n"
+               "stream of --seed. Every trial trains from the same init, data order and dropout masks (--seed),\n"
+               "with the train flags given (--epochs, --early-stop, ...), and is ranked by --search-on on the\n"
+               "validation set (with --early-stop, at its best epoch). A trial whose loss stops being finite is\n"
+               "out. --save writes the best trial's weights; --log writes one JSON line per trial and the best.\n");
+    }
     if (commands[c].cmd == NNRT_CMD_TRAIN)
         printf("\n--profile adds a line per epoch and a table after training: milliseconds per step and share of\n"
                "the step spent in gemm (nnrt_sgemm and its fused epilogue), elementwise loops, row-wise kernels\n"
@@ -239,7 +256,7 @@ static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *
         int d = edit_distance(name, flags[i].name);
         if ((flags[i].cmds & o->cmd) && d < best_d) { best_d = d; best = flags[i].name; }
     }
-    for (int i = 0; o->cmd == NNRT_CMD_TRAIN && i < m->n_hparams; i++) {
+    for (int i = 0; (o->cmd & TS) && i < m->n_hparams; i++) {
         char h[64];
         dashed(m->hparams[i].name, h, sizeof h);
         int d = edit_distance(name, h);
@@ -249,7 +266,7 @@ static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *
         if (strcmp(flags[i].name, name) == 0)
             nnrt_usage_die("flag '--%s' does not apply to '%s' (see '%s %s --help')", name, cmd_name(o->cmd), o->prog, cmd_name(o->cmd));
     if (!best && nnrt_find_hparam(m, name) >= 0)
-        nnrt_usage_die("'--%s' is a hyperparameter of 'train', not a flag of '%s'", name, cmd_name(o->cmd));
+        nnrt_usage_die("'--%s' is a hyperparameter of 'train' and 'search', not a flag of '%s'", name, cmd_name(o->cmd));
     char hint[96] = "";
     if (best) snprintf(hint, sizeof hint, "; did you mean '--%s'?", best);
     nnrt_usage_die("unknown flag '--%s' for '%s'%s (see '%s %s --help')", name, cmd_name(o->cmd), hint, o->prog, cmd_name(o->cmd));
@@ -262,7 +279,7 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
     const flag *f = NULL;
     for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
-    int hp = f || o->cmd != NNRT_CMD_TRAIN ? -1 : nnrt_find_hparam(m, name);
+    int hp = f || !(o->cmd & TS) ? -1 : nnrt_find_hparam(m, name);
     if (!f && hp < 0) unknown_flag(m, o, name);
     if (f) o->given |= 1ull << (f - flags);
     else o->hp_given[hp] = 1;
@@ -276,6 +293,10 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
         value = argv[++*i];
     }
     if (f) { set_value(f, value, o); return; }
+    if (o->cmd == NNRT_CMD_SEARCH) {  // a spec (a number, a list, uniform:A:B, loguniform:A:B), read by search.c
+        o->hp_spec[hp] = value;
+        return;
+    }
     char *end;
     double x = strtod(value, &end);
     if (!*value || *end || !isfinite(x)) nnrt_usage_die("--%s: expected a number, got '%s'", name, value);
@@ -293,8 +314,16 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("%s: give either --data or --train-x/--train-y/--test-x/--test-y, not both", c);
     if (!o->train_x != !o->train_y) nnrt_usage_die("%s: --train-x and --train-y go together", c);
     if (!o->test_x != !o->test_y) nnrt_usage_die("%s: --test-x and --test-y go together", c);
-    if (o->cmd == NNRT_CMD_TRAIN && !o->data && !o->train_x)
-        nnrt_usage_die("train: needs --data DIR or --train-x F --train-y F (see '%s train --help')", o->prog);
+    if ((o->cmd & TS) && !o->data && !o->train_x)
+        nnrt_usage_die("%s: needs --data DIR or --train-x F --train-y F (see '%s %s --help')", c, o->prog, c);
+    if (o->cmd == NNRT_CMD_SEARCH && !o->val_x && !(o->val_split > 0))
+        nnrt_usage_die("search: needs a validation set (--val-split F, or --val-x and --val-y) to rank the trials: "
+                       "ranking them on the test set would tune to it");
+    if (!o->search_on) o->search_on = "val_loss";
+    if (strcmp(o->search_on, "val_loss") != 0 && strcmp(o->search_on, "val_acc") != 0)
+        nnrt_usage_die("--search-on: expected val_loss or val_acc, got '%s'", o->search_on);
+    if (strcmp(o->search_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
+        nnrt_usage_die("--search-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->cmd == NNRT_CMD_EVAL && !o->data && !o->test_x)
         nnrt_usage_die("eval: needs --data DIR or --test-x F --test-y F (see '%s eval --help')", o->prog);
     if ((o->cmd == NNRT_CMD_EVAL || o->cmd == NNRT_CMD_PREDICT) && !o->weights)
@@ -348,7 +377,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     int c = -1;
     for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
     if (c < 0)
-        nnrt_usage_die("unknown command '%s' (expected train, eval, predict or gradcheck; see '%s --help')", argv[1], o->prog);
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck or search; see '%s --help')", argv[1], o->prog);
     o->cmd = commands[c].cmd;
     o->epochs = m->default_epochs;
     o->batch = m->default_batch;
@@ -359,6 +388,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     o->floor = 1e-4;
     o->hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
     o->hp_given = nnrt_calloc((size_t)m->n_hparams + 1, 1);
+    o->hp_spec = nnrt_calloc((size_t)m->n_hparams + 1, sizeof *o->hp_spec);
     o->checkpoint_every = 1;
     o->plateau_factor = 0.1;
     o->plateau_threshold = 1e-4;
@@ -380,6 +410,8 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
 void nnrt_options_free(nnrt_options *o) {
     free(o->hp);
     free(o->hp_given);
+    free(o->hp_spec);
     o->hp = NULL;
     o->hp_given = NULL;
+    o->hp_spec = NULL;
 }

@@ -89,7 +89,8 @@ uint64_t nnrt_rng_below(uint64_t s[4], uint64_t n);  /* uniform in [0, n), unbia
 void nnrt_rng_shuffle(uint64_t s[4], int64_t *a, int64_t n);  /* Fisher–Yates */
 
 /* The streams nnrt_main draws from, so that e.g. changing --no-shuffle leaves the init alone. */
-enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_MODEL = 3, NNRT_STREAM_GRADCHECK = 4, NNRT_STREAM_VAL = 5 };
+enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_MODEL = 3, NNRT_STREAM_GRADCHECK = 4, NNRT_STREAM_VAL = 5,
+       NNRT_STREAM_SEARCH = 6 };
 
 // ----------------------------------------------------------------------------
 // arrays and data sets (data.c, npy.c, csv.c)
@@ -372,7 +373,7 @@ void nnrt_blas_describe(FILE *f);
 // ----------------------------------------------------------------------------
 // command line (cli.c)
 
-typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8 } nnrt_cmd;
+typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16 } nnrt_cmd;
 
 typedef struct {
     nnrt_cmd cmd;
@@ -389,6 +390,10 @@ typedef struct {
     const char *plateau_on;             // --plateau-on: "val_loss" (default), "val_acc" or "train_loss"
     double plateau_factor, plateau_threshold, plateau_min_lr;   // defaults 0.1, 1e-4 (relative), 0
     int64_t plateau_cooldown;           // default 0
+    int64_t trials;                     // search --trials N (random search)
+    const char *search_on;              // search --search-on: "val_loss" (default) or "val_acc"
+    const char **hp_spec;               // (n_hparams) search: each hyperparameter flag's text (NULL: not given)
+    int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
     double ema;                         // --ema D: the decay of the weights' moving average (on when given)
     const char *save_ema;               // --save-ema W: where the averaged weights go
     int64_t epochs, batch, log_every, samples;
@@ -411,6 +416,20 @@ int nnrt_find_hparam(const nnrt_model *m, const char *name);
 
 // ----------------------------------------------------------------------------
 // the commands (train.c, gradcheck.c) on a context set up by nnrt_main (nnrt_main.c)
+
+/* What a search trial gets back from nnrt_train_run. */
+typedef struct {
+    int diverged;               // the loss stopped being finite (the trial is out; nothing else is set)
+    nnrt_split_metrics val;     // the validation metrics of the weights the run would save
+    float *weights;             // (params_numel, the caller's) those weights
+    int64_t epochs;             // epochs trained
+} nnrt_train_result;
+/* train; with res, one trial of a search (search.c) on ctx as it is (params initialised by the run, state, step
+   and rng reset by the caller): quiet unless --verbose, a diverging loss ends the trial rather than the process,
+   and the weights --save would get (the best epoch's with --early-stop) go to res->weights. */
+int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res);
+/* search: random or grid search over the hyperparameters given as specs (search.c). */
+int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* Allocates params/grads/state/arena for m (zeroed, 64-byte aligned) and hp from o. */
 void nnrt_ctx_init(nnrt_ctx *ctx, const nnrt_model *m, const nnrt_options *o);

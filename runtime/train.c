@@ -240,7 +240,10 @@ static void print_metrics(nnrt_split_metrics val, nnrt_split_metrics test) {
 /* Prints and logs an epoch's line: train loss, then the validation and test sets' loss (and accuracy); with --ema,
    a second line with the moving average's. */
 static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, double train_loss, nnrt_split_metrics val,
-                         nnrt_split_metrics test, nnrt_split_metrics ema_val, nnrt_split_metrics ema_test, double seconds) {
+                         nnrt_split_metrics test, nnrt_split_metrics ema_val, nnrt_split_metrics ema_test, double seconds,
+                         int print) {
+    nnrt_log_epoch(log, ctx->epoch + 1, train_loss, val, test, ema_val, ema_test, seconds);
+    if (!print) return;
     printf("epoch %lld/%lld  train_loss %.4f", (long long)ctx->epoch + 1, (long long)epochs, train_loss);
     print_metrics(val, test);
     printf("  %.2fs\n", seconds);
@@ -249,7 +252,6 @@ static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, dou
         print_metrics(ema_val, ema_test);
         printf("\n");
     }
-    nnrt_log_epoch(log, ctx->epoch + 1, train_loss, val, test, ema_val, ema_test, seconds);
 }
 
 static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
@@ -361,8 +363,11 @@ static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options 
              kept, lr);
 }
 
-int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
+int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) { return nnrt_train_run(ctx, o, NULL); }
+
+int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res) {
     const nnrt_model *m = ctx->model;
+    int talk = !res || o->verbose;  // the epoch lines and the early-stopping and plateau messages
     nnrt_options run = *o;   // o, with a resumed checkpoint's settings
     nnrt_checkpoint ck = {0};
     if (o->resume) {
@@ -442,6 +447,11 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         double t0 = nnrt_now();
         int64_t diverged;
         double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr, ema.on ? &ema : NULL, &diverged);
+        if (diverged >= 0 && res) {
+            if (talk) printf("the loss of step %lld is not finite: the trial stops\n", (long long)ctx->step);
+            res->diverged = 1;
+            goto done;
+        }
         if (diverged >= 0)  // the checkpoint kept: this run's last, or the one it resumed when it writes there too
             stop_diverged(ctx, o, &log, train_loss, diverged,
                           saved_at >= 0 ? saved_at : o->resume && o->checkpoint && strcmp(o->resume, o->checkpoint) == 0 ? ck.epochs_done : -1);
@@ -464,26 +474,27 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
             prof.eval += nnrt_now() - t0 - seconds;
             prof.epochs++;
         }
-        report_epoch(&log, ctx, run.epochs, train_loss, vr, tr, evr, etr, seconds);
+        report_epoch(&log, ctx, run.epochs, train_loss, vr, tr, evr, etr, seconds, talk);
         if (pr) {
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
         }
         double lr_before = plateau.on[0] ? ctx->hp[nnrt_find_hparam(m, "lr")] : 0;
-        if (plateau_update(&plateau, &run, ctx, train_loss, vr)) {
+        if (plateau_update(&plateau, &run, ctx, train_loss, vr) && talk) {
             double lr = ctx->hp[nnrt_find_hparam(m, "lr")];
             printf("reduce-lr-on-plateau: %s has not improved on %.4g for %lld epoch%s (patience %lld); --lr %g -> %g\n",
                    plateau.on, plateau.best, (long long)run.plateau + 1, run.plateau ? "s" : "", (long long)run.plateau,
                    lr_before, lr);
-            nnrt_log_lr_reduced(&log, ctx->epoch + 1, lr);
         }
+        if (plateau.on[0] && ctx->hp[nnrt_find_hparam(m, "lr")] != lr_before)
+            nnrt_log_lr_reduced(&log, ctx->epoch + 1, ctx->hp[nnrt_find_hparam(m, "lr")]);
         stop = early_stop_update(&es, &run, vr, ctx);
-        if (stop) {
+        if (stop && talk) {
             printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); stopped "
                    "after epoch %lld of %lld\n", es.on, (long long)es.best_epoch, es.best, (long long)es.since,
                    es.since == 1 ? "" : "s", (long long)run.early_stop, (long long)ctx->epoch + 1, (long long)run.epochs);
-            nnrt_log_early_stop(&log, ctx->epoch + 1, es.on, es.best_epoch, es.best);
         }
+        if (stop) nnrt_log_early_stop(&log, ctx->epoch + 1, es.on, es.best_epoch, es.best);
         fflush(stdout);
         if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs || stop)) {
             out.epochs_done = saved_at = ctx->epoch + 1;
@@ -513,8 +524,16 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
         if (log.jsonl) nnrt_profile_json(log.jsonl, &prof, m, ctx->kprof);
     }
     nnrt_log_close(&log);
-    if (o->save) {  // with --early-stop, the best epoch's weights (the last ones if no epoch's metric was a number)
-        int best = es.on[0] && es.best_epoch > 0;
+    int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
+    if (res) {
+        memcpy(res->weights, best ? es.weights : ctx->params, m->params_numel * sizeof(float));
+        float *own = ctx->params;
+        ctx->params = res->weights;
+        res->val = evaluate_split(ctx, has_val, &val);
+        ctx->params = own;
+        res->epochs = ctx->epoch;
+    }
+    if (o->save) {
         nnrt_save_safetensors(o->save, m, best ? es.weights : ctx->params);
         if (!o->quiet && best)
             printf("saved %s (the weights of epoch %lld, the best %s: %.4f)\n", o->save, (long long)es.best_epoch, es.on, es.best);
@@ -527,6 +546,8 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) {
     }
     if (o->checkpoint && !o->quiet) printf("checkpoint %s (%lld epochs, step %lld)\n", o->checkpoint, (long long)ctx->epoch,
                                            (long long)ctx->step);
+done:
+    if (res && res->diverged) nnrt_log_close(&log);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
     nnrt_dataset_free(&train);
