@@ -47,8 +47,12 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
                                         : TensorType(.f32, Shape(batched: true, [k]))
     let y = b.add(.input("y"), [], declared: yType, site: s)
     var l = loss.build(output.id, y, site: s)
-    // The penalty is part of the loss that is trained and logged, as `loss = criterion(…) + penalty` in PyTorch.
-    if let penalty { l = b.add(.binary(.add), [l, penalty.build()], site: penalty.site) }
+    // The penalty is part of the loss that is trained and logged, as `loss = criterion(…) + penalty` in PyTorch;
+    // evaluation (validation and test loss, eval) reports the criterion alone.
+    if let penalty {
+        let total = b.add(.binary(.add), [l, penalty.build()], site: penalty.site)
+        l = b.add(.byMode(.penalty), [total, l], site: penalty.site)
+    }
     b.graph.outputs = ["output": output.id, "loss": l]
     let stem = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
     b.graph.name = stem

@@ -70,6 +70,9 @@ public enum ModeSwitch: String, Codable, Hashable, Sendable, CaseIterable {
     /// Normalization uses the batch's statistics and updates its running statistics (train; gradcheck uses the
     /// batch statistics too, so that it checks the gradient training follows).
     case batchStatistics = "batch_stats"
+    /// The loss includes the penalty (train, and gradcheck, which checks the gradient training follows); the
+    /// evaluation's loss is the criterion's alone, as PyTorch users compute a validation or test loss.
+    case penalty
 }
 
 /// Which program a graph is specialized for.
@@ -79,7 +82,7 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
     public func isOn(_ s: ModeSwitch) -> Bool {
         switch (self, s) {
         case (.train, _): return true
-        case (.gradcheck, .batchStatistics): return true
+        case (.gradcheck, .batchStatistics), (.gradcheck, .penalty): return true
         default: return false
         }
     }

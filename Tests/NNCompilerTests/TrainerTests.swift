@@ -185,6 +185,44 @@ import Testing
         #expect(try Run.run(Self.trainer, args).stderr.isEmpty, "a short run prints only its summary")
     }
 
+    /// A penalty is part of the training loss, not of the evaluation's: the same weights evaluate to the same
+    /// test loss in the trainer of the model with the penalty and in the one without it, the epoch's test_loss and
+    /// val_loss are that criterion alone (as `eval` prints it), while the first step's loss is higher by the
+    /// penalty of the initial weights (both start from the same seeded init).
+    @Test func penaltyIsInTheTrainingLossOnly() throws {
+        let source = { (penalty: String) in """
+            import NNDSL
+            let model = Sequential { Linear(784, 32); ReLU(); Linear(32, 10) }
+            train(model, input: 784, loss: .crossEntropy, optimizer: SGD(learningRate: 0.05), batchSize: 64,
+                  epochs: 1\(penalty))
+            """ }
+        let with = try compileTrainer(try writeModel("pen_on", source(", penalty: .l2(0.05)"), in: Self.work), into: Self.work)
+        let without = try compileTrainer(try writeModel("pen_off", source(""), in: Self.work), into: Self.work)
+        var firstLoss: [Double] = []
+        var saved: URL? = nil, epochLine: [String: Any] = [:]
+        for (exe, name) in [(with, "on"), (without, "off")] {
+            let log = Self.work.appendingPathComponent("pen_\(name).jsonl"), w = Self.work.appendingPathComponent("pen_\(name).safetensors")
+            try? FileManager.default.removeItem(at: log)
+            let r = try Run.run(exe, ["train", "--data", Self.data.path, "--val-split", "0.2", "--log", log.path,
+                                      "--log-every", "1", "--save", w.path, "--quiet"])
+            try #require(r.status == 0, "\(r.stderr)")
+            let lines = try readJSONL(log)
+            firstLoss.append(try #require(lines.first { $0["step"] != nil }?["loss"] as? Double))
+            if name == "on" { saved = w; epochLine = try #require(lines.first { $0["train_loss"] != nil }) }
+        }
+        #expect(firstLoss[0] > firstLoss[1] + 1e-3, "the first step's loss includes the penalty: \(firstLoss)")
+        let testLoss = { (exe: String) throws -> String in
+            let r = try Run.run(exe, ["eval", "--weights", saved!.path, "--data", Self.data.path])
+            try #require(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        let a = try testLoss(with), b = try testLoss(without)
+        #expect(a == b, "the same weights, the same test loss with and without the penalty: \(a) vs \(b)")
+        let logged = try #require(epochLine["test_loss"] as? Double)
+        #expect(a.hasPrefix(String(format: "test_loss %.4f", logged)), "the epoch's test_loss is eval's: \(logged) vs \(a)")
+        #expect(epochLine["val_loss"] is Double)
+    }
+
     /// Split kernels with fused epilogues compute what the unfused build computes. With an L2 penalty, the first
     /// layer's weight-gradient GEMM (256×784) carries the penalty's gradient in its epilogue and is split across
     /// the threads; the unfused build has no epilogues and no such split. Tolerance 1e-5 relative (the fused
