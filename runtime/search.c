@@ -188,7 +188,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         else {
             printf("  val_loss %.4f", r.val.loss);
             if (r.val.acc >= 0) printf("  val_acc %.4f", r.val.acc);
-            printf("  (%lld epochs)", (long long)r.epochs);
+            printf("  (%lld epoch%s)", (long long)r.epochs, r.epochs == 1 ? "" : "s");
         }
         printf("  %.2fs\n", seconds);
         fflush(stdout);
