@@ -69,6 +69,24 @@ import Testing
         #expect(svg.contains("run &lt;1&gt; &amp; co"), "the title is escaped")
     }
 
+    /// With --ema the moving average's metrics are plotted beside the weights' own, dashed, in the same color.
+    @Test func movingAverageMetricsAreDashed() throws {
+        let jsonl = (1...3).map { e in
+            "{\"epoch\":\(e),\"train_loss\":\(1.0 / Double(e)),\"val_loss\":0.5,\"val_acc\":0.8,\"ema_val_loss\":0.4,\"ema_val_acc\":0.85,\"seconds\":1}"
+        }.joined(separator: "\n")
+        let log = try MetricsLog(jsonl: jsonl, path: "e.jsonl")
+        #expect(log.epochs["ema_val_loss"]?.map(\.y) == [0.4, 0.4, 0.4])
+        let root = try #require(XMLNode.parse(log.svg(title: "ema")))
+        var dashed: [String: Bool] = [:]
+        for panel in root.children where panel["class"] == "panel" {
+            for g in panel.children where g["class"] == "series" {
+                dashed[g["data-series"] ?? "?"] = g.children.first { $0.name == "polyline" }?["stroke-dasharray"] != nil
+            }
+        }
+        #expect(dashed == ["train_loss": false, "val_loss": false, "ema_val_loss": true, "val_acc": false, "ema_val_acc": true])
+        #expect(log.svg(title: "ema").contains(">val loss (EMA)</text>"), "the legend names it")
+    }
+
     @Test func onlyWhatWasLoggedIsPlotted() throws {
         let dense = "{\"epoch\":1,\"train_loss\":0.5,\"seconds\":1}\n{\"epoch\":2,\"train_loss\":0.25,\"seconds\":1}\n"
         let panels = try MetricsLog(jsonl: dense, path: "d.jsonl").panels()

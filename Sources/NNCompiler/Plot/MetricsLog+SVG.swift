@@ -16,13 +16,20 @@ extension MetricsLog {
             }
             out.append(SVGPanel(title: "Loss per step", xLabel: "step", series: s, integerX: true))
         }
-        let lossSeries = ["train", "val", "test"].compactMap { split in
-            epochs["\(split)_loss"].map { PlotSeries(key: "\(split)_loss", label: "\(split) loss", points: $0, color: Self.colors[split]!, markers: true) }
+        // Each split's own metric, and with --ema the moving average's, dashed in the split's color.
+        let perEpoch = { (splits: [String], metric: String, label: String) -> [PlotSeries] in
+            splits.flatMap { split -> [PlotSeries] in
+                [("", "", false), ("ema_", " (EMA)", true)].compactMap { prefix, suffix, dashed in
+                    self.epochs["\(prefix)\(split)_\(metric)"].map {
+                        PlotSeries(key: "\(prefix)\(split)_\(metric)", label: "\(split) \(label)\(suffix)", points: $0,
+                                   color: Self.colors[split]!, markers: true, dashed: dashed)
+                    }
+                }
+            }
         }
+        let lossSeries = perEpoch(["train", "val", "test"], "loss", "loss")
         if !lossSeries.isEmpty { out.append(SVGPanel(title: "Loss per epoch", xLabel: "epoch", series: lossSeries, integerX: true)) }
-        let accSeries = ["val", "test"].compactMap { split in
-            epochs["\(split)_acc"].map { PlotSeries(key: "\(split)_acc", label: "\(split) accuracy", points: $0, color: Self.colors[split]!, markers: true) }
-        }
+        let accSeries = perEpoch(["val", "test"], "acc", "accuracy")
         if !accSeries.isEmpty { out.append(SVGPanel(title: "Accuracy per epoch", xLabel: "epoch", series: accSeries, integerX: true)) }
         if let lr = steps["lr"] {
             let ys = lr.compactMap(\.y)

@@ -25,7 +25,8 @@ public struct CurvePoint: Equatable {
 }
 
 /// The metrics of a trainer's `--log` file: per logged step `{"step","epoch","loss","lr"}`, per epoch
-/// `{"epoch","train_loss","val_loss"?,"val_acc"?,"test_loss"?,"test_acc"?,"seconds"}`; other lines (the
+/// `{"epoch","train_loss","val_loss"?,"val_acc"?,"test_loss"?,"test_acc"?,"ema_…"?,"seconds"}` (the ema_ keys with
+/// `--ema`: the moving average's metrics); other lines (the
 /// `{"profile":…}` line) are ignored. A resumed run appends to its log, so a step or epoch logged twice keeps
 /// its last value.
 public struct MetricsLog {
@@ -34,7 +35,8 @@ public struct MetricsLog {
     public var epochs: [String: [CurvePoint]] = [:]
 
     public static let stepKeys = ["loss", "lr"]
-    public static let epochKeys = ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc"]
+    public static let epochKeys = ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc",
+                                   "ema_val_loss", "ema_test_loss", "ema_val_acc", "ema_test_acc"]
 
     /// Parses JSON Lines text; `path` names the file in errors.
     public init(jsonl text: String, path: String) throws {

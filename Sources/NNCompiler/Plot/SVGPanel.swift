@@ -9,6 +9,12 @@ struct PlotSeries {
     var width = 1.8
     var opacity = 1.0
     var markers = false      // a dot per point (per-epoch series, which have few points)
+    var dashed = false       // the moving average's metrics (--ema), beside the weights' own in the same color
+}
+
+extension PlotSeries {
+    /// The stroke's dash attribute, or nothing for a solid line.
+    var dash: String { dashed ? " stroke-dasharray=\"6 3\"" : "" }
 }
 
 /// One chart: axes with ticks and labels, a grid, the curves, a legend; rendered into a rectangle of the SVG.
@@ -67,7 +73,7 @@ struct SVGPanel {
         }
         var out = "<g class=\"series\" data-series=\"\(s.key)\" opacity=\"\(s.opacity)\">"
         for r in runs where !r.isEmpty {
-            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"\(s.width)\" stroke-linejoin=\"round\" points=\"\(r.joined(separator: " "))\"/>"
+            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"\(s.width)\" stroke-linejoin=\"round\"\(s.dash) points=\"\(r.joined(separator: " "))\"/>"
         }
         return out + dots + "</g>\n"
     }
@@ -85,7 +91,7 @@ struct SVGPanel {
             + "fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>"
         for (i, s) in series.enumerated() {
             let y = top + 4 + rowH * Double(i) + rowH / 2, x = left + 8
-            out += "<line x1=\"\(svgNum(x))\" y1=\"\(svgNum(y))\" x2=\"\(svgNum(x + 20))\" y2=\"\(svgNum(y))\" stroke=\"\(s.color)\" stroke-width=\"2.5\" opacity=\"\(s.opacity)\"/>"
+            out += "<line x1=\"\(svgNum(x))\" y1=\"\(svgNum(y))\" x2=\"\(svgNum(x + 20))\" y2=\"\(svgNum(y))\" stroke=\"\(s.color)\" stroke-width=\"2.5\" opacity=\"\(s.opacity)\"\(s.dash)/>"
             out += "<text x=\"\(svgNum(x + 26))\" y=\"\(svgNum(y + 4))\">\(xmlEscape(s.label))</text>"
         }
         return out + "</g>\n"
