@@ -437,10 +437,16 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
             printf("ema starts afresh: the checkpoint was trained without --ema\n");
         }
     }
-    int stop = 0;
+    // A checkpoint written where early stopping stopped (or past it, with a smaller --early-stop now) stays stopped:
+    // a resumed run stops where one that never stopped would.
+    int stop = es.on[0] && es.best_epoch > 0 && es.since >= run.early_stop;
+    if (stop && talk)
+        printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); the "
+               "checkpoint stopped after epoch %lld\n", es.on, (long long)es.best_epoch, es.best, (long long)es.since,
+               es.since == 1 ? "" : "s", (long long)run.early_stop, (long long)ck.epochs_done);
 
     ctx->profile = o->profile;  // the generated kernels time themselves into ctx->prof[]
-    for (ctx->epoch = ck.epochs_done; ctx->epoch < run.epochs; ctx->epoch++) {
+    for (ctx->epoch = ck.epochs_done; !stop && ctx->epoch < run.epochs; ctx->epoch++) {
         nnrt_profile before = prof;
         double t_shuffle = nnrt_now();
         if (!run.no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);

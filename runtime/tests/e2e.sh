@@ -361,6 +361,9 @@ $TOY train $E --epochs 10 --early-stop 2 --early-stop-delta 1000 --quiet --save 
 $TOY train $E --epochs 1 --quiet --save es1_ref.st >/dev/null
 check es-huge-delta 'cmp -s es1.st es1_ref.st'
 expect es-checkpoint-at-stop 0 "resumed es1c.st: 3 of 3 epochs done" $TOY train $E --resume es1c.st --epochs 3
+# resumed with the same patience, a stopped run stays stopped (no epoch runs) and saves the same best epoch
+$TOY train $E --resume es1c.st --early-stop 2 --early-stop-delta 1000 --save es1r.st >es1r.out
+check es-stopped-stays 'grep -q "the checkpoint stopped after epoch 3$" es1r.out && ! grep -q "^epoch " es1r.out && cmp -s es1r.st es1_ref.st'
 # resuming keeps the state: 3 epochs, a checkpoint, 5 more equal one run of 8 (which stops after epoch 4)
 $TOY train $E --epochs 8 --early-stop 3 --early-stop-delta 1000 --quiet --log esA.jsonl --save esA.st >/dev/null
 $TOY train $E --epochs 3 --early-stop 3 --early-stop-delta 1000 --quiet --log esB.jsonl --checkpoint esB.ck >/dev/null
