@@ -3,11 +3,14 @@
  * A checkpoint is a safetensors file, so torch's safetensors.torch.load_file and this trainer's --init, eval
  * and predict read its weights. It holds
  *   - every parameter under its state_dict name (F32; counters I64), as --save writes them;
- *   - "optimizer.state" (state_numel) F32: the state arena as is. Its layout (slots × the params layout, one
- *     slot per kind: momentum, m, v, …) is the compiler's, so it is kept whole, bit for bit;
+ *   - the optimizer's state: for a model that names its state slots (every generated one), a tensor per slot and
+ *     trainable parameter, "optimizer.<slot>.<name>" F32 in the parameter's shape (optimizer.m.0.weight,
+ *     optimizer.v.0.weight, …: torch's exp_avg and exp_avg_sq of that parameter); otherwise "optimizer.state"
+ *     (state_numel) F32, the state arena as is (slots × the params layout). Both are read, the second for
+ *     checkpoints of format version 1;
  *   - "train.order" (N) I64: the sample order of the epoch just finished (each epoch shuffles the previous
  *     order in place, so the next order needs it and the shuffle generator);
- *   - __metadata__ strings: "nncc.checkpoint" (format version "1"), "model", "params_numel", "state_numel",
+ *   - __metadata__ strings: "nncc.checkpoint" (format version "2"; "1" had only "optimizer.state"), "model", "params_numel", "state_numel",
  *     "step", "epochs_done", "epochs", "batch", "seed", "log_every", "shuffle" (0/1), "n_train", "n_val", "val_split",
  *     "rng" (ctx->rng, the dropout generator) and "shuffle_rng" as 64 hex digits, and "hp.<name>" for every
  *     hyperparameter (%.17g, which round-trips a double);
@@ -56,7 +59,7 @@ static void put_rng(meta_list *l, const char *key, const uint64_t s[4]) {
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c) {
     const nnrt_model *m = ctx->model;
     meta_list l = {.n = 0};
-    put(&l, NNRT_CHECKPOINT_KEY, "1");
+    put(&l, NNRT_CHECKPOINT_KEY, "2");
     put(&l, "model", "%s", m->name);
     put(&l, "params_numel", "%zu", m->params_numel);
     put(&l, "state_numel", "%zu", m->state_numel);
@@ -97,14 +100,25 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         snprintf(hp_vals[i], sizeof hp_vals[i], "%.17g", ctx->hp[i]);
         meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
     }
-    nnrt_st_extra extra[4] = {
-        {NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel, ctx->state},
-        {NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order},
-    };
-    int n_extra = 2;
-    if (es && c->es.best_epoch > 0) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights};
-    if (c->ema.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel, c->ema.weights};
+    int slots = m->n_state_slots, n_extra = 0;
+    nnrt_st_extra *extra = nnrt_calloc((size_t)(3 + (slots ? slots * m->n_params : 1)), sizeof *extra);
+    char (*slot_names)[320] = nnrt_calloc((size_t)(slots * m->n_params + 1), sizeof *slot_names);
+    for (int k = 0; k < slots; k++)
+        for (int i = 0; i < m->n_params; i++) {
+            const nnrt_param *p = &m->params[i];
+            if (!p->trainable) continue;  // the optimizer never touches a buffer's slots: they stay zero
+            char *name = slot_names[k * m->n_params + i];
+            snprintf(name, sizeof *slot_names, "%s%s.%s", NNRT_CHECKPOINT_SLOT_PREFIX, m->state_slots[k], p->name);
+            extra[n_extra++] = (nnrt_st_extra){name, 0, (int64_t)p->numel, ctx->state + (size_t)k * m->params_numel + p->offset,
+                                               p->ndim, p->shape};
+        }
+    if (!slots) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel, ctx->state, 0, NULL};
+    extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order, 0, NULL};
+    if (es && c->es.best_epoch > 0) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights, 0, NULL};
+    if (c->ema.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel, c->ema.weights, 0, NULL};
     nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, n_extra);
+    free(extra);
+    free(slot_names);
     free(meta);
     free(hp_keys);
     free(hp_vals);
@@ -180,7 +194,8 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     const char *version = nnrt_st_meta(f, NNRT_CHECKPOINT_KEY);
     if (!version)
         nnrt_die("%s: not a checkpoint (weights only, no training state; '--init %s' starts from its weights)", path, path);
-    if (strcmp(version, "1") != 0) nnrt_die("%s: checkpoint format version '%s' is not supported (expected 1)", path, version);
+    if (strcmp(version, "1") != 0 && strcmp(version, "2") != 0)
+        nnrt_die("%s: checkpoint format version '%s' is not supported (expected 1 or 2)", path, version);
     check_same_model(f, path, m);
     memset(c, 0, sizeof *c);
     ctx->step = need_i64(f, path, "step", 0);
@@ -242,11 +257,30 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->es.weights = nnrt_malloc(m->params_numel * sizeof(float));
         memcpy(c->es.weights, best, m->params_numel * sizeof(float));
     }
+    // The optimizer's state: the whole arena (format 1, or a model without slot names), else a tensor per slot
+    // and trainable parameter.
     const void *state = nnrt_st_tensor(f, NNRT_CHECKPOINT_STATE, 0, (int64_t)m->state_numel);
+    if (state) {
+        memcpy(ctx->state, state, m->state_numel * sizeof(float));
+    } else if (m->n_state_slots > 0) {
+        memset(ctx->state, 0, m->state_numel * sizeof(float));
+        for (int k = 0; k < m->n_state_slots; k++)
+            for (int i = 0; i < m->n_params; i++) {
+                const nnrt_param *p = &m->params[i];
+                if (!p->trainable) continue;
+                char name[320];
+                snprintf(name, sizeof name, "%s%s.%s", NNRT_CHECKPOINT_SLOT_PREFIX, m->state_slots[k], p->name);
+                int64_t flat[1] = {(int64_t)p->numel};
+                const void *t = nnrt_st_tensor_shaped(f, name, 0, p->ndim > 0 ? p->ndim : 1, p->ndim > 0 ? p->shape : flat);
+                if (!t) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, name);
+                memcpy(ctx->state + (size_t)k * m->params_numel + p->offset, t, p->numel * sizeof(float));
+            }
+    } else {
+        nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_STATE);
+    }
     const void *order = nnrt_st_tensor(f, NNRT_CHECKPOINT_ORDER, 1, c->n_train);
-    if (!state || !order) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, !state ? NNRT_CHECKPOINT_STATE : NNRT_CHECKPOINT_ORDER);
+    if (!order) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_ORDER);
     nnrt_st_check_unexpected(f, m);
-    memcpy(ctx->state, state, m->state_numel * sizeof(float));
     c->order = nnrt_malloc(nnrt_mul_size((size_t)c->n_train, sizeof(int64_t), path));
     memcpy(c->order, order, (size_t)c->n_train * sizeof(int64_t));
     unsigned char *seen = nnrt_calloc((size_t)c->n_train, 1);  // the order must be a permutation of 0..n_train-1

@@ -165,7 +165,8 @@ void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params)
 /* The general writer behind both: the params, then extra 1-D tensors, with string metadata (besides
    "format":"pt"), atomically. */
 typedef struct { const char *key, *value; } nnrt_st_kv;
-typedef struct { const char *name; int i64; int64_t numel; const void *data; } nnrt_st_extra;  // F32 or I64 (numel)
+/* A tensor beside the parameters: F32 or I64, of shape (numel), or of shape[0..ndim) when ndim > 0. */
+typedef struct { const char *name; int i64; int64_t numel; const void *data; int ndim; const int64_t *shape; } nnrt_st_extra;
 void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *params, const nnrt_st_kv *meta,
                             int n_meta, const nnrt_st_extra *extra, int n_extra);
 
@@ -177,6 +178,8 @@ const char *nnrt_st_meta(const nnrt_st *f, const char *key);             /* a st
 void nnrt_st_load_params(nnrt_st *f, const nnrt_model *m, float *params); /* every param, strictly */
 /* The bytes of a 1-D tensor, NULL when absent. Not necessarily aligned for its type: memcpy them. */
 const void *nnrt_st_tensor(nnrt_st *f, const char *name, int i64, int64_t numel);
+/* The same for a tensor of shape[0..ndim). */
+const void *nnrt_st_tensor_shaped(nnrt_st *f, const char *name, int i64, int ndim, const int64_t *shape);
 void nnrt_st_check_unexpected(const nnrt_st *f, const nnrt_model *m);    /* dies on a tensor nobody took */
 void nnrt_st_free(nnrt_st *f);
 
@@ -189,6 +192,7 @@ void nnrt_st_free(nnrt_st *f);
    (see checkpoint.c). Checkpoints are written at the end of an epoch. */
 #define NNRT_CHECKPOINT_KEY "nncc.checkpoint"
 #define NNRT_CHECKPOINT_STATE "optimizer.state"
+#define NNRT_CHECKPOINT_SLOT_PREFIX "optimizer."  // + "<slot>.<param>", one tensor per slot and trainable parameter
 #define NNRT_CHECKPOINT_ORDER "train.order"
 
 /* Early stopping (train --early-stop K): the metric watched, its best value so far and the epoch (1-based) that

@@ -83,6 +83,9 @@ static void check_model(const nnrt_model *m) {
     if (m->input_dim <= 0 || m->output_dim <= 0 || m->max_batch <= 0 || m->target_dim <= 0)
         nnrt_die("%s: invalid model (input_dim %d, output_dim %d, target_dim %d, max_batch %d)", m->name,
                  m->input_dim, m->output_dim, m->target_dim, m->max_batch);
+    if (m->n_state_slots < 0 || (m->n_state_slots > 0 && ((size_t)m->n_state_slots * m->params_numel != m->state_numel || !m->state_slots)))
+        nnrt_die("%s: invalid model: %d optimizer state slots for %zu state floats and %zu parameters", m->name,
+                 m->n_state_slots, m->state_numel, m->params_numel);
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
         size_t numel = 1;

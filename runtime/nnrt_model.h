@@ -147,6 +147,11 @@ struct nnrt_model {
        per-kernel table; 0 and NULL when the model times only by kind. */
     int n_train_kernels;
     const char *const *train_kernels;
+    /* The optimizer's state slots, in arena order ("m", "v", …): slot k of parameter p lives at
+       state[k·params_numel + p.offset]. Checkpoints store them per slot and trainable parameter as
+       "optimizer.<slot>.<name>"; 0 and NULL keep the arena whole ("optimizer.state"). */
+    int n_state_slots;
+    const char *const *state_slots;
 };
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);

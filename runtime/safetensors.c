@@ -53,8 +53,9 @@ void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *
         n = put_tensor(h, n, cap, p->name, p->counter ? "I64" : "F32", p->ndim, p->shape, &offset, p->numel * (p->counter ? 8 : 4));
     }
     for (int i = 0; i < n_extra; i++) {
-        int64_t shape[1] = {extra[i].numel};
-        n = put_tensor(h, n, cap, extra[i].name, extra[i].i64 ? "I64" : "F32", 1, shape, &offset, (size_t)extra[i].numel * (extra[i].i64 ? 8 : 4));
+        int64_t flat[1] = {extra[i].numel};
+        n = put_tensor(h, n, cap, extra[i].name, extra[i].i64 ? "I64" : "F32", extra[i].ndim > 0 ? extra[i].ndim : 1,
+                       extra[i].ndim > 0 ? extra[i].shape : flat, &offset, (size_t)extra[i].numel * (extra[i].i64 ? 8 : 4));
     }
     n += (size_t)snprintf(h + n, cap - n, "}");
     while (n % 8) h[n++] = ' ';
@@ -327,14 +328,26 @@ void nnrt_st_load_params(nnrt_st *f, const nnrt_model *m, float *params) {
 }
 
 const void *nnrt_st_tensor(nnrt_st *f, const char *name, int i64, int64_t numel) {
+    return nnrt_st_tensor_shaped(f, name, i64, 1, (int64_t[]){numel});
+}
+
+const void *nnrt_st_tensor_shaped(nnrt_st *f, const char *name, int i64, int ndim, const int64_t *shape) {
     st_entry *e = find_entry(f, name);
     if (!e) return NULL;
     e->seen = 1;
     const char *dtype = i64 ? "I64" : "F32";
     if (strcmp(e->dtype, dtype) != 0) nnrt_die("%s: tensor '%s' has dtype %s, expected %s", f->path, name, e->dtype, dtype);
-    if (e->ndim != 1 || e->shape[0] != numel)
-        nnrt_die("%s: tensor '%s' has %d dimensions of which the first is %lld, expected shape (%lld)", f->path, name, e->ndim,
-                 (long long)(e->ndim ? e->shape[0] : 0), (long long)numel);
+    int64_t numel = 1;
+    int same = e->ndim == ndim;
+    for (int d = 0; d < ndim; d++) {
+        numel *= shape[d];
+        same &= same && e->shape[d] == shape[d];
+    }
+    if (!same) {
+        char got[96], want[96];
+        nnrt_die("%s: tensor '%s' has shape %s, expected %s", f->path, name, nnrt_shape_str(got, sizeof got, e->ndim, e->shape),
+                 nnrt_shape_str(want, sizeof want, ndim, shape));
+    }
     if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != (uint64_t)numel * (i64 ? 8 : 4))
         nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] in %llu bytes of data)", f->path, name,
                  (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)f->data_len);
@@ -364,7 +377,8 @@ void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params)
     nnrt_st_load_params(f, m, params);
     if (nnrt_st_meta(f, NNRT_CHECKPOINT_KEY))  // a checkpoint's weights: its training state is not a parameter
         for (int k = 0; k < f->n; k++)
-            if (strcmp(f->entries[k].name, NNRT_CHECKPOINT_STATE) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_ORDER) == 0 ||
+            if (strncmp(f->entries[k].name, NNRT_CHECKPOINT_SLOT_PREFIX, strlen(NNRT_CHECKPOINT_SLOT_PREFIX)) == 0 ||
+                strcmp(f->entries[k].name, NNRT_CHECKPOINT_ORDER) == 0 ||
                 strcmp(f->entries[k].name, NNRT_CHECKPOINT_BEST) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_EMA) == 0)
                 f->entries[k].seen = 1;
     nnrt_st_check_unexpected(f, m);

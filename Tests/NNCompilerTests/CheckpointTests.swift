@@ -42,9 +42,16 @@ import Testing
 
         let epochs = try readJSONL(file("r.jsonl")).filter { $0["train_loss"] != nil }
         #expect(epochs.count == 3 && epochs.allSatisfy { $0["val_loss"] is Double && $0["val_acc"] is Double && $0["test_acc"] is Double })
-        // The checkpoint is a safetensors file: the state_dict, the optimizer state arena and the sample order.
+        // The checkpoint is a safetensors file: the state_dict, AdamW's m and v per trainable parameter (torch's
+        // exp_avg and exp_avg_sq) in its shape, and the sample order.
         let ck = try readSafetensors(file("c.st")), weights = try readSafetensors(file("r1.st"))
-        #expect(Set(ck.keys) == Set(weights.keys).union(["optimizer.state", "train.order"]))
+        let buffers = ["running_mean", "running_var", "num_batches_tracked"]
+        let trainable = weights.keys.filter { k in !buffers.contains { k.hasSuffix($0) } }
+        #expect(trainable.count > 0 && trainable.count < weights.count, "BatchNorm's buffers have no optimizer state")
+        let slots = trainable.flatMap { ["optimizer.m.\($0)", "optimizer.v.\($0)"] }
+        #expect(Set(ck.keys) == Set(weights.keys).union(slots).union(["train.order"]))
+        for k in trainable { #expect(ck["optimizer.v.\(k)"]?.shape == weights[k]?.shape, "\(k)'s v in its shape") }
+        #expect(ck["optimizer.v.0.weight"]?.data.contains { $0 != 0 } == true, "v after a step is not zero")
         #expect(ck["train.order"]?.shape == [180], "200 samples less the 10 % held out")
         for (k, w) in weights { #expect(ck[k]!.data == w.data, "\(k) as --save writes it") }
         // … and eval reads it as weights.

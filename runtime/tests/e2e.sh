@@ -235,7 +235,12 @@ check resume-hparam-override '! cmp -s s_TOY.st r_mom0.st'
 # --epochs defaults to the checkpointed run's; a straight run's checkpoint resumes to the same place
 $TOY train $K --epochs 3 --momentum 0.9 --checkpoint c3.st --checkpoint-every 2 --save s3.st >/dev/null
 check checkpoint-last-epoch 'head -c 2000 c3.st | grep -q "\"epochs_done\":\"3\""'
-check checkpoint-metadata 'head -c 2000 c3.st | grep -q "\"nncc.checkpoint\":\"1\",\"model\":\"toy\",\"params_numel\":\"19\",\"state_numel\":\"19\",\"step\":\"9\""'
+check checkpoint-metadata 'head -c 2000 c3.st | grep -q "\"nncc.checkpoint\":\"2\",\"model\":\"toy\",\"params_numel\":\"19\",\"state_numel\":\"19\",\"step\":\"9\""'
+# format 1 (the whole state arena, as the toy, which names no state slots, still writes it) is read too
+sed 's/"nncc.checkpoint":"2"/"nncc.checkpoint":"1"/' c3.st >c3v1.st
+expect checkpoint-format-1 0 "resumed c3v1.st: 3 of 4 epochs done" $TOY train $K --resume c3v1.st --epochs 4
+sed 's/"nncc.checkpoint":"2"/"nncc.checkpoint":"9"/' c3.st >c3v9.st
+expect checkpoint-format-unknown 1 "c3v9.st: checkpoint format version '9' is not supported (expected 1 or 2)" $TOY train $K --resume c3v9.st
 check checkpoint-tensors 'head -c 2000 c3.st | grep -q "\"optimizer.state\":{\"dtype\":\"F32\",\"shape\":\[19\]" && head -c 2000 c3.st | grep -q "\"train.order\":{\"dtype\":\"I64\",\"shape\":\[10\]"'
 check checkpoint-hparams 'head -c 2000 c3.st | grep -q "\"hp.lr\":\"0.10000000000000001\",\"hp.momentum\":\"0.90000000000000002\""'
 expect resume-nothing-left 0 "resumed c3.st: 3 of 3 epochs done" $TOY train $K --resume c3.st --save r3.st

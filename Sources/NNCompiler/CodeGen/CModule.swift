@@ -45,6 +45,9 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
     items.append(.section("the model"))
     items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
                          .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
+    let slots = optimizerSlots(c.optimizer)
+    items.append(.global("static const char *const STATE_SLOTS[\(max(1, slots.count))]",
+                         .initList(slots.isEmpty ? [.string("")] : slots.map { .string($0) })))
     items.append(.global("static const nnrt_model MODEL", .designated([
         ("name", .string(graph.name)), ("input_dim", .int(c.inputDim)), ("output_dim", .int(c.outputDim)),
         ("target_kind", .id(c.target == .classes ? "NNRT_TARGET_CLASS" : "NNRT_TARGET_DENSE")),
@@ -57,6 +60,7 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         ("train_step", .id("train_step")), ("eval_batch", .id("eval_batch")), ("predict", .id("predict")),
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
+        ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
     ])))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
