@@ -421,8 +421,18 @@ int nnrt_find_hparam(const nnrt_model *m, const char *name);
 // ----------------------------------------------------------------------------
 // the commands (train.c, gradcheck.c) on a context set up by nnrt_main (nnrt_main.c)
 
+/* The datasets of a training run, loaded once for all the trials of a search. */
+typedef struct {
+    nnrt_dataset train, test, val;
+    int has_test, has_val;
+} nnrt_train_data;
+/* Loads o's training, test and validation sets (the validation split taken out of the training set). */
+void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d);
+void nnrt_train_data_free(nnrt_train_data *d);
+
 /* What a search trial gets back from nnrt_train_run. */
 typedef struct {
+    const nnrt_train_data *data;  // in: the datasets, loaded by the caller (the run only reads them)
     int diverged;               // the loss stopped being finite (the trial is out; nothing else is set)
     nnrt_split_metrics val;     // the validation metrics of the weights the run would save
     float *weights;             // (params_numel, the caller's) those weights

@@ -154,6 +154,8 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
     }
     printf("search: %s of %lld trials, %lld epochs each, ranked by %s\n", random ? "random search" : "grid",
            (long long)trials, (long long)o->epochs, o->search_on);
+    nnrt_train_data data;  // loaded once: every trial trains on the same sets
+    nnrt_train_data_load(o, m, &data);
     uint64_t rng[4];
     nnrt_rng_seed(rng, o->seed, NNRT_STREAM_SEARCH);
     double *hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double)), *best_hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
@@ -177,7 +179,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         run.quiet = 1;
         run.save = NULL;
         run.log = NULL;
-        nnrt_train_result r = {.weights = weights};
+        nnrt_train_result r = {.data = &data, .weights = weights};
         double t0 = nnrt_now();
         nnrt_train_run(ctx, &run, &r);
         double seconds = nnrt_now() - t0;
@@ -213,6 +215,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
             memcpy(best_w, weights, m->params_numel * sizeof(float));
         }
     }
+    nnrt_train_data_free(&data);
     if (best < 0) {
         if (log) fclose(log);
         nnrt_die("search: no trial finished with a finite %s (every one diverged?)%s%s", o->search_on,

@@ -388,7 +388,14 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (pr) prof.timer_ns = nnrt_timer_cost_ns();
     double t_load = nnrt_now();
     nnrt_dataset train, test, val;
-    int has_test = load_splits(&run, m, &train, &test), has_val = load_validation(&run, m, &train, &val);
+    int borrowed = res && res->data, has_test, has_val;  // a search's trials share the data it loaded once
+    if (borrowed) {
+        train = res->data->train, test = res->data->test, val = res->data->val;
+        has_test = res->data->has_test, has_val = res->data->has_val;
+    } else {
+        has_test = load_splits(&run, m, &train, &test);
+        has_val = load_validation(&run, m, &train, &val);
+    }
     double t_init = nnrt_now();
     if (o->resume) check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
     else if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
@@ -556,10 +563,24 @@ done:
     if (res && res->diverged) nnrt_log_close(&log);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
-    nnrt_dataset_free(&train);
-    if (has_test) nnrt_dataset_free(&test);
-    if (has_val) nnrt_dataset_free(&val);
+    if (!borrowed) {
+        nnrt_dataset_free(&train);
+        if (has_test) nnrt_dataset_free(&test);
+        if (has_val) nnrt_dataset_free(&val);
+    }
     return 0;
+}
+
+void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d) {
+    memset(d, 0, sizeof *d);
+    d->has_test = load_splits(o, m, &d->train, &d->test);
+    d->has_val = load_validation(o, m, &d->train, &d->val);
+}
+
+void nnrt_train_data_free(nnrt_train_data *d) {
+    nnrt_dataset_free(&d->train);
+    if (d->has_test) nnrt_dataset_free(&d->test);
+    if (d->has_val) nnrt_dataset_free(&d->val);
 }
 
 // ----------------------------------------------------------------------------
