@@ -1,7 +1,7 @@
 /* gemm.c — the trainer's single-precision GEMM: C = op(A) · op(B), row-major, no alpha/beta.
  *
  * Every sgemm of a generated trainer goes through nnrt_sgemm. It runs one of two sets of the kernels below:
- * AVX-512 on CPUs that have it (Intel Skylake-SP and later), AVX2 with FMA on the others (AMD Zen 2, Intel
+ * AVX-512 on CPUs that have it (Intel Skylake-SP and later, AMD Zen 4 and later), AVX2 with FMA on the others (AMD Zen 2, Intel
  * Haswell); on a CPU with neither, and with NNRT_GEMM=blas in the environment, it calls OpenBLAS's cblas_sgemm.
  * NNRT_GEMM=nnrt insists on a set of the kernels, avx512 or avx2 on that set; any other value is a usage error
  * (exit 2), reported when the trainer starts.
