@@ -45,14 +45,14 @@ static const flag flags[] = {
     FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
     FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
-    FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically)"),
+    FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
     FLAG("epochs", F_COUNT, TS, epochs, "N", "passes over the training set"),
     FLAG("batch", F_POSINT, TS | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
     FLAG("seed", F_U64, TS | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
-    FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume)"),
+    FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
     FLAG("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"),
     FLAG("val-x", F_STR, TS, val_x, "F", "validation inputs (instead of --val-split)"),
     FLAG("val-y", F_STR, TS, val_y, "F", "validation labels or targets"),
@@ -115,8 +115,7 @@ static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t c
     else if (strcmp(f->name, "floor") == 0) snprintf(buf, cap, " (default 1e-4)");
 }
 
-/* "weight_decay" → "weight-decay" */
-static void dashed(const char *name, char *out, size_t cap) {
+void nnrt_flag_spelling(const char *name, char *out, size_t cap) {
     size_t i = 0;
     for (; name[i] && i + 1 < cap; i++) out[i] = name[i] == '_' ? '-' : name[i];
     out[i] = 0;
@@ -125,9 +124,10 @@ static void dashed(const char *name, char *out, size_t cap) {
 static void print_hparams(const nnrt_model *m) {
     for (int i = 0; i < m->n_hparams; i++) {
         char name[64], left[80];
-        dashed(m->hparams[i].name, name, sizeof name);
+        nnrt_flag_spelling(m->hparams[i].name, name, sizeof name);
         snprintf(left, sizeof left, "--%s X", name);
-        printf("  %-20s %s (default %g)\n", left, m->hparams[i].help ? m->hparams[i].help : "", m->hparams[i].value);
+        printf("  %-20s %s%s (default %g)\n", left, strlen(left) >= 20 ? " " : "", m->hparams[i].help ? m->hparams[i].help : "",
+               m->hparams[i].value);
     }
 }
 
@@ -155,7 +155,7 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
         char left[64], def[64];
         snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].metavar ? " " : "", flags[i].metavar ? flags[i].metavar : "");
         flag_default(m, &flags[i], def, sizeof def);
-        printf("  %-20s %s%s\n", left, flags[i].help, def);
+        printf("  %-20s %s%s%s\n", left, strlen(left) >= 20 ? " " : "", flags[i].help, def);
     }
     printf("  %-20s %s\n", "--help", "show this help");
     if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
@@ -242,7 +242,7 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
 int nnrt_find_hparam(const nnrt_model *m, const char *name) {
     for (int i = 0; i < m->n_hparams; i++) {
         char h[64];
-        dashed(m->hparams[i].name, h, sizeof h);
+        nnrt_flag_spelling(m->hparams[i].name, h, sizeof h);
         if (strcmp(h, name) == 0) return i;
     }
     return -1;
@@ -258,7 +258,7 @@ static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *
     }
     for (int i = 0; (o->cmd & TS) && i < m->n_hparams; i++) {
         char h[64];
-        dashed(m->hparams[i].name, h, sizeof h);
+        nnrt_flag_spelling(m->hparams[i].name, h, sizeof h);
         int d = edit_distance(name, h);
         if (d < best_d) { best_d = d; snprintf(best_buf, sizeof best_buf, "%s", h); best = best_buf; }
     }

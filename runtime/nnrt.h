@@ -415,6 +415,8 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
 void nnrt_options_free(nnrt_options *o);
 /* Whether --name was on the command line (not just its default). */
 int nnrt_flag_given(const nnrt_options *o, const char *name);
+/* A hyperparameter's name as its flag spells it: "weight_decay" → "weight-decay". */
+void nnrt_flag_spelling(const char *name, char *out, size_t cap);
 /* Index of the model's hyperparameter spelled `name` on the command line (dashes: "weight-decay"), or -1. */
 int nnrt_find_hparam(const nnrt_model *m, const char *name);
 

@@ -64,13 +64,6 @@ static spec parse_spec(const char *flag, const char *text) {
     return sp;
 }
 
-/* "weight_decay" → "weight-decay" (the flag's spelling) */
-static void flag_name(const char *name, char *out, size_t cap) {
-    size_t i = 0;
-    for (; name[i] && i + 1 < cap; i++) out[i] = name[i] == '_' ? '-' : name[i];
-    out[i] = 0;
-}
-
 /* The settings of trial t (0-based) into hp: grid (mixed radix over the lists, the first slowest) or a draw. */
 static void trial_values(const nnrt_model *m, const spec *specs, const unsigned char *given, int random, int64_t t,
                          uint64_t rng[4], double *hp) {
@@ -94,7 +87,7 @@ static void print_setting(FILE *f, const nnrt_model *m, const unsigned char *giv
     for (int i = 0; i < m->n_hparams; i++) {
         if (!given[i]) continue;
         char name[64];
-        flag_name(m->hparams[i].name, name, sizeof name);
+        nnrt_flag_spelling(m->hparams[i].name, name, sizeof name);
         fprintf(f, "  --%s %.6g", name, hp[i]);
     }
 }
@@ -128,7 +121,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
     for (int i = 0; i < m->n_hparams; i++) {
         if (!o->hp_spec[i]) continue;
         char name[64];
-        flag_name(m->hparams[i].name, name, sizeof name);
+        nnrt_flag_spelling(m->hparams[i].name, name, sizeof name);
         specs[i] = parse_spec(name, o->hp_spec[i]);
         given[i] = 1;
         random |= specs[i].kind != SPEC_LIST;

@@ -254,10 +254,19 @@ static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, dou
     }
 }
 
-static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
+/* The metrics of d (when there is one) for the weights w, NULL for ctx's own: another set of weights (the moving
+   average, an early-stopped trial's best epoch) takes the parameters' place for the evaluation. */
+static nnrt_split_metrics evaluate_split_with(nnrt_ctx *ctx, float *w, int has, const nnrt_dataset *d) {
     if (!has) return (nnrt_split_metrics){0, NAN, -1};
+    float *own = ctx->params;
+    if (w) ctx->params = w;
     nnrt_eval_result r = nnrt_evaluate(ctx, d, ctx->model->max_batch);
+    ctx->params = own;
     return (nnrt_split_metrics){1, r.loss, r.acc};
+}
+
+static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
+    return evaluate_split_with(ctx, NULL, has, d);
 }
 
 /* Early stopping (--early-stop K): the state a run starts with, afresh or as its checkpoint left it when that
@@ -473,11 +482,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_split_metrics vr = evaluate_split(ctx, has_val, &val), tr = evaluate_split(ctx, has_test, &test);
         nnrt_split_metrics evr = {0, NAN, -1}, etr = {0, NAN, -1};
         if (ema.on && ema.count > 0) {  // the same sets with the average in place of the weights
-            float *own = ctx->params;
-            ctx->params = ema.weights;
-            evr = evaluate_split(ctx, has_val, &val);
-            etr = evaluate_split(ctx, has_test, &test);
-            ctx->params = own;
+            evr = evaluate_split_with(ctx, ema.weights, has_val, &val);
+            etr = evaluate_split_with(ctx, ema.weights, has_test, &test);
         }
         ctx->profile = o->profile;
         if (pr) {
@@ -540,10 +546,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
     if (res) {
         memcpy(res->weights, best ? es.weights : ctx->params, m->params_numel * sizeof(float));
-        float *own = ctx->params;
-        ctx->params = res->weights;
-        res->val = evaluate_split(ctx, has_val, &val);
-        ctx->params = own;
+        res->val = evaluate_split_with(ctx, res->weights, has_val, &val);
         res->epochs = ctx->epoch;
     }
     if (o->save) {
@@ -639,7 +642,7 @@ int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
     load_splits(o, m, NULL, &test);
     if (o->verbose) { verbose_setup(m); describe_data("test", &test); }
     float *own = ctx->params;
-    for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss includes any penalty)
+    for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss is its criterion's)
         ctx->params = w[i];
         nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
         if (k > 1) printf("member %d: ", i + 1);
