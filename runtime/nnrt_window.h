@@ -1,0 +1,78 @@
+/* nnrt_window.h — window operations on NCHW tensors: 2-d convolution and pooling (window.c, conv.c, pool.c).
+ *
+ * The contract between the generated C (nncc's CodeGen emits these calls) and runtime/. Layout is PyTorch's
+ * everywhere: activations are row-major (n, C, H, W); a convolution's weight is (K, C/groups, kh, kw) and its
+ * bias (K). The compiler computes every output size (PyTorch's formula, floor mode) and passes it in the
+ * geometry; the runtime trusts it.
+ *
+ *   OH = (H + 2·ph − dh·(kh − 1) − 1) / sh + 1        (likewise OW)
+ *
+ * Every function overwrites its output (no accumulation into it) and may use both threads (nnrt_par_chunks),
+ * so it must be called from the main thread, never from inside a parallel job. The result does not depend on
+ * which thread computes what. The float64 twins (`_f64`) serve gradcheck and are plain loops on one thread.
+ */
+#ifndef NNRT_WINDOW_H
+#define NNRT_WINDOW_H
+
+#include <stddef.h>
+
+typedef struct {
+    int C, H, W;         /* input channels, height, width */
+    int K, OH, OW;       /* output channels, height, width */
+    int kh, kw;          /* kernel size */
+    int sh, sw;          /* stride */
+    int ph, pw;          /* zero padding on each side */
+    int dh, dw;          /* dilation */
+    int groups;          /* C and K are multiples of it; input channel group g feeds output channels of group g */
+} nnrt_conv2d_geom;
+
+/* The workspace a convolution call needs, in floats: the compiler reserves exactly this much in the arena for
+   the call (`ws`, `ws_floats`), and every conv function checks ws_floats against it and stops with an internal
+   error if it was given less. Room for both threads: each gets the columns of 4 images of one group
+   (C/groups·kh·kw × OH·OW each) and a partial weight gradient (K·C/groups·kh·kw). nncc's CodeGen computes the
+   same formula (CEmitter+Window.swift). */
+static inline size_t nnrt_conv2d_ws_floats(const nnrt_conv2d_geom *g) {
+    size_t col = (size_t)(g->C / g->groups) * g->kh * g->kw * g->OH * g->OW;
+    size_t wgt = (size_t)g->K * (g->C / g->groups) * g->kh * g->kw;
+    return 2 * (4 * col + wgt) + 64;
+}
+
+enum { NNRT_ACT_NONE = 0, NNRT_ACT_RELU = 1 };
+
+/* y (n, K, OH, OW) = act(conv(x (n, C, H, W), w) + bias); bias may be NULL (no bias). */
+void nnrt_conv2d_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias,
+                         int act, float *y, float *ws, size_t ws_floats);
+/* dx (n, C, H, W) = the gradient of the convolution's input, given dy (n, K, OH, OW). */
+void nnrt_conv2d_grad_input(const nnrt_conv2d_geom *g, int n, const float *dy, const float *w, float *dx,
+                            float *ws, size_t ws_floats);
+/* dw (K, C/groups, kh, kw) = Σ over the batch of the weight's gradient; db (K) = Σ dy over n, OH, OW when not
+   NULL. */
+void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw,
+                             float *db, float *ws, size_t ws_floats);
+
+void nnrt_conv2d_forward_f64(const nnrt_conv2d_geom *g, int n, const double *x, const double *w,
+                             const double *bias, int act, double *y);
+void nnrt_conv2d_grad_input_f64(const nnrt_conv2d_geom *g, int n, const double *dy, const double *w, double *dx);
+void nnrt_conv2d_grad_weight_f64(const nnrt_conv2d_geom *g, int n, const double *dy, const double *x, double *dw,
+                                 double *db);
+
+typedef struct {
+    int C, H, W;         /* channels, input height and width */
+    int OH, OW;          /* output height and width */
+    int kh, kw, sh, sw, ph, pw;
+    int count_include_pad;  /* average pooling: divide by kh·kw (1, PyTorch's default) or by the in-bounds count (0) */
+} nnrt_pool2d_geom;
+
+/* Max pooling. Padding counts as −∞. The backward routes each dy to its window's first maximum in row-major
+   window order (a NaN counts as the maximum), as PyTorch's CPU kernel does, and adds where windows overlap. */
+void nnrt_maxpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, float *y);
+void nnrt_maxpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, const float *x, float *dx);
+void nnrt_avgpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, float *y);
+void nnrt_avgpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, float *dx);
+
+void nnrt_maxpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y);
+void nnrt_maxpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x, double *dx);
+void nnrt_avgpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y);
+void nnrt_avgpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, double *dx);
+
+#endif
