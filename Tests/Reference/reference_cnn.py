@@ -1,0 +1,529 @@
+#!/usr/bin/env python3
+"""NumPy reference for nncc's N-d tensor and convolutional ops (DESIGN.md §10), PyTorch semantics, NCHW.
+
+Run from the repository root:
+
+    python3 Tests/Reference/reference_cnn.py
+
+It writes, and touches nothing else:
+
+  Tests/Fixtures/cnn_ops.json                        per-op forward values and vector-Jacobian products
+  Tests/Fixtures/cnn_trajectory.json                 5 Adam steps of a small CNN, with and without BatchNorm2d
+  Tests/Fixtures/trajectory/cnn_x.npy, cnn_y.npy     that CNN's data (float32 (20,1,8,8), int64 (20,))
+  Tests/Fixtures/trajectory/cnn_init.safetensors     its initial weights (F32)
+  Tests/Fixtures/trajectory/cnn_bn_init.safetensors  the BatchNorm variant's (F32, num_batches_tracked I64)
+
+All arithmetic is float64; random numbers come from numpy.random.RandomState with fixed seeds, so reruns are
+byte-identical. Before writing anything, every VJP and both models' backward passes are checked against central
+finite differences (reference.numeric_grad, h = 1e-6); the script aborts if a check fails.
+"""
+
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import optim  # noqa: E402
+import reference as ref  # noqa: E402  (finite differences, JSON helpers, cross-entropy, safetensors reader)
+
+FIXTURES = ref.FIXTURES
+TRAJ = ref.TRAJ
+
+SEED_OPS = 5151        # op case inputs
+SEED_UPSTREAM = 5152   # op case upstream cotangents
+SEED_DATA = 6060       # CNN data set
+SEED_INIT = 6161       # CNN initial weights
+
+
+# ---------------------------------------------------------------------------
+# Attribute parsing (attrs are strings, as in ops.json)
+# ---------------------------------------------------------------------------
+
+def _pair(a, key, default):
+    v = a.get(key, default)
+    if v is None:
+        return None
+    p = [int(s) for s in str(v).split(",")]
+    return (p[0], p[0]) if len(p) == 1 else (p[0], p[1])
+
+
+def _flag(a, key, default):
+    v = a.get(key, default)
+    assert v in ("true", "false"), (key, v)
+    return v == "true"
+
+
+def _out_len(size, k, s, p, d):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _window(xp, i, j, so, st):
+    """The (n, C, Ho, Wo) view of padded xp at kernel offset (i, j) (already multiplied by the dilation)."""
+    (Ho, Wo), (sh, sw) = so, st
+    return xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+
+
+# ---------------------------------------------------------------------------
+# conv2d: y[n,k,oh,ow] = b[k] + Σ_{c,i,j} xpad[n, g·C/G + c, oh·sh + i·dh, ow·sw + j·dw] · w[k,c,i,j], k in group g
+# ---------------------------------------------------------------------------
+
+def _conv_geom(x, w, a):
+    n, C, H, W = x.shape
+    K, Cg, kh, kw = w.shape
+    st, pd, dl = _pair(a, "stride", "1"), _pair(a, "padding", "0"), _pair(a, "dilation", "1")
+    G = int(a.get("groups", "1"))
+    assert C == Cg * G and K % G == 0, "conv2d: channels do not match groups"
+    Ho, Wo = _out_len(H, kh, st[0], pd[0], dl[0]), _out_len(W, kw, st[1], pd[1], dl[1])
+    assert Ho > 0 and Wo > 0
+    return st, pd, dl, G, (Ho, Wo)
+
+
+def f_conv2d(ins, a):
+    x, w = ins[0], ins[1]
+    st, pd, dl, G, so = _conv_geom(x, w, a)
+    K, Cg, kh, kw = w.shape
+    Kg = K // G
+    xp = np.pad(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
+    y = np.zeros((x.shape[0], K) + so)
+    for g in range(G):
+        xs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for i in range(kh):
+            for j in range(kw):
+                patch = _window(xp[:, xs], i * dl[0], j * dl[1], so, st)
+                y[:, ks] += np.einsum("nchw,kc->nkhw", patch, w[ks, :, i, j])
+    if _flag(a, "bias", "true"):
+        y += ins[2][None, :, None, None]
+    return y
+
+
+def b_conv2d(ins, a, out, gy):
+    x, w = ins[0], ins[1]
+    st, pd, dl, G, so = _conv_geom(x, w, a)
+    K, Cg, kh, kw = w.shape
+    Kg = K // G
+    H, W = x.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(w)
+    for g in range(G):
+        xs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for i in range(kh):
+            for j in range(kw):
+                patch = _window(xp[:, xs], i * dl[0], j * dl[1], so, st)
+                _window(gxp[:, xs], i * dl[0], j * dl[1], so, st)[...] += np.einsum("nkhw,kc->nchw", gy[:, ks], w[ks, :, i, j])
+                gw[ks, :, i, j] = np.einsum("nkhw,nchw->kc", gy[:, ks], patch)
+    grads = [gxp[:, :, pd[0]:pd[0] + H, pd[1]:pd[1] + W], gw]
+    if _flag(a, "bias", "true"):
+        grads.append(gy.sum(axis=(0, 2, 3)))
+    return grads
+
+
+# ---------------------------------------------------------------------------
+# Pooling (no dilation, ceil_mode false)
+# ---------------------------------------------------------------------------
+
+def _pool_geom(x, a):
+    k = _pair(a, "kernel", None)
+    st = _pair(a, "stride", a["kernel"])          # PyTorch: stride defaults to the kernel
+    pd = _pair(a, "padding", "0")
+    assert 2 * pd[0] <= k[0] and 2 * pd[1] <= k[1], "pad should be at most half of the kernel"
+    so = (_out_len(x.shape[2], k[0], st[0], pd[0], 1), _out_len(x.shape[3], k[1], st[1], pd[1], 1))
+    return k, st, pd, so
+
+
+def _maxpool_argmax(x, a):
+    """Max of every window and the row-major offset i·kw + j of its FIRST maximum (PyTorch's CPU rule: a later
+    element replaces the running maximum only when strictly greater). Padding never wins (it is −∞)."""
+    k, st, pd, so = _pool_geom(x, a)
+    xp = np.pad(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])), constant_values=-np.inf)
+    best = np.full(x.shape[:2] + so, -np.inf)
+    arg = np.full(best.shape, -1)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            v = _window(xp, i, j, so, st)
+            take = v > best
+            best = np.where(take, v, best)
+            arg = np.where(take, i * k[1] + j, arg)
+    assert np.all(arg >= 0)
+    return best, arg
+
+
+def f_max_pool2d(ins, a):
+    return _maxpool_argmax(ins[0], a)[0]
+
+
+def b_max_pool2d(ins, a, out, gy):
+    x = ins[0]
+    k, st, pd, so = _pool_geom(x, a)
+    _, arg = _maxpool_argmax(x, a)
+    gxp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * pd[0], x.shape[3] + 2 * pd[1]))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            _window(gxp, i, j, so, st)[...] += np.where(arg == i * k[1] + j, gy, 0.0)   # overlaps accumulate
+    return [gxp[:, :, pd[0]:pd[0] + x.shape[2], pd[1]:pd[1] + x.shape[3]]]
+
+
+def _avg_divisor(x, a):
+    k, st, pd, so = _pool_geom(x, a)
+    if _flag(a, "count_include_pad", "true"):
+        return np.full(so, float(k[0] * k[1]))   # ceil_mode false: every window lies inside the padded input
+    ones = np.pad(np.ones((1, 1) + x.shape[2:]), ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
+    return sum(_window(ones, i, j, so, st) for i in range(k[0]) for j in range(k[1]))[0, 0]
+
+
+def f_avg_pool2d(ins, a):
+    x = ins[0]
+    k, st, pd, so = _pool_geom(x, a)
+    xp = np.pad(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
+    s = np.zeros(x.shape[:2] + so)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            s += _window(xp, i, j, so, st)
+    return s / _avg_divisor(x, a)
+
+
+def b_avg_pool2d(ins, a, out, gy):
+    x = ins[0]
+    k, st, pd, so = _pool_geom(x, a)
+    gs = gy / _avg_divisor(x, a)
+    gxp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * pd[0], x.shape[3] + 2 * pd[1]))
+    for i in range(k[0]):
+        for j in range(k[1]):
+            _window(gxp, i, j, so, st)[...] += gs
+    return [gxp[:, :, pd[0]:pd[0] + x.shape[2], pd[1]:pd[1] + x.shape[3]]]
+
+
+def f_adaptive_avg_pool2d(ins, a):
+    assert _pair(a, "output_size", "1") == (1, 1), "only global average pooling"
+    return ins[0].mean(axis=(2, 3), keepdims=True)
+
+
+def b_adaptive_avg_pool2d(ins, a, out, gy):
+    x = ins[0]
+    return [np.broadcast_to(gy / (x.shape[2] * x.shape[3]), x.shape).copy()]
+
+
+# ---------------------------------------------------------------------------
+# BatchNorm2d: statistics per channel over (n, H, W)
+# ---------------------------------------------------------------------------
+
+def _bn_stats(x):
+    return x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))     # biased variance, for normalizing
+
+
+def _c(v):
+    return v[None, :, None, None]
+
+
+def f_batch_norm2d(ins, a):
+    x, gamma, beta = ins[:3]
+    eps = float(a.get("eps", "1e-5"))
+    if a["mode"] == "train":
+        mu, var = _bn_stats(x)
+    else:
+        mu, var = ins[3], ins[4]
+    return (x - _c(mu)) / np.sqrt(_c(var) + eps) * _c(gamma) + _c(beta)
+
+
+def b_batch_norm2d(ins, a, out, gy):
+    x, gamma = ins[0], ins[1]
+    eps = float(a.get("eps", "1e-5"))
+    ax = (0, 2, 3)
+    if a["mode"] == "train":
+        mu, var = _bn_stats(x)
+    else:
+        mu, var = ins[3], ins[4]
+    inv = 1.0 / np.sqrt(_c(var) + eps)
+    xh = (x - _c(mu)) * inv
+    dxh = gy * _c(gamma)
+    if a["mode"] == "train":
+        m = x.shape[0] * x.shape[2] * x.shape[3]
+        dx = inv / m * (m * dxh - dxh.sum(axis=ax, keepdims=True) - xh * (dxh * xh).sum(axis=ax, keepdims=True))
+        extra = []
+    else:
+        dx = dxh * inv
+        extra = [None, None]     # running statistics: buffers, no gradient
+    return [dx, (gy * xh).sum(axis=ax), gy.sum(axis=ax)] + extra
+
+
+# ---------------------------------------------------------------------------
+# Shape ops
+# ---------------------------------------------------------------------------
+
+def _sum_to(g, shape):
+    """Sum g down to `shape` under NumPy's right-aligned broadcasting."""
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead else g
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+def _axes(a):
+    return tuple(int(s) for s in a["axes"].split(","))
+
+
+def f_sum_axes(ins, a):
+    return ins[0].sum(axis=_axes(a), keepdims=_flag(a, "keepdims", "false"))
+
+
+def b_sum_axes(ins, a, out, gy):
+    x = ins[0]
+    keep = tuple(1 if i in _axes(a) else s for i, s in enumerate(x.shape))
+    return [np.broadcast_to(gy.reshape(keep), x.shape).copy()]
+
+
+def _flat_shape(x, a):
+    s, e = int(a.get("start_dim", "1")), int(a.get("end_dim", "-1")) % x.ndim
+    return x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+
+
+OPS = {
+    "conv2d": (f_conv2d, b_conv2d),
+    "max_pool2d": (f_max_pool2d, b_max_pool2d),
+    "avg_pool2d": (f_avg_pool2d, b_avg_pool2d),
+    "adaptive_avg_pool2d": (f_adaptive_avg_pool2d, b_adaptive_avg_pool2d),
+    "flatten": (lambda ins, a: ins[0].reshape(_flat_shape(ins[0], a)),
+                lambda ins, a, o, g: [g.reshape(ins[0].shape)]),
+    "batch_norm2d": (f_batch_norm2d, b_batch_norm2d),
+    "add_broadcast": (lambda ins, a: ins[0] + ins[1],
+                      lambda ins, a, o, g: [_sum_to(g, ins[0].shape), _sum_to(g, ins[1].shape)]),
+    "sum_axes": (f_sum_axes, b_sum_axes),
+    "relu": ref.OPS["relu"],
+}
+
+
+# ---------------------------------------------------------------------------
+# Part 1: per-op cases
+# ---------------------------------------------------------------------------
+
+def conv_attrs(stride="1,1", padding="0,0", dilation="1,1", groups="1", bias="true"):
+    return {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
+
+
+def pool_attrs(kernel, stride=None, padding="0,0"):
+    return {"kernel": kernel, "stride": stride or kernel, "padding": padding}
+
+
+def op_specs():
+    """(name, op, attrs, [(input name, array, dtype, has_grad)], options). Every attr is written explicitly."""
+    rng = np.random.RandomState(SEED_OPS)
+    R = lambda *s: rng.randn(*s)
+    specs = []
+
+    def add(name, op, attrs, inputs, **opt):
+        specs.append((name, op, attrs, [(n, arr, "f64", g) for n, arr, g in inputs], opt))
+
+    def conv(name, xs, ws, **attrs):
+        a = conv_attrs(**attrs)
+        ins = [("x", R(*xs), True), ("weight", R(*ws), True)]
+        if a["bias"] == "true":
+            ins.append(("bias", R(ws[0]), True))
+        add(name, "conv2d", a, ins)
+
+    conv("conv2d_3x3_pad1", (2, 3, 5, 5), (4, 3, 3, 3), padding="1,1")
+    conv("conv2d_stride2", (2, 3, 7, 7), (4, 3, 3, 3), stride="2,2", padding="1,1")
+    conv("conv2d_pad0", (2, 2, 6, 5), (3, 2, 3, 3))
+    conv("conv2d_dilation2", (2, 2, 7, 7), (3, 2, 3, 3), padding="1,1", dilation="2,2")
+    conv("conv2d_groups2", (2, 4, 5, 5), (6, 2, 3, 3), padding="1,1", groups="2")
+    conv("conv2d_depthwise", (2, 4, 5, 5), (4, 1, 3, 3), padding="1,1", groups="4")
+    conv("conv2d_depthwise_mult2", (2, 3, 5, 5), (6, 1, 3, 3), padding="1,1", groups="3")
+    conv("conv2d_kernel2x3_stride2_1", (2, 3, 6, 7), (4, 3, 2, 3), stride="2,1", padding="0,1")
+    conv("conv2d_1x1", (2, 5, 4, 4), (3, 5, 1, 1))
+    conv("conv2d_nobias", (2, 3, 5, 5), (4, 3, 3, 3), padding="1,1", bias="false")
+    conv("conv2d_batch1", (1, 3, 6, 6), (5, 3, 3, 3), padding="1,1")
+    # every attribute different in H and W, so that a swapped axis shows
+    conv("conv2d_mixed", (3, 4, 7, 6), (6, 2, 3, 2), stride="2,1", padding="2,1", dilation="2,1", groups="2")
+
+    add("max_pool2d_2x2", "max_pool2d", pool_attrs("2,2"), [("x", R(2, 3, 6, 6), True)])
+    add("max_pool2d_3x3_stride2", "max_pool2d", pool_attrs("3,3", "2,2"), [("x", R(2, 2, 7, 7), True)])
+    # all inputs negative: padding is −∞ for max pooling, not 0
+    add("max_pool2d_3x3_stride2_pad1_negative", "max_pool2d", pool_attrs("3,3", "2,2", "1,1"),
+        [("x", -np.abs(R(2, 2, 6, 6)) - 0.1, True)])
+    add("max_pool2d_kernel2x3_stride1_2", "max_pool2d", pool_attrs("2,3", "1,2"), [("x", R(1, 2, 4, 7), True)])
+    # integer values in {0, 1, 2}: many windows hold their maximum more than once (see check_tie_case)
+    add("max_pool2d_ties", "max_pool2d", pool_attrs("3,3", "2,2", "1,1"),
+        [("x", rng.randint(0, 3, size=(2, 2, 6, 6)).astype(np.float64), True)], ties=True)
+
+    add("avg_pool2d_2x2", "avg_pool2d", dict(pool_attrs("2,2"), count_include_pad="true"), [("x", R(2, 3, 6, 6), True)])
+    add("avg_pool2d_3x3_stride2_pad1", "avg_pool2d", dict(pool_attrs("3,3", "2,2", "1,1"), count_include_pad="true"),
+        [("x", R(2, 2, 7, 7), True)])
+    add("avg_pool2d_3x3_stride2_pad1_exclude_pad", "avg_pool2d",
+        dict(pool_attrs("3,3", "2,2", "1,1"), count_include_pad="false"), [("x", R(2, 2, 7, 7), True)])
+    add("avg_pool2d_kernel3x2_stride1", "avg_pool2d", dict(pool_attrs("3,2", "1,1"), count_include_pad="true"),
+        [("x", R(2, 2, 5, 5), True)])
+
+    add("adaptive_avg_pool2d_global", "adaptive_avg_pool2d", {"output_size": "1,1"}, [("x", R(2, 3, 5, 5), True)])
+    add("adaptive_avg_pool2d_global_2", "adaptive_avg_pool2d", {"output_size": "1,1"}, [("x", R(3, 4, 4, 6), True)])
+
+    add("flatten_basic", "flatten", {"start_dim": "1", "end_dim": "-1"}, [("x", R(2, 3, 4, 4), True)])
+    add("flatten_2", "flatten", {"start_dim": "1", "end_dim": "-1"}, [("x", R(3, 6, 2, 2), True)])
+
+    bn = lambda C: [("weight", rng.uniform(0.5, 1.5, C), True), ("bias", 0.1 * R(C), True)]
+    add("batch_norm2d_train", "batch_norm2d", {"mode": "train", "eps": "1e-5"},
+        [("x", 2.0 * R(3, 4, 5, 5) + 0.5, True)] + bn(4))
+    add("batch_norm2d_train_batch1", "batch_norm2d", {"mode": "train", "eps": "1e-5"},
+        [("x", R(1, 3, 4, 4) - 0.3, True)] + bn(3))
+    add("batch_norm2d_eval", "batch_norm2d", {"mode": "eval", "eps": "1e-5"},
+        [("x", 2.0 * R(3, 4, 5, 5) + 0.5, True)] + bn(4)
+        + [("running_mean", 0.3 * R(4), False), ("running_var", rng.uniform(0.5, 2.0, 4), False)])
+
+    add("add_broadcast_channel", "add_broadcast", {}, [("a", R(2, 3, 4, 5), True), ("b", R(3, 1, 1), True)])
+    add("add_broadcast_per_sample", "add_broadcast", {}, [("a", R(2, 3, 4, 5), True), ("b", R(2, 3, 1, 1), True)])
+
+    add("sum_axes_0_2_3_keepdims", "sum_axes", {"axes": "0,2,3", "keepdims": "true"}, [("x", R(2, 3, 4, 5), True)])
+    add("sum_axes_2_3", "sum_axes", {"axes": "2,3", "keepdims": "false"}, [("x", R(2, 3, 4, 5), True)])
+    return specs
+
+
+def check_tie_case(name, op, attrs, x, grad, upstream):
+    """Finite differences are meaningless at a tie, so the tie rule is checked by construction: subtract
+    0.1·(flat index)/size from the integer-valued x. Ties break in favour of the element that comes first in
+    row-major order (a window's row-major order is the input's flat order), and no other comparison changes
+    (distinct values differ by ≥ 1). The routing of x′, which is tie-free and away from any kink by ≥ 0.1/size
+    ≫ h, must be the first-maximum routing of x, and the gradient at x′ is checked by finite differences."""
+    fwd, vjp = OPS[op]
+    _, arg = _maxpool_argmax(x, attrs)
+    # the rule must matter: some window holds its maximum at least twice
+    k, st, pd, so = _pool_geom(x, attrs)
+    xp = np.pad(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])), constant_values=-np.inf)
+    count = sum((_window(xp, i, j, so, st) == fwd([x], attrs)).astype(int) for i in range(k[0]) for j in range(k[1]))
+    assert np.sum(count > 1) >= 4, f"{name}: too few tied windows"
+    xt = x - 0.1 * np.arange(x.size).reshape(x.shape) / x.size
+    assert np.array_equal(_maxpool_argmax(xt, attrs)[1], arg), f"{name}: tie-broken routing differs"
+    gt = vjp([xt], attrs, None, upstream)[0]
+    assert np.array_equal(gt, grad), f"{name}: first-maximum gradient differs from the tie-broken one"
+    num = ref.numeric_grad(lambda: float(np.sum(upstream * fwd([xt], attrs))), xt)
+    return ref.check(f"op {name} (tie-broken) input x", gt, num)
+
+
+def build_op_cases():
+    urng = np.random.RandomState(SEED_UPSTREAM)
+    cases, worst, worst_case = [], 0.0, ""
+    for name, op, attrs, inputs, opt in op_specs():
+        fwd, vjp = OPS[op]
+        arrays = [np.array(arr, dtype=np.float64) for _, arr, _, _ in inputs]
+        out = np.asarray(fwd(arrays, attrs), dtype=np.float64)
+        upstream = urng.randn(*out.shape)
+        grads = vjp(arrays, attrs, out, upstream)
+        assert len(grads) == len(inputs), name
+        gjson = []
+        for (iname, _, _, has_grad), arr, gr in zip(inputs, arrays, grads):
+            if not has_grad:
+                assert gr is None, (name, iname)
+                gjson.append(None)
+                continue
+            gr = np.asarray(gr, dtype=np.float64)
+            assert gr.shape == arr.shape, (name, iname, gr.shape, arr.shape)
+            if opt.get("ties"):
+                e = check_tie_case(name, op, attrs, arr, gr, upstream)
+            else:
+                num = ref.numeric_grad(lambda: float(np.sum(upstream * fwd(arrays, attrs))), arr)
+                e = ref.check(f"op {name} input {iname}", gr, num)
+            if e > worst:
+                worst, worst_case = e, f"{name}/{iname}"
+            gjson.append({"name": iname, "shape": list(arr.shape), "data": [float(v) for v in gr.reshape(-1)]})
+        cases.append({
+            "name": name, "op": op, "attrs": attrs,
+            "inputs": [ref.tensor_json(iname, arr) for (iname, _, _, _), arr in zip(inputs, arrays)],
+            "output": ref.plain_json(out),
+            "upstream": ref.plain_json(upstream),
+            "grads": gjson,
+        })
+    assert len({c["name"] for c in cases}) == len(cases)
+    print(f"cnn ops: {len(cases)} cases, worst finite-difference rel err {worst:.2e} ({worst_case})")
+    return {"cases": cases}
+
+
+# ---------------------------------------------------------------------------
+# Forward self-checks: finite differences only tie a VJP to its forward, so the vectorized forwards above are
+# compared with scalar loops written straight from PyTorch's definitions (cross-correlation; windows clipped
+# to the input; max pooling keeps the first strict maximum).
+# ---------------------------------------------------------------------------
+
+def naive_conv2d(x, w, b, a):
+    n, C, H, W = x.shape
+    K, Cg, kh, kw = w.shape
+    st, pd, dl, G, (Ho, Wo) = _conv_geom(x, w, a)
+    y = np.zeros((n, K, Ho, Wo))
+    for s in range(n):
+        for k in range(K):
+            g = k // (K // G)
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    acc = 0.0 if b is None else b[k]
+                    for c in range(Cg):
+                        for i in range(kh):
+                            for j in range(kw):
+                                h, v = oh * st[0] - pd[0] + i * dl[0], ow * st[1] - pd[1] + j * dl[1]
+                                if 0 <= h < H and 0 <= v < W:
+                                    acc += x[s, g * Cg + c, h, v] * w[k, c, i, j]
+                    y[s, k, oh, ow] = acc
+    return y
+
+
+def naive_pool(x, a, kind, gy=None):
+    """kind "max" (also returns the gradient routed to each window's first maximum) or "avg"."""
+    k, st, pd, (Ho, Wo) = _pool_geom(x, a)
+    n, C, H, W = x.shape
+    y, gx = np.zeros((n, C, Ho, Wo)), np.zeros_like(x)
+    for s in range(n):
+        for c in range(C):
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    cells = [(h, v) for h in range(oh * st[0] - pd[0], oh * st[0] - pd[0] + k[0])
+                             for v in range(ow * st[1] - pd[1], ow * st[1] - pd[1] + k[1]) if 0 <= h < H and 0 <= v < W]
+                    if kind == "max":
+                        bh, bv = cells[0]
+                        for h, v in cells[1:]:
+                            if x[s, c, h, v] > x[s, c, bh, bv]:
+                                bh, bv = h, v
+                        y[s, c, oh, ow] = x[s, c, bh, bv]
+                        if gy is not None:
+                            gx[s, c, bh, bv] += gy[s, c, oh, ow]
+                    else:
+                        div = k[0] * k[1] if _flag(a, "count_include_pad", "true") else len(cells)
+                        y[s, c, oh, ow] = sum(x[s, c, h, v] for h, v in cells) / div
+    return y, gx
+
+
+def check_forwards(cases):
+    worst = 0.0
+    for c in cases:
+        ins = [np.array(t["data"]).reshape(t["shape"]) for t in c["inputs"]]
+        out = np.array(c["output"]["data"]).reshape(c["output"]["shape"])
+        op, a = c["op"], c["attrs"]
+        if op == "conv2d":
+            want = naive_conv2d(ins[0], ins[1], ins[2] if len(ins) == 3 else None, a)
+        elif op == "max_pool2d":
+            want, gx = naive_pool(ins[0], a, "max", np.array(c["upstream"]["data"]).reshape(out.shape))
+            got = np.array(c["grads"][0]["data"]).reshape(ins[0].shape)   # overlaps add in another order
+            worst = max(worst, ref.check(f"max-pool routing of {c['name']} against its scalar loop", got, gx, tol=1e-12))
+        elif op == "avg_pool2d":
+            want = naive_pool(ins[0], a, "avg")[0]
+        elif op == "batch_norm2d":
+            x, g, b = ins[:3]
+            want = np.zeros_like(x)
+            for ch in range(x.shape[1]):
+                v = x[:, ch].reshape(-1)
+                mu, var = (v.mean(), ((v - v.mean()) ** 2).mean()) if a["mode"] == "train" else (ins[3][ch], ins[4][ch])
+                want[:, ch] = (x[:, ch] - mu) / np.sqrt(var + float(a["eps"])) * g[ch] + b[ch]
+        else:
+            continue
+        assert want.shape == out.shape, c["name"]
+        worst = max(worst, ref.check(f"forward of {c['name']} against its scalar loop", out, want, tol=1e-12))
+    return worst
+
+
+def main():
+    ops = build_op_cases()
+    print(f"cnn ops: forwards match their scalar loops, worst rel err {check_forwards(ops['cases']):.2e}")
+    ref.dump_json(os.path.join(FIXTURES, "cnn_ops.json"), ops)
+    print("wrote", os.path.relpath(FIXTURES, ref.ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
