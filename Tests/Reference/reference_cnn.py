@@ -517,10 +517,251 @@ def check_forwards(cases):
     return worst
 
 
+
+# ---------------------------------------------------------------------------
+# Part 2: a small CNN trained for 5 Adam steps, with and without BatchNorm2d
+# ---------------------------------------------------------------------------
+
+N_SAMPLES, BATCH, STEPS, CLASSES = 20, 4, 5, 10
+BN_EPS, BN_MOMENTUM = 1e-5, 0.1
+ADAM = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
+CONV_PAD1 = conv_attrs(padding="1,1")
+POOL2 = pool_attrs("2,2")
+AVG2 = dict(POOL2, count_include_pad="true")
+
+# (kind, ...): ("conv2d", in, out, k, attrs) | ("batch_norm2d", C) | ("linear", in, out) | (op, attrs)
+CNN_LAYERS = [("conv2d", 1, 4, 3, CONV_PAD1), ("relu", {}), ("max_pool2d", POOL2),
+              ("conv2d", 4, 6, 3, CONV_PAD1), ("relu", {}), ("avg_pool2d", AVG2), ("flatten", {}), ("linear", 24, 10)]
+CNN_BN_LAYERS = CNN_LAYERS[:1] + [("batch_norm2d", 4)] + CNN_LAYERS[1:]
+
+
+class CNN:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def param_keys(self):
+        return [f"{i}.{p}" for i, l in enumerate(self.layers) if l[0] in ("conv2d", "linear", "batch_norm2d")
+                for p in ("weight", "bias")]
+
+    def buffer_keys(self):
+        return [f"{i}.{b}" for i, l in enumerate(self.layers) if l[0] == "batch_norm2d"
+                for b in ("running_mean", "running_var", "num_batches_tracked")]
+
+    def state_keys(self):
+        """PyTorch's state_dict order: per module, parameters then buffers."""
+        out = []
+        for i, l in enumerate(self.layers):
+            if l[0] in ("conv2d", "linear", "batch_norm2d"):
+                out += [f"{i}.weight", f"{i}.bias"]
+            if l[0] == "batch_norm2d":
+                out += [f"{i}.running_mean", f"{i}.running_var", f"{i}.num_batches_tracked"]
+        return out
+
+    def describe(self):
+        names = []
+        for l in self.layers:
+            if l[0] == "conv2d":
+                a = l[4]
+                names.append(f"conv2d({l[1]},{l[2]},{l[3]},stride={a['stride'].split(',')[0]},padding={a['padding'].split(',')[0]})")
+            elif l[0] in ("linear", "batch_norm2d"):
+                names.append(f"{l[0]}({','.join(str(v) for v in l[1:])})")
+            elif l[0] in ("max_pool2d", "avg_pool2d"):
+                names.append(f"{l[0]}({l[1]['kernel'].split(',')[0]})")
+            else:
+                names.append(l[0])
+        return {"layers": names, "input": [1, 8, 8], "loss": "cross_entropy(mean)"}
+
+    def forward(self, P, B, x, train):
+        """Activations of every layer and, in train mode, each BatchNorm's batch mean, biased variance and count."""
+        acts, stats = [x], {}
+        for i, l in enumerate(self.layers):
+            h = acts[-1]
+            if l[0] == "conv2d":
+                h = f_conv2d([h, P[f"{i}.weight"], P[f"{i}.bias"]], l[4])
+            elif l[0] == "linear":
+                h = ref.f_linear([h, P[f"{i}.weight"], P[f"{i}.bias"]], {})
+            elif l[0] == "batch_norm2d":
+                ins = [h, P[f"{i}.weight"], P[f"{i}.bias"], B[f"{i}.running_mean"], B[f"{i}.running_var"]]
+                if train:
+                    stats[i] = _bn_stats(h) + (h.shape[0] * h.shape[2] * h.shape[3],)
+                h = f_batch_norm2d(ins, {"mode": "train" if train else "eval", "eps": str(BN_EPS)})
+            else:
+                h = OPS[l[0]][0]([h], l[1])
+            acts.append(h)
+        return acts, stats
+
+    def loss(self, P, B, x, y, train=True):
+        return ref.f_cross_entropy([self.forward(P, B, x, train)[0][-1], y], {"reduction": "mean"})
+
+    def loss_and_grad(self, P, B, x, y):
+        """Train mode: the loss, the gradient of every parameter, and the batch statistics of each BatchNorm."""
+        acts, stats = self.forward(P, B, x, True)
+        ce = {"reduction": "mean"}
+        L = ref.f_cross_entropy([acts[-1], y], ce)
+        g = ref.b_cross_entropy([acts[-1], y], ce, L, 1.0)[0]
+        G = {}
+        for i in range(len(self.layers) - 1, -1, -1):
+            l, h = self.layers[i], acts[i]
+            if l[0] in ("conv2d", "linear", "batch_norm2d"):
+                ins = [h, P[f"{i}.weight"], P[f"{i}.bias"]]
+                if l[0] == "conv2d":
+                    g, G[f"{i}.weight"], G[f"{i}.bias"] = b_conv2d(ins, l[4], acts[i + 1], g)
+                elif l[0] == "linear":
+                    g, G[f"{i}.weight"], G[f"{i}.bias"] = ref.b_linear(ins, {}, acts[i + 1], g)
+                else:
+                    g, G[f"{i}.weight"], G[f"{i}.bias"] = b_batch_norm2d(ins, {"mode": "train", "eps": str(BN_EPS)},
+                                                                         acts[i + 1], g)
+            else:
+                g = OPS[l[0]][1]([h], l[1], acts[i + 1], g)[0]
+        assert g.shape == x.shape
+        return float(L), G, stats
+
+    def update_buffers(self, B, stats):
+        """nn.BatchNorm2d in train mode: running ← (1 − m)·running + m·stat, with the unbiased variance."""
+        for i, (mu, var, n) in stats.items():     # n: elements per channel, batch × H × W
+            B[f"{i}.running_mean"] = (1 - BN_MOMENTUM) * B[f"{i}.running_mean"] + BN_MOMENTUM * mu
+            B[f"{i}.running_var"] = (1 - BN_MOMENTUM) * B[f"{i}.running_var"] + BN_MOMENTUM * var * n / (n - 1)
+            B[f"{i}.num_batches_tracked"] = B[f"{i}.num_batches_tracked"] + 1
+
+
+def init_cnn_weights():
+    """float32 weights drawn in layer order (weight, then bias) from RandomState(SEED_INIT) with PyTorch's default
+    init: kaiming_uniform_(a=√5) is U(±1/√fan_in), the bias U(±1/√fan_in) too; fan_in = in/groups·kh·kw."""
+    rng = np.random.RandomState(SEED_INIT)
+    w = []
+    for l in CNN_LAYERS:
+        if l[0] == "conv2d":
+            shape = (l[2], l[1], l[3], l[3])
+        elif l[0] == "linear":
+            shape = (l[2], l[1])
+        else:
+            continue
+        bound = 1.0 / np.sqrt(np.prod(shape[1:]))
+        w.append((rng.uniform(-bound, bound, size=shape).astype(np.float32),
+                  rng.uniform(-bound, bound, size=shape[:1]).astype(np.float32)))
+    return w
+
+
+def initial_state(model, weights):
+    """The state_dict (float32 parameters and running stats, int64 counters) in PyTorch's order: the weighted layers
+    take `weights` in order, BatchNorm starts at γ = 1, β = 0, running mean 0, running variance 1, no batches."""
+    it = iter(weights)
+    state = []
+    for i, l in enumerate(model.layers):
+        if l[0] in ("conv2d", "linear"):
+            wt, b = next(it)
+            state += [(f"{i}.weight", wt), (f"{i}.bias", b)]
+        elif l[0] == "batch_norm2d":
+            C = l[1]
+            state += [(f"{i}.weight", np.ones(C, np.float32)), (f"{i}.bias", np.zeros(C, np.float32)),
+                      (f"{i}.running_mean", np.zeros(C, np.float32)), (f"{i}.running_var", np.ones(C, np.float32)),
+                      (f"{i}.num_batches_tracked", np.array(0, dtype=np.int64))]
+    assert [k for k, _ in state] == model.state_keys()
+    return state
+
+
+def make_cnn_data():
+    """x ~ N(0,1) as float32 (20,1,8,8); y = argmax of a fixed random linear map of the pixels (int64)."""
+    rng = np.random.RandomState(SEED_DATA)
+    x = rng.randn(N_SAMPLES, 1, 8, 8).astype(np.float32)
+    teacher = rng.randn(64, CLASSES)
+    y = np.argmax(x.reshape(N_SAMPLES, -1).astype(np.float64) @ teacher, axis=1).astype(np.int64)
+    return x, y
+
+
+def write_safetensors_typed(path, tensors):
+    """As reference.write_safetensors, but float32 tensors are F32 and int64 ones I64 (num_batches_tracked)."""
+    header, blobs, off = {}, [], 0
+    for name, arr in tensors:
+        code, dt = ("I64", "<i8") if arr.dtype == np.int64 else ("F32", "<f4")
+        assert arr.dtype in (np.int64, np.float32), name
+        b = np.ascontiguousarray(arr, dtype=dt).tobytes()
+        header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hjson += b" " * ((-(8 + len(hjson))) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)) + hjson + b"".join(blobs))
+    back = ref.read_safetensors(path)
+    assert list(back) == [k for k, _ in tensors], path
+    for k, v in tensors:
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape and np.array_equal(back[k], v), (path, k)
+
+
+def tensor_plain(arr):
+    """{"shape", "data"}: floats for float tensors, integers for int64 counters."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "i":
+        return {"shape": list(arr.shape), "data": [int(v) for v in arr.reshape(-1)]}
+    return ref.plain_json(arr)
+
+
+def evaluate(model, P, B, x, y):
+    """Eval mode (BatchNorm uses its running statistics) over all samples."""
+    logits = model.forward(P, B, x, False)[0][-1]
+    L = ref.f_cross_entropy([logits, y], {"reduction": "mean"})
+    return {"loss": float(L), "accuracy": float(np.mean(np.argmax(logits, axis=1) == y))}, ref.plain_json(logits[:4])
+
+
+def check_cnn_grad(model, P, B, x, y, label):
+    _, G, _ = model.loss_and_grad(P, B, x, y)
+    worst = 0.0
+    for k in model.param_keys():
+        num = ref.numeric_grad(lambda: model.loss(P, B, x, y), P[k])
+        worst = max(worst, ref.check(f"model {label} param {k}", G[k], num))
+    return worst
+
+
+def build_cnn_trajectories():
+    x32, y = make_cnn_data()
+    x = x32.astype(np.float64)
+    weights = init_cnn_weights()
+    np.save(os.path.join(TRAJ, "cnn_x.npy"), x32)
+    np.save(os.path.join(TRAJ, "cnn_y.npy"), y)
+    assert np.array_equal(np.load(os.path.join(TRAJ, "cnn_x.npy")), x32)
+    assert np.array_equal(np.load(os.path.join(TRAJ, "cnn_y.npy")), y)
+    result = {"data": {"x": ref.plain_json(x), "y": tensor_plain(y)}}
+    for tag, layers in (("cnn", CNN_LAYERS), ("cnn_bn", CNN_BN_LAYERS)):
+        model = CNN(layers)
+        state = initial_state(model, weights)
+        write_safetensors_typed(os.path.join(TRAJ, f"{tag}_init.safetensors"), state)
+        P = {k: v.astype(np.float64) for k, v in state if k in model.param_keys()}
+        B = {k: (v.copy() if v.dtype == np.int64 else v.astype(np.float64)) for k, v in state if k in model.buffer_keys()}
+        worst = max(check_cnn_grad(model, P, B, x[:BATCH], y[:BATCH], f"{tag}/first batch"),
+                    check_cnn_grad(model, P, B, x[-BATCH:], y[-BATCH:], f"{tag}/last batch"))
+        entry = {"model": model.describe(),
+                 "init_params": {k: ref.plain_json(P[k]) for k in model.param_keys()}}
+        if B:
+            entry["init_buffers"] = {k: tensor_plain(B[k]) for k in model.buffer_keys()}
+        entry["eval_initial"], entry["logits_initial_first4"] = evaluate(model, P, B, x, y)
+
+        opt = optim.Optim("adam", ADAM)
+        losses = []
+        for t in range(STEPS):
+            xb, yb = x[t * BATCH:(t + 1) * BATCH], y[t * BATCH:(t + 1) * BATCH]
+            L, G, stats = model.loss_and_grad(P, B, xb, yb)
+            losses.append(L)
+            model.update_buffers(B, stats)
+            opt.step(P, G)
+        assert np.all(np.isfinite(losses))
+        run = {"hparams": ADAM, "batch": BATCH, "steps": STEPS, "losses": losses,
+               "final_params": {k: ref.plain_json(P[k]) for k in model.param_keys()}}
+        if B:
+            run["final_buffers"] = {k: tensor_plain(B[k]) for k in model.buffer_keys()}
+        run["eval_final"], run["logits_final_first4"] = evaluate(model, P, B, x, y)
+        entry["adam"] = run
+        result[tag] = entry
+        print(f"{tag}: model backward finite-difference worst rel err {worst:.2e}; losses {losses}")
+    return result
+
+
 def main():
     ops = build_op_cases()
     print(f"cnn ops: forwards match their scalar loops, worst rel err {check_forwards(ops['cases']):.2e}")
+    traj = build_cnn_trajectories()
     ref.dump_json(os.path.join(FIXTURES, "cnn_ops.json"), ops)
+    ref.dump_json(os.path.join(FIXTURES, "cnn_trajectory.json"), traj)
     print("wrote", os.path.relpath(FIXTURES, ref.ROOT))
     return 0
 
