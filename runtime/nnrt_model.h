@@ -73,7 +73,10 @@ enum { NNRT_PROF_GEMM = 0,         /* nnrt_sgemm and its epilogue loop */
        NNRT_PROF_ELEMENTWISE = 1,  /* fused elementwise loops and reductions */
        NNRT_PROF_ROWWISE = 2,      /* softmax, cross-entropy and other row-wise kernels */
        NNRT_PROF_OPTIMIZER = 3,    /* the optimizer update */
-       NNRT_PROF_KINDS = 4 };
+       NNRT_PROF_CONV = 4,         /* convolutions, forward (nnrt_window.h) */
+       NNRT_PROF_CONV_BACKWARD = 5,/* the convolutions' input, weight and bias gradients */
+       NNRT_PROF_POOL = 6,         /* pooling, forward and backward */
+       NNRT_PROF_KINDS = 7 };
 
 double nnrt_now(void);  /* monotonic seconds */
 double nnrt_rng_uniform(uint64_t s[4]);  /* [0, 1) from the seeded xoshiro256** state, e.g. ctx->rng (dropout) */

@@ -56,12 +56,16 @@ void nnrt_profile_epoch_line(FILE *f, const nnrt_profile *e) {
             e->step * ms, e->kernel[NNRT_PROF_GEMM] * ms, e->kernel[NNRT_PROF_ELEMENTWISE] * ms,
             e->kernel[NNRT_PROF_ROWWISE] * ms, e->kernel[NNRT_PROF_OPTIMIZER] * ms, nnrt_profile_other(e) * ms,
             e->gather * ms, e->eval);
+    if (e->kernel[NNRT_PROF_CONV] + e->kernel[NNRT_PROF_CONV_BACKWARD] + e->kernel[NNRT_PROF_POOL] > 0)
+        fprintf(f, "  profile: + window kernels: conv forward %.3f + conv backward %.3f + pooling %.3f ms/step\n",
+                e->kernel[NNRT_PROF_CONV] * ms, e->kernel[NNRT_PROF_CONV_BACKWARD] * ms, e->kernel[NNRT_PROF_POOL] * ms);
 }
 
 void nnrt_profile_report(FILE *f, const nnrt_profile *p) {
     int64_t S = p->steps, E = p->epochs;
     static const char *names[NNRT_PROF_KINDS] = {"gemm (+ fused epilogues)", "elementwise", "row-wise (softmax, CE)",
-                                                 "optimizer update"};
+                                                 "optimizer update", "conv forward", "conv backward",
+                                                 "pooling (forward, backward)"};
     fprintf(f, "profile: %lld epoch%s, %lld steps, %.1f samples per step; totals since the start of training,\n"
                "shown per step and per epoch (counters are not reset between epochs)\n",
             (long long)E, E == 1 ? "" : "s", (long long)S, per((double)p->samples, S));
@@ -121,6 +125,8 @@ void nnrt_profile_json(FILE *f, const nnrt_profile *p, const nnrt_model *m, cons
         {"train", p->train},                       {"shuffle", p->shuffle},
         {"eval", p->eval},                         {"load", p->load},
         {"init", p->init},
+        {"conv", p->kernel[NNRT_PROF_CONV]},       {"conv_backward", p->kernel[NNRT_PROF_CONV_BACKWARD]},
+        {"pool", p->kernel[NNRT_PROF_POOL]},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         fprintf(f, ",\"%s_s\":", fields[i].name);

@@ -29,7 +29,7 @@ public final class BatchNorm: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let b = GraphBuilder.shared
         expectFeatures(x, features, layer: "BatchNorm(\(features))", site: site)
-        let p = created ?? makeParameters()
+        let p = created ?? BatchNorm.makeParameters(name, features, affine, site)
         created = p
         func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
         func c(_ v: Double) -> ValueID { op(.constant(v), []) }
@@ -54,7 +54,7 @@ public final class BatchNorm: Layer {
         return Tensor(y)
     }
 
-    private func makeParameters() -> Params {
+    static func makeParameters(_ name: String?, _ features: Int, _ affine: Bool, _ site: SourceSite) -> Params {
         let prefix = layerPrefix(name, kind: "batchnorm")
         let weight = affine ? declareParameter("\(prefix).weight", [features], .constant(1), site: site) : nil
         let bias = affine ? declareParameter("\(prefix).bias", [features], .zeros, site: site) : nil
@@ -137,6 +137,60 @@ public final class LayerNorm: Layer {
         let inv = op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, op(.constant(eps), [])])])])
         var y = op(.binary(.mul), [centered, inv])
         if let (w, bias) = created! { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
+        return Tensor(y)
+    }
+}
+
+/// Batch normalization over the channels of images, as PyTorch's `nn.BatchNorm2d(channels)`: the statistics of
+/// each channel are taken over the batch and both spatial axes (n·H·W values). Otherwise as `BatchNorm`:
+/// parameters `weight`, `bias`; buffers `running_mean`, `running_var` (updated with the unbiased variance) and
+/// `num_batches_tracked`.
+public final class BatchNorm2d: Layer {
+    public let channels: Int
+    let eps: Double, momentum: Double, affine: Bool
+    let name: String?
+    let site: SourceSite
+    var created: BatchNorm.Params?
+
+    public init(_ channels: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true, name: String? = nil,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
+        self.name = name
+        site = NNDSL.site(file, line, column)
+        if channels <= 0 { fail("BatchNorm2d needs a positive number of channels, got \(channels)", at: site) }
+        if !(eps > 0) { fail("BatchNorm2d eps must be positive, got \(eps)", at: site) }
+        if !(momentum >= 0 && momentum <= 1) { fail("BatchNorm2d momentum must be in [0, 1], got \(momentum)", at: site) }
+        self.channels = channels
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = GraphBuilder.shared
+        let ch = expectImages(x, layer: "BatchNorm2d(\(channels))", site: site)
+        if ch != channels { fail("BatchNorm2d(\(channels)) expects \(channels) channels, got an input \(b.graph.type(x.id).shape)", at: site) }
+        let s = b.graph.type(x.id).shape
+        let p = created ?? BatchNorm.makeParameters(name, channels, affine, site)
+        created = p
+        func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
+        func c(_ v: Double) -> ValueID { op(.constant(v), []) }
+        let perChannel = TensorType(.f32, Shape([channels, 1, 1])), flat = TensorType(.f32, Shape([channels]))
+        func expand(_ v: ValueID) -> ValueID { b.add(.reshape, [v], declared: perChannel, site: site) }
+        func sum(_ v: ValueID) -> ValueID { b.add(.sumTo, [v], declared: perChannel, site: site) }
+        let count = op(.binary(.mul), [op(.batchSize, []), c(Double(s.dims[1] * s.dims[2]))])
+        let mean = op(.binary(.div), [sum(x.id), count])
+        let centered = op(.binary(.sub), [x.id, mean])
+        let variance = op(.binary(.div), [sum(op(.unary(.square), [centered])), count])
+        let trainY = op(.binary(.mul), [centered, op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])])])
+        let evalY = op(.binary(.mul), [op(.binary(.sub), [x.id, expand(p.mean)]),
+                                       op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [expand(p.variance), c(eps)])])])])
+        var y = op(.byMode(.batchStatistics), [trainY, evalY])
+        if let w = p.weight, let bias = p.bias { y = op(.binary(.add), [op(.binary(.mul), [y, expand(w)]), expand(bias)]) }
+        let keep = c(1 - momentum), m = c(momentum)
+        let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [count, op(.binary(.max), [op(.binary(.sub), [count, c(1)]), c(1)])])])
+        let flatMean = b.add(.reshape, [mean], declared: flat, site: site), flatVar = b.add(.reshape, [unbiased], declared: flat, site: site)
+        b.add(.assign(p.meanName), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, flatMean])])], site: site)
+        b.add(.assign(p.varName), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, flatVar])])], site: site)
         return Tensor(y)
     }
 }

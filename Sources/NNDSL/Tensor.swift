@@ -25,6 +25,21 @@ public func Input(_ features: Int, file: String = #filePath, line: Int = #line, 
     return Tensor(v)
 }
 
+/// The model's input as images: `channels`×`height`×`width` floats per sample (n, C, H, W), read from each
+/// data row in row-major order (an IDX image of 28×28 is `Input(channels: 1, height: 28, width: 28)`).
+public func Input(channels: Int, height: Int, width: Int,
+                  file: String = #filePath, line: Int = #line, column: Int = #column) -> Tensor {
+    let b = GraphBuilder.shared
+    let s = site(file, line, column)
+    if b.input != nil { fail("a model has one Input; this is the second", at: s) }
+    if channels <= 0 || height <= 0 || width <= 0 {
+        fail("Input needs positive sizes, got channels \(channels), height \(height), width \(width)", at: s)
+    }
+    let v = b.add(.input("x"), [], declared: TensorType(.f32, Shape(batched: true, [channels, height, width])), site: s)
+    b.input = v
+    return Tensor(v)
+}
+
 /// Adds an op on symbolic tensors. Operators cannot capture a call site, so their errors point at the
 /// nearest operand that has one.
 func apply(_ op: Op, _ xs: [Tensor], site: SourceSite?) -> Tensor {

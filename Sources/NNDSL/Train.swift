@@ -12,8 +12,24 @@ public func train(_ model: Layer, input features: Int, loss: Loss, optimizer: Op
                   schedule: LRSchedule = .constant, schedulePer: ScheduleStep = .step, batchSize: Int = 64,
                   epochs: Int = 10, seed: UInt64 = 0, maxBatch: Int? = nil, penalty: Penalty? = nil,
                   file: String = #filePath, line: Int = #line, column: Int = #column) {
+    train(model, input: [features], loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer,
+          batchSize: batchSize, epochs: epochs, seed: seed, maxBatch: maxBatch, penalty: penalty,
+          file: file, line: line, column: column)
+}
+
+/// Trains `model` on inputs of the given per-sample shape: `[784]` for vectors, `[1, 28, 28]` for images
+/// (channels, height, width), which the data's flat rows are read as in row-major order.
+public func train(_ model: Layer, input shape: [Int], loss: Loss, optimizer: Optimizer,
+                  schedule: LRSchedule = .constant, schedulePer: ScheduleStep = .step, batchSize: Int = 64,
+                  epochs: Int = 10, seed: UInt64 = 0, maxBatch: Int? = nil, penalty: Penalty? = nil,
+                  file: String = #filePath, line: Int = #line, column: Int = #column) {
     let s = site(file, line, column)
-    let x = Input(features, file: file, line: line, column: column)
+    let x: Tensor
+    switch shape.count {
+    case 1: x = Input(shape[0], file: file, line: line, column: column)
+    case 3: x = Input(channels: shape[0], height: shape[1], width: shape[2], file: file, line: line, column: column)
+    default: fail("input: is the shape of one sample, [features] or [channels, height, width]; got \(shape)", at: s)
+    }
     finish(model(x), loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
            maxBatch: maxBatch, penalty: penalty, site: s)
 }
@@ -40,7 +56,8 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     }
     if batchSize < 1 { fail("batchSize must be at least 1, got \(batchSize)", at: s) }
     if epochs < 1 { fail("epochs must be at least 1, got \(epochs)", at: s) }
-    let maxB = maxBatch ?? max(batchSize, 1024)
+    // Larger batches serve inference; images need far more arena per sample than feature vectors.
+    let maxB = maxBatch ?? max(batchSize, b.graph.type(x).shape.dims.count > 1 ? 256 : 1024)
     if maxB < batchSize { fail("maxBatch \(maxB) is smaller than batchSize \(batchSize)", at: s) }
     let k = out.dims[0]
     let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))

@@ -32,9 +32,72 @@ extension Op {
         case .broadcast:
             try arity(1); try float(0)
             guard let d = declared else { throw TypeError("broadcast needs a declared type") }
-            guard x[0].shape.isScalar || (d.shape.batched && !x[0].shape.batched && x[0].shape.dims == d.shape.dims)
-                    || (d.shape.batched && x[0].shape == Shape(batched: true, []))
+            guard (try? Shape.broadcast(x[0].shape, d.shape)) == d.shape
             else { throw TypeError("cannot broadcast \(x[0].shape) to \(d.shape)") }
+            return d
+        case .sumTo:
+            try arity(1); try float(0)
+            guard let d = declared, d.dtype == .f32 else { throw TypeError("sum_to needs a declared f32 type") }
+            guard (try? Shape.broadcast(d.shape, x[0].shape)) == x[0].shape
+            else { throw TypeError("sum_to: \(d.shape) does not broadcast to \(x[0].shape)") }
+            return d
+        case .reshape:
+            try arity(1); try float(0)
+            guard let d = declared, d.dtype == .f32 else { throw TypeError("reshape needs a declared f32 type") }
+            guard d.shape.batched == x[0].shape.batched, d.shape.fixedCount == x[0].shape.fixedCount else {
+                throw TypeError("cannot reshape \(x[0].shape) (\(x[0].shape.fixedCount) elements\(x[0].shape.batched ? " per sample" : "")) to \(d.shape)")
+            }
+            return d
+        case .conv2d(let a):
+            try arity(x.count == 3 ? 3 : 2); try images(x[0]); try float(1)
+            let w = x[1].shape, c = x[0].shape.dims[0]
+            guard !w.batched, w.dims.count == 4 else { throw TypeError("conv2d: the weight must be (K,C/groups,kh,kw), got \(w)") }
+            try a.check(channels: c, out: w.dims[0])
+            guard w.dims[1] * a.groups == c else {
+                throw TypeError("conv2d: the weight \(w) takes \(w.dims[1] * a.groups) input channels, the input \(x[0].shape) has \(c)")
+            }
+            if x.count == 3 {
+                try float(2)
+                guard x[2].shape == Shape([w.dims[0]]) else { throw TypeError("conv2d: the bias must be (\(w.dims[0])), got \(x[2].shape)") }
+            }
+            let oh = a.outputSize(x[0].shape.dims[1], kernel: w.dims[2], axis: 0)
+            let ow = a.outputSize(x[0].shape.dims[2], kernel: w.dims[3], axis: 1)
+            guard oh > 0, ow > 0 else {
+                throw TypeError("conv2d: a \(w.dims[2])x\(w.dims[3]) kernel (\(a)) does not fit the input \(x[0].shape)")
+            }
+            return TensorType(.f32, Shape(batched: true, [w.dims[0], oh, ow]))
+        case .conv2dGradInput(let a):
+            try arity(2); try images(x[0])
+            guard let d = declared else { throw TypeError("conv2d_grad_input needs a declared type") }
+            guard try Op.conv2d(a).resultType([d, x[1]]) == x[0] else {
+                throw TypeError("conv2d_grad_input: \(x[0]) is not the output of a convolution of \(d) by \(x[1])")
+            }
+            return d
+        case .conv2dGradWeight(let a):
+            try arity(2); try images(x[0]); try images(x[1])
+            guard let d = declared else { throw TypeError("conv2d_grad_weight needs a declared type") }
+            guard try Op.conv2d(a).resultType([x[1], d]) == x[0] else {
+                throw TypeError("conv2d_grad_weight: \(x[0]) is not the output of a convolution of \(x[1]) by \(d)")
+            }
+            return d
+        case .conv2dGradBias:
+            try arity(1); try images(x[0])
+            return TensorType(.f32, Shape([x[0].shape.dims[0]]))
+        case .maxPool2d(let a), .avgPool2d(let a):
+            try arity(1); try images(x[0])
+            return TensorType(.f32, try a.pooled(x[0].shape))
+        case .maxPool2dGrad(let a):
+            try arity(2); try images(x[0]); try images(x[1])
+            guard try a.pooled(x[1].shape) == x[0].shape else {
+                throw TypeError("max_pool2d_grad: \(x[0].shape) is not the pooled shape of \(x[1].shape)")
+            }
+            return x[1]
+        case .avgPool2dGrad(let a):
+            try arity(1); try images(x[0])
+            guard let d = declared, d.dtype == .f32, d.shape.batched, d.shape.dims.count == 3,
+                  try a.pooled(d.shape) == x[0].shape else {
+                throw TypeError("avg_pool2d_grad: \(x[0].shape) is not the pooled shape of \(declared?.shape.description ?? "?")")
+            }
             return d
         case .matmul(let ta, let tb):
             try arity(2); try float(0); try float(1)
@@ -100,6 +163,12 @@ extension Op {
         }
     }
 
+    /// A batch of images, f32 (n, C, H, W).
+    private func images(_ t: TensorType) throws {
+        guard t.dtype == .f32, t.shape.batched, t.shape.dims.count == 3 else {
+            throw TypeError("\(mnemonic) needs f32 images (n,C,H,W), got \(t)")
+        }
+    }
     private func rows(_ t: TensorType) throws {
         guard t.dtype == .f32, t.shape.batched, t.shape.dims.count == 1 else {
             throw TypeError("\(mnemonic) needs f32 (n,k) logits, got \(t)")
@@ -149,6 +218,51 @@ extension Shape {
         if b.batched, !a.batched, a.dims == b.dims { return b }
         if a.batched, b.batched, b.dims.isEmpty { return a }   // one value per sample, repeated along its row
         if a.batched, b.batched, a.dims.isEmpty { return b }
-        throw TypeError("cannot broadcast shapes \(a) and \(b)")
+        // NumPy's rule, right-aligned: each axis equal, or 1 in one operand. The batch dimension is a symbol
+        // that only meets itself or a 1, and stays the leading axis.
+        let fa = a.symbolic, fb = b.symbolic, r = Swift.max(fa.count, fb.count)
+        let pa = Array(repeating: 1, count: r - fa.count) + fa, pb = Array(repeating: 1, count: r - fb.count) + fb
+        var out: [Int?] = []
+        for (x, y) in zip(pa, pb) {
+            if x == y { out.append(x) } else if x == 1 { out.append(y) } else if y == 1 { out.append(x) } else {
+                throw TypeError("cannot broadcast shapes \(a) and \(b)")
+            }
+        }
+        if let i = out.firstIndex(of: nil) {
+            guard i == 0 else { throw TypeError("cannot broadcast shapes \(a) and \(b): the batch would not lead") }
+            return Shape(batched: true, out.dropFirst().map { $0! })
+        }
+        return Shape(out.map { $0! })
+    }
+
+    /// The dimensions with the batch as nil in front: (n,C,H,W) is [nil, C, H, W].
+    public var symbolic: [Int?] { (batched ? [nil] : []) + dims.map { Optional($0) } }
+}
+
+extension Conv2dAttrs {
+    func check(channels c: Int, out k: Int) throws {
+        guard stride.count == 2, padding.count == 2, dilation.count == 2, stride.allSatisfy({ $0 > 0 }),
+              padding.allSatisfy({ $0 >= 0 }), dilation.allSatisfy({ $0 > 0 }), groups > 0 else {
+            throw TypeError("conv2d: invalid geometry \(self)")
+        }
+        guard c % groups == 0, k % groups == 0 else {
+            throw TypeError("conv2d: groups \(groups) must divide the input channels \(c) and the output channels \(k)")
+        }
+    }
+}
+
+extension Pool2dAttrs {
+    /// The shape after pooling (n, C, H, W), or an error naming what does not fit.
+    public func pooled(_ s: Shape) throws -> Shape {
+        guard kernel.count == 2, stride.count == 2, padding.count == 2, kernel.allSatisfy({ $0 > 0 }),
+              stride.allSatisfy({ $0 > 0 }), padding.allSatisfy({ $0 >= 0 }) else {
+            throw TypeError("pooling: invalid geometry \(self)")
+        }
+        guard padding[0] * 2 <= kernel[0], padding[1] * 2 <= kernel[1] else {
+            throw TypeError("pooling: padding \(padding[0])x\(padding[1]) must be at most half the kernel \(kernel[0])x\(kernel[1])")
+        }
+        let oh = outputSize(s.dims[1], axis: 0), ow = outputSize(s.dims[2], axis: 1)
+        guard oh > 0, ow > 0 else { throw TypeError("pooling: a \(kernel[0])x\(kernel[1]) window does not fit \(s)") }
+        return Shape(batched: true, [s.dims[0], oh, ow])
     }
 }

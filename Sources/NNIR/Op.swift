@@ -61,6 +61,72 @@ public enum Op: Hashable, Codable, Sendable {
     // Train/eval behaviour: the pipeline specializes the forward graph per execution mode before differentiating
     case byMode(ModeSwitch)       // (whenOn, whenOff): whenOn where the switch is on in the program's mode
     case dropoutMask              // (p ()) → a value per element: 1/(1−p) with probability 1−p, else 0; random
+    // Any rank (NCHW at every boundary)
+    case reshape                  // x → the declared type: the same elements in the same row-major order
+    case sumTo                    // x → the declared type, a shape that broadcasts to x's: the sum over the broadcast axes
+    // Windows over (n, C, H, W): convolution and pooling, with their backward ops, so that backward stays IR
+    case conv2d(Conv2dAttrs)              // (x (n,C,H,W), w (K,C/g,kh,kw)[, b (K)]) → (n,K,OH,OW)
+    case conv2dGradInput(Conv2dAttrs)     // (g (n,K,OH,OW), w) → the declared (n,C,H,W)
+    case conv2dGradWeight(Conv2dAttrs)    // (g (n,K,OH,OW), x (n,C,H,W)) → the declared (K,C/g,kh,kw)
+    case conv2dGradBias                   // g (n,K,OH,OW) → (K): the sum over n, OH and OW
+    case maxPool2d(Pool2dAttrs)           // x (n,C,H,W) → (n,C,OH,OW), padding counting as −∞
+    case maxPool2dGrad(Pool2dAttrs)       // (g (n,C,OH,OW), x) → x's type: g at each window's first maximum
+    case avgPool2d(Pool2dAttrs)           // x (n,C,H,W) → (n,C,OH,OW), padding counted as zeros (count_include_pad)
+    case avgPool2dGrad(Pool2dAttrs)       // g (n,C,OH,OW) → the declared (n,C,H,W)
+}
+
+/// A 2-d convolution's geometry besides its shapes, as PyTorch's `nn.Conv2d` arguments: (height, width) pairs.
+public struct Conv2dAttrs: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var stride: [Int]
+    public var padding: [Int]
+    public var dilation: [Int]
+    public var groups: Int
+
+    public init(stride: [Int] = [1, 1], padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1) {
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+    }
+
+    /// The output size along one axis of an input of size `size` and a kernel of size `k` (PyTorch's floor mode).
+    public func outputSize(_ size: Int, kernel k: Int, axis a: Int) -> Int {
+        (size + 2 * padding[a] - dilation[a] * (k - 1) - 1) / stride[a] + 1
+    }
+
+    public var description: String {
+        var parts = ["stride \(stride[0])x\(stride[1])"]
+        if padding != [0, 0] { parts.append("pad \(padding[0])x\(padding[1])") }
+        if dilation != [1, 1] { parts.append("dilation \(dilation[0])x\(dilation[1])") }
+        if groups != 1 { parts.append("groups \(groups)") }
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// A 2-d pooling window, as PyTorch's `nn.MaxPool2d`/`nn.AvgPool2d` arguments: (height, width) pairs.
+public struct Pool2dAttrs: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var kernel: [Int]
+    public var stride: [Int]
+    public var padding: [Int]
+    /// Average pooling divides by the whole window (true, PyTorch's default) or by its part inside the image.
+    public var countIncludePad: Bool
+
+    public init(kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0, 0], countIncludePad: Bool = true) {
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+        self.padding = padding
+        self.countIncludePad = countIncludePad
+    }
+
+    public func outputSize(_ size: Int, axis a: Int) -> Int { (size + 2 * padding[a] - kernel[a]) / stride[a] + 1 }
+
+    public var description: String {
+        var parts = ["\(kernel[0])x\(kernel[1])"]
+        if stride != kernel { parts.append("stride \(stride[0])x\(stride[1])") }
+        if padding != [0, 0] { parts.append("pad \(padding[0])x\(padding[1])") }
+        if !countIncludePad { parts.append("exclude pad") }
+        return parts.joined(separator: ", ")
+    }
 }
 
 /// A behaviour that differs between training and inference. Each execution mode turns some of them on.
@@ -91,6 +157,8 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
 /// How an op computes, which decides what fusion and memory planning may do with it.
 public enum OpKind: String, Sendable {
     case source, elementwise, contraction, reduction, rowwise, effect
+    /// A window over (n, C, H, W) (convolution, pooling): its own kernel, a call into runtime/.
+    case window
 }
 
 /// Properties of an op, as data.
@@ -123,6 +191,11 @@ extension Op {
         case .assign: return .make(.effect)
         case .byMode: return .make(.elementwise)
         case .dropoutMask: return .make(.elementwise, diff: [])
+        case .reshape: return .make(.elementwise)
+        case .sumTo: return .make(.reduction)
+        case .conv2d, .maxPool2d, .avgPool2d, .conv2dGradBias: return .make(.window)
+        case .maxPool2dGrad: return .make(.window, diff: [])
+        case .conv2dGradInput, .conv2dGradWeight, .avgPool2dGrad: return .make(.window, diff: [])
         }
     }
 
@@ -160,6 +233,16 @@ extension Op {
         case .assign: return "assign"
         case .byMode(let m): return "by_mode_\(m.rawValue)"
         case .dropoutMask: return "dropout_mask"
+        case .reshape: return "reshape"
+        case .sumTo: return "sum_to"
+        case .conv2d: return "conv2d"
+        case .conv2dGradInput: return "conv2d_grad_input"
+        case .conv2dGradWeight: return "conv2d_grad_weight"
+        case .conv2dGradBias: return "conv2d_grad_bias"
+        case .maxPool2d: return "max_pool2d"
+        case .maxPool2dGrad: return "max_pool2d_grad"
+        case .avgPool2d: return "avg_pool2d"
+        case .avgPool2dGrad: return "avg_pool2d_grad"
         }
     }
 
@@ -174,6 +257,8 @@ extension Op {
         case .matmul(let ta, let tb):
             let t = [ta ? "Aᵀ" : nil, tb ? "Bᵀ" : nil].compactMap { $0 }
             return t.isEmpty ? "" : "[" + t.joined(separator: ",") + "]"
+        case .conv2d(let a), .conv2dGradInput(let a), .conv2dGradWeight(let a): return "[\(a)]"
+        case .maxPool2d(let a), .maxPool2dGrad(let a), .avgPool2d(let a), .avgPool2dGrad(let a): return "[\(a)]"
         default: return ""
         }
     }

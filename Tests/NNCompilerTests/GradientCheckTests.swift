@@ -90,6 +90,31 @@ extension GradCheck {
               GradCheck(op: .nll, operands: [batched(5), labels]),
               GradCheck(op: .softmaxCrossEntropy, operands: [batched(5), labels]),
               GradCheck(op: .gatherLabel, operands: [batched(5), labels])]
+        // Any rank: right-aligned broadcasting and its reduction, reshape, and the window ops in their options.
+        c += [GradCheck(op: .binary(.add), operands: [batched(3, 4, 5), fixed(3, 1, 1)]),
+              GradCheck(op: .binary(.mul), operands: [fixed(3, 1, 1), batched(3, 4, 5)]),
+              GradCheck(op: .binary(.mul), operands: [batched(2, 3, 3), batched(2, 1, 1)]),
+              GradCheck(op: .binary(.sub), operands: [batched(2, 3), fixed(1, 3)]),
+              GradCheck(op: .broadcast, operands: [fixed(3, 1, 1)], declared: batched(3, 2, 2).type),
+              GradCheck(op: .broadcast, operands: [batched(3, 1, 1)], declared: batched(3, 2, 2).type),
+              GradCheck(op: .sumTo, operands: [batched(3, 4, 5)], declared: fixed(3, 1, 1).type),
+              GradCheck(op: .sumTo, operands: [batched(3, 4, 5)], declared: batched(3, 1, 1).type),
+              GradCheck(op: .sumTo, operands: [fixed(2, 3, 4)], declared: fixed(3, 1).type),
+              GradCheck(op: .reshape, operands: [batched(2, 3, 2)], declared: batched(12).type),
+              GradCheck(op: .reshape, operands: [fixed(6)], declared: fixed(3, 2, 1).type)]
+        let conv = { (a: Conv2dAttrs, x: Operand, w: Operand, bias: Bool) in
+            GradCheck(op: .conv2d(a), operands: [x, w] + (bias ? [fixed(w.type.shape.dims[0])] : []))
+        }
+        c += [conv(Conv2dAttrs(padding: [1, 1]), batched(2, 5, 5), fixed(3, 2, 3, 3), true),
+              conv(Conv2dAttrs(stride: [2, 1], padding: [0, 1]), batched(2, 5, 6), fixed(3, 2, 2, 3), false),
+              conv(Conv2dAttrs(dilation: [2, 2]), batched(1, 6, 6), fixed(2, 1, 2, 2), true),
+              conv(Conv2dAttrs(padding: [1, 1], groups: 2), batched(4, 4, 4), fixed(6, 2, 3, 3), true),
+              GradCheck(op: .conv2dGradBias, operands: [batched(3, 2, 2)]),
+              GradCheck(op: .maxPool2d(Pool2dAttrs(kernel: [2, 2])), operands: [batched(2, 4, 4)]),
+              GradCheck(op: .maxPool2d(Pool2dAttrs(kernel: [3, 3], stride: [2, 2], padding: [1, 1])), operands: [batched(2, 5, 5)]),
+              GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [2, 2])), operands: [batched(2, 4, 4)]),
+              GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [3, 2], stride: [2, 1], padding: [1, 0])), operands: [batched(2, 5, 4)]),
+              GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [3, 3], stride: [2, 2], padding: [1, 1], countIncludePad: false)), operands: [batched(2, 5, 5)])]
         return c
     }()
 
@@ -104,6 +129,10 @@ extension GradCheck {
         GradCheck(op: .groupMaxGrad(2), operands: [batched(2), batched(4)]),
         GradCheck(op: .nllGrad, operands: [fixed(), labels, batched(5)]),
         GradCheck(op: .softmaxCrossEntropyGrad, operands: [fixed(), batched(5), labels]),
+        GradCheck(op: .conv2dGradInput(Conv2dAttrs()), operands: [batched(2, 2, 2), fixed(2, 1, 2, 2)], declared: batched(1, 3, 3).type),
+        GradCheck(op: .conv2dGradWeight(Conv2dAttrs()), operands: [batched(2, 2, 2), batched(1, 3, 3)], declared: fixed(2, 1, 2, 2).type),
+        GradCheck(op: .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])), operands: [batched(1, 1, 1), batched(1, 2, 2)]),
+        GradCheck(op: .avgPool2dGrad(Pool2dAttrs(kernel: [2, 2])), operands: [batched(1, 1, 1)], declared: batched(1, 2, 2).type),
     ]
 
     /// Whether an op must have a gradient check. The switch has no default, so a new `Op` case does not
@@ -117,6 +146,8 @@ extension GradCheck {
         case .binary, .broadcast, .matmul, .sumBatch, .sumAll, .sumRow, .concat, .slice, .embed, .groupMax, .logSoftmax, .nll, .softmaxCrossEntropy,
              .gatherLabel: return true
         case .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .gatherLabelGrad, .groupMaxGrad: return false
+        case .reshape, .sumTo, .conv2d, .conv2dGradBias, .maxPool2d, .avgPool2d: return true
+        case .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad: return false
         }
     }
 
@@ -127,6 +158,9 @@ extension GradCheck {
            .groupMax(3), .groupMaxGrad(2), .logSoftmax, .logSoftmaxGrad, .nll, .nllGrad, .softmaxCrossEntropy,
            .softmaxCrossEntropyGrad, .gatherLabel, .gatherLabelGrad, .input("x"), .param("w"), .state("m[w]"), .hyper("lr"), .stepCount,
            .epochCount, .batchSize, .constant(1), .assign("w")] + ModeSwitch.allCases.map(Op.byMode) + [.dropoutMask]
+        + [.reshape, .sumTo, .conv2d(Conv2dAttrs(padding: [1, 1])), .conv2dGradInput(Conv2dAttrs()), .conv2dGradWeight(Conv2dAttrs()),
+           .conv2dGradBias, .maxPool2d(Pool2dAttrs(kernel: [2, 2])), .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])),
+           .avgPool2d(Pool2dAttrs(kernel: [2, 2])), .avgPool2dGrad(Pool2dAttrs(kernel: [2, 2]))]
 }
 
 extension UnaryFn {

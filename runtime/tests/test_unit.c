@@ -558,6 +558,7 @@ static void test_profile(void) {
                        "\"elementwise_s\":0.1,\"rowwise_s\":0.05,\"optimizer_s\":0.2,\"other_in_step_s\":0.15,\"step_s\":1,";
     CHECK("prof-json", strncmp(out, want, strlen(want)) == 0 &&
                            strstr(out, ",\"timer_ns\":20}}\n") != NULL);
+    CHECK("prof-json-window", strstr(out, ",\"conv_s\":0,\"conv_backward_s\":0,\"pool_s\":0,") != NULL);
     free(out);
 
     out = capture(kernels_report, &r);

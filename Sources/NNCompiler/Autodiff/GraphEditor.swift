@@ -42,8 +42,7 @@ struct GraphEditor {
         if gt.shape == t.shape { return g }
         if t.shape.isScalar { return add(.sumAll, [g]) }
         if t.shape == Shape(batched: true, []), gt.shape.batched { return add(.sumRow, [g]) }
-        precondition(gt.shape.batched && !t.shape.batched && gt.shape.dims == t.shape.dims,
-                     "unbroadcast \(gt) to \(t)")
-        return add(.sumBatch, [g])
+        if gt.shape.batched && !t.shape.batched && gt.shape.dims == t.shape.dims { return add(.sumBatch, [g]) }
+        return add(.sumTo, [g], declared: TensorType(.f32, t.shape))
     }
 }

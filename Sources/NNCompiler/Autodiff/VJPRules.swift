@@ -49,10 +49,19 @@ extension GraphEditor {
         case .nll:                return [add(.nllGrad, [g, x[1], x[0]]), nil]
         case .softmaxCrossEntropy: return [add(.softmaxCrossEntropyGrad, [g, x[0], x[1]]), nil]
         case .gatherLabel:        return [add(.gatherLabelGrad, [g, x[1]]), nil]
+        case .reshape:            return [add(.reshape, [g], declared: t[0])]
+        case .sumTo:              return [broadcast(g, to: t[0])]
+        case .conv2d(let a):      return [add(.conv2dGradInput(a), [g, x[1]], declared: t[0]),
+                                          add(.conv2dGradWeight(a), [g, x[0]], declared: t[1])]
+                                          + (x.count == 3 ? [add(.conv2dGradBias, [g])] : [])
+        case .conv2dGradBias:     return [broadcast(add(.reshape, [g], declared: TensorType(.f32, Shape([t[0].shape.dims[0], 1, 1]))), to: t[0])]
+        case .maxPool2d(let a):   return [add(.maxPool2dGrad(a), [g, x[0]])]
+        case .avgPool2d(let a):   return [add(.avgPool2dGrad(a), [g], declared: t[0])]
         case .byMode: preconditionFailure("by_mode reached autodiff: graphs are specialized per mode first")
         case .dropoutMask,
              .input, .param, .state, .hyper, .stepCount, .epochCount, .batchSize, .constant, .assign,
-             .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .groupMaxGrad, .gatherLabelGrad:
+             .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .groupMaxGrad, .gatherLabelGrad,
+             .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad:
             return Array(repeating: nil, count: x.count)
         }
     }

@@ -17,6 +17,8 @@ extension CEmitter {
             body = loopNest(k, elementBody(k, anchorFrom: nil, writes: outs))
         case .rowwise:
             body = k.body.isEmpty ? rowwise(k.anchor!) : lossWithGradient(k)
+        case .window:
+            body = windowBody(k, index: i)
         case .arenaUpdate(let names):
             body = arenaUpdate(k, first: names[0], split: range != nil)
         }
@@ -40,6 +42,7 @@ extension CEmitter {
         }
         return [.int("n")] + (drawsRandom(k) ? [CParam(type: "uint64_t *", name: "rng")] : [])
             + ins + outs.map { param($0, writes: true) }
+            + (plan.scratch[i] != nil ? [CParam(type: "float *", name: "ws", note: "workspace")] : [])
     }
 
     /// The arguments of kernel `i` at its call in the entry point, matching `kernelParameters`.
@@ -48,6 +51,7 @@ extension CEmitter {
         if case .arenaUpdate(let names) = k.kind { return arenaArguments(k, first: names[0]) }
         return [.id("n")] + (drawsRandom(k) ? [.member(.id("ctx"), "rng")] : [])
             + reads(k).map { argument($0, writes: false) } + writes(k, index: i).map { argument($0, writes: true) }
+            + (plan.scratch[i].map { [.cast("float *", .id("A") + .int($0.offset))] } ?? [])
     }
 
     /// The call of kernel `i`; a split kernel goes through `nnrt_par_chunks` with its arguments in a struct.

@@ -15,10 +15,32 @@ extension CEmitter {
         if plan.storage[x] == .local { return .id(sca(x)) }
         let s = graph.type(x).shape
         if s.isScalar { return .id(sca(x)) }
-        if s == k.space { return .index(.id(ptr(x)), .id("idx")) }
-        if s == Shape(batched: true, []), k.space.batched { return .index(.id(ptr(x)), .id("i")) }   // per-row value
-        precondition(!s.batched && s.dims == k.space.dims, "operand \(x) \(s) in a loop over \(k.space)")
-        return .index(.id(ptr(x)), .id("j"))
+        return .index(.id(ptr(x)), index(of: s, in: k))
+    }
+
+    /// The index into a buffer of shape `s` at the current element of kernel `k`'s loop: the element itself
+    /// (`idx`, also for a reshape's operand, which has the same elements in the same order), the row's value
+    /// (`i`), the column's (`j`, a bias), or in a loop over axes (`AxisLoops`) the sum of the axes it has.
+    func index(of s: Shape, in k: Kernel) -> CExpr {
+        if let axes = AxisLoops(k, self) { return axes.index(of: s) }
+        if s == k.space || s.batched == k.space.batched && s.fixedCount == k.space.fixedCount { return .id("idx") }
+        if s == Shape(batched: true, []), k.space.batched { return .id("i") }   // per-row value
+        precondition(!s.batched && s.dims == k.space.dims, "\(s) in a loop over \(k.space)")
+        return .id("j")
+    }
+
+    /// The shapes of the buffers a loop kernel reads or accumulates into besides its own space.
+    func accessedShapes(_ k: Kernel) -> [Shape] {
+        let inside = Set(k.nodes)
+        var out: [Shape] = []
+        for v in k.nodes {
+            if graph[v].op.info.kind == .reduction { out.append(graph.type(v).shape) }
+            for x in graph[v].inputs where !inside.contains(x) && plan.storage[x] != .local {
+                let s = graph.type(x).shape
+                if !s.isScalar { out.append(s) }
+            }
+        }
+        return out
     }
 
     /// The statements that compute one element: a register per body node, then the stores and accumulations.
@@ -32,9 +54,8 @@ extension CEmitter {
             let n = graph[v]
             let x = n.inputs.map { load($0, in: k) }
             switch n.op {
-            case .sumBatch: tail.append(.assign(.index(.id(ptr(v)), .id("j")), "+=", x[0]))
+            case .sumBatch, .sumRow, .sumTo: tail.append(.assign(.index(.id(ptr(v)), index(of: n.type.shape, in: k)), "+=", x[0]))
             case .sumAll: tail.append(.assign(.id("acc\(v.index)"), "+=", x[0]))
-            case .sumRow: tail.append(.assign(.index(.id(ptr(v)), .id("i")), "+=", x[0]))
             case .assign:
                 tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", x[0]))
             default:
@@ -49,7 +70,7 @@ extension CEmitter {
         switch n.op {
         case .unary(let f): return unaryExpr(f, x[0])
         case .binary(let f): return binaryExpr(f, x[0], x[1])
-        case .broadcast: return x[0]
+        case .broadcast, .reshape: return x[0]
         case .dropoutMask:   // keep with probability 1 − p, scaled by 1/(1 − p) (inverted dropout)
             let u = CExpr.cast(real, .call("nnrt_rng_uniform", [.id("rng")]))
             return .ternary(.binary(">=", u, x[0]), lit(1) / (lit(1) - x[0]), lit(0))
@@ -60,6 +81,23 @@ extension CEmitter {
     /// The loop nest over a kernel's space around `body`, with reduction set-up before and after.
     /// With a split, the rows (i0..<i1) or the columns (j0..<j1) are parameters of the kernel (see `split`).
     func loopNest(_ k: Kernel, _ body: [CStmt], split: Split? = nil) -> [CStmt] {
+        if let axes = AxisLoops(k, self) {
+            precondition(split == nil, "a loop over axes does not split")
+            var pre: [CStmt] = [], post: [CStmt] = []
+            for v in k.body {
+                let t = graph.type(v).shape
+                switch graph[v].op {
+                case .sumBatch, .sumRow, .sumTo:
+                    let count: CExpr = t.batched ? (t.fixedCount == 1 ? .id("n") : .id("n") * .int(t.fixedCount)) : .int(t.fixedCount)
+                    pre.append(.loop("z", .int(0), count, [.assign(.index(.id(ptr(v)), .id("z")), "=", lit(0))]))
+                case .sumAll:
+                    pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
+                    post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))
+                default: break
+                }
+            }
+            return pre + axes.nest(body) + post
+        }
         let (rows, cols, twoD) = extent(k.space)
         let (i0, i1): (CExpr, CExpr) = split?.axis == .rows ? (.id("i0"), .id("i1")) : (.int(0), rows)
         let (j0, j1): (CExpr, CExpr) = split?.axis == .columns ? (.id("j0"), .id("j1")) : (.int(0), .int(cols))
@@ -114,5 +152,84 @@ extension CEmitter {
             ]))
         }
         return .expr(.call("nnrt_sgemm", [.int(ta ? 1 : 0), .int(tb ? 1 : 0), rows, cols, k, aPtr, ac, bPtr, bc, cPtr, cc]))
+    }
+}
+
+/// The loops of a kernel whose operands broadcast along inner axes, e.g. a bias (C,1,1) over (n,C,H,W): one loop
+/// per group of adjacent axes that every buffer the kernel touches either has or lacks (axes of extent 1 left
+/// out), so that each buffer's index is a sum of loop variables times its own strides. nil where the row and
+/// column loops serve (each operand is the whole space, a row's value or a column's).
+struct AxisLoops {
+    /// Per group: its axes of `space.symbolic`, its extent (the batch's is n times the rest), and each accessed
+    /// shape's mask.
+    var groups: [[Int]]
+    let space: Shape
+    let dims: [Int?]
+
+    init?(_ k: Kernel, _ e: CEmitter) {
+        guard k.kind == .loop else { return nil }
+        space = k.space
+        dims = space.symbolic
+        let shapes = e.accessedShapes(k)
+        let sums = k.body.contains { e.graph[$0].op == .sumTo }
+        let simple = shapes.allSatisfy { s in
+            s == k.space || s.batched == k.space.batched && s.fixedCount == k.space.fixedCount
+                || (s == Shape(batched: true, []) && k.space.batched)
+                || (!s.batched && k.space.batched && s.dims == k.space.dims)
+        }
+        if simple && !sums { return nil }
+        let masks = shapes.map { AxisLoops.mask($0, in: k.space) }
+        groups = []
+        var last: [Bool]? = nil
+        for a in dims.indices where dims[a] != 1 {
+            let column = masks.map { $0[a] }
+            if column == last, !groups.isEmpty { groups[groups.count - 1].append(a) } else { groups.append([a]) }
+            last = column
+        }
+    }
+
+    /// Which axes of `space` a buffer of shape `s` varies along: right-aligned, as `Shape.broadcast` pairs
+    /// them; a per-sample value (n) along the batch only; a reshape's operand (same elements) along all.
+    static func mask(_ s: Shape, in space: Shape) -> [Bool] {
+        let f = space.symbolic
+        if s == Shape(batched: true, []), space.batched { return f.indices.map { $0 == 0 } }
+        if (try? Shape.broadcast(s, space)) != space {
+            precondition(s.batched == space.batched && s.fixedCount == space.fixedCount, "\(s) in a loop over \(space)")
+            return f.map { $0 != 1 }
+        }
+        let t = s.symbolic, off = f.count - t.count
+        return f.indices.map { a in a >= off && t[a - off] != 1 && f[a] != 1 }
+    }
+
+    func extent(_ g: Int) -> CExpr {
+        let fixed = groups[g].compactMap { dims[$0] }.reduce(1, *)
+        guard groups[g].contains(where: { dims[$0] == nil }) else { return .int(fixed) }
+        return fixed == 1 ? .id("n") : .id("n") * .int(fixed)
+    }
+    func fixedExtent(_ g: Int) -> Int { groups[g].compactMap { dims[$0] }.reduce(1, *) }
+    func variable(_ g: Int) -> String { "a\(g)" }
+
+    /// Σ over the groups the buffer has of the group's variable times the extents of its later groups.
+    func index(of s: Shape) -> CExpr {
+        let m = AxisLoops.mask(s, in: space)
+        if s == space { return .id("idx") }
+        var terms: [CExpr] = []
+        for g in groups.indices where m[groups[g][0]] {
+            let stride = groups.indices.filter { $0 > g && m[groups[$0][0]] }.map(fixedExtent).reduce(1, *)
+            terms.append(stride == 1 ? .id(variable(g)) : .id(variable(g)) * .int(stride))
+        }
+        return terms.isEmpty ? .int(0) : terms.dropFirst().reduce(terms[0], +)
+    }
+
+    /// The nested loops around `body`, with `idx` the element's index in the space.
+    func nest(_ body: [CStmt]) -> [CStmt] {
+        var terms: [CExpr] = []
+        for g in groups.indices {
+            let stride = groups.indices.filter { $0 > g }.map(fixedExtent).reduce(1, *)
+            terms.append(stride == 1 ? .id(variable(g)) : .id(variable(g)) * .int(stride))
+        }
+        var inner: [CStmt] = [.decl("const int", "idx", terms.isEmpty ? .int(0) : terms.dropFirst().reduce(terms[0], +))] + body
+        for g in groups.indices.reversed() { inner = [.loop(variable(g), .int(0), extent(g), inner)] }
+        return inner
     }
 }

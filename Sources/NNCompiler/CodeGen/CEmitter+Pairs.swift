@@ -81,7 +81,7 @@ extension CEmitter {
             return count(k.space) * inner
         case .rowwise: return count(k.space) * 16   // an exp and a few flops per element
         case .loop, .arenaUpdate: return count(k.space) * max(1, k.body.count)
-        case .scalar: return 0
+        case .scalar, .window: return 0   // a window kernel uses both threads itself
         }
     }
 
@@ -91,6 +91,12 @@ extension CEmitter {
         case .rowwise: return "NNRT_PROF_ROWWISE"
         case .arenaUpdate: return "NNRT_PROF_OPTIMIZER"
         case .loop: return k.body.contains(where: program.isAssign) ? "NNRT_PROF_OPTIMIZER" : "NNRT_PROF_ELEMENTWISE"
+        case .window:
+            switch graph[k.anchor!].op {
+            case .conv2d: return "NNRT_PROF_CONV"
+            case .conv2dGradInput, .conv2dGradWeight, .conv2dGradBias: return "NNRT_PROF_CONV_BACKWARD"
+            default: return "NNRT_PROF_POOL"
+            }
         case .scalar: return ""
         }
     }

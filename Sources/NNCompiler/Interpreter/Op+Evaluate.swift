@@ -16,10 +16,20 @@ extension Op {
             return Tensor64(shape: full, data: x[0].data.map(f.apply))
         case .binary(let f):
             return Tensor64(shape: full, data: (0..<full.reduce(1, *)).map {
-                f.apply(x[0].data[broadcastIndex($0, x[0])], x[1].data[broadcastIndex($0, x[1])])
+                f.apply(x[0].data[broadcastIndex($0, x[0], full)], x[1].data[broadcastIndex($0, x[1], full)])
             })
         case .broadcast:
-            return Tensor64(shape: full, data: (0..<full.reduce(1, *)).map { x[0].data[broadcastIndex($0, x[0])] })
+            return Tensor64(shape: full, data: (0..<full.reduce(1, *)).map { x[0].data[broadcastIndex($0, x[0], full)] })
+        case .reshape:
+            return Tensor64(shape: full, data: x[0].data)
+        case .sumTo:
+            var out = [Double](repeating: 0, count: full.reduce(1, *))
+            let target = Tensor64(shape: full, data: out)
+            for (i, v) in x[0].data.enumerated() { out[broadcastIndex(i, target, x[0].shape)] += v }
+            return Tensor64(shape: full, data: out)
+        case .conv2d, .conv2dGradInput, .conv2dGradWeight, .conv2dGradBias,
+             .maxPool2d, .maxPool2dGrad, .avgPool2d, .avgPool2dGrad:
+            return window(x, full)
         case .matmul(let ta, let tb):
             return contract(x[0], x[1], ta, tb, full)
         case .sumBatch:
@@ -132,10 +142,21 @@ extension BinaryFn {
     }
 }
 
-/// The element of operand `t` that result element `i` reads under `Shape.broadcast`: the same element, the
-/// scalar, or (a bias, or a `broadcast` of per-sample values) the same position in its sample.
-private func broadcastIndex(_ i: Int, _ t: Tensor64) -> Int {
-    t.shape.isEmpty ? 0 : i % t.count
+/// The element of operand `t` that element `i` of a result of shape `full` reads under `Shape.broadcast`
+/// (NumPy's right-aligned rule; a per-sample value is expanded by `Graph.evaluate` before it gets here).
+func broadcastIndex(_ i: Int, _ t: Tensor64, _ full: [Int]) -> Int {
+    if t.count == 1 { return 0 }
+    if t.shape == full { return i }
+    var rest = i, index = 0, step = 1
+    for a in stride(from: full.count - 1, through: 0, by: -1) {
+        let coord = rest % full[a]
+        rest /= full[a]
+        let ta = a - (full.count - t.shape.count)
+        guard ta >= 0 else { break }
+        if t.shape[ta] != 1 { index += coord * step }
+        step *= t.shape[ta]
+    }
+    return index
 }
 
 /// op(A) @ op(B) on the full 2-D shapes; a batched operand has the batch as its row count.

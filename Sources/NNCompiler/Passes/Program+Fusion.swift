@@ -12,6 +12,7 @@ extension Program {
         var p = Program(kind: kind, graph: graph, roots: graph.roots(for: kind))
         let live = graph.live(from: p.roots)
         let optimizerOnly = graph.optimizerOnlyNodes()
+        let users = graph.users()
         var at: [ValueID: Int] = [:]
         var reductions = Set<ValueID>()
 
@@ -42,6 +43,8 @@ extension Program {
                 continue
             case .contraction:
                 append(Kernel(kind: .gemm, anchor: v, space: n.type.shape), v)
+            case .window:
+                append(Kernel(kind: .window, anchor: v, space: n.type.shape), v)
             case .rowwise:
                 let space = n.type.shape.isScalar ? graph.type(n.inputs[n.op == .softmaxCrossEntropyGrad ? 1 : 0]).shape : n.type.shape
                 append(Kernel(kind: .rowwise, anchor: v, space: space), v)
@@ -50,6 +53,13 @@ extension Program {
                 let space = isReduction ? graph.type(n.inputs[0]).shape : n.type.shape
                 if space.isScalar {
                     append(Kernel(kind: .scalar, body: [v], space: space), v)
+                    continue
+                }
+                // A ReLU of a convolution's result that nothing else reads runs in the convolution's call.
+                if fusion, n.op == .unary(.relu), let g = at[n.inputs[0]], p.kernels[g].kind == .window, p.kernels[g].body.isEmpty,
+                   case .conv2d = graph[n.inputs[0]].op, users[n.inputs[0].index].filter(live.contains) == [v] {
+                    p.kernels[g].body.append(v)
+                    at[v] = g
                     continue
                 }
                 // An assign is a store directive, so it always joins the kernel that computes its value.

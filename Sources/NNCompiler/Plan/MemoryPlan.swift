@@ -17,6 +17,9 @@ public struct MemoryPlan: Sendable {
     public var storage: [ValueID: Storage] = [:]
     /// For each GEMM kernel, the value whose buffer the GEMM writes (its epilogue then runs in place).
     public var gemmTarget: [Int: ValueID] = [:]
+    /// For each kernel that needs a workspace (a float32 convolution), its byte range in the arena, live during
+    /// that kernel only.
+    public var scratch: [Int: (offset: Int, bytes: Int)] = [:]
     public var lifetimes: [ValueID: ClosedRange<Int>] = [:]
     public var arenaBytes = 0
     public var naiveBytes = 0
@@ -96,6 +99,11 @@ extension Program {
                 let off = arena.allocate(plan.bytes(graph.type(v)))
                 plan.storage[v] = .arena(off)
                 plan.naiveBytes += plan.bytes(graph.type(v))
+            }
+            let ws = scratchElements(kernels[i], elementSize: plan.elementSize) * plan.elementSize
+            if ws > 0 {
+                plan.scratch[i] = (arena.allocate(ws), ws)
+                arena.free(plan.scratch[i]!.offset, ws)
             }
             for v in needs where plan.lifetimes[v]!.upperBound == i {
                 if case .arena(let off)? = plan.storage[v] { arena.free(off, plan.bytes(graph.type(v))) }

@@ -12,6 +12,7 @@ extension Program {
             case .gemm: head += k.body.isEmpty ? "gemm \(k.space)" : "gemm + epilogue over \(k.space)"
             case .loop: head += "loop over \(k.space)"
             case .rowwise: head += "row-wise over \(k.space)"
+            case .window: head += "window \(k.space)"
             case .arenaUpdate(let ps): head += "one loop over the parameter arena \(k.space) for \(ps.joined(separator: ", "))"
             }
             out += head + "\n"

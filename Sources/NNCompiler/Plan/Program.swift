@@ -23,6 +23,9 @@ public struct Kernel: Sendable {
         case loop
         /// One row-wise operation (`anchor`): log-softmax, softmax cross-entropy, …
         case rowwise
+        /// One window op (`anchor`: a convolution, a pooling or their backward), a call into runtime/
+        /// (nnrt_window.h); `body` holds a ReLU fused into a convolution's output.
+        case window
         /// The optimizer update as one loop over the flat parameter arena (elements `range` of it): `body` is
         /// the update of the first parameter; every parameter in `params` has the same update.
         case arenaUpdate(params: [String])

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// Trains two small CNNs (Tests/Reference/reference_cnn.py, committed as Tests/Fixtures/cnn_trajectory.json) from
+/// fixed weights in file order for one epoch of 5 Adam steps, and compares every step's loss, the final weights
+/// and BatchNorm2d's running statistics with the NumPy reference, then the eval-mode loss and logits.
+/// Tolerances: as `expectMatchesReference` (losses 1e-4 relative; weights 1e-4 absolute + 1e-3 relative); the
+/// running statistics 1e-5 absolute + 1e-4 relative; eval's loss 5e-5 (it prints 4 decimals).
+@Suite(.serialized) struct CNNTrajectoryTests {
+    static func source(batchNorm: Bool) -> String {
+        """
+        import NNDSL
+        let model = Sequential {
+            Conv2d(1, 4, kernelSize: 3, padding: 1)
+            \(batchNorm ? "BatchNorm2d(4)" : "")
+            ReLU()
+            MaxPool2d(2)
+            Conv2d(4, 6, kernelSize: 3, padding: 1)
+            ReLU()
+            AvgPool2d(2)
+            Flatten()
+            Linear(24, 10)
+        }
+        train(model, input: [1, 8, 8], loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 4, epochs: 1)
+        """
+    }
+
+    @Test(arguments: [false, true])
+    func lossesWeightsAndEvalMatchReference(batchNorm: Bool) throws {
+        let key = batchNorm ? "cnn_bn" : "cnn"
+        let tmp = Paths.tempDir(key)
+        let exe = try compileTrainer(try writeModel(key, Self.source(batchNorm: batchNorm), in: tmp), into: tmp)
+        let (log, saved) = try trainFromFixture(exe, x: "cnn_x", y: "cnn_y", initial: key, in: tmp)
+        let ref = try readJSON(Paths.fixtures.appendingPathComponent("cnn_trajectory.json"))[key] as! [String: Any]
+        let adam = ref["adam"] as! [String: Any]
+        try expectMatchesReference(log: log, saved: saved, reference: adam, key)
+        let weights = try readSafetensors(saved)
+        for (name, v) in adam["final_buffers"] as? [String: Any] ?? [:] where !name.hasSuffix("num_batches_tracked") {
+            let want = (v as! [String: Any])["data"] as! [Double]
+            let got = try #require(weights[name], "\(name) missing from the saved weights")
+            let worst = zip(got.data, want).map { abs(Double($0) - $1) - 1e-4 * abs($1) }.max() ?? 0
+            #expect(worst <= 1e-5, "\(key) \(name): differs from the reference by up to \(worst)")
+        }
+        // Evaluation of the trained weights on all 20 samples, in eval mode (running statistics).
+        let d = Paths.fixtures.appendingPathComponent("trajectory").path
+        let r = try Run.run(exe, ["eval", "--weights", saved.path, "--test-x", "\(d)/cnn_x.npy", "--test-y", "\(d)/cnn_y.npy"])
+        try #require(r.status == 0, "eval failed: \(r.stderr)")
+        let loss = try #require(Double(r.stdout.split(separator: " ").drop { $0 != "test_loss" }.dropFirst().first ?? ""),
+                                "no test_loss in '\(r.stdout)'")
+        let want = (adam["eval_final"] as! [String: Any])["loss"] as! Double
+        #expect(close(loss, want, rtol: 0, atol: 5e-5), "\(key): eval loss \(loss), reference \(want)")
+    }
+}
