@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — builds libnnrt and the runtime tests three times (plain -O2, with ASan+UBSan, and with TSan), runs them all,
+# run.sh — builds libnnrt and the runtime tests (test_unit, test_window, the toy trainers) three times (plain -O2, with ASan+UBSan, and with TSan), runs them all,
 # and ends with one line "N passed, M failed" (exit status 1 if anything failed).
 # Works from any directory; all build output goes to a temp dir that is removed afterwards.
 # Environment: CC (default: clang from the Swift toolchain, else clang, else gcc), KEEP=1 keeps the temp dir.
@@ -31,6 +31,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     $cc -DTOY_MNIST "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_mnist" &&
     $cc -DTOY_DROPOUT "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dropout" &&
     $cc "$HERE/test_unit.c" "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
+    $cc "$HERE/test_window.c" "$out/libnnrt.a" $LIBS -o "$out/test_window" &&
     $cc "$HERE/mkdata.c" -lz -o "$out/mkdata"
 }
 
@@ -92,6 +93,7 @@ for cfg in plain asan tsan; do
     export ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
            TSAN_OPTIONS=halt_on_error=1:exitcode=86:atexit_sleep_ms=0
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
+    run "$cfg-window" "$TMP/$cfg/test_window"
     run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
 done
 

@@ -1,0 +1,321 @@
+/* conv.c — 2-d convolution on NCHW tensors (nnrt_window.h): forward, grad-input, grad-weight.
+ *
+ * Two paths, chosen per call:
+ *   - fast (stride 1, dilation 1, one group, the CPU has AVX-512 or AVX2 and the workspace holds its layouts):
+ *     the vector kernels of conv_simd.c, with the layouts described in conv_kernels.h. The forward convolves a
+ *     zero-padded copy of each image directly (no im2col); both backward products visit only dy's non-zeros
+ *     (after ReLU and max pooling, ≥ 75 % of dy is zero) on channels-last copies of x and dx.
+ *   - plain (everything else, and NNRT_GEMM=blas): per image and group, im2col and nnrt_sgemm for the forward
+ *     and the input's gradient (whose A operand, dyᵀ, nnrt_sgemm's broadcast form skips the zeros of), plain
+ *     loops that skip dy's zeros for the weight's gradient.
+ * Both threads: the forward and grad-input split the batch in chunks (each thread has its own scratch slot);
+ * grad-weight splits it in two fixed halves, each summing a partial dW in its slot, added at the end in a
+ * fixed order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <string.h>
+
+#include "conv_kernels.h"
+#include "nnrt.h"
+#include "nnrt_window.h"
+
+static void check_ws(const char *fn, const nnrt_conv2d_geom *g, size_t ws_floats) {
+    size_t need = nnrt_conv2d_ws_floats(g);
+    if (ws_floats < need)
+        nnrt_die("internal error: %s: workspace of %zu floats, needs %zu (nnrt_conv2d_ws_floats); the generated "
+                 "code's arena plan and nnrt_window.h disagree", fn, ws_floats, need);
+}
+
+static size_t up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+/* The vector kernel set for this call, or NULL for the plain path. */
+static const nnrt_conv_kernels *fast_set(const nnrt_conv2d_geom *g) {
+    if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->groups != 1 || g->kh * g->kw > NNRT_CONV_MAX_TAPS)
+        return NULL;
+    switch (nnrt_gemm_own_kernels()) {
+    case NNRT_GEMM_AVX512: return nnrt_conv_k512;
+    case NNRT_GEMM_AVX2: return nnrt_conv_k256;
+    default: return NULL;
+    }
+}
+
+/* The whole workspace cut in a shared part and two slots, one per thread (or per half of the batch). */
+typedef struct {
+    float *shared, *slot[2];
+} carve;
+
+static int carve_ws(float *ws, size_t ws_floats, size_t shared, size_t slot, carve *c) {
+    shared = up(shared, 16), slot = up(slot, 16);
+    if (shared + 2 * slot > ws_floats) return 0;
+    c->shared = ws;
+    c->slot[0] = ws + shared;
+    c->slot[1] = ws + shared + slot;
+    return 1;
+}
+
+/* The slot of the calling thread: 1 on the caller of nnrt_par_chunks (also when it runs every chunk), 0 on the
+ * worker. */
+static int my_slot(pthread_t caller) { return pthread_equal(pthread_self(), caller) ? 1 : 0; }
+
+/* n images in `count` chunks of whole images: chunk c covers [*i0, *i1). */
+static void chunk_range(int n, int count, int c, int *i0, int *i1) {
+    *i0 = (int)((long)n * c / count);
+    *i1 = (int)((long)n * (c + 1) / count);
+}
+
+static int chunk_count(int n) { return n < 16 ? n : 16; }
+
+/* Zero-padded copy of one image channel by channel: dst (C, cstride), row hp of channel c at c·cstride + hp·Wp
+ * (then pixels wp, pw ≤ wp < pw + W, hold x; the rest stays as it was: zero). */
+static void pad_image(const nnrt_conv2d_geom *g, const float *x, float *dst, int cstride) {
+    int Wp = g->W + 2 * g->pw;
+    for (int c = 0; c < g->C; c++)
+        for (int h = 0; h < g->H; h++)
+            memcpy(dst + (long)c * cstride + (long)(h + g->ph) * Wp + g->pw, x + ((long)c * g->H + h) * g->W,
+                   sizeof(float) * (size_t)g->W);
+}
+
+/* Channels-last zero-padded copy: xT (Hp·Wp, C); padding pixels stay as they were (zero). */
+static void transpose_image(const nnrt_conv2d_geom *g, const float *x, float *xT) {
+    int Wp = g->W + 2 * g->pw, C = g->C;
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < g->H; h++) {
+            const float *src = x + ((long)c * g->H + h) * g->W;
+            float *dst = xT + ((long)(h + g->ph) * Wp + g->pw) * C + c;
+            for (int w = 0; w < g->W; w++) dst[(long)w * C] = src[w];
+        }
+}
+
+// ----------------------------------------------------------------------------
+// forward
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_conv_fwd f;
+    int n, act, chunks;
+    const float *x, *w, *bias;
+    float *y;
+    carve cv;
+    size_t xpad_floats;
+    pthread_t caller;
+} fwd_job;
+
+/* y[k] (OH, OW) = act(yv[k] (OH, Wp) without its last Wp − OW columns + bias[k]). */
+static void fwd_epilogue(const nnrt_conv2d_geom *g, const float *yv, int ldv, const float *bias, int act, float *y) {
+    int Wp = g->W + 2 * g->pw;
+    for (int k = 0; k < g->K; k++) {
+        float b = bias ? bias[k] : 0.0f;
+        for (int oh = 0; oh < g->OH; oh++) {
+            const float *src = yv + (long)k * ldv + (long)oh * Wp;
+            float *dst = y + ((long)k * g->OH + oh) * g->OW;
+            if (act == NNRT_ACT_RELU)
+                for (int ow = 0; ow < g->OW; ow++) { float v = src[ow] + b; dst[ow] = v > 0.0f ? v : 0.0f; }
+            else
+                for (int ow = 0; ow < g->OW; ow++) dst[ow] = src[ow] + b;
+        }
+    }
+}
+
+static void fwd_chunk(void *arg, int c) {
+    fwd_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    float *xpad = j->cv.slot[my_slot(j->caller)], *yv = xpad + j->xpad_floats;
+    int i0, i1;
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
+    memset(xpad, 0, sizeof(float) * j->xpad_floats);
+    for (int i = i0; i < i1; i++) {
+        pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
+        j->ks->fwd(&j->f, xpad, yv);
+        fwd_epilogue(g, yv, j->f.nvec * j->ks->vl, j->bias, j->act, j->y + (long)i * g->K * g->OH * g->OW);
+    }
+}
+
+/* wpack (Kp/MR, C, T, MR): output channels MR at a time, interleaved; rows past K are zero. */
+static void pack_forward_weights(const nnrt_conv2d_geom *g, const float *w, float *wpack) {
+    int T = g->kh * g->kw, MR = NNRT_CONV_MR, kp = (g->K + MR - 1) / MR;
+    for (int kb = 0; kb < kp; kb++)
+        for (int c = 0; c < g->C; c++)
+            for (int t = 0; t < T; t++)
+                for (int r = 0; r < MR; r++) {
+                    int k = kb * MR + r;
+                    wpack[(((long)kb * g->C + c) * T + t) * MR + r] = k < g->K ? w[((long)k * g->C + c) * T + t] : 0.0f;
+                }
+}
+
+/* The fast forward; 0 when its layouts do not fit the workspace. */
+static int forward_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
+                        const float *bias, int act, float *y, float *ws, size_t ws_floats) {
+    fwd_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .w = w, .bias = bias, .y = y, .caller = pthread_self()};
+    int Wp = g->W + 2 * g->pw, vl = ks->vl, kp = (g->K + NNRT_CONV_MR - 1) / NNRT_CONV_MR * NNRT_CONV_MR;
+    j.f.C = g->C, j.f.K = g->K, j.f.T = g->kh * g->kw;
+    for (int i = 0; i < g->kh; i++)
+        for (int jj = 0; jj < g->kw; jj++) j.f.toff[i * g->kw + jj] = i * Wp + jj;
+    j.f.nvec = (g->OH * Wp + vl - 1) / vl;
+    j.f.spad = (int)up((size_t)j.f.nvec * vl + (size_t)(g->kh - 1) * Wp + g->kw - 1, 16);
+    j.xpad_floats = up((size_t)g->C * j.f.spad, 16);
+    size_t shared = (size_t)kp * g->C * j.f.T, slot = j.xpad_floats + (size_t)kp * j.f.nvec * vl;
+    if (!carve_ws(ws, ws_floats, shared, slot, &j.cv)) return 0;
+    pack_forward_weights(g, w, j.cv.shared);
+    j.f.wpack = j.cv.shared;
+    j.chunks = chunk_count(n);
+    nnrt_par_chunks(fwd_chunk, &j, j.chunks);
+    return 1;
+}
+
+void nnrt_conv2d_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
+                         float *y, float *ws, size_t ws_floats) {
+    check_ws("nnrt_conv2d_forward", g, ws_floats);
+    if (n <= 0) return;
+    const nnrt_conv_kernels *ks = fast_set(g);
+    if (ks && forward_fast(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
+    nnrt_conv_plain_forward(g, n, x, w, bias, act, y, ws);
+}
+
+// ----------------------------------------------------------------------------
+// the backward passes' channels-last layouts
+
+/* The shape of the backward kernels' layouts for one kernel set. */
+static nnrt_conv_bwd bwd_shape(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks) {
+    int Wp = g->W + 2 * g->pw, lp = (int)up((size_t)g->kw * g->C, (size_t)ks->vl);
+    return (nnrt_conv_bwd){.K = g->K, .P = g->OH * g->OW, .OW = g->OW, .S = g->kh, .VS = lp / ks->vl,
+                           .rowstride = Wp * g->C, .pixstride = g->C, .Wp = Wp};
+}
+
+/* Floats of xT or dxT, with the slack that the last pixel's whole vectors read past the image. */
+static size_t image_T_floats(const nnrt_conv2d_geom *g, const nnrt_conv_bwd *b, int vl) {
+    return up((size_t)(g->H + 2 * g->ph) * (g->W + 2 * g->pw) * g->C + (size_t)b->VS * vl, 16);
+}
+
+// ----------------------------------------------------------------------------
+// grad-weight
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_conv_bwd b;
+    int n, with_db;
+    const float *dy, *x;
+    carve cv;
+    size_t xT_floats, dwt_floats;
+} gw_job;
+
+/* Slot c: xT | dWT (K, S·Lp) | db (K) | off (P ints) | val (P). */
+static void gw_half(void *arg, int c) {
+    gw_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    float *xT = j->cv.slot[c], *dwt = xT + j->xT_floats, *db = dwt + j->dwt_floats, *val = db + up((size_t)g->K, 16);
+    int *off = (int *)(val + up((size_t)j->b.P, 16));
+    memset(xT, 0, sizeof(float) * (j->xT_floats + j->dwt_floats + up((size_t)g->K, 16)));
+    int i0, i1;
+    chunk_range(j->n, 2, c, &i0, &i1);
+    for (int i = i0; i < i1; i++) {
+        transpose_image(g, j->x + (long)i * g->C * g->H * g->W, xT);
+        j->ks->gw(&j->b, j->dy + (long)i * g->K * j->b.P, xT, dwt, j->with_db ? db : NULL, off, val);
+    }
+}
+
+static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+                            const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
+    gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    int lp = j.b.VS * ks->vl;
+    j.xT_floats = image_T_floats(g, &j.b, ks->vl);
+    j.dwt_floats = up((size_t)g->K * j.b.S * lp, 16);
+    size_t slot = j.xT_floats + j.dwt_floats + up((size_t)g->K, 16) + 2 * up((size_t)j.b.P, 16);
+    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
+    nnrt_par_chunks(gw_half, &j, 2);
+    /* dw[k][c][i][j] = the halves' dWT[k][i][j·C + c], added in a fixed order */
+    const float *p0 = j.cv.slot[0] + j.xT_floats, *p1 = j.cv.slot[1] + j.xT_floats;
+    for (int k = 0; k < g->K; k++)
+        for (int c = 0; c < g->C; c++)
+            for (int i = 0; i < g->kh; i++)
+                for (int jj = 0; jj < g->kw; jj++) {
+                    long s = ((long)k * g->kh + i) * lp + jj * g->C + c;
+                    dw[(((long)k * g->C + c) * g->kh + i) * g->kw + jj] = p0[s] + p1[s];
+                }
+    if (db)
+        for (int k = 0; k < g->K; k++) db[k] = p0[j.dwt_floats + k] + p1[j.dwt_floats + k];
+    return 1;
+}
+
+void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw, float *db,
+                             float *ws, size_t ws_floats) {
+    check_ws("nnrt_conv2d_grad_weight", g, ws_floats);
+    const nnrt_conv_kernels *ks = fast_set(g);
+    if (ks && grad_weight_fast(g, ks, n, dy, x, dw, db, ws, ws_floats)) return;
+    nnrt_conv_plain_grad_weight(g, n, dy, x, dw, db, ws);
+}
+
+// ----------------------------------------------------------------------------
+// grad-input
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_conv_bwd b;
+    int n, chunks;
+    const float *dy, *wt;
+    float *dx;
+    carve cv;
+    size_t dxT_floats;
+    pthread_t caller;
+} gi_job;
+
+/* dx (C, H, W) = the interior of dxT (Hp·Wp, C). */
+static void untranspose_image(const nnrt_conv2d_geom *g, const float *dxT, float *dx) {
+    int Wp = g->W + 2 * g->pw, C = g->C;
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < g->H; h++) {
+            const float *src = dxT + ((long)(h + g->ph) * Wp + g->pw) * C + c;
+            float *dst = dx + ((long)c * g->H + h) * g->W;
+            for (int w = 0; w < g->W; w++) dst[w] = src[(long)w * C];
+        }
+}
+
+/* Slot: dxT | kidx (K ints) | val (K). */
+static void gi_chunk(void *arg, int c) {
+    gi_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    float *dxT = j->cv.slot[my_slot(j->caller)], *val = dxT + j->dxT_floats;
+    int *kidx = (int *)(val + up((size_t)g->K, 16));
+    int i0, i1;
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
+    for (int i = i0; i < i1; i++) {
+        memset(dxT, 0, sizeof(float) * j->dxT_floats);
+        j->ks->gi(&j->b, j->dy + (long)i * g->K * j->b.P, j->wt, dxT, kidx, val);
+        untranspose_image(g, dxT, j->dx + (long)i * g->C * g->H * g->W);
+    }
+}
+
+/* wt (K, kh, Lp): wt[k][i][j·C + c] = w[k][c][i][j], zero in the lanes past kw·C. */
+static void pack_backward_weights(const nnrt_conv2d_geom *g, int lp, const float *w, float *wt) {
+    memset(wt, 0, sizeof(float) * (size_t)g->K * g->kh * lp);
+    for (int k = 0; k < g->K; k++)
+        for (int c = 0; c < g->C; c++)
+            for (int i = 0; i < g->kh; i++)
+                for (int jj = 0; jj < g->kw; jj++)
+                    wt[((long)k * g->kh + i) * lp + jj * g->C + c] = w[(((long)k * g->C + c) * g->kh + i) * g->kw + jj];
+}
+
+static int grad_input_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+                           const float *w, float *dx, float *ws, size_t ws_floats) {
+    gi_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .dy = dy, .dx = dx, .caller = pthread_self()};
+    int lp = j.b.VS * ks->vl;
+    j.dxT_floats = image_T_floats(g, &j.b, ks->vl);
+    size_t shared = (size_t)g->K * g->kh * lp, slot = j.dxT_floats + 2 * up((size_t)g->K, 16);
+    if (!carve_ws(ws, ws_floats, shared, slot, &j.cv)) return 0;
+    pack_backward_weights(g, lp, w, j.cv.shared);
+    j.wt = j.cv.shared;
+    j.chunks = chunk_count(n);
+    nnrt_par_chunks(gi_chunk, &j, j.chunks);
+    return 1;
+}
+
+void nnrt_conv2d_grad_input(const nnrt_conv2d_geom *g, int n, const float *dy, const float *w, float *dx, float *ws,
+                            size_t ws_floats) {
+    check_ws("nnrt_conv2d_grad_input", g, ws_floats);
+    if (n <= 0) return;
+    const nnrt_conv_kernels *ks = fast_set(g);
+    if (ks && grad_input_fast(g, ks, n, dy, w, dx, ws, ws_floats)) return;
+    nnrt_conv_plain_grad_input(g, n, dy, w, dx, ws);
+}

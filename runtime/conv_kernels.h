@@ -1,0 +1,59 @@
+/* conv_kernels.h — between conv.c (planning, layouts, threads) and conv_simd.c (the vector kernels, one set for
+ * AVX-512 and one for AVX2, chosen at run time). Internal to the runtime: generated code never sees it.
+ *
+ * The fast path is for stride 1, dilation 1, one group (every conv of the CNN workload). Its layouts, per image:
+ *   - forward, "padded width": xpad (C, spad) holds the zero-padded image (Hp, Wp) row after row, so that output
+ *     pixel q = oh·Wp + ow reads tap (i, j) at xpad[c][q + i·Wp + j]: the patches are shifts, no im2col. The
+ *     kernel computes yv (Kp, nvec·VL) for every q < OH·Wp (the columns ow ≥ OW are thrown away by conv.c);
+ *   - backward, channels last: xT and dxT (Hp·Wp, C), so that the patch of output pixel (oh, ow) is kh segments
+ *     of L = kw·C contiguous floats, segment i at ((oh + i)·Wp + ow)·C. Weights and weight gradients are held as
+ *     (K, kh, Lp) with Lp = L rounded up to whole vectors (the extra lanes are zero in weights, junk in dWT).
+ * Both backward kernels visit the non-zero elements of dy only (a cheap scan finds them): dy is mostly zeros
+ * after ReLU and max pooling, and a zero adds nothing, so the result is the same as the dense sum's. */
+#ifndef NNRT_CONV_KERNELS_H
+#define NNRT_CONV_KERNELS_H
+
+#include "nnrt_window.h"
+
+enum { NNRT_CONV_MR = 4, NNRT_CONV_MAX_TAPS = 64 };
+
+typedef struct {
+    int C, K, T;                      /* channels, output channels, taps (kh·kw) */
+    int toff[NNRT_CONV_MAX_TAPS];     /* tap t = i·kw + j reads xpad at q + toff[t] = q + i·Wp + j */
+    int spad;                         /* floats per channel of xpad */
+    int nvec;                         /* vectors of output pixels q (OH·Wp rounded up) */
+    const float *wpack;               /* (Kp/MR, C, T, MR) the weights, MR output channels interleaved */
+} nnrt_conv_fwd;
+
+typedef struct {
+    int K, P, OW;                     /* output channels, output pixels (OH·OW), output width */
+    int S, VS;                        /* segments per patch (kh), vectors per segment (Lp/VL) */
+    int rowstride, pixstride;         /* floats between segments (Wp·C), between pixels (C) of xT/dxT */
+    int Wp;
+} nnrt_conv_bwd;
+
+typedef struct {
+    int vl;  /* floats per vector */
+    /* yv (Kp, nvec·VL) = the convolution of one image's xpad. */
+    void (*fwd)(const nnrt_conv_fwd *f, const float *xpad, float *yv);
+    /* dwt (K, S·Lp) += Σ over dy's non-zeros (one image's dy (K, P)) of dy[k][p] · the patch of p in xT;
+       db (K, may be NULL) += the sums of dy's rows; off and val are scratch of P entries each. Returns the
+       non-zeros it found. */
+    long (*gw)(const nnrt_conv_bwd *b, const float *dy, const float *xT, float *dwt, float *db, int *off, float *val);
+    /* dxT += Σ over dy's non-zeros of dy[k][p] · wt[k] placed at p's patch; kidx and val: scratch of K entries. */
+    void (*gi)(const nnrt_conv_bwd *b, const float *dy, const float *wt, float *dxT, int *kidx, float *val);
+} nnrt_conv_kernels;
+
+/* NULL when the set was not built (not x86-64) — conv.c then takes its plain path. */
+extern const nnrt_conv_kernels *const nnrt_conv_k512, *const nnrt_conv_k256;
+
+
+/* The plain path (conv_plain.c), for every geometry; `ws` holds two slots of 4 columns and a weight each, as
+   nnrt_conv2d_ws_floats reserves. */
+void nnrt_conv_plain_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias,
+                             int act, float *y, float *ws);
+void nnrt_conv_plain_grad_input(const nnrt_conv2d_geom *g, int n, const float *dy, const float *w, float *dx, float *ws);
+void nnrt_conv_plain_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw, float *db,
+                                 float *ws);
+
+#endif

@@ -1,0 +1,49 @@
+/* conv_simd.c — conv.c's vector kernels (conv_kernels.h), built twice from conv_simd.inc: for AVX-512 and for
+ * AVX2 + FMA, each with a target attribute whatever -march says; conv.c picks the set nnrt_sgemm picks
+ * (nnrt_gemm_own_kernels: the CPU's features, NNRT_GEMM in the environment). */
+#define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
+#include <string.h>
+
+#include "conv_kernels.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define INL static inline __attribute__((always_inline))
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+
+// ----------------------------------------------------------------------------
+// AVX-512: 32 registers; forward tiles 4 × 6 vectors (24 accumulators), backward blocks of up to 24 vectors
+typedef float v16f __attribute__((vector_size(64)));
+#define VL 16
+#define VT v16f
+#define TGT __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#define F(name) CAT(k512, name)
+#define NV 6
+#define NWMAX 8
+#define NBMAX 24
+#include "conv_simd.inc"
+#undef VL
+#undef VT
+#undef TGT
+#undef F
+#undef NV
+#undef NWMAX
+#undef NBMAX
+
+// ----------------------------------------------------------------------------
+// AVX2 + FMA: 16 registers; forward tiles 4 × 3 vectors (12 accumulators), backward blocks of up to 12 vectors
+typedef float v8f __attribute__((vector_size(32)));
+#define VL 8
+#define VT v8f
+#define TGT __attribute__((target("avx2,fma")))
+#define F(name) CAT(k256, name)
+#define NV 3
+#define NWMAX 6
+#define NBMAX 12
+#include "conv_simd.inc"
+
+const nnrt_conv_kernels *const nnrt_conv_k512 = &k512_set, *const nnrt_conv_k256 = &k256_set;
+#else
+const nnrt_conv_kernels *const nnrt_conv_k512 = NULL, *const nnrt_conv_k256 = NULL;
+#endif
