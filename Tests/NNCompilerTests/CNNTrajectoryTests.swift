@@ -32,14 +32,24 @@ import Testing
         let exe = try compileTrainer(try writeModel(key, Self.source(batchNorm: batchNorm), in: tmp), into: tmp)
         let (log, saved) = try trainFromFixture(exe, x: "cnn_x", y: "cnn_y", initial: key, in: tmp)
         let ref = try readJSON(Paths.fixtures.appendingPathComponent("cnn_trajectory.json"))[key] as! [String: Any]
-        let adam = ref["adam"] as! [String: Any]
+        var adam = ref["adam"] as! [String: Any]
+        // A convolution's bias in front of a BatchNorm has a zero gradient in exact arithmetic: Adam then steps
+        // ±lr on rounding noise, whose sign differs between float32 and float64, and the running mean carries
+        // that bias. Both are held to the bound two such runs can drift apart in 5 steps, 2·5·lr, instead.
+        let noisy: Set<String> = batchNorm ? ["0.bias", "1.running_mean"] : []
+        var params = adam["final_params"] as! [String: Any]
+        let noisyParams = params.filter { noisy.contains($0.key) }
+        params = params.filter { !noisy.contains($0.key) }
+        adam["final_params"] = params
         try expectMatchesReference(log: log, saved: saved, reference: adam, key)
         let weights = try readSafetensors(saved)
-        for (name, v) in adam["final_buffers"] as? [String: Any] ?? [:] where !name.hasSuffix("num_batches_tracked") {
+        let buffers = (adam["final_buffers"] as? [String: Any] ?? [:]).merging(noisyParams) { a, _ in a }
+        for (name, v) in buffers where !name.hasSuffix("num_batches_tracked") {
             let want = (v as! [String: Any])["data"] as! [Double]
             let got = try #require(weights[name], "\(name) missing from the saved weights")
             let worst = zip(got.data, want).map { abs(Double($0) - $1) - 1e-4 * abs($1) }.max() ?? 0
-            #expect(worst <= 1e-5, "\(key) \(name): differs from the reference by up to \(worst)")
+            let bound = noisy.contains(name) ? 2 * 5 * 1e-3 : 1e-5
+            #expect(worst <= bound, "\(key) \(name): differs from the reference by up to \(worst)")
         }
         // Evaluation of the trained weights on all 20 samples, in eval mode (running statistics).
         let d = Paths.fixtures.appendingPathComponent("trajectory").path

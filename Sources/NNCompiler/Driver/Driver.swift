@@ -132,7 +132,7 @@ public struct Driver {
 
     func runtimeSources() throws -> [URL] {
         try FileManager.default.contentsOfDirectory(at: tools.runtimeDir, includingPropertiesForKeys: nil)
-            .filter { ["c", "h"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
+            .filter { ["c", "h", "inc"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
     }
 
     /// The runtime's sources as they are now, and their hash. The build uses exactly these bytes (headers and
