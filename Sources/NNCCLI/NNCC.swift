@@ -8,6 +8,7 @@ public struct NNCC: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "nncc",
         abstract: "Compile a neural network, its loss and its optimizer, written in Swift, into a native C trainer.",
+        version: NNCCVersion.number,  // `--version` itself is answered in nnccMain, with the commit
         subcommands: [Compile.self, Plot.self])
 
     public init() {}
@@ -65,6 +66,10 @@ struct Compile: ParsableCommand {
 
 /// The entry point of the nncc executable: errors become one message and a non-zero exit, never a trace.
 public func nnccMain(_ arguments: [String]? = nil) {
+    if (arguments ?? Array(CommandLine.arguments.dropFirst())) == ["--version"] {
+        print(NNCCVersion.describe())
+        exit(0)
+    }
     do {
         var command = try NNCC.parseAsRoot(arguments)
         try command.run()
