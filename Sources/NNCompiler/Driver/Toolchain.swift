@@ -94,17 +94,27 @@ struct InstallLayout {
     var commitFile: URL { prefix.appendingPathComponent("share/nncc/commit") }
 }
 
-/// An error the driver reports as one line and a non-zero exit.
+/// An error the driver reports, and nncc exits 1. Either a message, which nncc prints as `nncc: error: <message>`,
+/// or `diagnostics` already in the `file:line:col: error: …` form of swiftc and the DSL, printed as they are.
 public struct DriverError: Error, CustomStringConvertible {
     public var description: String
+    public var isDiagnostics = false
     public init(_ message: String) { description = message }
+    public static func diagnostics(_ text: String) -> DriverError {
+        var e = DriverError(text)
+        e.isDiagnostics = true
+        return e
+    }
 }
 
 /// Runs a program and collects its output; never throws for a non-zero exit, only for a failure to start.
 struct Subprocess {
+    /// The exit status, or the signal's number when `signal` is set.
     var status: Int32
     var stdout: String
     var stderr: String
+    /// The signal that killed it, if one did.
+    var signal: Int32? = nil
 
     static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> Subprocess {
         let p = Process()
@@ -124,7 +134,8 @@ struct Subprocess {
         group.wait()
         p.waitUntilExit()
         return Subprocess(status: p.terminationStatus, stdout: String(decoding: o.data, as: UTF8.self),
-                          stderr: String(decoding: e, as: UTF8.self))
+                          stderr: String(decoding: e, as: UTF8.self),
+                          signal: p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil)
     }
 }
 
