@@ -9,6 +9,9 @@
 
 #include "nnrt.h"
 
+/* The runtime's version: nncc's own (NNCCVersion.number in Sources/NNCompiler/Driver; a test checks they agree). */
+#define NNRT_VERSION "0.1.0"
+
 // ----------------------------------------------------------------------------
 // the flag table
 
@@ -372,6 +375,10 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         print_main_help(m, o->prog);
+        exit(0);
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("%s: trainer of the model '%s', nncc runtime %s\n", o->prog, m->name, NNRT_VERSION);
         exit(0);
     }
     int c = -1;

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages nncc needs, if they are missing: OpenBLAS and zlib headers for the trainers,
-# Debian's Fashion-MNIST for the example, and gcc for the runtime tests under ThreadSanitizer. Needs root (or
-# sudo). Safe to run again.
+# Debian's Fashion-MNIST for the example, gcc for the runtime tests under ThreadSanitizer, and bubblewrap, the
+# sandbox nncc runs model files in (docs/nncc.md). Needs root (or sudo). Safe to run again.
 set -euo pipefail
 need=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)  # the runtime tests' ThreadSanitizer build (its libtsan)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)  # nncc compile's sandbox for the model file
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -8,6 +8,7 @@ public struct NNCC: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "nncc",
         abstract: "Compile a neural network, its loss and its optimizer, written in Swift, into a native C trainer.",
+        version: NNCCVersion.number,  // `--version` itself is answered in nnccMain, with the commit
         subcommands: [Compile.self, Plot.self])
 
     public init() {}
@@ -41,9 +42,20 @@ struct Compile: ParsableCommand {
     @Flag(help: "Say what the driver does and which steps came from the cache.")
     var verbose = false
 
+    @Option(help: ArgumentHelp("Stop running the model file after this many seconds (it is code: see docs/nncc.md).",
+                               valueName: "seconds"))
+    var evalTimeout: Double = 60
+
+    func validate() throws {
+        guard evalTimeout > 0, evalTimeout.isFinite else {
+            throw ValidationError("--eval-timeout must be a positive number of seconds, got \(evalTimeout)")
+        }
+    }
+
     func run() throws {
         var driver = Driver(tools: try Toolchain.locate())
         driver.useCache = !noCache
+        driver.evalTimeout = evalTimeout
         if verbose { driver.note = { FileHandle.standardError.write(Data("nncc: \($0)\n".utf8)) } }
         // The runtime compiles (when not cached) while swiftc evaluates the model file. If anything fails first,
         // the error waits for it, so that no clang is left writing into the cache after nncc exits.
@@ -63,21 +75,21 @@ struct Compile: ParsableCommand {
     }
 }
 
-/// The entry point of the nncc executable: errors become one message and a non-zero exit, never a trace.
+/// The entry point of the nncc executable: a failure becomes one report (see `Report`) and an exit status
+/// (`NNCCExit`), never a trace.
 public func nnccMain(_ arguments: [String]? = nil) {
+    let args = arguments ?? Array(CommandLine.arguments.dropFirst())
+    if args == ["--version"] {
+        print(NNCCVersion.describe())
+        exit(0)
+    }
     do {
         var command = try NNCC.parseAsRoot(arguments)
         try command.run()
-    } catch let e as DriverError {
-        FileHandle.standardError.write(Data((e.description.hasSuffix("\n") ? e.description : e.description + "\n").utf8))
-        exit(1)
-    } catch let e as PlotError {
-        FileHandle.standardError.write(Data("\(e)\n".utf8))
-        exit(1)
-    } catch let e as CompileError {
-        FileHandle.standardError.write(Data("\(e)\n".utf8))
-        exit(1)
     } catch {
-        NNCC.exit(withError: error)
+        if NNCC.exitCode(for: error) == .success { NNCC.exit(withError: error) }  // --help
+        let report = Report(error, arguments: args)
+        FileHandle.standardError.write(Data(report.text.utf8))
+        exit(report.status.rawValue)
     }
 }

@@ -113,7 +113,7 @@ import Testing
         for (input, message) in cases {
             let svg = dir.appendingPathComponent("c.svg")
             let r = try Run.run(Paths.nncc, ["plot", input, "-o", svg.path])
-            #expect(r.status == 1 && r.stderr.hasPrefix("error: ") && r.stderr.contains(message), "\(input): \(r.stderr)")
+            #expect(r.status == 1 && r.stderr.hasPrefix("nncc: error: ") && r.stderr.contains(message), "\(input): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: svg.path), "no output file for \(input)")
         }

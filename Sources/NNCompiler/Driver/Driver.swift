@@ -8,6 +8,10 @@ public struct Driver {
     /// Receives progress lines when the user asked for them (`--verbose`); called from any thread (the runtime
     /// build runs in the background).
     public var note: (String) -> Void = { _ in }
+    /// Receives what the user should always see (a sandbox that is missing); stderr by default.
+    public var notice: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+    /// The wall-clock limit for running a model file (`--eval-timeout`), in seconds.
+    public var evalTimeout = ModelSandbox.defaultTimeout
 
     public init(tools: Toolchain) { self.tools = tools }
 
@@ -26,53 +30,6 @@ public struct Driver {
             keys.contains(line.prefix { $0 != ":" }.trimmingCharacters(in: .whitespaces))
         }.joined(separator: "\n")
     }()
-
-    // ---- evaluate: model.swiftnn → forward graph
-
-    /// Compiles the model file against the DSL library and runs it to get the forward graph. swiftc's and the
-    /// DSL's diagnostics point at the model file, thanks to `#sourceLocation`.
-    public func evaluate(_ path: String) throws -> Graph {
-        guard let source = FileManager.default.contents(atPath: path) else {
-            throw DriverError("\(path): cannot read the model file (does it exist?)")
-        }
-        var h = ContentHash()
-        h.update(tools.buildID); h.update(path); h.update(source)
-        let cached = tools.cacheDir.appendingPathComponent("graph/\(h.hex).json")
-        if useCache, let data = try? Data(contentsOf: cached), let g = try? JSONDecoder().decode(Graph.self, from: data) {
-            note("evaluate: cached \(cached.path)")
-            return g
-        }
-        let work = try scratch("eval-\(h.hex)")
-        defer { try? FileManager.default.removeItem(at: work) }
-        let main = work.appendingPathComponent("main.swift")
-        let header = "#sourceLocation(file: \"\(path.replacingOccurrences(of: "\"", with: "\\\""))\", line: 1)\n"
-        try (Data(header.utf8) + source).write(to: main)
-        let exe = work.appendingPathComponent("model").path
-        let dsl = tools.dslDir.path
-        let swiftc = try Subprocess.run(tools.swiftc, [
-            "-I", dsl + "/Modules", "-L", dsl, "-lNNDSL", "-Xlinker", "-rpath", "-Xlinker", dsl,
-            "-module-name", "Model", main.path, "-o", exe])
-        if swiftc.status != 0 { throw DriverError(cleanDiagnostics(swiftc.stderr + swiftc.stdout)) }
-        let out = work.appendingPathComponent("graph.json")
-        let run = try Subprocess.run(exe, [], env: ["NNCC_GRAPH_OUT": out.path])
-        if run.status != 0 { throw DriverError(run.stderr.isEmpty ? "\(path): the model file crashed" : run.stderr) }
-        guard let data = try? Data(contentsOf: out) else {
-            throw DriverError("\(path): the model file never calls train(…); end it with train(model, input: …, loss: …, optimizer: …)")
-        }
-        let g: Graph
-        do { g = try JSONDecoder().decode(Graph.self, from: data) } catch {
-            throw DriverError("internal error: cannot read the graph of \(path): \(error)")
-        }
-        try store(data, at: cached)
-        return g
-    }
-
-    /// swiftc prints each error with the offending line and a caret; keep that, drop the driver's noise.
-    func cleanDiagnostics(_ s: String) -> String {
-        s.split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("error: fatalError") && !$0.contains("main.swift") }
-            .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
-    }
 
     // ---- build: C → trainer
 

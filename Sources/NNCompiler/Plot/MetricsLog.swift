@@ -1,6 +1,6 @@
 import Foundation
 
-/// What `nncc plot` could not read, as one line naming the file.
+/// What `nncc plot` could not read, as one line naming the file (nncc prints it after `nncc: error: `).
 public enum PlotError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case notJSONL(path: String, line: Int, text: String)
@@ -8,11 +8,11 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unreadable(path, reason): return "error: \(path): \(reason)"
+        case let .unreadable(path, reason): return "\(path): \(reason)"
         case let .notJSONL(path, line, text):
-            return "error: \(path):\(line): not a JSON object, expected the trainer's JSON Lines metrics (got '\(text)')"
+            return "\(path):\(line): not a JSON object, expected the trainer's JSON Lines metrics (got '\(text)')"
         case let .noMetrics(path):
-            return "error: \(path): no training metrics (expected lines with \"step\" and \"loss\", or \"epoch\" and \"train_loss\", "
+            return "\(path): no training metrics (expected lines with \"step\" and \"loss\", or \"epoch\" and \"train_loss\", "
                 + "as 'TRAINER train --log' writes)"
         }
     }
