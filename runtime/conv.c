@@ -143,17 +143,23 @@ static void pack_forward_weights(const nnrt_conv2d_geom *g, const float *w, floa
                 }
 }
 
+/* The padded-width layout of one image (conv_kernels.h) for vectors of vl floats; returns xpad's floats. */
+static size_t fwd_shape(const nnrt_conv2d_geom *g, int vl, nnrt_conv_fwd *f) {
+    int Wp = g->W + 2 * g->pw;
+    f->C = g->C, f->K = g->K, f->T = g->kh * g->kw;
+    for (int i = 0; i < g->kh; i++)
+        for (int jj = 0; jj < g->kw; jj++) f->toff[i * g->kw + jj] = i * Wp + jj;
+    f->nvec = (g->OH * Wp + vl - 1) / vl;
+    f->spad = (int)up((size_t)f->nvec * vl + (size_t)(g->kh - 1) * Wp + g->kw - 1, 16);
+    return up((size_t)g->C * f->spad, 16);
+}
+
 /* The fast forward; 0 when its layouts do not fit the workspace. */
 static int forward_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
                         const float *bias, int act, float *y, float *ws, size_t ws_floats) {
     fwd_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .w = w, .bias = bias, .y = y, .caller = pthread_self()};
-    int Wp = g->W + 2 * g->pw, vl = ks->vl, kp = (g->K + NNRT_CONV_MR - 1) / NNRT_CONV_MR * NNRT_CONV_MR;
-    j.f.C = g->C, j.f.K = g->K, j.f.T = g->kh * g->kw;
-    for (int i = 0; i < g->kh; i++)
-        for (int jj = 0; jj < g->kw; jj++) j.f.toff[i * g->kw + jj] = i * Wp + jj;
-    j.f.nvec = (g->OH * Wp + vl - 1) / vl;
-    j.f.spad = (int)up((size_t)j.f.nvec * vl + (size_t)(g->kh - 1) * Wp + g->kw - 1, 16);
-    j.xpad_floats = up((size_t)g->C * j.f.spad, 16);
+    int vl = ks->vl, kp = (g->K + NNRT_CONV_MR - 1) / NNRT_CONV_MR * NNRT_CONV_MR;
+    j.xpad_floats = fwd_shape(g, vl, &j.f);
     size_t shared = (size_t)kp * g->C * j.f.T, slot = j.xpad_floats + (size_t)kp * j.f.nvec * vl;
     if (!carve_ws(ws, ws_floats, shared, slot, &j.cv)) return 0;
     pack_forward_weights(g, w, j.cv.shared);
@@ -238,10 +244,59 @@ static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *
     return 1;
 }
 
+/* The dot form, for few input channels (conv_kernels.h, gwd). Slot c: xpad | acc (K, C·T, VL) | db (K) | dyv. */
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_conv_fwd f;
+    int n, with_db;
+    const float *dy, *x;
+    carve cv;
+    size_t xpad_floats, acc_floats, dyv_floats;
+} gwd_job;
+
+static void gwd_half(void *arg, int c) {
+    gwd_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    float *xpad = j->cv.slot[c], *acc = xpad + j->xpad_floats, *db = acc + j->acc_floats, *dyv = db + up((size_t)g->K, 16);
+    memset(xpad, 0, sizeof(float) * (j->xpad_floats + j->acc_floats + up((size_t)g->K, 16) + j->dyv_floats));
+    int i0, i1;
+    chunk_range(j->n, 2, c, &i0, &i1);
+    for (int i = i0; i < i1; i++) {
+        pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
+        j->ks->gwd(&j->f, g->OH, g->OW, g->W + 2 * g->pw, j->dy + (long)i * g->K * g->OH * g->OW, xpad, acc,
+                   j->with_db ? db : NULL, dyv);
+    }
+}
+
+static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+                           const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
+    gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    int vl = ks->vl;
+    j.xpad_floats = fwd_shape(g, vl, &j.f);
+    j.acc_floats = up((size_t)g->K * g->C * j.f.T * vl, 16);
+    j.dyv_floats = up((size_t)j.f.nvec * vl, 16);
+    size_t slot = j.xpad_floats + j.acc_floats + up((size_t)g->K, 16) + j.dyv_floats;
+    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
+    nnrt_par_chunks(gwd_half, &j, 2);
+    /* dw[k][c][t] = the lanes of half 0's acc summed in order, plus half 1's */
+    const float *p0 = j.cv.slot[0] + j.xpad_floats, *p1 = j.cv.slot[1] + j.xpad_floats;
+    for (long e = 0; e < (long)g->K * g->C * j.f.T; e++) {
+        float s0 = 0.0f, s1 = 0.0f;
+        for (int l = 0; l < vl; l++) s0 += p0[e * vl + l], s1 += p1[e * vl + l];
+        dw[e] = s0 + s1;
+    }
+    if (db)
+        for (int k = 0; k < g->K; k++) db[k] = p0[j.acc_floats + k] + p1[j.acc_floats + k];
+    return 1;
+}
+
 void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw, float *db,
                              float *ws, size_t ws_floats) {
     check_ws("nnrt_conv2d_grad_weight", g, ws_floats);
     const nnrt_conv_kernels *ks = fast_set(g);
+    /* A patch narrower than half a vector (conv1: 3 floats) wastes most lanes of the sparse kernel: dot form. */
+    if (ks && 2 * g->kw * g->C <= ks->vl && grad_weight_dot(g, ks, n, dy, x, dw, db, ws, ws_floats)) return;
     if (ks && grad_weight_fast(g, ks, n, dy, x, dw, db, ws, ws_floats)) return;
     nnrt_conv_plain_grad_weight(g, n, dy, x, dw, db, ws);
 }

@@ -42,6 +42,11 @@ typedef struct {
     long (*gw)(const nnrt_conv_bwd *b, const float *dy, const float *xT, float *dwt, float *db, int *off, float *val);
     /* dxT += Σ over dy's non-zeros of dy[k][p] · wt[k] placed at p's patch; kidx and val: scratch of K entries. */
     void (*gi)(const nnrt_conv_bwd *b, const float *dy, const float *wt, float *dxT, int *kidx, float *val);
+    /* Grad-weight as dot products in the forward's layout, for few input channels (a patch much narrower than a
+       vector): acc (K, C·T, VL) += lane-wise Σ_q dy[k][q] · xpad[c][q + toff[t]]; db (K, may be NULL) += row
+       sums; dyv: scratch of nvec·VL floats, zero on entry (columns ow ≥ OW stay zero). Dense: no zero skipping. */
+    void (*gwd)(const nnrt_conv_fwd *f, int OH, int OW, int Wp, const float *dy, const float *xpad, float *acc, float *db,
+                float *dyv);
 } nnrt_conv_kernels;
 
 /* NULL when the set was not built (not x86-64) — conv.c then takes its plain path. */
