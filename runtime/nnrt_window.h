@@ -67,11 +67,16 @@ typedef struct {
    window order (a NaN counts as the maximum), as PyTorch's CPU kernel does, and adds where windows overlap. */
 void nnrt_maxpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, float *y);
 void nnrt_maxpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, const float *x, float *dx);
+/* The max pooling's backward times the mask of a ReLU before it: dx = maxpool_backward(dy, x)·step(x), where x
+   is the pooling's input and a ReLU's output (a window whose maximum is not positive passes no gradient). */
+void nnrt_maxpool2d_backward_relu(const nnrt_pool2d_geom *g, int n, const float *dy, const float *x, float *dx);
 void nnrt_avgpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, float *y);
 void nnrt_avgpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, float *dx);
 
 void nnrt_maxpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y);
 void nnrt_maxpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x, double *dx);
+void nnrt_maxpool2d_backward_relu_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x,
+                                      double *dx);
 void nnrt_avgpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y);
 void nnrt_avgpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, double *dx);
 

@@ -52,6 +52,80 @@ static int avg_divisor(const nnrt_pool2d_geom *g, int h0, int h1, int w0, int w1
                 if (at >= 0) dx[at] += dy[(long)oh * g->OW + ow];                                                    \
             }                                                                                                        \
     }                                                                                                                \
+    static void maxbwd_relu_plane_##SFX(const nnrt_pool2d_geom *g, const T *dy, const T *x, T *dx) {                 \
+        memset(dx, 0, sizeof(T) * (size_t)g->H * g->W);                                                              \
+        for (int oh = 0; oh < g->OH; oh++)                                                                           \
+            for (int ow = 0; ow < g->OW; ow++) {                                                                     \
+                T m;                                                                                                 \
+                long at = argmax_##SFX(g, x, oh, ow, &m);                                                            \
+                if (at >= 0 && m > 0) dx[at] += dy[(long)oh * g->OW + ow];                                           \
+            }                                                                                                        \
+    }                                                                                                                \
+    /* 2×2 windows at stride 2 without padding (every pooling of the usual CNN): one pass over each row pair,    \
+       writing all of dx (the rows and columns no window covers are zeroed), no argmax search loop. */             \
+    static T max4_##SFX(T a, T b, T c, T d, int *k) {                                                               \
+        T m = a;                                                                                                     \
+        *k = 0;                                                                                                      \
+        if (b > m || isnan(b)) m = b, *k = 1;                                                                        \
+        if (c > m || isnan(c)) m = c, *k = 2;                                                                        \
+        if (d > m || isnan(d)) m = d, *k = 3;                                                                        \
+        return m;                                                                                                    \
+    }                                                                                                                \
+    /* One output row: the vector-friendly loop assumes no NaN (plain compares, the first maximum by equality); a  \
+       row pair holding a NaN is done again by the exact rule. Returns 0 when it had to. */                         \
+    static int maxfwd2_row_##SFX(const T *r0, const T *r1, T *out, int OW) {                                         \
+        int nan = 0;                                                                                                 \
+        for (int ow = 0; ow < OW; ow++) {                                                                            \
+            T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];                                \
+            nan |= (a != a) | (b != b) | (c != c) | (d != d);                                                        \
+            T m = a > b ? a : b;                                                                                     \
+            m = m > c ? m : c;                                                                                       \
+            out[ow] = m > d ? m : d;                                                                                 \
+        }                                                                                                            \
+        return !nan;                                                                                                 \
+    }                                                                                                                \
+    static void maxfwd2_plane_##SFX(const nnrt_pool2d_geom *g, const T *x, T *y) {                                   \
+        for (int oh = 0; oh < g->OH; oh++) {                                                                         \
+            const T *r0 = x + (long)2 * oh * g->W, *r1 = r0 + g->W;                                                 \
+            T *out = y + (long)oh * g->OW;                                                                           \
+            if (maxfwd2_row_##SFX(r0, r1, out, g->OW)) continue;                                                     \
+            for (int ow = 0; ow < g->OW; ow++) {                                                                     \
+                int k;                                                                                               \
+                out[ow] = max4_##SFX(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], &k);                   \
+            }                                                                                                        \
+        }                                                                                                            \
+    }                                                                                                                \
+    static int maxbwd2_row_##SFX(const T *r0, const T *r1, const T *gr, T *d0, T *d1, int OW, int relu) {            \
+        int nan = 0;                                                                                                 \
+        for (int ow = 0; ow < OW; ow++) {                                                                            \
+            T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];                                \
+            nan |= (a != a) | (b != b) | (c != c) | (d != d);                                                        \
+            T m = a > b ? a : b;                                                                                     \
+            m = m > c ? m : c;                                                                                       \
+            m = m > d ? m : d;                                                                                       \
+            int ea = a == m, eb = (b == m) & !ea, ec = (c == m) & !ea & !eb, ed = !ea & !eb & !ec;                 \
+            T v = relu && !(m > 0) ? (T)0 : gr[ow];                                                                  \
+            d0[2 * ow] = ea ? v : 0, d0[2 * ow + 1] = eb ? v : 0, d1[2 * ow] = ec ? v : 0, d1[2 * ow + 1] = ed ? v : 0; \
+        }                                                                                                            \
+        return !nan;                                                                                                 \
+    }                                                                                                                \
+    static void maxbwd2_plane_##SFX(const nnrt_pool2d_geom *g, const T *dy, const T *x, T *dx, int relu) {           \
+        for (int oh = 0; oh < g->OH; oh++) {                                                                         \
+            const T *r0 = x + (long)2 * oh * g->W, *r1 = r0 + g->W;                                                 \
+            T *d0 = dx + (long)2 * oh * g->W, *d1 = d0 + g->W;                                                       \
+            const T *gr = dy + (long)oh * g->OW;                                                                     \
+            if (!maxbwd2_row_##SFX(r0, r1, gr, d0, d1, g->OW, relu))                                                 \
+                for (int ow = 0; ow < g->OW; ow++) {                                                                 \
+                    int k;                                                                                           \
+                    T m = max4_##SFX(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], &k);                   \
+                    T v = relu && !(m > 0) ? (T)0 : gr[ow];                                                          \
+                    d0[2 * ow] = k == 0 ? v : 0, d0[2 * ow + 1] = k == 1 ? v : 0;                                    \
+                    d1[2 * ow] = k == 2 ? v : 0, d1[2 * ow + 1] = k == 3 ? v : 0;                                    \
+                }                                                                                                    \
+            if (g->W & 1) d0[g->W - 1] = d1[g->W - 1] = 0;                                                           \
+        }                                                                                                            \
+        if (g->H & 1) memset(dx + (long)(g->H - 1) * g->W, 0, sizeof(T) * (size_t)g->W);                             \
+    }                                                                                                                \
     static void avgfwd_plane_##SFX(const nnrt_pool2d_geom *g, const T *x, T *y) {                                    \
         for (int oh = 0; oh < g->OH; oh++)                                                                           \
             for (int ow = 0; ow < g->OW; ow++) {                                                                     \
@@ -81,7 +155,13 @@ POOL_PLANES(double, f64)
 // ----------------------------------------------------------------------------
 // float32: planes in chunks on both threads
 
-enum { POOL_MAXFWD, POOL_MAXBWD, POOL_AVGFWD, POOL_AVGBWD };
+enum { POOL_MAXFWD, POOL_MAXBWD, POOL_MAXBWD_RELU, POOL_AVGFWD, POOL_AVGBWD };
+
+/* Whether the 2×2, stride 2, unpadded fast path applies. */
+static int pool2x2(const nnrt_pool2d_geom *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && g->OH == g->H / 2 &&
+           g->OW == g->W / 2;
+}
 
 typedef struct {
     const nnrt_pool2d_geom *g;
@@ -95,9 +175,18 @@ static void pool_chunk(void *arg, int c) {
     const nnrt_pool2d_geom *g = j->g;
     long in = (long)g->H * g->W, out = (long)g->OH * g->OW;
     int p0 = (int)((long)j->planes * c / j->chunks), p1 = (int)((long)j->planes * (c + 1) / j->chunks);
+    int fast = pool2x2(g);
     for (int p = p0; p < p1; p++) switch (j->op) {
-        case POOL_MAXFWD: maxfwd_plane_f32(g, j->x + p * in, j->out + p * out); break;
-        case POOL_MAXBWD: maxbwd_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in); break;
+        case POOL_MAXFWD:
+            if (fast) maxfwd2_plane_f32(g, j->x + p * in, j->out + p * out);
+            else maxfwd_plane_f32(g, j->x + p * in, j->out + p * out);
+            break;
+        case POOL_MAXBWD:
+        case POOL_MAXBWD_RELU:
+            if (fast) maxbwd2_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in, j->op == POOL_MAXBWD_RELU);
+            else if (j->op == POOL_MAXBWD) maxbwd_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in);
+            else maxbwd_relu_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in);
+            break;
         case POOL_AVGFWD: avgfwd_plane_f32(g, j->x + p * in, j->out + p * out); break;
         default: avgbwd_plane_f32(g, j->dy + p * out, j->out + p * in); break;
         }
@@ -116,6 +205,9 @@ void nnrt_maxpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, fl
 void nnrt_maxpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, const float *x, float *dx) {
     pool_run(g, POOL_MAXBWD, n, x, dy, dx);
 }
+void nnrt_maxpool2d_backward_relu(const nnrt_pool2d_geom *g, int n, const float *dy, const float *x, float *dx) {
+    pool_run(g, POOL_MAXBWD_RELU, n, x, dy, dx);
+}
 void nnrt_avgpool2d_forward(const nnrt_pool2d_geom *g, int n, const float *x, float *y) {
     pool_run(g, POOL_AVGFWD, n, x, NULL, y);
 }
@@ -127,11 +219,20 @@ void nnrt_avgpool2d_backward(const nnrt_pool2d_geom *g, int n, const float *dy, 
 // float64 twins, one thread
 
 void nnrt_maxpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y) {
-    for (long p = 0; p < (long)n * g->C; p++) maxfwd_plane_f64(g, x + p * g->H * g->W, y + p * g->OH * g->OW);
+    for (long p = 0; p < (long)n * g->C; p++)
+        if (pool2x2(g)) maxfwd2_plane_f64(g, x + p * g->H * g->W, y + p * g->OH * g->OW);
+        else maxfwd_plane_f64(g, x + p * g->H * g->W, y + p * g->OH * g->OW);
 }
 void nnrt_maxpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x, double *dx) {
     for (long p = 0; p < (long)n * g->C; p++)
-        maxbwd_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W);
+        if (pool2x2(g)) maxbwd2_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 0);
+        else maxbwd_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W);
+}
+void nnrt_maxpool2d_backward_relu_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x,
+                                      double *dx) {
+    for (long p = 0; p < (long)n * g->C; p++)
+        if (pool2x2(g)) maxbwd2_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 1);
+        else maxbwd_relu_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W);
 }
 void nnrt_avgpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y) {
     for (long p = 0; p < (long)n * g->C; p++) avgfwd_plane_f64(g, x + p * g->H * g->W, y + p * g->OH * g->OW);

@@ -21,6 +21,51 @@ import Testing
             }
             train(model, input: 784, loss: .crossEntropy, optimizer: Adam())
             """, expected: ["shape_mismatch.swiftnn:5:", "Linear(128, 10) expects input (n,128), got (n,256)"]),
+        Case(name: "flatten_mismatch", source: """
+            import NNDSL
+            let model = Sequential {
+                Conv2d(1, 8, kernelSize: 3, padding: 1)
+                MaxPool2d(2)
+                Flatten()
+                Linear(8 * 7 * 7, 10)
+            }
+            train(model, input: [1, 28, 28], loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["flatten_mismatch.swiftnn:6:", "Linear(392, 10) expects input (n,392), got (n,1568)"]),
+        Case(name: "conv_channels", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 8, kernelSize: 3); Conv2d(4, 8, kernelSize: 3) }
+            train(model, input: [1, 28, 28], loss: .mse, optimizer: Adam())
+            """, expected: ["conv_channels.swiftnn:2:", "expects 4 input channels, got an input (n,8,26,26)"]),
+        Case(name: "kernel_too_large", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 8, kernelSize: 5); MaxPool2d(2); Conv2d(8, 8, kernelSize: 13) }
+            train(model, input: [1, 28, 28], loss: .mse, optimizer: Adam())
+            """, expected: ["kernel_too_large.swiftnn:2:", "a 13x13 kernel (stride 1x1) does not fit the input (n,8,12,12)"]),
+        Case(name: "bad_kernel_size", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 8, kernelSize: 0) }
+            train(model, input: [1, 28, 28], loss: .mse, optimizer: Adam())
+            """, expected: ["bad_kernel_size.swiftnn:2:", "the kernel size must be positive"]),
+        Case(name: "bad_groups", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(6, 8, kernelSize: 3, groups: 4) }
+            train(model, input: [6, 8, 8], loss: .mse, optimizer: Adam())
+            """, expected: ["bad_groups.swiftnn:2:", "groups 4 must divide both channel counts"]),
+        Case(name: "conv_on_vectors", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 8, kernelSize: 3) }
+            train(model, input: 784, loss: .mse, optimizer: Adam())
+            """, expected: ["conv_on_vectors.swiftnn:2:", "Conv2d(1, 8, kernelSize: 3) expects images (n,C,H,W), got (n,784)"]),
+        Case(name: "pool_too_large", source: """
+            import NNDSL
+            let model = Sequential { MaxPool2d(kernelSize: 5, padding: 3) }
+            train(model, input: [1, 8, 8], loss: .mse, optimizer: Adam())
+            """, expected: ["pool_too_large.swiftnn:2:", "padding 3x3 must be at most half the kernel 5x5"]),
+        Case(name: "bad_input_shape", source: """
+            import NNDSL
+            let model = Sequential { Flatten(); Linear(784, 10) }
+            train(model, input: [28, 28], loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["bad_input_shape.swiftnn:3:", "[features] or [channels, height, width]; got [28, 28]"]),
         Case(name: "swift_type_error", source: """
             import NNDSL
             let model = Sequential { Linear(4, "two") }

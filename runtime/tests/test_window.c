@@ -441,6 +441,12 @@ static void test_random_pools(void) {
         }
         double a = fmax(worst(y, ry, ny, 1e-6 * 17), worst(dx, rdx, nx, 1e-6 * 17));
         if (!guard_ok(y, ny) || !guard_ok(dx, nx)) a = INFINITY;
+        if (max) {  /* the ReLU-masked backward: the same times step(x) */
+            for (long e = 0; e < nx; e++) rdx[e] *= xd[e] > 0;
+            nnrt_maxpool2d_backward_relu(&g, n, dy, x, dx), nnrt_maxpool2d_backward_relu_f64(&g, n, dyd, xd, dx64);
+            a = fmax(a, worst(dx, rdx, nx, 1e-6 * 17));
+            w64 = fmax(w64, worst64(dx64, rdx, nx, 1e-12));
+        }
         w32 = fmax(w32, a);
         w64 = fmax(w64, fmax(worst64(y64, ry, ny, 1e-12), worst64(dx64, rdx, nx, 1e-12)));
         free(x), free(dy), free(y), free(dx), free(xd), free(dyd), free(ry), free(rdx), free(y64), free(dx64);
@@ -449,6 +455,42 @@ static void test_random_pools(void) {
     snprintf(name, sizeof name, "max and avg pooling on 60 random geometries (worst %.3g of the tolerance)", w32);
     CHECK(name, w32 <= 1);
     snprintf(name, sizeof name, "pooling's float64 twins on the same (worst %.3g of 1e-12)", w64);
+    CHECK(name, w64 <= 1);
+}
+
+/* The 2×2, stride-2 fast path (even and odd sizes, ties) and the ReLU-masked backward, f32 and f64, against
+   ref_pool (times step(x) for the mask); every general geometry goes through the general loops instead. */
+static void test_pool2x2(void) {
+    const int sizes[][2] = {{2, 2}, {4, 6}, {5, 7}, {28, 28}, {3, 2}};
+    double w32 = 0, w64 = 0;
+    for (int t = 0; t < 10; t++) {
+        nnrt_pool2d_geom g = {.C = 3, .H = sizes[t % 5][0], .W = sizes[t % 5][1], .kh = 2, .kw = 2, .sh = 2, .sw = 2,
+                              .count_include_pad = 1};
+        g.OH = g.H / 2, g.OW = g.W / 2;
+        int n = 2, relu = t >= 5;
+        long nx = (long)n * g.C * g.H * g.W, ny = (long)n * g.C * g.OH * g.OW;
+        float *x = fill(nx, 0), *dy = fill(ny, 0), *y = guarded(ny), *dx = guarded(nx);
+        for (long e = 0; e < nx; e++) x[e] = (float)((int)(x[e] * 2.5f)) / 2 - (relu ? 0.5f : 0);  /* ties; ≤ 0 too */
+        double *xd = malloc(8 * (size_t)nx), *dyd = malloc(8 * (size_t)ny), *ry = malloc(8 * (size_t)ny), *rdx = malloc(8 * (size_t)nx);
+        double *y64 = malloc(8 * (size_t)ny), *dx64 = malloc(8 * (size_t)nx);
+        for (long e = 0; e < nx; e++) xd[e] = x[e];
+        for (long e = 0; e < ny; e++) dyd[e] = dy[e];
+        ref_pool(&g, n, xd, dyd, ry, rdx, 1);
+        if (relu)
+            for (long e = 0; e < nx; e++) rdx[e] *= xd[e] > 0;
+        nnrt_maxpool2d_forward(&g, n, x, y), nnrt_maxpool2d_forward_f64(&g, n, xd, y64);
+        if (relu) nnrt_maxpool2d_backward_relu(&g, n, dy, x, dx), nnrt_maxpool2d_backward_relu_f64(&g, n, dyd, xd, dx64);
+        else nnrt_maxpool2d_backward(&g, n, dy, x, dx), nnrt_maxpool2d_backward_f64(&g, n, dyd, xd, dx64);
+        double a = fmax(worst(y, ry, ny, 1e-6), worst(dx, rdx, nx, 1e-6));
+        if (!guard_ok(y, ny) || !guard_ok(dx, nx)) a = INFINITY;
+        w32 = fmax(w32, a);
+        w64 = fmax(w64, fmax(worst64(y64, ry, ny, 1e-12), worst64(dx64, rdx, nx, 1e-12)));
+        free(x), free(dy), free(y), free(dx), free(xd), free(dyd), free(ry), free(rdx), free(y64), free(dx64);
+    }
+    char name[140];
+    snprintf(name, sizeof name, "maxpool 2x2 stride 2 (fast path), plain and ReLU-masked, f32 (worst %.3g of the tolerance)", w32);
+    CHECK(name, w32 <= 1);
+    snprintf(name, sizeof name, "maxpool 2x2 stride 2, plain and ReLU-masked, f64 (worst %.3g of 1e-12)", w64);
     CHECK(name, w64 <= 1);
 }
 
@@ -527,6 +569,7 @@ int main(void) {
     test_random_convs();
     test_random_pools();
     test_maxpool_rules();
+    test_pool2x2();
     test_conv_f64();
     printf("window: %d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -18,9 +18,10 @@ extension CEmitter {
         case .conv2dGradInput(let a):
             return [convGeometry(a, x: n.type.shape, w: graph.type(x[1]).shape),
                     .expr(.call("nnrt_conv2d_grad_input" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), out] + ws))]
-        case .conv2dGradWeight(let a):
+        case .conv2dGradWeight(let a):   // with the bias gradient in the same call when it is in the body
+            let db = k.body.first.map(p) ?? .id("NULL")
             return [convGeometry(a, x: graph.type(x[1]).shape, w: n.type.shape),
-                    .expr(.call("nnrt_conv2d_grad_weight" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), out, .id("NULL")] + ws))]
+                    .expr(.call("nnrt_conv2d_grad_weight" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), p(v), db] + ws))]
         case .conv2dGradBias:   // Σ over n, OH, OW of each channel
             let s = graph.type(x[0]).shape, hw = s.dims[1] * s.dims[2], kk = s.dims[0]
             return [.loop("c", .int(0), .int(kk), [.assign(.index(out, .id("c")), "=", lit(0))]),
@@ -31,8 +32,9 @@ extension CEmitter {
                         .assign(.index(out, .id("c")), "+=", .id("acc"))])])]
         case .maxPool2d(let a):
             return [poolGeometry(a, x: graph.type(x[0]).shape), .expr(.call("nnrt_maxpool2d_forward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), out]))]
-        case .maxPool2dGrad(let a):
-            return [poolGeometry(a, x: n.type.shape), .expr(.call("nnrt_maxpool2d_backward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), out]))]
+        case .maxPool2dGrad(let a):   // times step(x) when the ReLU mask is in the body
+            let f = k.body.isEmpty ? "nnrt_maxpool2d_backward" : "nnrt_maxpool2d_backward_relu"
+            return [poolGeometry(a, x: n.type.shape), .expr(.call(f + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), out]))]
         case .avgPool2d(let a):
             return [poolGeometry(a, x: graph.type(x[0]).shape), .expr(.call("nnrt_avgpool2d_forward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), out]))]
         case .avgPool2dGrad(let a):

@@ -73,6 +73,7 @@ extension Program {
             }
         }
         if fusion {
+            p.fuseIntoWindows()
             p.sinkIntoConsumers()
             p.appendOptimizerLoops(deferred)
             p.mergeOptimizerUpdates()
@@ -80,6 +81,38 @@ extension Program {
         }
         p.nameKernels()
         return p
+    }
+
+    /// Moves work into the window kernels' runtime calls, which do it in the pass they already make:
+    /// - a convolution's bias gradient into its weight gradient's call (both read the same dy);
+    /// - the ReLU mask applied to a max pooling's input gradient, `g_pool · step(x)` with x the pooling's input
+    ///   (a ReLU's output), into the pooling's backward call: each window's gradient goes to its maximum only
+    ///   when that maximum is positive. With the mask in its own loop, that loop re-reads the whole
+    ///   (n, C, H, W) activation and gradient after the pooling wrote it.
+    mutating func fuseIntoWindows() {
+        let users = graph.users(), live = Set(kernels.flatMap(\.nodes))
+        func liveUsers(_ v: ValueID) -> [ValueID] { users[v.index].filter(live.contains) }
+        var removed = Set<Int>()
+        for (b, kb) in kernels.enumerated() where kb.kind == .window && kb.body.isEmpty {
+            guard let bias = kb.anchor, graph[bias].op == .conv2dGradBias,
+                  let w = kernels.indices.first(where: { i in
+                      kernels[i].kind == .window && kernels[i].body.isEmpty && kernels[i].anchor.map {
+                          if case .conv2dGradWeight = graph[$0].op { return graph[$0].inputs[0] == graph[bias].inputs[0] }
+                          return false } ?? false }) else { continue }
+            kernels[w].body = [bias]
+            removed.insert(b)
+        }
+        for (l, kl) in kernels.enumerated() where kl.kind == .loop && kl.body.count == 2 {
+            let (s, m) = (kl.body[0], kl.body[1])
+            guard graph[s].op == .unary(.step), graph[m].op == .binary(.mul), graph[m].inputs.contains(s),
+                  let a = graph[m].inputs.first(where: { $0 != s }), case .maxPool2dGrad = graph[a].op,
+                  graph[a].inputs[1] == graph[s].inputs[0], liveUsers(a) == [m], liveUsers(s) == [m],
+                  let w = kernels.indices.first(where: { kernels[$0].anchor == a && kernels[$0].body.isEmpty }), w < l
+            else { continue }
+            kernels[w].body = [s, m]
+            removed.insert(l)
+        }
+        kernels = kernels.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// Groups the optimizer's elementwise nodes into one loop per connected component of the same space (one
