@@ -60,5 +60,28 @@ import Testing
         let want = (adam["eval_final"] as! [String: Any])["loss"] as! Double
         // With BatchNorm, evaluation reads the running mean, which carries the noisy bias (above): 5e-4.
         #expect(close(loss, want, rtol: 0, atol: batchNorm ? 5e-4 : 5e-5), "\(key): eval loss \(loss), reference \(want)")
+
+        // predict's probabilities of the first 4 samples against the softmax of the reference's eval-mode logits:
+        // the weights' layout (PyTorch's OIHW, NCHW activations) is the reference's. 1e-4 absolute (1e-3 with
+        // BatchNorm, whose running mean carries the noisy bias).
+        let probs = tmp.appendingPathComponent("p.npy")
+        let pr = try Run.run(exe, ["predict", "--weights", saved.path, "--input", "\(d)/cnn_x.npy", "--output", probs.path])
+        try #require(pr.status == 0, "predict failed: \(pr.stderr)")
+        let raw = try Data(contentsOf: probs)
+        let header = Int(raw[8]) | Int(raw[9]) << 8
+        let got = raw.subdata(in: (10 + header)..<raw.count).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let logits = (adam["logits_final_first4"] as! [String: Any])["data"] as! [Double]
+        for row in 0..<4 {
+            let z = Array(logits[(row * 10)..<(row * 10 + 10)]), top = z.max()!
+            let e = z.map { Foundation.exp($0 - top) }, sum = e.reduce(0, +)
+            for j in 0..<10 {
+                #expect(abs(Double(got[row * 10 + j]) - e[j] / sum) <= (batchNorm ? 1e-3 : 1e-4),
+                        "\(key) sample \(row) class \(j): predict \(got[row * 10 + j]), reference \(e[j] / sum)")
+            }
+        }
+
+        // The float64 gradient of this very model against central differences (the _f64 window kernels).
+        let gc = try Run.run(exe, ["gradcheck"])
+        #expect(gc.status == 0 && gc.stdout.contains("gradcheck: passed"), "\(key): \(gc.stdout)\(gc.stderr)")
     }
 }

@@ -54,7 +54,9 @@ extension CEmitter {
             let n = graph[v]
             let x = n.inputs.map { load($0, in: k) }
             switch n.op {
-            case .sumBatch, .sumRow, .sumTo: tail.append(.assign(.index(.id(ptr(v)), index(of: n.type.shape, in: k)), "+=", x[0]))
+            case .sumBatch, .sumRow, .sumTo:
+                if AxisLoops(k, self)?.hoists(n.type.shape) == true { tail.append(.assign(.id("part\(v.index)"), "+=", x[0])) }
+                else { tail.append(.assign(.index(.id(ptr(v)), index(of: n.type.shape, in: k)), "+=", x[0])) }
             case .sumAll: tail.append(.assign(.id("acc\(v.index)"), "+=", x[0]))
             case .assign:
                 tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", x[0]))
@@ -96,7 +98,10 @@ extension CEmitter {
                 default: break
                 }
             }
-            return pre + axes.nest(body) + post
+            let hoisted = k.body.filter { [.sumBatch, .sumRow, .sumTo].contains(graph[$0].op) && axes.hoists(graph.type($0).shape) }
+            return pre + axes.nest(body, partials: hoisted.map { v in
+                (name: "part\(v.index)", type: real, target: .index(.id(ptr(v)), axes.index(of: graph.type(v).shape)))
+            }) + post
         }
         let (rows, cols, twoD) = extent(k.space)
         let (i0, i1): (CExpr, CExpr) = split?.axis == .rows ? (.id("i0"), .id("i1")) : (.int(0), rows)
@@ -221,15 +226,31 @@ struct AxisLoops {
         return terms.isEmpty ? .int(0) : terms.dropFirst().reduce(terms[0], +)
     }
 
-    /// The nested loops around `body`, with `idx` the element's index in the space.
-    func nest(_ body: [CStmt]) -> [CStmt] {
+    /// Whether a reduction into a buffer of shape `s` sums along the innermost loop: it then adds into a local
+    /// partial sum there (`part7`), added to the buffer after that loop, instead of a store per element.
+    func hoists(_ s: Shape) -> Bool {
+        guard let inner = groups.last else { return false }
+        return !AxisLoops.mask(s, in: space)[inner[0]]
+    }
+
+    /// The nested loops around `body`, with `idx` the element's index in the space. Each partial sum starts at
+    /// zero before the innermost loop and is added to its target after it; inside, the compiler may reorder
+    /// the sum (`fp reassociate`) so that it vectorizes. The order is fixed by the binary, so runs repeat.
+    func nest(_ body: [CStmt], partials: [(name: String, type: String, target: CExpr)] = []) -> [CStmt] {
         var terms: [CExpr] = []
         for g in groups.indices {
             let stride = groups.indices.filter { $0 > g }.map(fixedExtent).reduce(1, *)
             terms.append(stride == 1 ? .id(variable(g)) : .id(variable(g)) * .int(stride))
         }
         var inner: [CStmt] = [.decl("const int", "idx", terms.isEmpty ? .int(0) : terms.dropFirst().reduce(terms[0], +))] + body
-        for g in groups.indices.reversed() { inner = [.loop(variable(g), .int(0), extent(g), inner)] }
+        if !partials.isEmpty { inner.insert(.pragma("clang fp reassociate(on)"), at: 0) }
+        for g in groups.indices.reversed() {
+            inner = [.loop(variable(g), .int(0), extent(g), inner)]
+            if g == groups.count - 1, !partials.isEmpty {
+                inner = partials.map { .decl($0.type, $0.name, .num(0, float: $0.type == "float")) } + inner
+                    + partials.map { .assign($0.target, "+=", .id($0.name)) }
+            }
+        }
         return inner
     }
 }

@@ -48,6 +48,7 @@ struct CPrinter {
             emit("}", d)
         case .ret(let e): emit("return" + (e.map { " " + expr($0, top: true) } ?? "") + ";", d)
         case .comment(let c): emit("/* \(c) */", d)
+        case .pragma(let p): emit("#pragma " + p, d)
         case .block(let body):
             emit("{", d)
             body.forEach { stmt($0, d + 1) }

@@ -31,6 +31,7 @@ indirect enum CStmt {
     case ret(CExpr?)
     case comment(String)
     case block([CStmt])
+    case pragma(String)                               // #pragma …, first in a block
 }
 
 /// A parameter of a generated function: `const float *v3 /* (n,256) */`.
