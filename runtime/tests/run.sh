@@ -93,6 +93,7 @@ for cfg in plain asan tsan; do
            TSAN_OPTIONS=halt_on_error=1:exitcode=86:atexit_sleep_ms=0
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
+    run "$cfg-hostile" bash "$HERE/hostile.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-hostile"
 done
 
 echo "$pass passed, $fail failed"
