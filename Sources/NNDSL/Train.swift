@@ -42,6 +42,7 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     if epochs < 1 { fail("epochs must be at least 1, got \(epochs)", at: s) }
     let maxB = maxBatch ?? max(batchSize, 1024)
     if maxB < batchSize { fail("maxBatch \(maxB) is smaller than batchSize \(batchSize)", at: s) }
+    if maxB > Limits.maxElements { fail("maxBatch \(maxB) is more than \(Limits.maxElements), the trainer's 32-bit batch", at: s) }
     let k = out.dims[0]
     let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))
                                         : TensorType(.f32, Shape(batched: true, [k]))
