@@ -105,6 +105,7 @@ static const flag flags[] = {
     FLAG_BELOW("threads", F_POSINT, ALL, threads, "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)", 2, "1 or 2"),
     FLAG("profile", F_BOOL, TR, profile, NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"),
     FLAG("keep-denormals", F_BOOL, ALL, keep_denormals, NULL, "do not flush subnormal floats to zero (slower; see README)"),
+    FLAG("json", F_BOOL, EV, json, NULL, "print the results as JSON, one object per line, at full precision (%.17g)"),
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 _Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");

@@ -412,6 +412,7 @@ typedef struct {
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
     int no_shuffle, verbose, quiet, keep_denormals, profile;
+    int json;  // eval --json: one JSON object per line, numbers at full precision
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
     uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line

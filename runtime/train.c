@@ -706,6 +706,14 @@ int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
     for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss is its criterion's)
         ctx->params = w[i];
         nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
+        if (o->json) {  // the loss at full precision: a small cross-entropy's digits are what tell kernels apart
+            printf("{");
+            if (k > 1) printf("\"member\":%d,", i + 1);
+            printf("\"test_loss\":%.17g", r.loss);
+            if (r.acc >= 0) printf(",\"test_acc\":%.17g", r.acc);
+            printf("}\n");
+            continue;
+        }
         if (k > 1) printf("member %d: ", i + 1);
         printf("test_loss %.4f", r.loss);
         if (r.acc >= 0) printf("  test_acc %.4f", r.acc);
@@ -740,7 +748,11 @@ int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
                 }
             }
         }
-        if (classes)
+        if (o->json && classes)
+            printf("{\"ensemble\":%d,\"test_nll\":%.17g,\"test_acc\":%.17g}\n", k, sum / (double)test.x.n, (double)correct / (double)test.x.n);
+        else if (o->json)
+            printf("{\"ensemble\":%d,\"test_mse\":%.17g}\n", k, sum / ((double)test.x.n * C));
+        else if (classes)
             printf("ensemble of %d (probabilities averaged): test_nll %.4f  test_acc %.4f\n", k, sum / (double)test.x.n,
                    (double)correct / (double)test.x.n);
         else

@@ -82,6 +82,10 @@ EOF
 expect data-test-nan 1 "x_nan.npy: row 3, column 2" $TOY train $K --test-x $D/x_nan.npy --test-y $D/y.npy
 $TOY train $K --epochs 1 --save w0.st >/dev/null
 expect data-predict-nan 1 "x_nan.npy: row 3, column 2" $TOY predict --weights w0.st --input $D/x_nan.npy --output p.npy
+# eval --json: the loss at full precision (a double's 17 digits), as one JSON object
+expect eval-json 0 '{"test_loss":' $TOY eval --weights w0.st --test-x $D/x.npy --test-y $D/y.npy --json
+check eval-json-digits '$TOY eval --weights w0.st --test-x $D/x.npy --test-y $D/y.npy --json | grep -qE "^\{\"test_loss\":[0-9]\.[0-9]{12,},\"test_acc\":[0-9.e-]+\}$"'
+check eval-json-ensemble '[ "$($TOY eval --weights w0.st,w0.st --test-x $D/x.npy --test-y $D/y.npy --json | grep -c "^{")" = 3 ]'
 # A CSV with a million blank lines after its rows trains in little memory (it once asked for 3.1 GB). ASan's
 # shadow memory needs a large address space, so the limit applies to the plain build only.
 if [ "$CFG" = plain ]; then limit="ulimit -v 1000000;"; else limit=""; fi
