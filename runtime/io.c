@@ -137,6 +137,10 @@ const char *nnrt_basename(const char *path) {
 // ----------------------------------------------------------------------------
 // reading (gzip or raw, transparently)
 
+#ifndef NNRT_GZ_BUFFER
+#define NNRT_GZ_BUFFER (1 << 17)  // zlib's buffer; the fuzz build makes it small (its inputs are), for speed
+#endif
+
 struct nnrt_reader {
     gzFile gz;
     const char *path;
@@ -149,7 +153,7 @@ nnrt_reader *nnrt_reader_open(const char *path) {
     if (S_ISDIR(st.st_mode)) nnrt_die("%s: is a directory, expected a file", path);
     gzFile gz = gzopen(path, "rb");
     if (!gz) nnrt_die("%s: cannot open (%s)", path, strerror(errno));
-    gzbuffer(gz, 1 << 17);
+    gzbuffer(gz, NNRT_GZ_BUFFER);
     nnrt_reader *r = nnrt_malloc(sizeof *r);
     r->gz = gz;
     r->path = path;
