@@ -2,7 +2,7 @@
 # build.sh OUT_DIR — builds the fuzz targets of runtime/fuzz/ (fuzz_<name>.c) into OUT_DIR/<name>, with ASan and
 # UBSan (every UB report aborts). With libFuzzer (clang's -fsanitize=fuzzer, which the Swift toolchain's clang
 # ships) they are libFuzzer binaries; where that does not link, with replay.c, a plain driver that runs the corpus
-# and then random mutations of it (OUT_DIR/ENGINE says which). The runtime is compiled with the allocation
+# and then random mutations of it (OUT_DIR/ENGINE says which; FUZZ_ENGINE=replay forces it). The runtime is compiled with the allocation
 # functions renamed to fuzz_common.c's (see fuzz.h). Environment: CC (default: the Swift toolchain's clang).
 set -eu
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,7 +15,7 @@ mkdir -p "$OUT/obj"
 LD=$($CC -fuse-ld=bfd -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null && echo -fuse-ld=bfd || true)
 # nnrt_try's longjmp makes ASan collect its fake stacks (use-after-return detection) on every error: 2/3 of the time
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize-address-use-after-return=never -fno-omit-frame-pointer -g -O1"
-if $CC -fsanitize=fuzzer $LD -x c -o "$OUT/probe" - <<<'#include <stdint.h>
+if [ "${FUZZ_ENGINE:-}" != replay ] && $CC -fsanitize=fuzzer $LD -x c -o "$OUT/probe" - <<<'#include <stdint.h>
 #include <stddef.h>
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }' 2>/dev/null; then
     ENGINE=libfuzzer; LIB="-fsanitize=fuzzer-no-link" MAIN="-fsanitize=fuzzer"

@@ -15,8 +15,9 @@ if ! bash "$HERE/build.sh" "$OUT" >"$OUT.build.log" 2>&1; then
 fi
 ENGINE=$(cat "$OUT/ENGINE")
 # A loader's error exits through longjmp with its buffers freed by fz_run; the leak checker is off because
-# libFuzzer's own bookkeeping is not freed at exit. Allocation limits turn a size trusted from a header into a crash.
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# libFuzzer's own bookkeeping is not freed at exit. Allocation limits (ASan's for replay.c, libFuzzer's too) turn a
+# size trusted from a header into a crash.
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:allocator_may_return_null=0:max_allocation_size_mb=1024 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 one() {
     local t=$1 work=$OUT/corpus/$1 crashes=$OUT/crashes/$1/
     mkdir -p "$work" "$crashes"
