@@ -105,11 +105,19 @@ typedef struct {
 } train_buffers;
 
 /* 1 when every element is finite. x − x is 0 for a finite x and NaN for NaN or ±inf; OR-ing the comparisons
-   (no reassociation of sums) vectorizes, so a pass over a few hundred thousand weights costs microseconds. */
+   (no reassociation of sums) vectorizes. */
 static int all_finite(const float *v, size_t n) {
     int bad = 0;
     for (size_t i = 0; i < n; i++) bad |= (v[i] - v[i]) != 0.0f;
     return !bad;
+}
+
+typedef struct { const float *v; size_t n; int finite[2]; } finite_job;
+
+static void finite_half(void *arg, int part) {
+    finite_job *j = arg;
+    size_t mid = j->n / 2;
+    j->finite[part] = part ? all_finite(j->v + mid, j->n - mid) : all_finite(j->v, mid);
 }
 
 static const char *nonfinite_word(const float *v, size_t n) {
@@ -118,12 +126,20 @@ static const char *nonfinite_word(const float *v, size_t n) {
     return NULL;
 }
 
-/* After a step whose loss is finite: whether its gradients and updated weights are too. A ReLU maps NaN to 0, so
-   a NaN weight can leave the loss finite while it spreads. When one is not, why names the first parameter (in
-   table order: layer, then tensor) whose gradient or new value is not finite, and returns 0. */
+/* After a step whose loss is finite: whether its updated weights are too. A ReLU maps NaN to 0, so a NaN weight
+   can leave the loss finite while it spreads. The gradients are not scanned every step: a non-finite gradient
+   makes its weights non-finite in the same update (p − lr·g, Adam's m/√v, even at lr 0), and the weights are
+   what must never be saved. One pass over the params arena, split over both threads: 13 µs per step for the
+   235 k parameters of examples/fashion_mnist_mlp (--profile's "other", best of 5: 0.014 ms against 0.001 ms
+   without it), 2 % of its fastest step (0.66 ms). Folding the check into the generated optimizer loop, which
+   has the values in registers already, would make it free. When a weight is not
+   finite, why names the first parameter (in table order: layer, then tensor) whose gradient or new value is
+   not, and it returns 0. */
 static int step_finite(const nnrt_ctx *ctx, char *why, size_t cap) {
     const nnrt_model *m = ctx->model;
-    if (all_finite(ctx->params, m->params_numel) && all_finite(ctx->grads, m->params_numel)) return 1;
+    finite_job j = {ctx->params, m->params_numel, {0, 0}};
+    nnrt_par2(finite_half, &j);
+    if (j.finite[0] && j.finite[1]) return 1;
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
         const char *g = p->trainable ? nonfinite_word(ctx->grads + p->offset, p->numel) : NULL;
@@ -131,7 +147,7 @@ static int step_finite(const nnrt_ctx *ctx, char *why, size_t cap) {
         if (g) { snprintf(why, cap, "the gradient of %s is %s", p->name, g); return 0; }
         if (w) { snprintf(why, cap, "%s became %s in the update (its gradient was finite)", p->name, w); return 0; }
     }
-    snprintf(why, cap, "a gradient or weight is not finite");
+    snprintf(why, cap, "a weight is not finite");
     return 0;
 }
 
