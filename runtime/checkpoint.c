@@ -12,8 +12,9 @@
  *     order in place, so the next order needs it and the shuffle generator);
  *   - __metadata__ strings: "nncc.checkpoint" (format version "2"; "1" had only "optimizer.state"), "model", "params_numel", "state_numel",
  *     "step", "epochs_done", "epochs", "batch", "seed", "log_every", "shuffle" (0/1), "n_train", "n_val", "val_split",
- *     "rng" (ctx->rng, the dropout generator) and "shuffle_rng" as 64 hex digits, and "hp.<name>" for every
- *     hyperparameter (%.17g, which round-trips a double);
+ *     "rng" (ctx->rng, the dropout generator) and "shuffle_rng" as 64 hex digits, "state_slots" (the optimizer's
+ *     slots, "m,v"; absent from older checkpoints), and "hp.<name>" for every hyperparameter (%.17g, which
+ *     round-trips a double). Loading checks each against the model before anything is used;
  *   - with --early-stop, its state: "early_stop.on" (the metric), "early_stop.best" (%.17g),
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
  *     "early_stop.weights" (params_numel) F32;
@@ -24,6 +25,7 @@
  * With all of that restored, a resumed run takes bit-identical steps to one that never stopped. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,14 @@ static void put_rng(meta_list *l, const char *key, const uint64_t s[4]) {
     put(l, key, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s[0], s[1], s[2], s[3]);
 }
 
+/* The optimizer's state slots, "m,v" ("" for none): the optimizer a checkpoint belongs to. */
+static const char *slot_list(const nnrt_model *m, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < m->n_state_slots && n < cap; k++) n += (size_t)snprintf(buf + n, cap - n, "%s%s", k ? "," : "", m->state_slots[k]);
+    return buf;
+}
+
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c) {
     const nnrt_model *m = ctx->model;
     meta_list l = {.n = 0};
@@ -75,6 +85,8 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     put(&l, "val_split", "%.17g", c->val_split);
     put_rng(&l, "rng", ctx->rng);
     put_rng(&l, "shuffle_rng", c->shuffle_rng);
+    char slot_names_list[VALUE_LEN];
+    put(&l, "state_slots", "%s", slot_list(m, slot_names_list, sizeof slot_names_list));
     int es = c->es.on[0] != 0;
     if (es) {
         put(&l, "early_stop.on", "%s", c->es.on);
@@ -127,6 +139,10 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
 // ----------------------------------------------------------------------------
 // reading
 
+static NNRT_NORETURN void bad_field(const char *path, const char *key, const char *found, const char *expected) {
+    nnrt_die("%s: checkpoint field '%s' is %s, expected %s", path, key, found, expected);
+}
+
 static const char *need(const nnrt_st *f, const char *path, const char *key) {
     const char *v = nnrt_st_meta(f, key);
     if (!v) nnrt_die("%s: corrupt checkpoint (no '%s' in its metadata)", path, key);
@@ -173,6 +189,71 @@ static void need_rng(const nnrt_st *f, const char *path, const char *key, uint64
         nnrt_die("%s: corrupt checkpoint (metadata '%s' is not a generator state of 64 hex digits)", path, key);
 }
 
+/* Every number of the checkpoint that sizes or indexes something, against this trainer's model, before anything
+   is used: a batch above the compiled maximum would overflow the arena. */
+static void check_fields(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c, const nnrt_st *f) {
+    const nnrt_model *m = ctx->model;
+    char found[64], want[160];
+    if (c->batch > m->max_batch) {
+        snprintf(found, sizeof found, "%lld", (long long)c->batch);
+        snprintf(want, sizeof want, "1 to %d (this model's compiled maximum batch)", m->max_batch);
+        bad_field(path, "batch", found, want);
+    }
+    if (c->epochs_done > c->epochs) {
+        snprintf(found, sizeof found, "%lld", (long long)c->epochs_done);
+        snprintf(want, sizeof want, "at most its 'epochs', %lld", (long long)c->epochs);
+        bad_field(path, "epochs_done", found, want);
+    }
+    const struct { const char *key; int64_t v, lo, hi; } ints[] = {
+        {"epochs", c->epochs, 1, 1000000000}, {"log_every", c->log_every, 1, 1000000000},
+        {"n_val", c->n_val, 0, INT64_MAX / 8},
+        {"n_train", c->n_train, 1, INT64_MAX / 8},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        if (ints[i].v < ints[i].lo || ints[i].v > ints[i].hi) {
+            snprintf(found, sizeof found, "%lld", (long long)ints[i].v);
+            snprintf(want, sizeof want, "%lld to %lld", (long long)ints[i].lo, (long long)ints[i].hi);
+            bad_field(path, ints[i].key, found, want);
+        }
+    if (!(c->val_split >= 0 && c->val_split < 1)) {
+        snprintf(found, sizeof found, "%.17g", c->val_split);
+        bad_field(path, "val_split", found, "a fraction in [0, 1)");
+    }
+    for (int i = 0; i < m->n_hparams; i++) {
+        char key[96], range[64];
+        snprintf(key, sizeof key, "hp.%s", m->hparams[i].name);
+        if (!nnrt_hparam_in_range(m, i, ctx->hp[i], range, sizeof range)) {
+            snprintf(found, sizeof found, "%.17g", ctx->hp[i]);
+            snprintf(want, sizeof want, "a number in %s", range);
+            bad_field(path, key, found, want);
+        }
+    }
+    // The optimizer: its slots (written since format 2 gained them) and no hyperparameter this model lacks.
+    const char *slots = nnrt_st_meta(f, "state_slots");
+    char ours[VALUE_LEN];
+    slot_list(m, ours, sizeof ours);
+    if (slots && strcmp(slots, ours) != 0) {
+        snprintf(found, sizeof found, "'%.40s'", slots);
+        snprintf(want, sizeof want, "'%.60s' (the optimizer state of this model)", ours);
+        bad_field(path, "state_slots", found, want);
+    }
+    for (int k = 0; k < nnrt_st_meta_count(f); k++) {
+        const char *key = nnrt_st_meta_key(f, k);
+        if (strncmp(key, "hp.", 3) != 0) continue;
+        int known = 0;
+        for (int i = 0; i < m->n_hparams && !known; i++) known = strcmp(key + 3, m->hparams[i].name) == 0;
+        if (!known) nnrt_die("%s: checkpoint field '%.60s' is a hyperparameter this model does not have (another optimizer or "
+                             "schedule wrote this checkpoint)", path, key);
+    }
+}
+
+/* NaN or infinity in a tensor a checkpoint restores: the run it was written from never saved one. */
+static void check_finite(const char *path, const char *what, const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) nnrt_die("%s: checkpoint tensor '%s' holds %s at element %zu, expected finite values", path, what,
+                                      isnan(v[i]) ? "NaN" : "an infinity", i);
+}
+
 /* The checks that reject a checkpoint written by another model, before any tensor is trusted. */
 static void check_same_model(const nnrt_st *f, const char *path, const nnrt_model *m) {
     const char *name = need(f, path, "model");
@@ -204,7 +285,9 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     c->batch = need_i64(f, path, "batch", 1);
     c->seed = need_u64(f, path, "seed");
     c->log_every = need_i64(f, path, "log_every", 1);
-    c->no_shuffle = !need_i64(f, path, "shuffle", 0);
+    int64_t shuffle = need_i64(f, path, "shuffle", 0);
+    if (shuffle > 1) bad_field(path, "shuffle", need(f, path, "shuffle"), "0 or 1");
+    c->no_shuffle = !shuffle;
     c->n_train = need_i64(f, path, "n_train", 1);
     c->n_val = need_i64(f, path, "n_val", 0);
     c->val_split = need_f64(f, path, "val_split");
@@ -215,6 +298,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         snprintf(key, sizeof key, "hp.%s", m->hparams[i].name);
         ctx->hp[i] = need_f64(f, path, key);
     }
+    check_fields(path, ctx, c, f);
 
     const char *on = nnrt_st_meta(f, "early_stop.on");
     if (on) {
@@ -245,17 +329,21 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     }
 
     nnrt_st_load_params(f, m, ctx->params);
+    for (int i = 0; i < m->n_params; i++)
+        check_finite(path, m->params[i].name, ctx->params + m->params[i].offset, m->params[i].numel);
     if (c->ema.on) {
         const void *avg = nnrt_st_tensor(f, NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel);
         if (!avg) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_EMA);
         c->ema.weights = nnrt_malloc(m->params_numel * sizeof(float));
         memcpy(c->ema.weights, avg, m->params_numel * sizeof(float));
+        check_finite(path, NNRT_CHECKPOINT_EMA, c->ema.weights, m->params_numel);
     }
     if (on && c->es.best_epoch > 0) {
         const void *best = nnrt_st_tensor(f, NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel);
         if (!best) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_BEST);
         c->es.weights = nnrt_malloc(m->params_numel * sizeof(float));
         memcpy(c->es.weights, best, m->params_numel * sizeof(float));
+        check_finite(path, NNRT_CHECKPOINT_BEST, c->es.weights, m->params_numel);
     }
     // The optimizer's state: the whole arena (format 1, or a model without slot names), else a tensor per slot
     // and trainable parameter.
@@ -278,6 +366,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     } else {
         nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_STATE);
     }
+    check_finite(path, "optimizer state", ctx->state, m->state_numel);
     const void *order = nnrt_st_tensor(f, NNRT_CHECKPOINT_ORDER, 1, c->n_train);
     if (!order) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_ORDER);
     nnrt_st_check_unexpected(f, m);

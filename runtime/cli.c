@@ -21,18 +21,40 @@ enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCH
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
        TS = TR | SE };  // train's flags that every trial of a search takes too
 
+/* The values a number flag takes: lo..hi, each end included unless open. */
+typedef struct {
+    double lo, hi;
+    int lo_open, hi_open;
+    const char *words;  // how an error states the upper bound ("a fraction between 0 and 1"), or NULL
+} flag_range;
+
 typedef struct {
     const char *name;   // without the leading "--"
     flag_kind kind;
     unsigned cmds;      // the commands that accept it
     size_t offset;      // into nnrt_options
     const char *metavar, *help;
+    flag_range range;   // number flags only
 } flag;
+
+enum { INT_FLAG_MAX = 1000000000 };  // no count, batch or epoch number a trainer takes comes near it
+#define F_STR_RANGE {0, 0, 0, 0, NULL}
+#define F_POSINT_RANGE {1, INT_FLAG_MAX, 0, 0, NULL}
+#define F_COUNT_RANGE {0, INT_FLAG_MAX, 0, 0, NULL}
+#define F_U64_RANGE {0, 18446744073709551615.0, 0, 0, NULL}
+#define F_POSFLOAT_RANGE {0, INFINITY, 1, 1, NULL}
+#define F_NNFLOAT_RANGE {0, INFINITY, 0, 1, NULL}
+#define F_BOOL_RANGE {0, 0, 0, 0, NULL}
 
 /* A table entry: FLAG(name, kind, commands, field, metavar, help). The field's type must be the one its kind is
  * written as (set_value): a mismatch, such as an `int` field for F_POSINT (which writes an int64_t), does not
  * compile. That bug once clobbered the next field (--threads). */
-#define FLAG(name, kind, cmds, field, metavar, help) {name, kind, cmds, NNRT_FIELD_OFFSET(nnrt_options, field, kind##_TYPE), metavar, help}
+#define FLAG(name, kind, cmds, field, metavar, help) \
+    {name, kind, cmds, NNRT_FIELD_OFFSET(nnrt_options, field, kind##_TYPE), metavar, help, kind##_RANGE}
+/* A number flag whose values stop below the kind's own upper bound: hi (excluded for floats, included for integers). */
+#define FLAG_BELOW(name, kind, cmds, field, metavar, help, hi, words) \
+    {name, kind, cmds, NNRT_FIELD_OFFSET(nnrt_options, field, kind##_TYPE), metavar, help, \
+     {kind == F_POSINT, hi, kind == F_POSFLOAT, kind == F_POSFLOAT || kind == F_NNFLOAT, words}}
 #define F_STR_TYPE const char *
 #define F_POSINT_TYPE int64_t
 #define F_COUNT_TYPE int64_t
@@ -51,12 +73,13 @@ static const flag flags[] = {
     FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
-    FLAG("epochs", F_COUNT, TS, epochs, "N", "passes over the training set"),
+    FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("batch", F_POSINT, TS | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
     FLAG("seed", F_U64, TS | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
     FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
-    FLAG("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch"),
+    FLAG_BELOW("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch",
+               1, "a fraction between 0 and 1"),
     FLAG("val-x", F_STR, TS, val_x, "F", "validation inputs (instead of --val-split)"),
     FLAG("val-y", F_STR, TS, val_y, "F", "validation labels or targets"),
     FLAG("checkpoint", F_STR, TR, checkpoint, "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"),
@@ -67,13 +90,14 @@ static const flag flags[] = {
     FLAG("early-stop-delta", F_NNFLOAT, TS, early_stop_delta, "X", "the least improvement that counts (default 0: any)"),
     FLAG("reduce-lr-on-plateau", F_COUNT, TS, plateau, "P", "multiply --lr by --plateau-factor when the metric has not improved for more than P epochs (PyTorch's ReduceLROnPlateau)"),
     FLAG("plateau-on", F_STR, TS, plateau_on, "M", "the metric it watches: val_loss (default), val_acc or train_loss"),
-    FLAG("plateau-factor", F_POSFLOAT, TS, plateau_factor, "F", "the factor, below 1 (default 0.1)"),
+    FLAG_BELOW("plateau-factor", F_POSFLOAT, TS, plateau_factor, "F", "the factor, below 1 (default 0.1)", 1, "a factor below 1"),
     FLAG("plateau-threshold", F_NNFLOAT, TS, plateau_threshold, "X", "relative improvement that counts: below best·(1−X) (default 1e-4)"),
     FLAG("plateau-cooldown", F_COUNT, TS, plateau_cooldown, "N", "epochs after a reduction in which no epoch counts as bad (default 0)"),
     FLAG("plateau-min-lr", F_NNFLOAT, TS, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
     FLAG("trials", F_POSINT, SE, trials, "N", "trials of a random search (a search over lists only is the whole grid)"),
     FLAG("search-on", F_STR, SE, search_on, "M", "the validation metric that ranks the trials: val_loss (default) or val_acc"),
-    FLAG("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics"),
+    FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
+               1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
@@ -81,9 +105,10 @@ static const flag flags[] = {
     FLAG("floor", F_POSFLOAT, GC, floor, "X", "smallest denominator of the relative error"),
     FLAG("verbose", F_BOOL, ALL, verbose, NULL, "print setup details (BLAS core and threads, data sizes)"),
     FLAG("quiet", F_BOOL, ALL, quiet, NULL, "no progress bar"),
-    FLAG("threads", F_POSINT, ALL, threads, "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)"),
+    FLAG_BELOW("threads", F_POSINT, ALL, threads, "N", "threads for the kernels: 1 or 2 (default: 2 on a machine with two or more cores)", 2, "1 or 2"),
     FLAG("profile", F_BOOL, TR, profile, NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"),
     FLAG("keep-denormals", F_BOOL, ALL, keep_denormals, NULL, "do not flush subnormal floats to zero (slower; see README)"),
+    FLAG("json", F_BOOL, EV, json, NULL, "print the results as JSON, one object per line, at full precision (%.17g)"),
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 _Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");
@@ -105,6 +130,16 @@ static const char *cmd_name(nnrt_cmd c) {
 
 // ----------------------------------------------------------------------------
 // help
+
+static int in_range(const flag_range *r, double x) {
+    return (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
+}
+
+/* "[1, 1000000000]", "(0, 1)", "[0, inf)". */
+static void range_str(const flag_range *r, char *buf, size_t cap) {
+    snprintf(buf, cap, "%c%.10g, %.10g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
+}
+
 
 static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t cap) {
     buf[0] = 0;
@@ -129,8 +164,10 @@ static void print_hparams(const nnrt_model *m) {
         char name[64], left[80];
         nnrt_flag_spelling(m->hparams[i].name, name, sizeof name);
         snprintf(left, sizeof left, "--%s X", name);
-        printf("  %-20s %s%s (default %g)\n", left, strlen(left) >= 20 ? " " : "", m->hparams[i].help ? m->hparams[i].help : "",
-               m->hparams[i].value);
+        char range[64];
+        nnrt_hparam_in_range(m, i, 0, range, sizeof range);
+        printf("  %-20s %s%s (default %g); X in %s\n", left, strlen(left) >= 20 ? " " : "", m->hparams[i].help ? m->hparams[i].help : "",
+               m->hparams[i].value, range);
     }
 }
 
@@ -158,7 +195,15 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
         char left[64], def[64];
         snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].metavar ? " " : "", flags[i].metavar ? flags[i].metavar : "");
         flag_default(m, &flags[i], def, sizeof def);
-        printf("  %-20s %s%s%s\n", left, strlen(left) >= 20 ? " " : "", flags[i].help, def);
+        char range[80] = "";
+        if (flags[i].kind != F_STR && flags[i].kind != F_BOOL && flags[i].kind != F_U64) {
+            char r[64];
+            flag_range fr = flags[i].range;
+            if (strcmp(flags[i].name, "batch") == 0 || strcmp(flags[i].name, "samples") == 0) fr.hi = m->max_batch;
+            range_str(&fr, r, sizeof r);
+            snprintf(range, sizeof range, "; %s in %s", flags[i].metavar, r);
+        }
+        printf("  %-20s %s%s%s%s\n", left, strlen(left) >= 20 ? " " : "", flags[i].help, def, range);
     }
     printf("  %-20s %s\n", "--help", "show this help");
     if (commands[c].cmd == NNRT_CMD_TRAIN && m->n_hparams) { printf("\nhyperparameters:\n"); print_hparams(m); }
@@ -215,28 +260,77 @@ static int edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
+/* Parses and checks a number flag's value, once: its kind (integer or not, sign) and then its range. */
 static void set_value(const flag *f, const char *v, nnrt_options *o) {
     char *end, *field = (char *)o + f->offset;
     errno = 0;
+    const flag_range *r = &f->range;
     if (f->kind == F_STR) {
         if (!*v) nnrt_usage_die("--%s: expected a path, got ''", f->name);
         *(const char **)field = v;
-    } else if (f->kind == F_POSINT || f->kind == F_COUNT) {
-        long long x = strtoll(v, &end, 10);
-        int ok = *v && !*end && errno == 0 && x <= 1000000000 && (f->kind == F_COUNT ? x >= 0 : x > 0);
-        if (!ok) nnrt_usage_die("--%s: expected a %s integer, got '%s'", f->name, f->kind == F_COUNT ? "non-negative" : "positive", v);
-        *(int64_t *)field = x;
-    } else if (f->kind == F_U64) {
+        return;
+    }
+    if (f->kind == F_U64) {
         unsigned long long x = strtoull(v, &end, 10);
         if (!*v || *v == '-' || *end || errno) nnrt_usage_die("--%s: expected a non-negative integer, got '%s'", f->name, v);
         *(uint64_t *)field = x;
-    } else if (f->kind == F_POSFLOAT || f->kind == F_NNFLOAT) {
-        double x = strtod(v, &end);
-        int pos = f->kind == F_POSFLOAT;
-        if (!*v || *end || !isfinite(x) || (pos ? x <= 0 : x < 0))
-            nnrt_usage_die("--%s: expected a %s number, got '%s'", f->name, pos ? "positive" : "non-negative", v);
-        *(double *)field = x;
+        return;
     }
+    double x;
+    int integer = f->kind == F_POSINT || f->kind == F_COUNT;
+    if (integer) {
+        long long i = strtoll(v, &end, 10);
+        x = (double)i;
+        if (!*v || *end || errno || i < (long long)r->lo)
+            nnrt_usage_die("--%s: expected a %s integer, got '%s'", f->name, f->kind == F_COUNT ? "non-negative" : "positive", v);
+    } else {
+        x = strtod(v, &end);
+        if (!*v || *end || !isfinite(x) || (r->lo_open ? x <= r->lo : x < r->lo))
+            nnrt_usage_die("--%s: expected a %s number, got '%s'", f->name, f->kind == F_POSFLOAT ? "positive" : "non-negative", v);
+    }
+    if (!in_range(r, x)) {
+        char range[64];
+        range_str(r, range, sizeof range);
+        if (r->words) nnrt_usage_die("--%s: expected %s, got %s", f->name, r->words, v);
+        nnrt_usage_die("--%s: expected a%s %s in %s, got '%s'", f->name, integer ? "n" : "", integer ? "integer" : "number", range, v);
+    }
+    if (integer) *(int64_t *)field = (int64_t)x;
+    else *(double *)field = x;
+}
+
+/* The values a hyperparameter takes, by its name (the compiler's names, PyTorch's checks): a negative learning
+   rate or weight decay, or a β of 1, trains without complaint into nonsense, so each is refused when parsed.
+   A name not listed takes any finite number. */
+static const struct { const char *name; flag_range range; } hparam_ranges[] = {
+    {"lr", {0, INFINITY, 0, 1, NULL}},           {"max_lr", {0, INFINITY, 0, 1, NULL}},
+    {"eta_min", {0, INFINITY, 0, 1, NULL}},      {"weight_decay", {0, INFINITY, 0, 1, NULL}},
+    {"momentum", {0, INFINITY, 0, 1, NULL}},     {"alpha", {0, INFINITY, 0, 1, NULL}},
+    {"beta1", {0, 1, 0, 1, NULL}},               {"beta2", {0, 1, 0, 1, NULL}},
+    {"eps", {0, INFINITY, 0, 1, NULL}},          {"lr_decay", {0, INFINITY, 0, 1, NULL}},
+    {"initial_accumulator_value", {0, INFINITY, 0, 1, NULL}},
+    {"l1", {0, INFINITY, 0, 1, NULL}},           {"l2", {0, INFINITY, 0, 1, NULL}},
+    {"label_smoothing", {0, 1, 0, 0, NULL}},     {"gamma", {0, INFINITY, 0, 1, NULL}},
+    {"decay_rate", {0, INFINITY, 0, 1, NULL}},   {"power", {0, INFINITY, 0, 1, NULL}},
+    {"pct_start", {0, 1, 0, 0, NULL}},           {"div_factor", {0, INFINITY, 1, 1, NULL}},
+    {"final_div_factor", {0, INFINITY, 1, 1, NULL}},
+    {"step_size", {0, INFINITY, 1, 1, NULL}},    {"step_size_up", {0, INFINITY, 1, 1, NULL}},
+    {"t_max", {0, INFINITY, 1, 1, NULL}},        {"t_0", {0, INFINITY, 1, 1, NULL}},
+    {"t_mult", {1, INFINITY, 0, 1, NULL}},       {"total_iters", {0, INFINITY, 0, 1, NULL}},
+    {"total_steps", {0, INFINITY, 1, 1, NULL}},  {"warmup", {0, INFINITY, 0, 1, NULL}},
+};
+
+static const flag_range *hparam_range(const char *name) {
+    for (size_t i = 0; i < sizeof hparam_ranges / sizeof *hparam_ranges; i++)
+        if (strcmp(hparam_ranges[i].name, name) == 0) return &hparam_ranges[i].range;
+    return NULL;
+}
+
+int nnrt_hparam_in_range(const nnrt_model *m, int i, double x, char *range, size_t cap) {
+    const flag_range *r = hparam_range(m->hparams[i].name);
+    if (range && cap) snprintf(range, cap, "(-inf, inf)");
+    if (!r) return isfinite(x);
+    if (range && cap) range_str(r, range, cap);
+    return isfinite(x) && in_range(r, x);
 }
 
 // ----------------------------------------------------------------------------
@@ -284,6 +378,8 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
     int hp = f || !(o->cmd & TS) ? -1 : nnrt_find_hparam(m, name);
     if (!f && hp < 0) unknown_flag(m, o, name);
+    if (f ? o->given >> (f - flags) & 1 : o->hp_given[hp])
+        nnrt_usage_die("--%s is given twice (give each flag once)", name);
     if (f) o->given |= 1ull << (f - flags);
     else o->hp_given[hp] = 1;
     if (f && f->kind == F_BOOL) {
@@ -303,6 +399,9 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     char *end;
     double x = strtod(value, &end);
     if (!*value || *end || !isfinite(x)) nnrt_usage_die("--%s: expected a number, got '%s'", name, value);
+    char range[64];
+    if (!nnrt_hparam_in_range(m, hp, x, range, sizeof range))
+        nnrt_usage_die("--%s: expected a number in %s, got '%s'", name, range, value);
     o->hp[hp] = x;
 }
 
@@ -333,7 +432,6 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
     if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
         nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
-    if (o->val_split >= 1) nnrt_usage_die("--val-split: expected a fraction between 0 and 1, got %g", o->val_split);
     if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
     if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
@@ -354,9 +452,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--plateau-on: expected val_loss, val_acc or train_loss, got '%s'", o->plateau_on);
     if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
-    if (o->ema >= 1) nnrt_usage_die("--ema: expected a decay below 1 (0.999 is common), got %g", o->ema);
     if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
-    if (o->plateau_factor >= 1) nnrt_usage_die("--plateau-factor: expected a factor below 1, got %g", o->plateau_factor);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);
 }

@@ -66,6 +66,9 @@ static void csv_parse_row(const char *path, long lineno, const char *line, const
         if (!csv_number(p, q, &v))
             nnrt_die("%s:%ld: column %lld: expected a number, got '%.*s'", path, lineno, (long long)c + 1,
                      (int)(q - p > 40 ? 40 : q - p), p);
+        if (!isfinite(v) || (role != NNRT_ROLE_LABELS && !isfinite((float)v)))
+            nnrt_die("%s:%ld: column %lld: '%.*s' is not a finite %snumber", path, lineno, (long long)c + 1,
+                     (int)(q - p > 40 ? 40 : q - p), p, isfinite(v) ? "float32 " : "");
         if (role == NNRT_ROLE_LABELS) {
             if (v != floor(v) || fabs(v) > 2e9)
                 nnrt_die("%s:%ld: expected an integer label, got '%.*s'", path, lineno, (int)(q - p > 40 ? 40 : q - p), p);
@@ -77,15 +80,14 @@ static void csv_parse_row(const char *path, long lineno, const char *line, const
     }
 }
 
+/* The rows are stored as they are parsed, in a buffer that grows with them: a row count taken from the file (its
+   newlines, say, blank lines included) is never trusted with an allocation. */
 nnrt_tensor_file nnrt_load_csv(const char *path, nnrt_role role, int64_t cols) {
     size_t len;
     char *text = nnrt_read_all(path, &len);
-    size_t max_rows = 1;
-    for (size_t i = 0; i < len; i++) max_rows += text[i] == '\n';
-
     nnrt_tensor_file t = {.dtype = role == NNRT_ROLE_LABELS ? NNRT_I32 : NNRT_F32, .ndim = 2};
     snprintf(t.dtype_name, sizeof t.dtype_name, "%s", role == NNRT_ROLE_LABELS ? "int32" : "float32");
-    int64_t rows = 0;
+    int64_t rows = 0, cap = 0;
     long lineno = 0;
     int first = 1;
     for (char *line = text; line < text + len;) {
@@ -97,8 +99,13 @@ nnrt_tensor_file nnrt_load_csv(const char *path, nnrt_role role, int64_t cols) {
                 first = 0;
                 int header = !csv_all_numeric(line, eol);
                 if (cols <= 0) cols = csv_count_fields(line, eol);
-                t.data = nnrt_malloc(nnrt_mul_size(max_rows, nnrt_mul_size((size_t)cols, 4, path), path));
                 if (header) { line = eol + 1; continue; }
+            }
+            if (rows == cap) {
+                cap = cap ? 2 * cap : 64;
+                void *grown = realloc(t.data, nnrt_mul_size((size_t)cap, nnrt_mul_size((size_t)cols, 4, path), path));
+                if (!grown) { free(t.data); nnrt_die("%s: out of memory at line %ld", path, lineno); }
+                t.data = grown;
             }
             csv_parse_row(path, lineno, line, eol, role, cols, (char *)t.data + (size_t)rows * (size_t)cols * 4);
             rows++;

@@ -3,9 +3,11 @@
  * Images stay uint8 in memory (60000×784 is 47 MB, not 188 MB) and become float32 in [0, 1] one batch
  * at a time. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nnrt.h"
 
@@ -41,8 +43,7 @@ static nnrt_tensor_file idx_load(const char *path, uint32_t want_magic, const ch
     char shape[96], what[160];
     snprintf(what, sizeof what, "%zu bytes of data for shape %s", count,
              nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
-    t.data = nnrt_malloc(count);
-    nnrt_reader_read_exact(r, t.data, count, what);
+    t.data = nnrt_reader_read_alloc(r, count, what);
     nnrt_reader_close(r);
     return t;
 }
@@ -80,17 +81,31 @@ char *nnrt_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
 // ----------------------------------------------------------------------------
 // checks that tie a file to the model
 
+/* A NaN or infinity in the data would train on silently (a ReLU maps NaN to 0), so a file holding one is
+   refused, naming the first. */
+static void check_finite(const char *path, const nnrt_array *a) {
+    if (a->dtype != NNRT_F32) return;
+    const float *v = a->data;
+    size_t count = (size_t)a->n * (size_t)a->dim;
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(v[i]))
+            nnrt_die("%s: row %lld, column %lld (counting from 0) is %s; expected finite numbers", path,
+                     (long long)(i / (size_t)a->dim), (long long)(i % (size_t)a->dim), isnan(v[i]) ? "NaN" : v[i] > 0 ? "+inf" : "-inf");
+}
+
 nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) {
     nnrt_tensor_file t = nnrt_load_any(path, NNRT_ROLE_X, m->input_dim);
     char shape[96];
     if (t.dtype == NNRT_I32)
         nnrt_die("%s: expected float32, float64 or uint8 features, got %s", path, t.dtype_name);
     int64_t dim = 1;
-    for (int i = 1; i < t.ndim; i++) dim *= t.shape[i];
+    for (int i = 1; i < t.ndim; i++) dim = nnrt_mul_dims(dim, t.shape[i], path);
     if (dim != m->input_dim)
         nnrt_die("%s: expected %d features per sample, got shape %s", path, m->input_dim,
                  nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
-    return (nnrt_array){.path = strdup(path), .dtype = t.dtype, .n = t.shape[0], .dim = dim, .data = t.data};
+    nnrt_array a = {.path = strdup(path), .dtype = t.dtype, .n = t.shape[0], .dim = dim, .data = t.data};
+    check_finite(path, &a);
+    return a;
 }
 
 void nnrt_check_labels(const char *path, const int32_t *y, int64_t n, int classes) {
@@ -123,11 +138,13 @@ nnrt_array nnrt_load_y(const char *path, const nnrt_model *m) {
     char shape[96];
     if (t.dtype != NNRT_F32) nnrt_die("%s: expected float32 or float64 targets, got %s", path, t.dtype_name);
     int64_t dim = 1;
-    for (int i = 1; i < t.ndim; i++) dim *= t.shape[i];
+    for (int i = 1; i < t.ndim; i++) dim = nnrt_mul_dims(dim, t.shape[i], path);
     if (dim != m->target_dim)
         nnrt_die("%s: expected %d target values per sample, got shape %s", path, m->target_dim,
                  nnrt_shape_str(shape, sizeof shape, t.ndim, t.shape));
-    return (nnrt_array){.path = strdup(path), .dtype = NNRT_F32, .n = t.shape[0], .dim = dim, .data = t.data};
+    nnrt_array a = {.path = strdup(path), .dtype = NNRT_F32, .n = t.shape[0], .dim = dim, .data = t.data};
+    check_finite(path, &a);
+    return a;
 }
 
 void nnrt_array_free(nnrt_array *a) {
@@ -166,6 +183,9 @@ static char *idx_path(const char *dir, const char *name) {
 
 nnrt_dataset nnrt_load_idx_dir(const char *dir, const char *split, const nnrt_model *m) {
     if (m->target_kind != NNRT_TARGET_CLASS) nnrt_die("--data: the MNIST layout holds class labels, but this model has dense targets");
+    struct stat st;
+    if (stat(dir, &st) != 0) nnrt_die("--data %s: the directory does not exist (%s)", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) nnrt_die("--data %s: not a directory (expected one in the MNIST IDX layout)", dir);
     char name[64];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
     char *xp = idx_path(dir, name);
@@ -173,7 +193,7 @@ nnrt_dataset nnrt_load_idx_dir(const char *dir, const char *split, const nnrt_mo
     char *yp = idx_path(dir, name);
 
     nnrt_tensor_file x = idx_load(xp, 2051, "image"), y = idx_load(yp, 2049, "label");
-    int64_t dim = x.shape[1] * x.shape[2];
+    int64_t dim = nnrt_mul_dims(x.shape[1], x.shape[2], xp);
     char shape[96];
     if (dim != m->input_dim)
         nnrt_die("%s: expected %d features per sample, got shape %s", xp, m->input_dim, nnrt_shape_str(shape, sizeof shape, 3, x.shape));

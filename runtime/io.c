@@ -2,6 +2,7 @@
  * atomic file output (temp file in the same directory, fsync, rename). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -95,6 +96,13 @@ size_t nnrt_mul_size(size_t a, size_t b, const char *what) {
     return a * b;
 }
 
+int64_t nnrt_mul_dims(int64_t a, int64_t b, const char *path) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r))
+        nnrt_die("%s: dimensions overflow (%lld x %lld)", path, (long long)a, (long long)b);
+    return r;
+}
+
 void *nnrt_calloc(size_t count, size_t size) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) nnrt_die("out of memory (allocating %zu x %zu bytes)", count, size);
@@ -129,9 +137,14 @@ const char *nnrt_basename(const char *path) {
 // ----------------------------------------------------------------------------
 // reading (gzip or raw, transparently)
 
+#ifndef NNRT_GZ_BUFFER
+#define NNRT_GZ_BUFFER (1 << 17)  // zlib's buffer; the fuzz build makes it small (its inputs are), for speed
+#endif
+
 struct nnrt_reader {
     gzFile gz;
     const char *path;
+    off_t size;  // of the file on disk
 };
 
 nnrt_reader *nnrt_reader_open(const char *path) {
@@ -140,10 +153,11 @@ nnrt_reader *nnrt_reader_open(const char *path) {
     if (S_ISDIR(st.st_mode)) nnrt_die("%s: is a directory, expected a file", path);
     gzFile gz = gzopen(path, "rb");
     if (!gz) nnrt_die("%s: cannot open (%s)", path, strerror(errno));
-    gzbuffer(gz, 1 << 17);
+    gzbuffer(gz, NNRT_GZ_BUFFER);
     nnrt_reader *r = nnrt_malloc(sizeof *r);
     r->gz = gz;
     r->path = path;
+    r->size = st.st_size;
     return r;
 }
 
@@ -174,6 +188,29 @@ void nnrt_reader_close(nnrt_reader *r) {
 }
 
 const char *nnrt_reader_path(const nnrt_reader *r) { return r->path; }
+
+void *nnrt_reader_read_alloc(nnrt_reader *r, size_t n, const char *what) {
+    // gzdirect is 1 for a file zlib reads as is (known once something was read): its bytes left are on disk.
+    if (gzdirect(r->gz)) {
+        off_t at = gztell(r->gz);
+        size_t left = at >= 0 && at <= r->size ? (size_t)(r->size - at) : 0;
+        if (n > left) nnrt_die("%s: truncated file (expected %s; the file has %zu bytes left)", r->path, what, left);
+        char *buf = nnrt_malloc(n);
+        nnrt_reader_read_exact(r, buf, n, what);
+        return buf;
+    }
+    size_t cap = n < ((size_t)1 << 24) ? n : (size_t)1 << 24, done = 0;
+    char *buf = nnrt_malloc(cap);
+    for (;;) {
+        done += nnrt_reader_read(r, buf + done, cap - done);
+        if (done == n) return buf;
+        if (done < cap) { free(buf); nnrt_die("%s: truncated file (expected %s; the stream ends after %zu)", r->path, what, done); }
+        cap = cap > n / 2 ? n : 2 * cap;
+        char *grown = realloc(buf, cap);
+        if (!grown) { free(buf); nnrt_die("%s: out of memory reading %zu bytes", r->path, cap); }
+        buf = grown;
+    }
+}
 
 char *nnrt_read_all(const char *path, size_t *len) {
     nnrt_reader *r = nnrt_reader_open(path);
@@ -211,12 +248,34 @@ static void on_signal(int sig) {
     raise(sig);
 }
 
+/* Temp files ".<base>.tmp.<pid>.XXXXXX" in dir whose process is gone: left by a run killed with SIGKILL (or a
+   power cut), which no handler can clean up. A live process's temp file (another run writing there) is kept. */
+static void remove_stale_temps(const char *path, int dirlen, const char *base) {
+    char dir[sizeof pending_tmp], prefix[1024], stale[sizeof pending_tmp];
+    snprintf(dir, sizeof dir, "%.*s", dirlen ? dirlen : 1, dirlen ? path : ".");
+    int plen = snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
+    if (plen < 0 || (size_t)plen >= sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (end == e->d_name + plen || *end != '.' || pid <= 0 || (pid_t)pid == getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): keep it
+        snprintf(stale, sizeof stale, "%.*s%s", dirlen, path, e->d_name);
+        if (unlink(stale) == 0) fprintf(stderr, "note: removed %s, left by an interrupted run (process %ld)\n", stale, pid);
+    }
+    closedir(d);
+}
+
 nnrt_atomic *nnrt_atomic_open(const char *path) {
     if (pending_tmp[0]) nnrt_die("internal: two atomic outputs at once (%s)", path);
     nnrt_atomic *a = nnrt_calloc(1, sizeof *a);
     const char *base = nnrt_basename(path);
     int dirlen = (int)(base - path);
-    int len = snprintf(a->tmp, sizeof a->tmp, "%.*s.%s.tmp.XXXXXX", dirlen, path, base);
+    remove_stale_temps(path, dirlen, base);
+    int len = snprintf(a->tmp, sizeof a->tmp, "%.*s.%s.tmp.%ld.XXXXXX", dirlen, path, base, (long)getpid());
     if (len < 0 || (size_t)len >= sizeof a->tmp) nnrt_die("%s: path too long", path);
     int fd = mkstemp(a->tmp);
     if (fd < 0) nnrt_die("%s: cannot create a file in that directory (%s)", path, strerror(errno));

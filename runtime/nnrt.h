@@ -53,6 +53,8 @@ void *nnrt_malloc(size_t bytes);                 /* dies on failure; never retur
 void *nnrt_calloc(size_t count, size_t size);    /* zeroed, dies on failure or overflow */
 void *nnrt_aligned_calloc(size_t bytes);         /* zeroed, 64-byte aligned, free() it */
 size_t nnrt_mul_size(size_t a, size_t b, const char *what);  /* a*b, dies on overflow */
+/* a*b for a file's dimensions (a, b >= 0): dies "<path>: dimensions overflow (<a> x <b>)" past INT64_MAX. */
+int64_t nnrt_mul_dims(int64_t a, int64_t b, const char *path);
 double nnrt_now(void);                           /* seconds on the monotonic clock */
 int nnrt_file_exists(const char *path);
 const char *nnrt_basename(const char *path);
@@ -65,6 +67,10 @@ size_t nnrt_reader_read(nnrt_reader *r, void *buf, size_t n); /* short only at e
 void nnrt_reader_read_exact(nnrt_reader *r, void *buf, size_t n, const char *what);
 void nnrt_reader_close(nnrt_reader *r);
 const char *nnrt_reader_path(const nnrt_reader *r);
+/* The n bytes a header claims come next, read into a new buffer (free it). A size is never trusted: a raw file
+   must hold n more bytes before anything is allocated ("<path>: truncated file (expected <what>; the file has
+   <k> bytes left)"); a compressed stream's buffer grows with what it actually decompresses. */
+void *nnrt_reader_read_alloc(nnrt_reader *r, size_t n, const char *what);
 /* Whole file (decompressed) into memory, NUL-terminated; *len excludes the NUL. */
 char *nnrt_read_all(const char *path, size_t *len);
 
@@ -175,6 +181,8 @@ void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *
 typedef struct nnrt_st nnrt_st;
 nnrt_st *nnrt_st_read(const char *path);
 const char *nnrt_st_meta(const nnrt_st *f, const char *key);             /* a string of __metadata__, or NULL */
+int nnrt_st_meta_count(const nnrt_st *f);                                /* the strings of __metadata__, */
+const char *nnrt_st_meta_key(const nnrt_st *f, int i);                   /* and the key of each */
 void nnrt_st_load_params(nnrt_st *f, const nnrt_model *m, float *params); /* every param, strictly */
 /* The bytes of a 1-D tensor, NULL when absent. Not necessarily aligned for its type: memcpy them. */
 const void *nnrt_st_tensor(nnrt_st *f, const char *name, int i64, int64_t numel);
@@ -404,6 +412,7 @@ typedef struct {
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
     int no_shuffle, verbose, quiet, keep_denormals, profile;
+    int json;  // eval --json: one JSON object per line, numbers at full precision
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
     uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line
@@ -418,6 +427,8 @@ int nnrt_flag_given(const nnrt_options *o, const char *name);
 /* A hyperparameter's name as its flag spells it: "weight_decay" → "weight-decay". */
 void nnrt_flag_spelling(const char *name, char *out, size_t cap);
 /* Index of the model's hyperparameter spelled `name` on the command line (dashes: "weight-decay"), or -1. */
+/* 1 when x is a value hyperparameter i takes (cli.c's table of ranges, by name); range gets it as "[0, inf)". */
+int nnrt_hparam_in_range(const nnrt_model *m, int i, double x, char *range, size_t cap);
 int nnrt_find_hparam(const nnrt_model *m, const char *name);
 
 // ----------------------------------------------------------------------------

@@ -96,11 +96,10 @@ static const npy_kind *npy_find_kind(const char *path, const char *descr) {
     nnrt_die("%s: unsupported dtype '%s' (expected float32, float64, uint8, int32 or int64)", path, descr);
 }
 
-/* Converts a chunk of stored elements (little-endian) into the in-memory dtype. */
-static void npy_convert(const npy_kind *k, const unsigned char *src, void *dst, size_t count) {
-    if (k->dtype == NNRT_U8 || (k->dtype == NNRT_F32 && k->size == 4) || (k->dtype == NNRT_I32 && k->size == 4)) {
-        memcpy(dst, src, count * (size_t)k->size);
-    } else if (k->dtype == NNRT_F32) {  // float64 → float32
+/* Narrows stored 8-byte elements (little-endian) into the in-memory 4-byte dtype; dst may be src. */
+static void npy_convert(const npy_kind *k, const void *src_, void *dst, size_t count) {
+    const unsigned char *src = src_;
+    if (k->dtype == NNRT_F32) {  // float64 → float32
         for (size_t i = 0; i < count; i++) { double v; memcpy(&v, src + 8 * i, 8); ((float *)dst)[i] = (float)v; }
     } else {  // int64 → int32, clamped so range checks still see an out-of-range value
         for (size_t i = 0; i < count; i++) {
@@ -126,20 +125,16 @@ nnrt_tensor_file nnrt_load_npy(const char *path) {
         count = nnrt_mul_size(count, (size_t)hd.shape[i], path);
     }
     size_t out_size = k->dtype == NNRT_U8 ? 1 : 4;
-    t.data = nnrt_malloc(nnrt_mul_size(count, out_size, path));
-
-    enum { CHUNK = 1 << 16 };  // elements converted per read
-    unsigned char *buf = k->size == (int)out_size ? NULL : nnrt_malloc(CHUNK * (size_t)k->size);
     char what[96];
     snprintf(what, sizeof what, "%zu elements of %s", count, k->name);
-    for (size_t done = 0; done < count;) {
-        size_t m = count - done < CHUNK ? count - done : CHUNK;
-        unsigned char *dst = (unsigned char *)t.data + done * out_size;
-        nnrt_reader_read_exact(r, buf ? buf : dst, m * (size_t)k->size, what);
-        if (buf) npy_convert(k, buf, dst, m);
-        done += m;
+    // The stored bytes, checked against what the file holds before they are allocated; a wider stored type
+    // (float64, int64) is narrowed in place, front to back (element i's result lands on bytes already read).
+    t.data = nnrt_reader_read_alloc(r, nnrt_mul_size(count, (size_t)k->size, path), what);
+    if (k->size != (int)out_size) {
+        npy_convert(k, t.data, t.data, count);
+        void *shrunk = realloc(t.data, count > 0 ? count * out_size : 1);
+        if (shrunk) t.data = shrunk;
     }
-    free(buf);
     nnrt_reader_close(r);
     return t;
 }

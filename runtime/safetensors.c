@@ -3,6 +3,7 @@
  * The header maps each name to {"dtype":"F32","shape":[…],"data_offsets":[begin,end]} (offsets into
  * the bytes after the header) plus an optional "__metadata__" object of strings. We write the header
  * padded with spaces to a multiple of 8 so the data is aligned, and the tensors in table order. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,11 @@ void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *
     for (int i = 0; i < m->n_params; i++) cap += strlen(m->params[i].name) * 2;
     for (int i = 0; i < n_extra; i++) cap += strlen(extra[i].name) * 2;
     for (int i = 0; i < n_meta; i++) cap += 8 + 2 * (strlen(meta[i].key) + strlen(meta[i].value));
+    for (int i = 0; i < m->n_params; i++)  // the last line of defence: a NaN or infinite weight is never saved
+        for (size_t k = 0; k < m->params[i].numel; k++)
+            if (!isfinite(params[m->params[i].offset + k]))
+                nnrt_die("%s: not written: '%s' holds a non-finite value at element %zu (weights that are not finite are never saved)",
+                         path, m->params[i].name, k);
     char *h = nnrt_malloc(cap);
     n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"");
     for (int i = 0; i < n_meta; i++) {
@@ -285,6 +291,9 @@ nnrt_st *nnrt_st_read(const char *path) {
     return f;
 }
 
+int nnrt_st_meta_count(const nnrt_st *f) { return f->n_meta; }
+const char *nnrt_st_meta_key(const nnrt_st *f, int i) { return f->keys[i]; }
+
 const char *nnrt_st_meta(const nnrt_st *f, const char *key) {
     for (int i = 0; i < f->n_meta; i++) if (strcmp(f->keys[i], key) == 0) return f->values[i];
     return NULL;
@@ -340,7 +349,7 @@ const void *nnrt_st_tensor_shaped(nnrt_st *f, const char *name, int i64, int ndi
     int64_t numel = 1;
     int same = e->ndim == ndim;
     for (int d = 0; d < ndim; d++) {
-        numel *= shape[d];
+        numel = nnrt_mul_dims(numel, shape[d], f->path);
         same &= same && e->shape[d] == shape[d];
     }
     if (!same) {
@@ -348,7 +357,7 @@ const void *nnrt_st_tensor_shaped(nnrt_st *f, const char *name, int i64, int ndi
         nnrt_die("%s: tensor '%s' has shape %s, expected %s", f->path, name, nnrt_shape_str(got, sizeof got, e->ndim, e->shape),
                  nnrt_shape_str(want, sizeof want, ndim, shape));
     }
-    if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != (uint64_t)numel * (i64 ? 8 : 4))
+    if (e->end < e->begin || e->end > f->data_len || (uint64_t)numel > UINT64_MAX / 8 || e->end - e->begin != (uint64_t)numel * (i64 ? 8 : 4))
         nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] in %llu bytes of data)", f->path, name,
                  (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)f->data_len);
     return f->data + e->begin;

@@ -38,6 +38,15 @@ bad:
     nnrt_usage_die("--%s: expected a number, a list X,Y,…, uniform:A:B or loguniform:A:B, got '%s'", flag, text);
 }
 
+/* Every value a spec can give must be one the hyperparameter takes (its range, as for train). */
+static void check_spec_range(const nnrt_model *m, int i, const char *flag, const char *text, const spec *sp) {
+    char range[64];
+    int ok = 1;
+    if (sp->kind == SPEC_LIST) for (int k = 0; k < sp->n; k++) ok &= nnrt_hparam_in_range(m, i, sp->values[k], range, sizeof range);
+    else ok = nnrt_hparam_in_range(m, i, sp->a, range, sizeof range) && nnrt_hparam_in_range(m, i, sp->b, range, sizeof range);
+    if (!ok) nnrt_usage_die("--%s: '%s' gives values outside %s", flag, text, range);
+}
+
 static spec parse_spec(const char *flag, const char *text) {
     spec sp = {SPEC_LIST, 0, 0, NULL, 0};
     int uniform = strncmp(text, "uniform:", 8) == 0, log_uniform = strncmp(text, "loguniform:", 11) == 0;
@@ -123,6 +132,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         char name[64];
         nnrt_flag_spelling(m->hparams[i].name, name, sizeof name);
         specs[i] = parse_spec(name, o->hp_spec[i]);
+        check_spec_range(m, i, name, o->hp_spec[i], &specs[i]);
         given[i] = 1;
         random |= specs[i].kind != SPEC_LIST;
         searched |= specs[i].kind != SPEC_LIST || specs[i].n > 1;

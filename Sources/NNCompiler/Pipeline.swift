@@ -53,5 +53,11 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
         try p.verifySchedule()
         return PlannedProgram(program: p, plan: p.planMemory(elementSize: kind == .gradcheck ? 8 : 4))
     }
+    for p in programs where p.plan.arenaBytes / p.plan.elementSize > Limits.maxElements {
+        let values = p.plan.arenaBytes / p.plan.elementSize
+        throw CompileError("\(forward.name).swiftnn: the activations of \(p.program.kind) take \(Limits.gigabytes([values])) at the "
+                           + "maximum batch of \(p.plan.maxBatch), more than \(Limits.limitDescription); a smaller maxBatch "
+                           + "in train(…) lowers it")
+    }
     return CompiledModel(forward: forward, joint: train, programs: programs)
 }

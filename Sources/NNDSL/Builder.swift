@@ -61,8 +61,23 @@ func declareParameter(_ name: String, _ shape: [Int], _ initializer: Initializer
                       site: SourceSite) -> ValueID {
     let b = GraphBuilder.shared
     if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
+    checkParameterSize(name, shape, site: site)
     b.graph.params.append(ParamInfo(name: name, shape: shape, initializer: initializer, trainable: kind == .trainable))
     return b.add(.param(name), [], declared: TensorType(.f32, Shape(shape)), site: site)
+}
+
+/// A parameter, and the parameters together, must fit `Limits` (checked without overflowing an Int).
+func checkParameterSize(_ name: String, _ shape: [Int], site: SourceSite) {
+    let shapeText = "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    guard let n = Limits.elements(shape) else {
+        fail("parameter '\(name)' of shape \(shapeText) takes \(Limits.gigabytes(shape)), more than \(Limits.limitDescription)",
+             at: site)
+    }
+    let before = GraphBuilder.shared.graph.params.reduce(0) { $0 + (Limits.elements($1.shape) ?? 0) }
+    if before + n > Limits.maxElements {
+        fail("the parameters take \(Limits.gigabytes([before + n])) with '\(name)' of shape \(shapeText), more than "
+             + Limits.limitDescription, at: site)
+    }
 }
 
 /// Declares a step counter saved with the weights (PyTorch's `num_batches_tracked`, an int64 scalar): the trainer

@@ -59,6 +59,7 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     // Larger batches serve inference; images need far more arena per sample than feature vectors.
     let maxB = maxBatch ?? max(batchSize, b.graph.type(x).shape.dims.count > 1 ? 256 : 1024)
     if maxB < batchSize { fail("maxBatch \(maxB) is smaller than batchSize \(batchSize)", at: s) }
+    if maxB > Limits.maxElements { fail("maxBatch \(maxB) is more than \(Limits.maxElements), the trainer's 32-bit batch", at: s) }
     let k = out.dims[0]
     let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))
                                         : TensorType(.f32, Shape(batched: true, [k]))

@@ -136,6 +136,28 @@ import Testing
             let model = Sequential { Linear(4, 2); LeakyReLU(negativeSlope: .infinity) }
             train(model, input: 4, loss: .mse, optimizer: Adam())
             """, expected: ["bad_leaky_slope.swiftnn:2:", "LeakyReLU negativeSlope must be a finite number, got inf"]),
+        // #17: a model past the size limit is refused when it is compiled, with its size, not when the trainer starts
+        Case(name: "huge_linear", source: """
+            import NNDSL
+            let model = Sequential { Linear(784, 1 << 40) }
+            train(model, input: 784, loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["huge_linear.swiftnn:2:", "error: parameter '0.weight' of shape (1099511627776, 784) takes 3448068.5 GB, "
+                            + "more than nncc's limit of 2147483647 float32 values (8.6 GB, the generated C's 32-bit indices)"]),
+        Case(name: "huge_linear_overflow", source: """
+            import NNDSL
+            let model = Sequential { Linear(1 << 40, 1 << 40) }
+            train(model, input: 1 << 40, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, expected: ["huge_linear_overflow.swiftnn:2:", "parameter '0.weight' of shape (1099511627776, 1099511627776) takes"]),
+        Case(name: "huge_total", source: """
+            import NNDSL
+            let model = Sequential { Linear(40000, 40000); Linear(40000, 40000) }
+            train(model, input: 40000, loss: .mse, optimizer: SGD(learningRate: 0.1))
+            """, expected: ["huge_total.swiftnn:2:", "error: the parameters take 12.8 GB with '1.weight' of shape (40000, 40000), more than nncc's limit"]),
+        Case(name: "huge_arena", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 100000); ReLU(); Linear(100000, 2) }
+            train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: 0.1), maxBatch: 100000)
+            """, expected: ["error: huge_arena.swiftnn: the activations of train take", "at the maximum batch of 100000, more than nncc's limit"]),
     ]
 
     @Test(arguments: cases)

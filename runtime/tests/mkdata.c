@@ -170,6 +170,50 @@ static void write_mnist(const char *sub, const char *split, int count, int gz, i
     (gz ? write_file : write_gz)(name, buf, n);
 }
 
+static void gz_copy(const char *from, const char *to) {
+    static unsigned char buf[1 << 16];
+    FILE *f = fopen(at(from), "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    write_gz(to, buf, n);
+}
+
+/* Hostile inputs (hostile.sh): sizes a header claims but the file does not hold, and values that are not finite. */
+static void write_hostile(void) {
+    // IDX: 16 bytes whose header asks for 2^32-1 × 2^16 × 2^16 bytes (18 EB); raw and gzip
+    unsigned char idx[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 1, 0, 0};
+    write_file("huge.idx", idx, sizeof idx);
+    write_gz("huge.idx.gz", idx, sizeof idx);
+    // IDX and .npy whose dimensions overflow int64 when multiplied, with a zero first so the element count is 0
+    unsigned char idx0[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    write_file("zero_overflow.idx", idx0, sizeof idx0);
+    write_npy("zero_overflow.npy", "<f4", "(0, 4294967296, 4294967296)", 0, "", 0);
+    write_npy("huge.npy", "<f4", "(1000000000000, 5)", 0, x, sizeof x);
+    gz_copy("huge.npy", "huge.npy.gz");
+    // NaN at row 3, column 2; float64 1e300 (infinite as float32) at row 7, column 4
+    float xn[N][D];
+    double x64[N][D];
+    memcpy(xn, x, sizeof xn);
+    for (int i = 0; i < N; i++) for (int j = 0; j < D; j++) x64[i][j] = x[i][j];
+    xn[3][2] = 0.0f / 0.0f;
+    x64[7][4] = 1e300;
+    write_npy("x_nan.npy", "<f4", "(10, 5)", 0, xn, sizeof xn);
+    write_npy("x_inf64.npy", "<f8", "(10, 5)", 0, x64, sizeof x64);
+    float tn[N][C] = {{0}};
+    tn[4][1] = -1.0f / 0.0f;
+    write_npy("t_inf.npy", "<f4", "(10, 3)", 0, tn, sizeof tn);
+    FILE *f = fopen(at("x_nan.csv"), "w");
+    fprintf(f, "f0,f1,f2,f3,f4\n");
+    for (int i = 0; i < N; i++) fprintf(f, i == 4 ? "%d,1,2,nan,4\n" : "%d,1,2,3,4\n", i);  // line 6, column 4
+    fclose(f);
+    // a valid CSV of 784 columns (toy_mnist's images) with a million trailing blank lines: the loader once sized
+    // its buffer by newlines, 3.1 GB
+    f = fopen(at("x_blank784.csv"), "w");
+    for (int i = 0; i < N; i++) for (int j = 0; j < 784; j++) fprintf(f, j < 783 ? "%d," : "%d\n", (i + j) % 7);
+    for (int i = 0; i < 1000000; i++) fputc('\n', f);
+    fclose(f);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: mkdata DIR\n"); return 2; }
     snprintf(dir, sizeof dir, "%s", argv[1]);
@@ -177,6 +221,7 @@ int main(int argc, char **argv) {
     write_npys();
     write_csvs();
     write_idx();
+    write_hostile();
     char cmd[3 * sizeof dir + 64];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/mnist' '%s/mnist_bad' '%s/mnist_badtest'", dir, dir, dir);
     if (system(cmd) != 0) return 1;

@@ -95,7 +95,11 @@ for cfg in plain asan tsan; do
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-window" "$TMP/$cfg/test_window"
     run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
+    run "$cfg-hostile" bash "$HERE/hostile.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-hostile"
 done
+
+# The fuzz targets of ../fuzz (one per loader) for 2 s each under ASan + UBSan: a loader crash fails the suite.
+run fuzz bash "$RT/fuzz/run.sh" "${FUZZ_SECONDS:-2}" "$TMP/fuzz"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

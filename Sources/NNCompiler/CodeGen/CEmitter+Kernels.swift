@@ -187,7 +187,9 @@ extension CEmitter {
         case .softmaxCrossEntropy:
             return [.decl("double", "acc", .num(0, float: false)),
                     .loop("i", .int(0), .id("n"), [.decl("const \(real) *", "z", row(x[0]))] + maxAndSum(.id("z")) + [
-                        .assign(.id("acc"), "+=", .id("mx") + .call(fn("log"), [.id("sum")]) - .index(.id("z"), label(x[1])))]),
+                        // (mx − zy) first: near 0 for a confident row, where mx + log(sum) would round log(sum) to
+                        // the ulp of the largest logit before zy is subtracted
+                        .assign(.id("acc"), "+=", (.id("mx") - .index(.id("z"), label(x[1]))) + .call(fn("log"), [.id("sum")]))]),
                     .assign(.prefix("*", .id(sca(v))), "=", .id("acc"))]
         case .softmaxCrossEntropyGrad:
             // Each exp once: kept in the output row by the sum, then scaled (the same products as scale · exp(…)
@@ -234,7 +236,7 @@ extension CEmitter {
                 .loop("i", .int(0), .id("n"), [
                     .decl("const \(real) *", "z", .id(ptr(x[1])) + .id("i") * .int(w)),
                     .decl("const \(real)", "zy", .index(z, label))] + rowMaxAndSum(z, width: w, keep: out) + [
-                    .assign(.id("acc"), "+=", .id("mx") + .call(fn("log"), [.id("sum")]) - .id("zy")),
+                    .assign(.id("acc"), "+=", (.id("mx") - .id("zy")) + .call(fn("log"), [.id("sum")])),  // as softmaxCrossEntropy
                     .decl("const \(real)", "scale", seed / .id("sum")),
                     .loop("j", .int(0), .int(w), [.assign(.index(out, .id("j")), "=", .id("scale") * .index(out, .id("j")))]),
                     .assign(.index(out, label), "-=", seed)]),
