@@ -93,11 +93,27 @@ static void check_finite(const char *path, const nnrt_array *a) {
                      (long long)(i / (size_t)a->dim), (long long)(i % (size_t)a->dim), isnan(v[i]) ? "NaN" : v[i] > 0 ? "+inf" : "-inf");
 }
 
+/* An image model reads each sample as (C, H, W): a file that carries its shape (.npy, IDX) must be (N, C, H, W),
+   or (N, H, W) for one channel, so that a flat (N, k) array or a channels-last one is not read as images by
+   accident. A CSV row is flat by nature and is read in NCHW order. */
+static void check_image_shape(const char *path, const nnrt_tensor_file *t, const nnrt_model *m) {
+    if (m->input_rank != 3 || ends_with(path, ".csv") || ends_with(path, ".csv.gz")) return;
+    const int *s = m->input_shape;
+    int nchw = t->ndim == 4 && t->shape[1] == s[0] && t->shape[2] == s[1] && t->shape[3] == s[2];
+    int nhw = s[0] == 1 && t->ndim == 3 && t->shape[1] == s[1] && t->shape[2] == s[2];
+    if (nchw || nhw) return;
+    char shape[96];
+    nnrt_die("%s: expected images of shape (N, %d, %d, %d)%s (NCHW), got %s; reshape a flat array, or transpose a "
+             "channels-last one, to NCHW first", path, s[0], s[1], s[2], s[0] == 1 ? " or (N, H, W)" : "",
+             nnrt_shape_str(shape, sizeof shape, t->ndim, t->shape));
+}
+
 nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) {
     nnrt_tensor_file t = nnrt_load_any(path, NNRT_ROLE_X, m->input_dim);
     char shape[96];
     if (t.dtype == NNRT_I32)
         nnrt_die("%s: expected float32, float64 or uint8 features, got %s", path, t.dtype_name);
+    check_image_shape(path, &t, m);
     int64_t dim = 1;
     for (int i = 1; i < t.ndim; i++) dim = nnrt_mul_dims(dim, t.shape[i], path);
     if (dim != m->input_dim)

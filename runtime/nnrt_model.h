@@ -155,6 +155,10 @@ struct nnrt_model {
        "optimizer.<slot>.<name>"; 0 and NULL keep the arena whole ("optimizer.state"). */
     int n_state_slots;
     const char *const *state_slots;
+    /* An image model's per-sample input shape (C, H, W), read in row-major NCHW order: input_rank 3. 0 (the
+       default) for a flat feature vector of input_dim. Files that carry a shape (.npy, IDX) must match it. */
+    int input_rank;
+    int input_shape[3];
 };
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);

@@ -84,4 +84,38 @@ import Testing
         let gc = try Run.run(exe, ["gradcheck"])
         #expect(gc.status == 0 && gc.stdout.contains("gradcheck: passed"), "\(key): \(gc.stdout)\(gc.stderr)")
     }
+
+    /// An image model refuses a file whose stored shape is not (N, C, H, W) (or (N, H, W) for one channel), naming
+    /// the file and both shapes; a CSV, flat by nature, is read row by row in NCHW order.
+    @Test func imageShapesAreChecked() throws {
+        let tmp = Paths.tempDir("cnn_shapes")
+        let exe = try compileTrainer(try writeModel("cnn", Self.source(batchNorm: false), in: tmp), into: tmp)
+        var rng = TestRandom(seed: 3)
+        let values = (0..<(6 * 64)).map { _ in Float(rng.next() % 256) / 255 }
+        let y = tmp.appendingPathComponent("y.npy")
+        try DataFiles.npy(y, descr: "<i8", shape: [6], raw: (0..<6).map { Int64($0) }.withUnsafeBytes { Data($0) })
+        for (name, shape, ok) in [("flat", [6, 64], false), ("nhwc", [6, 8, 8, 1], false), ("nchw", [6, 1, 8, 8], true),
+                                  ("nhw", [6, 8, 8], true)] {
+            let x = tmp.appendingPathComponent("\(name).npy")
+            try DataFiles.npyF32(x, shape: shape, values)
+            let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--epochs", "1", "--quiet"])
+            if ok {
+                #expect(r.status == 0, "\(name): \(r.stderr)")
+            } else {
+                #expect(r.status == 1, "\(name) exits 1")
+                let s = shape.map(String.init).joined(separator: ", ")
+                #expect(r.stderr.contains("\(x.path): expected images of shape (N, 1, 8, 8) or (N, H, W) (NCHW), got (\(s))"),
+                        "\(name): \(r.stderr)")
+            }
+        }
+        let csv = tmp.appendingPathComponent("x.csv")
+        try values.chunked(64).map { $0.map { String($0) }.joined(separator: ",") }.joined(separator: "\n").appending("\n")
+            .write(to: csv, atomically: true, encoding: .utf8)
+        let r = try Run.run(exe, ["train", "--train-x", csv.path, "--train-y", y.path, "--epochs", "1", "--quiet"])
+        #expect(r.status == 0, "csv: \(r.stderr)")
+    }
+}
+
+extension Array {
+    func chunked(_ k: Int) -> [ArraySlice<Element>] { stride(from: 0, to: count, by: k).map { self[$0..<Swift.min($0 + k, count)] } }
 }

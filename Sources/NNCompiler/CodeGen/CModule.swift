@@ -62,8 +62,15 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ])))
+    ] + imageInput(graph))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
     return CPrinter.print(items)
+}
+
+/// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat
+/// feature vector, whose files are (N, k) or any shape with k elements per sample.
+private func imageInput(_ graph: Graph) -> [(String, CExpr)] {
+    guard let x = graph.nodes.first(where: { $0.op == .input("x") }), x.type.shape.dims.count == 3 else { return [] }
+    return [("input_rank", .int(3)), ("input_shape", .initList(x.type.shape.dims.map { .int($0) }))]
 }
