@@ -43,22 +43,14 @@ static int avg_divisor(const nnrt_pool2d_geom *g, int h0, int h1, int w0, int w1
         for (int oh = 0; oh < g->OH; oh++)                                                                           \
             for (int ow = 0; ow < g->OW; ow++) argmax_##SFX(g, x, oh, ow, &y[(long)oh * g->OW + ow]);                \
     }                                                                                                                \
-    static void maxbwd_plane_##SFX(const nnrt_pool2d_geom *g, const T *dy, const T *x, T *dx) {                      \
+    /* With relu, times step(x): a window whose maximum is not positive passes nothing (the ReLU mask before it). */ \
+    static void maxbwd_plane_##SFX(const nnrt_pool2d_geom *g, const T *dy, const T *x, T *dx, int relu) {            \
         memset(dx, 0, sizeof(T) * (size_t)g->H * g->W);                                                              \
         for (int oh = 0; oh < g->OH; oh++)                                                                           \
             for (int ow = 0; ow < g->OW; ow++) {                                                                     \
                 T m;                                                                                                 \
                 long at = argmax_##SFX(g, x, oh, ow, &m);                                                            \
-                if (at >= 0) dx[at] += dy[(long)oh * g->OW + ow];                                                    \
-            }                                                                                                        \
-    }                                                                                                                \
-    static void maxbwd_relu_plane_##SFX(const nnrt_pool2d_geom *g, const T *dy, const T *x, T *dx) {                 \
-        memset(dx, 0, sizeof(T) * (size_t)g->H * g->W);                                                              \
-        for (int oh = 0; oh < g->OH; oh++)                                                                           \
-            for (int ow = 0; ow < g->OW; ow++) {                                                                     \
-                T m;                                                                                                 \
-                long at = argmax_##SFX(g, x, oh, ow, &m);                                                            \
-                if (at >= 0 && m > 0) dx[at] += dy[(long)oh * g->OW + ow];                                           \
+                if (at >= 0 && (!relu || m > 0)) dx[at] += dy[(long)oh * g->OW + ow];                                \
             }                                                                                                        \
     }                                                                                                                \
     /* 2×2 windows at stride 2 without padding (every pooling of the usual CNN): one pass over each row pair,    \
@@ -184,8 +176,7 @@ static void pool_chunk(void *arg, int c) {
         case POOL_MAXBWD:
         case POOL_MAXBWD_RELU:
             if (fast) maxbwd2_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in, j->op == POOL_MAXBWD_RELU);
-            else if (j->op == POOL_MAXBWD) maxbwd_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in);
-            else maxbwd_relu_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in);
+            else maxbwd_plane_f32(g, j->dy + p * out, j->x + p * in, j->out + p * in, j->op == POOL_MAXBWD_RELU);
             break;
         case POOL_AVGFWD: avgfwd_plane_f32(g, j->x + p * in, j->out + p * out); break;
         default: avgbwd_plane_f32(g, j->dy + p * out, j->out + p * in); break;
@@ -226,13 +217,13 @@ void nnrt_maxpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *
 void nnrt_maxpool2d_backward_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x, double *dx) {
     for (long p = 0; p < (long)n * g->C; p++)
         if (pool2x2(g)) maxbwd2_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 0);
-        else maxbwd_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W);
+        else maxbwd_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 0);
 }
 void nnrt_maxpool2d_backward_relu_f64(const nnrt_pool2d_geom *g, int n, const double *dy, const double *x,
                                       double *dx) {
     for (long p = 0; p < (long)n * g->C; p++)
         if (pool2x2(g)) maxbwd2_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 1);
-        else maxbwd_relu_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W);
+        else maxbwd_plane_f64(g, dy + p * g->OH * g->OW, x + p * g->H * g->W, dx + p * g->H * g->W, 1);
 }
 void nnrt_avgpool2d_forward_f64(const nnrt_pool2d_geom *g, int n, const double *x, double *y) {
     for (long p = 0; p < (long)n * g->C; p++) avgfwd_plane_f64(g, x + p * g->H * g->W, y + p * g->OH * g->OW);

@@ -151,12 +151,8 @@ public final class Dropout2d: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let b = GraphBuilder.shared
         let c = expectImages(x, layer: "Dropout2d", site: site)
-        let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
-        let mask = b.add(.dropoutMask, [rate], declared: TensorType(.f32, Shape(batched: true, [c, 1, 1])), site: site)
-        let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
-        return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
+        return dropout(x, p, mask: TensorType(.f32, Shape(batched: true, [c, 1, 1])), site: site)
     }
 }
 

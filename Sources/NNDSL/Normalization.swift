@@ -79,14 +79,20 @@ public final class Dropout: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let b = GraphBuilder.shared
-        let t = b.graph.type(x.id)
+        let t = GraphBuilder.shared.graph.type(x.id)
         guard t.shape.batched else { fail("Dropout expects a batched input, got \(t.shape)", at: site) }
-        let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
-        let mask = b.add(.dropoutMask, [rate], declared: t, site: site)
-        let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
-        return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
+        return dropout(x, p, mask: t, site: site)
     }
+}
+
+/// x times a mask of type `mask` (x's own type, or one value per channel for `Dropout2d`) in training, x itself
+/// in evaluation.
+func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, site: SourceSite) -> Tensor {
+    let b = GraphBuilder.shared
+    let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
+    let mask = b.add(.dropoutMask, [rate], declared: type, site: site)
+    let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
+    return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
 }
 
 /// The hyperparameter holding a dropout rate: "dropout" for the first rate a model uses, "dropout_2", … for

@@ -10,10 +10,7 @@ import Testing
 @Suite struct CNNOpReferenceTests {
     static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/cnn_ops.json")
-    static func load() throws -> [OpCase] {
-        struct File: Decodable { var cases: [OpCase] }
-        return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases
-    }
+    static func load() throws -> [OpCase] { try OpCase.load(url) }
     static let all: [OpCase] = (try? load()) ?? []
 
     @Test func fixtureCoversEveryCNNOp() throws {

@@ -85,6 +85,34 @@ import Testing
         #expect(gc.status == 0 && gc.stdout.contains("gradcheck: passed"), "\(key): \(gc.stdout)\(gc.stderr)")
     }
 
+    /// Dropout2d zeroes whole channels: two channels of 4 ones each, kept at 1/(1 − p) = 2 or dropped, summed by a
+    /// Linear of ones, give an output in {0, 8, 16}, so the MSE loss against 0 of a batch of one is 0, 64 or 256
+    /// at every step (a learning rate of 1e-30 leaves the weights as they are in float32); dropping elements one by one would give other squares.
+    @Test func dropout2dDropsWholeChannels() throws {
+        let tmp = Paths.tempDir("dropout2d")
+        let source = """
+            import NNDSL
+            let model = Sequential {
+                Conv2d(1, 2, kernelSize: 1, weightInit: .constant(1), biasInit: .zeros)
+                Dropout2d(0.5)
+                Flatten()
+                Linear(8, 1, weightInit: .constant(1), biasInit: .zeros)
+            }
+            train(model, input: [1, 1, 4], loss: .mse, optimizer: SGD(learningRate: 1e-30), batchSize: 1, epochs: 1)
+            """
+        let exe = try compileTrainer(try writeModel("dropout2d", source, in: tmp), into: tmp)
+        let x = tmp.appendingPathComponent("x.npy"), y = tmp.appendingPathComponent("y.npy")
+        try DataFiles.npyF32(x, shape: [40, 1, 1, 4], Array(repeating: 1, count: 160))
+        try DataFiles.npyF32(y, shape: [40, 1], Array(repeating: 0, count: 40))
+        let log = tmp.appendingPathComponent("m.jsonl")
+        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--log", log.path, "--log-every", "1", "--quiet"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let losses = try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil }
+        #expect(losses.count == 40)
+        #expect(losses.allSatisfy { [0, 64, 256].contains($0) }, "losses \(losses)")
+        #expect(Set(losses).count == 3, "all three outcomes occur in 40 draws: \(Set(losses))")
+    }
+
     /// An image model refuses a file whose stored shape is not (N, C, H, W) (or (N, H, W) for one channel), naming
     /// the file and both shapes; a CSV, flat by nature, is read row by row in NCHW order.
     @Test func imageShapesAreChecked() throws {

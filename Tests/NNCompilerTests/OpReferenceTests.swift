@@ -25,9 +25,9 @@ struct OpCase: Decodable, Sendable, CustomTestStringConvertible {
 
     static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/ops.json")
-    static func load() throws -> [OpCase] {
+    static func load(_ file: URL = url) throws -> [OpCase] {
         struct File: Decodable { var cases: [OpCase] }
-        return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: file)).cases
     }
     /// Empty if the file cannot be read; `fixtureCoversEveryOp` then fails with the reason.
     static let all: [OpCase] = (try? load()) ?? []
