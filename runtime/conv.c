@@ -8,9 +8,9 @@
  *   - plain (everything else, and NNRT_GEMM=blas): per image and group, im2col and nnrt_sgemm for the forward
  *     and the input's gradient (whose A operand, dyᵀ, nnrt_sgemm's broadcast form skips the zeros of), plain
  *     loops that skip dy's zeros for the weight's gradient.
- * Both threads: the forward and grad-input split the batch in chunks (each thread has its own scratch slot);
- * grad-weight splits it in two fixed halves, each summing a partial dW in its slot, added at the end in a
- * fixed order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
+ * Both threads: every call splits the batch in chunks that the threads take from opposite ends (nnrt_par_chunks;
+ * each thread has its own scratch slot); grad-weight sums each chunk's images in a partial dW of its own, added
+ * at the end in chunk order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <string.h>
@@ -196,25 +196,45 @@ static size_t image_T_floats(const nnrt_conv2d_geom *g, const nnrt_conv_bwd *b, 
 // ----------------------------------------------------------------------------
 // grad-weight
 
+/* Grad-weight splits the batch in up to GW_CHUNKS chunks that both threads take from opposite ends
+ * (nnrt_par_chunks); each chunk sums its images into its own partial (dW in the kernel's layout, then db), and
+ * the partials are added at the end in chunk order: the result does not depend on which thread ran what, nor on
+ * the number of threads. The per-thread scratch (the image's layout) is in the thread's slot. */
+enum { GW_CHUNKS = 8 };
+
+/* How many chunks' partials of `part` floats fit next to two slots of `slot` floats: GW_CHUNKS or fewer, at
+   least 2 (what the workspace formula guarantees: its two slots hold a partial each), 0 when not even that. */
+static int gw_chunks(int n, float *ws, size_t ws_floats, size_t part, size_t slot, carve *cv) {
+    part = up(part, 16), slot = up(slot, 16);
+    int count = n < GW_CHUNKS ? n : GW_CHUNKS;
+    if (count < 2) count = 2;
+    for (; count >= 2; count--)
+        if (carve_ws(ws, ws_floats, (size_t)count * part, slot, cv)) return count;
+    return 0;
+}
+
 typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_conv_bwd b;
-    int n, with_db;
+    int n, with_db, chunks;
     const float *dy, *x;
     carve cv;
-    size_t xT_floats, dwt_floats;
+    size_t xT_floats, dwt_floats, part_floats;
+    pthread_t caller;
 } gw_job;
 
-/* Slot c: xT | dWT (K, S·Lp) | db (K) | off (P ints) | val (P). */
-static void gw_half(void *arg, int c) {
+/* Slot: xT | off (P ints) | val (P). Partial c: dWT (K, S·Lp) | db (K). */
+static void gw_chunk(void *arg, int c) {
     gw_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
-    float *xT = j->cv.slot[c], *dwt = xT + j->xT_floats, *db = dwt + j->dwt_floats, *val = db + up((size_t)g->K, 16);
+    float *xT = j->cv.slot[my_slot(j->caller)], *val = xT + j->xT_floats;
     int *off = (int *)(val + up((size_t)j->b.P, 16));
-    memset(xT, 0, sizeof(float) * (j->xT_floats + j->dwt_floats + up((size_t)g->K, 16)));
+    float *dwt = j->cv.shared + (size_t)c * j->part_floats, *db = dwt + j->dwt_floats;
+    memset(xT, 0, sizeof(float) * j->xT_floats);
+    memset(dwt, 0, sizeof(float) * j->part_floats);
     int i0, i1;
-    chunk_range(j->n, 2, c, &i0, &i1);
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         transpose_image(g, j->x + (long)i * g->C * g->H * g->W, xT);
         j->ks->gw(&j->b, j->dy + (long)i * g->K * j->b.P, xT, dwt, j->with_db ? db : NULL, off, val);
@@ -223,45 +243,58 @@ static void gw_half(void *arg, int c) {
 
 static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
                             const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
-    gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x,
+                .caller = pthread_self()};
     int lp = j.b.VS * ks->vl;
     j.xT_floats = image_T_floats(g, &j.b, ks->vl);
     j.dwt_floats = up((size_t)g->K * j.b.S * lp, 16);
-    size_t slot = j.xT_floats + j.dwt_floats + up((size_t)g->K, 16) + 2 * up((size_t)j.b.P, 16);
-    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
-    nnrt_par_chunks(gw_half, &j, 2);
-    /* dw[k][c][i][j] = the halves' dWT[k][i][j·C + c], added in a fixed order */
-    const float *p0 = j.cv.slot[0] + j.xT_floats, *p1 = j.cv.slot[1] + j.xT_floats;
+    j.part_floats = j.dwt_floats + up((size_t)g->K, 16);
+    size_t slot = j.xT_floats + 2 * up((size_t)j.b.P, 16);
+    if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, slot, &j.cv))) return 0;
+    nnrt_par_chunks(gw_chunk, &j, j.chunks);
+    /* dw[k][c][i][j] = the partials' dWT[k][i][j·C + c], added in chunk order */
+    const float *p = j.cv.shared;
+    size_t pf = j.part_floats;
     for (int k = 0; k < g->K; k++)
         for (int c = 0; c < g->C; c++)
             for (int i = 0; i < g->kh; i++)
                 for (int jj = 0; jj < g->kw; jj++) {
                     long s = ((long)k * g->kh + i) * lp + jj * g->C + c;
-                    dw[(((long)k * g->C + c) * g->kh + i) * g->kw + jj] = p0[s] + p1[s];
+                    float v = p[s];
+                    for (int q = 1; q < j.chunks; q++) v += p[q * pf + s];
+                    dw[(((long)k * g->C + c) * g->kh + i) * g->kw + jj] = v;
                 }
     if (db)
-        for (int k = 0; k < g->K; k++) db[k] = p0[j.dwt_floats + k] + p1[j.dwt_floats + k];
+        for (int k = 0; k < g->K; k++) {
+            float v = p[j.dwt_floats + k];
+            for (int q = 1; q < j.chunks; q++) v += p[q * pf + j.dwt_floats + k];
+            db[k] = v;
+        }
     return 1;
 }
 
-/* The dot form, for few input channels (conv_kernels.h, gwd). Slot c: xpad | acc (K, C·T, VL) | db (K) | dyv. */
+/* The dot form, for few input channels (conv_kernels.h, gwd). Slot: xpad | dyv. Partial c: acc (K, C·T, VL) |
+   db (K). */
 typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_conv_fwd f;
-    int n, with_db;
+    int n, with_db, chunks;
     const float *dy, *x;
     carve cv;
-    size_t xpad_floats, acc_floats, dyv_floats;
+    size_t xpad_floats, acc_floats, dyv_floats, part_floats;
+    pthread_t caller;
 } gwd_job;
 
-static void gwd_half(void *arg, int c) {
+static void gwd_chunk(void *arg, int c) {
     gwd_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
-    float *xpad = j->cv.slot[c], *acc = xpad + j->xpad_floats, *db = acc + j->acc_floats, *dyv = db + up((size_t)g->K, 16);
-    memset(xpad, 0, sizeof(float) * (j->xpad_floats + j->acc_floats + up((size_t)g->K, 16) + j->dyv_floats));
+    float *xpad = j->cv.slot[my_slot(j->caller)], *dyv = xpad + j->xpad_floats;
+    float *acc = j->cv.shared + (size_t)c * j->part_floats, *db = acc + j->acc_floats;
+    memset(xpad, 0, sizeof(float) * (j->xpad_floats + j->dyv_floats));
+    memset(acc, 0, sizeof(float) * j->part_floats);
     int i0, i1;
-    chunk_range(j->n, 2, c, &i0, &i1);
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
         j->ks->gwd(&j->f, g->OH, g->OW, g->W + 2 * g->pw, j->dy + (long)i * g->K * g->OH * g->OW, xpad, acc,
@@ -271,23 +304,32 @@ static void gwd_half(void *arg, int c) {
 
 static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
                            const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
-    gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x, .caller = pthread_self()};
     int vl = ks->vl;
     j.xpad_floats = fwd_shape(g, vl, &j.f);
     j.acc_floats = up((size_t)g->K * g->C * j.f.T * vl, 16);
     j.dyv_floats = up((size_t)j.f.nvec * vl, 16);
-    size_t slot = j.xpad_floats + j.acc_floats + up((size_t)g->K, 16) + j.dyv_floats;
-    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
-    nnrt_par_chunks(gwd_half, &j, 2);
-    /* dw[k][c][t] = the lanes of half 0's acc summed in order, plus half 1's */
-    const float *p0 = j.cv.slot[0] + j.xpad_floats, *p1 = j.cv.slot[1] + j.xpad_floats;
+    j.part_floats = j.acc_floats + up((size_t)g->K, 16);
+    if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, j.xpad_floats + j.dyv_floats, &j.cv))) return 0;
+    nnrt_par_chunks(gwd_chunk, &j, j.chunks);
+    /* dw[k][c][t] = the lanes of chunk 0's acc summed in order, plus chunk 1's, … */
+    const float *p = j.cv.shared;
+    size_t pf = j.part_floats;
     for (long e = 0; e < (long)g->K * g->C * j.f.T; e++) {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (int l = 0; l < vl; l++) s0 += p0[e * vl + l], s1 += p1[e * vl + l];
-        dw[e] = s0 + s1;
+        float v = 0.0f;
+        for (int q = 0; q < j.chunks; q++) {
+            float s = 0.0f;
+            for (int l = 0; l < vl; l++) s += p[q * pf + e * vl + l];
+            v = q ? v + s : s;
+        }
+        dw[e] = v;
     }
     if (db)
-        for (int k = 0; k < g->K; k++) db[k] = p0[j.acc_floats + k] + p1[j.acc_floats + k];
+        for (int k = 0; k < g->K; k++) {
+            float v = p[j.acc_floats + k];
+            for (int q = 1; q < j.chunks; q++) v += p[q * pf + j.acc_floats + k];
+            db[k] = v;
+        }
     return 1;
 }
 
