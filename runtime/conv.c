@@ -13,6 +13,7 @@
  * at the end in chunk order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_kernels.h"
@@ -169,11 +170,125 @@ static int forward_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, 
     return 1;
 }
 
+// ----------------------------------------------------------------------------
+// forward by Winograd F(2×2, 3×3) (conv_kernels.h, nnrt_wino): 2.25× fewer multiply-adds than the direct form.
+// Per chunk of images: the padded, even/odd-split image (xs), its transformed patches (V, 16 × C × tiles of the
+// group's images), then per block of WINO_KB output channels 16 GEMMs (the forward kernel, one tap) into M and the
+// output transform with bias and activation. Each output pixel depends on its own image only, and the GEMM sums
+// over c in a fixed order, so the results do not depend on the grouping nor on the threads.
+
+enum { WINO_KB = 16, WINO_MAX_IMAGES = 4 };
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_wino w;
+    int n, act, groups, chunks, imgs, kp, nvec;
+    const float *x, *u, *bias;
+    float *y;
+    carve cv;
+    size_t xs_floats, v_floats;
+    long ldx;  /* floats between M[ξ] and M[ξ + 1] */
+    pthread_t caller;
+} wino_job;
+
+/* Slot: xs | V | M (16, KB, ldm) and VL floats of slack. */
+static void wino_chunk(void *arg, int c) {
+    wino_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    int vl = j->ks->vl, ldm = j->nvec * vl, Wh = j->w.LE, TT = j->w.TH * j->w.TW;
+    float *xs = j->cv.slot[my_slot(j->caller)], *v = xs + j->xs_floats, *m = v + j->v_floats;
+    memset(xs, 0, sizeof(float) * j->xs_floats);
+    int g0 = (int)((long)j->groups * c / j->chunks), g1 = (int)((long)j->groups * (c + 1) / j->chunks);
+    for (int gi = g0; gi < g1; gi++) {
+        int i0 = gi * j->imgs, i1 = i0 + j->imgs < j->n ? i0 + j->imgs : j->n;
+        for (int i = i0; i < i1; i++) {
+            const float *xi = j->x + (long)i * g->C * g->H * g->W;
+            for (int ch = 0; ch < g->C; ch++)
+                for (int h = 0; h < g->H; h++) {
+                    float *row = xs + ((long)ch * j->w.rows + h + g->ph) * 2 * Wh;
+                    const float *src = xi + ((long)ch * g->H + h) * g->W;
+                    for (int x0 = 0; x0 < g->W; x0++) {
+                        int wp = x0 + g->pw;
+                        row[(wp & 1) * Wh + (wp >> 1)] = src[x0];
+                    }
+                }
+            j->ks->wi(&j->w, xs, v, (long)(i - i0) * TT);
+        }
+        for (int k0 = 0; k0 < g->K; k0 += WINO_KB) {
+            int nk = g->K - k0 < WINO_KB ? g->K - k0 : WINO_KB;
+            nnrt_conv_fwd f = {.C = g->C, .K = nk, .T = 1, .toff = {0}, .spad = (int)j->w.ldv, .nvec = j->nvec};
+            for (int xi = 0; xi < 16; xi++) {
+                f.wpack = j->u + ((long)xi * j->kp + k0) * g->C;
+                j->ks->fwd(&f, v + xi * j->w.ldvx, m + xi * j->ldx);
+            }
+            for (int i = i0; i < i1; i++)
+                j->ks->wo(&j->w, m, j->ldx, ldm, nk, (long)(i - i0) * TT, j->bias ? j->bias + k0 : NULL, j->act,
+                          j->y + ((long)i * g->K + k0) * g->OH * g->OW, g->OH, g->OW);
+        }
+    }
+}
+
+/* u (16, Kp/MR, C, MR): U[ξ] = G·g·Gᵀ of each (k, c) with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], MR output channels
+   interleaved as the forward kernel reads them; rows past K are zero. */
+static void pack_wino_weights(const nnrt_conv2d_geom *g, const float *w, int kp, float *u) {
+    int MR = NNRT_CONV_MR;
+    for (int k = 0; k < kp; k++)
+        for (int c = 0; c < g->C; c++) {
+            float t[4][3], o[4][4];
+            const float *gw = w + ((long)k * g->C + c) * 9;
+            for (int jj = 0; jj < 3; jj++) {
+                float g0 = k < g->K ? gw[jj] : 0.0f, g1 = k < g->K ? gw[3 + jj] : 0.0f, g2 = k < g->K ? gw[6 + jj] : 0.0f;
+                t[0][jj] = g0, t[1][jj] = 0.5f * (g0 + g1 + g2), t[2][jj] = 0.5f * (g0 - g1 + g2), t[3][jj] = g2;
+            }
+            for (int r = 0; r < 4; r++) {
+                o[r][0] = t[r][0], o[r][1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                o[r][2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]), o[r][3] = t[r][2];
+            }
+            for (int xi = 0; xi < 16; xi++)
+                u[(((long)xi * kp + k / MR * MR) * g->C + (long)c * MR) + k % MR] = o[xi / 4][xi % 4];
+        }
+}
+
+/* The Winograd forward; 0 when the geometry is not its (3×3, enough channels) or its layouts do not fit. The
+   environment's NNRT_CONV_WINOGRAD=0 turns it off (for A/B measurements). */
+static int forward_wino(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
+                        const float *bias, int act, float *y, float *ws, size_t ws_floats) {
+    if (g->kh != 3 || g->kw != 3 || g->C < 8 || g->K < 8) return 0;
+    const char *env = getenv("NNRT_CONV_WINOGRAD");
+    if (env && env[0] == '0') return 0;
+    int vl = ks->vl, MR = NNRT_CONV_MR;
+    wino_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .bias = bias, .y = y, .caller = pthread_self()};
+    j.kp = (g->K + MR - 1) / MR * MR;
+    j.w.C = g->C, j.w.TH = (g->OH + 1) / 2, j.w.TW = (g->OW + 1) / 2;
+    j.w.LE = ((j.w.TW + vl - 1) / vl + 1) * vl, j.w.rows = 2 * j.w.TH + 2;
+    j.xs_floats = up((size_t)g->C * j.w.rows * 2 * j.w.LE, 16);
+    size_t shared = (size_t)16 * j.kp * g->C, TT = (size_t)j.w.TH * j.w.TW;
+    for (j.imgs = n < WINO_MAX_IMAGES ? n : WINO_MAX_IMAGES; j.imgs >= 1; j.imgs--) {
+        j.nvec = (int)((j.imgs * TT + vl - 1) / vl);
+        /* V[ξ] and M[ξ] an odd number of cache lines apart: at a multiple of 4 KB the 16 of them would share the
+           same L1 sets (the transforms read or write all 16 at once) */
+        j.w.ldv = (long)(j.nvec + 1) * vl;
+        j.w.ldvx = (long)up((size_t)g->C * j.w.ldv, 32) + 16;
+        j.v_floats = up((size_t)16 * j.w.ldvx, 16);
+        j.ldx = (long)up((size_t)WINO_KB * j.nvec * vl, 32) + 16;
+        if (carve_ws(ws, ws_floats, shared, j.xs_floats + j.v_floats + (size_t)16 * j.ldx + vl, &j.cv)) break;
+    }
+    if (j.imgs < 1) return 0;
+    pack_wino_weights(g, w, j.kp, j.cv.shared);
+    j.u = j.cv.shared;
+    j.groups = (n + j.imgs - 1) / j.imgs;
+    j.chunks = j.groups < 32 ? j.groups : 32;
+    nnrt_par_chunks(wino_chunk, &j, j.chunks);
+    return 1;
+}
+
 void nnrt_conv2d_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
                          float *y, float *ws, size_t ws_floats) {
     check_ws("nnrt_conv2d_forward", g, ws_floats);
     if (n <= 0) return;
     const nnrt_conv_kernels *ks = fast_set(g);
+    if (ks && forward_wino(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
     if (ks && forward_fast(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
     nnrt_conv_plain_forward(g, n, x, w, bias, act, y, ws);
 }
