@@ -339,12 +339,12 @@ typedef struct {
     pthread_t caller;
 } gw_job;
 
-/* Slot: xT | off (P ints) | val (P). Partial c: dWT (K, S·Lp) | db (K). */
+/* Slot: xT | val (P + 16) | off (2·up(P + 16, 16) ints). Partial c: dWT (K, S·Lp) | db (K). */
 static void gw_chunk(void *arg, int c) {
     gw_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
     float *xT = j->cv.slot[my_slot(j->caller)], *val = xT + j->xT_floats;
-    int *off = (int *)(val + up((size_t)j->b.P, 16));
+    int *off = (int *)(val + up((size_t)j->b.P + 16, 16));
     float *dwt = j->cv.shared + (size_t)c * j->part_floats, *db = dwt + j->dwt_floats;
     memset(xT, 0, sizeof(float) * j->xT_floats);
     memset(dwt, 0, sizeof(float) * j->part_floats);
@@ -364,7 +364,7 @@ static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *
     j.xT_floats = image_T_floats(g, &j.b, ks->vl);
     j.dwt_floats = up((size_t)g->K * j.b.S * lp, 16);
     j.part_floats = j.dwt_floats + up((size_t)g->K, 16);
-    size_t slot = j.xT_floats + 2 * up((size_t)j.b.P, 16);
+    size_t slot = j.xT_floats + 3 * up((size_t)j.b.P + 16, 16);
     if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, slot, &j.cv))) return 0;
     nnrt_par_chunks(gw_chunk, &j, j.chunks);
     /* dw[k][c][i][j] = the partials' dWT[k][i][j·C + c], added in chunk order */

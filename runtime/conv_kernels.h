@@ -50,8 +50,8 @@ typedef struct {
     /* yv (Kp, nvec·VL) = the convolution of one image's xpad. */
     void (*fwd)(const nnrt_conv_fwd *f, const float *xpad, float *yv);
     /* dwt (K, S·Lp) += Σ over dy's non-zeros (one image's dy (K, P)) of dy[k][p] · the patch of p in xT;
-       db (K, may be NULL) += the sums of dy's rows; off and val are scratch of P entries each. Returns the
-       non-zeros it found. */
+       db (K, may be NULL) += the sums of dy's rows; off: scratch of 2·up(P + VL, 16) ints, val of P + VL floats.
+       Returns the non-zeros it found. */
     long (*gw)(const nnrt_conv_bwd *b, const float *dy, const float *xT, float *dwt, float *db, int *off, float *val);
     /* dxT += Σ over dy's non-zeros of dy[k][p] · wt[k] placed at p's patch; kidx and val: scratch of K entries. */
     void (*gi)(const nnrt_conv_bwd *b, const float *dy, const float *wt, float *dxT, int *kidx, float *val);
