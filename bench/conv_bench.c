@@ -179,6 +179,11 @@ int main(int argc, char **argv) {
         double ms = time_ms(&c);
         report(name, "forward+bias+relu", "", ms, dense, dense);
         total[0] += ms, total[1] += ms;
+        if (g->kh == 3 && g->kw == 3 && g->C >= 8) {  /* A/B: the direct form instead of Winograd (conv.c) */
+            setenv("NNRT_CONV_WINOGRAD", "0", 1);
+            report(name, "direct fwd+bias+relu", "", time_ms(&c), dense, dense);
+            unsetenv("NNRT_CONV_WINOGRAD");
+        }
         c.which = 3;
         report(name, "baseline forward", "", time_ms(&c), dense, dense);
         for (int d = 0; d < 2; d++) {

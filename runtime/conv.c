@@ -8,11 +8,12 @@
  *   - plain (everything else, and NNRT_GEMM=blas): per image and group, im2col and nnrt_sgemm for the forward
  *     and the input's gradient (whose A operand, dyᵀ, nnrt_sgemm's broadcast form skips the zeros of), plain
  *     loops that skip dy's zeros for the weight's gradient.
- * Both threads: the forward and grad-input split the batch in chunks (each thread has its own scratch slot);
- * grad-weight splits it in two fixed halves, each summing a partial dW in its slot, added at the end in a
- * fixed order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
+ * Both threads: every call splits the batch in chunks that the threads take from opposite ends (nnrt_par_chunks;
+ * each thread has its own scratch slot); grad-weight sums each chunk's images in a partial dW of its own, added
+ * at the end in chunk order, so that no result depends on which thread ran what. No allocation: scratch comes from `ws`. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_kernels.h"
@@ -169,11 +170,125 @@ static int forward_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, 
     return 1;
 }
 
+// ----------------------------------------------------------------------------
+// forward by Winograd F(2×2, 3×3) (conv_kernels.h, nnrt_wino): 2.25× fewer multiply-adds than the direct form.
+// Per chunk of images: the padded, even/odd-split image (xs), its transformed patches (V, 16 × C × tiles of the
+// group's images), then per block of WINO_KB output channels 16 GEMMs (the forward kernel, one tap) into M and the
+// output transform with bias and activation. Each output pixel depends on its own image only, and the GEMM sums
+// over c in a fixed order, so the results do not depend on the grouping nor on the threads.
+
+enum { WINO_KB = 16, WINO_MAX_IMAGES = 4 };
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    const nnrt_conv_kernels *ks;
+    nnrt_wino w;
+    int n, act, groups, chunks, imgs, kp, nvec;
+    const float *x, *u, *bias;
+    float *y;
+    carve cv;
+    size_t xs_floats, v_floats;
+    long ldx;  /* floats between M[ξ] and M[ξ + 1] */
+    pthread_t caller;
+} wino_job;
+
+/* Slot: xs | V | M (16, KB, ldm) and VL floats of slack. */
+static void wino_chunk(void *arg, int c) {
+    wino_job *j = arg;
+    const nnrt_conv2d_geom *g = j->g;
+    int vl = j->ks->vl, ldm = j->nvec * vl, Wh = j->w.LE, TT = j->w.TH * j->w.TW;
+    float *xs = j->cv.slot[my_slot(j->caller)], *v = xs + j->xs_floats, *m = v + j->v_floats;
+    memset(xs, 0, sizeof(float) * j->xs_floats);
+    int g0 = (int)((long)j->groups * c / j->chunks), g1 = (int)((long)j->groups * (c + 1) / j->chunks);
+    for (int gi = g0; gi < g1; gi++) {
+        int i0 = gi * j->imgs, i1 = i0 + j->imgs < j->n ? i0 + j->imgs : j->n;
+        for (int i = i0; i < i1; i++) {
+            const float *xi = j->x + (long)i * g->C * g->H * g->W;
+            for (int ch = 0; ch < g->C; ch++)
+                for (int h = 0; h < g->H; h++) {
+                    float *row = xs + ((long)ch * j->w.rows + h + g->ph) * 2 * Wh;
+                    const float *src = xi + ((long)ch * g->H + h) * g->W;
+                    for (int x0 = 0; x0 < g->W; x0++) {
+                        int wp = x0 + g->pw;
+                        row[(wp & 1) * Wh + (wp >> 1)] = src[x0];
+                    }
+                }
+            j->ks->wi(&j->w, xs, v, (long)(i - i0) * TT);
+        }
+        for (int k0 = 0; k0 < g->K; k0 += WINO_KB) {
+            int nk = g->K - k0 < WINO_KB ? g->K - k0 : WINO_KB;
+            nnrt_conv_fwd f = {.C = g->C, .K = nk, .T = 1, .toff = {0}, .spad = (int)j->w.ldv, .nvec = j->nvec};
+            for (int xi = 0; xi < 16; xi++) {
+                f.wpack = j->u + ((long)xi * j->kp + k0) * g->C;
+                j->ks->fwd(&f, v + xi * j->w.ldvx, m + xi * j->ldx);
+            }
+            for (int i = i0; i < i1; i++)
+                j->ks->wo(&j->w, m, j->ldx, ldm, nk, (long)(i - i0) * TT, j->bias ? j->bias + k0 : NULL, j->act,
+                          j->y + ((long)i * g->K + k0) * g->OH * g->OW, g->OH, g->OW);
+        }
+    }
+}
+
+/* u (16, Kp/MR, C, MR): U[ξ] = G·g·Gᵀ of each (k, c) with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], MR output channels
+   interleaved as the forward kernel reads them; rows past K are zero. */
+static void pack_wino_weights(const nnrt_conv2d_geom *g, const float *w, int kp, float *u) {
+    int MR = NNRT_CONV_MR;
+    for (int k = 0; k < kp; k++)
+        for (int c = 0; c < g->C; c++) {
+            float t[4][3], o[4][4];
+            const float *gw = w + ((long)k * g->C + c) * 9;
+            for (int jj = 0; jj < 3; jj++) {
+                float g0 = k < g->K ? gw[jj] : 0.0f, g1 = k < g->K ? gw[3 + jj] : 0.0f, g2 = k < g->K ? gw[6 + jj] : 0.0f;
+                t[0][jj] = g0, t[1][jj] = 0.5f * (g0 + g1 + g2), t[2][jj] = 0.5f * (g0 - g1 + g2), t[3][jj] = g2;
+            }
+            for (int r = 0; r < 4; r++) {
+                o[r][0] = t[r][0], o[r][1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                o[r][2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]), o[r][3] = t[r][2];
+            }
+            for (int xi = 0; xi < 16; xi++)
+                u[(((long)xi * kp + k / MR * MR) * g->C + (long)c * MR) + k % MR] = o[xi / 4][xi % 4];
+        }
+}
+
+/* The Winograd forward; 0 when the geometry is not its (3×3, enough channels) or its layouts do not fit. The
+   environment's NNRT_CONV_WINOGRAD=0 turns it off (for A/B measurements). */
+static int forward_wino(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
+                        const float *bias, int act, float *y, float *ws, size_t ws_floats) {
+    if (g->kh != 3 || g->kw != 3 || g->C < 8 || g->K < 8) return 0;
+    const char *env = getenv("NNRT_CONV_WINOGRAD");
+    if (env && env[0] == '0') return 0;
+    int vl = ks->vl, MR = NNRT_CONV_MR;
+    wino_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .bias = bias, .y = y, .caller = pthread_self()};
+    j.kp = (g->K + MR - 1) / MR * MR;
+    j.w.C = g->C, j.w.TH = (g->OH + 1) / 2, j.w.TW = (g->OW + 1) / 2;
+    j.w.LE = ((j.w.TW + vl - 1) / vl + 1) * vl, j.w.rows = 2 * j.w.TH + 2;
+    j.xs_floats = up((size_t)g->C * j.w.rows * 2 * j.w.LE, 16);
+    size_t shared = (size_t)16 * j.kp * g->C, TT = (size_t)j.w.TH * j.w.TW;
+    for (j.imgs = n < WINO_MAX_IMAGES ? n : WINO_MAX_IMAGES; j.imgs >= 1; j.imgs--) {
+        j.nvec = (int)((j.imgs * TT + vl - 1) / vl);
+        /* V[ξ] and M[ξ] an odd number of cache lines apart: at a multiple of 4 KB the 16 of them would share the
+           same L1 sets (the transforms read or write all 16 at once) */
+        j.w.ldv = (long)(j.nvec + 1) * vl;
+        j.w.ldvx = (long)up((size_t)g->C * j.w.ldv, 32) + 16;
+        j.v_floats = up((size_t)16 * j.w.ldvx, 16);
+        j.ldx = (long)up((size_t)WINO_KB * j.nvec * vl, 32) + 16;
+        if (carve_ws(ws, ws_floats, shared, j.xs_floats + j.v_floats + (size_t)16 * j.ldx + vl, &j.cv)) break;
+    }
+    if (j.imgs < 1) return 0;
+    pack_wino_weights(g, w, j.kp, j.cv.shared);
+    j.u = j.cv.shared;
+    j.groups = (n + j.imgs - 1) / j.imgs;
+    j.chunks = j.groups < 32 ? j.groups : 32;
+    nnrt_par_chunks(wino_chunk, &j, j.chunks);
+    return 1;
+}
+
 void nnrt_conv2d_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
                          float *y, float *ws, size_t ws_floats) {
     check_ws("nnrt_conv2d_forward", g, ws_floats);
     if (n <= 0) return;
     const nnrt_conv_kernels *ks = fast_set(g);
+    if (ks && forward_wino(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
     if (ks && forward_fast(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
     nnrt_conv_plain_forward(g, n, x, w, bias, act, y, ws);
 }
@@ -196,25 +311,45 @@ static size_t image_T_floats(const nnrt_conv2d_geom *g, const nnrt_conv_bwd *b, 
 // ----------------------------------------------------------------------------
 // grad-weight
 
+/* Grad-weight splits the batch in up to GW_CHUNKS chunks that both threads take from opposite ends
+ * (nnrt_par_chunks); each chunk sums its images into its own partial (dW in the kernel's layout, then db), and
+ * the partials are added at the end in chunk order: the result does not depend on which thread ran what, nor on
+ * the number of threads. The per-thread scratch (the image's layout) is in the thread's slot. */
+enum { GW_CHUNKS = 8 };
+
+/* How many chunks' partials of `part` floats fit next to two slots of `slot` floats: GW_CHUNKS or fewer, at
+   least 2 (what the workspace formula guarantees: its two slots hold a partial each), 0 when not even that. */
+static int gw_chunks(int n, float *ws, size_t ws_floats, size_t part, size_t slot, carve *cv) {
+    part = up(part, 16), slot = up(slot, 16);
+    int count = n < GW_CHUNKS ? n : GW_CHUNKS;
+    if (count < 2) count = 2;
+    for (; count >= 2; count--)
+        if (carve_ws(ws, ws_floats, (size_t)count * part, slot, cv)) return count;
+    return 0;
+}
+
 typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_conv_bwd b;
-    int n, with_db;
+    int n, with_db, chunks;
     const float *dy, *x;
     carve cv;
-    size_t xT_floats, dwt_floats;
+    size_t xT_floats, dwt_floats, part_floats;
+    pthread_t caller;
 } gw_job;
 
-/* Slot c: xT | dWT (K, S·Lp) | db (K) | off (P ints) | val (P). */
-static void gw_half(void *arg, int c) {
+/* Slot: xT | val (P + 16) | off (2·up(P + 16, 16) ints). Partial c: dWT (K, S·Lp) | db (K). */
+static void gw_chunk(void *arg, int c) {
     gw_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
-    float *xT = j->cv.slot[c], *dwt = xT + j->xT_floats, *db = dwt + j->dwt_floats, *val = db + up((size_t)g->K, 16);
-    int *off = (int *)(val + up((size_t)j->b.P, 16));
-    memset(xT, 0, sizeof(float) * (j->xT_floats + j->dwt_floats + up((size_t)g->K, 16)));
+    float *xT = j->cv.slot[my_slot(j->caller)], *val = xT + j->xT_floats;
+    int *off = (int *)(val + up((size_t)j->b.P + 16, 16));
+    float *dwt = j->cv.shared + (size_t)c * j->part_floats, *db = dwt + j->dwt_floats;
+    memset(xT, 0, sizeof(float) * j->xT_floats);
+    memset(dwt, 0, sizeof(float) * j->part_floats);
     int i0, i1;
-    chunk_range(j->n, 2, c, &i0, &i1);
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         transpose_image(g, j->x + (long)i * g->C * g->H * g->W, xT);
         j->ks->gw(&j->b, j->dy + (long)i * g->K * j->b.P, xT, dwt, j->with_db ? db : NULL, off, val);
@@ -223,45 +358,58 @@ static void gw_half(void *arg, int c) {
 
 static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
                             const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
-    gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x,
+                .caller = pthread_self()};
     int lp = j.b.VS * ks->vl;
     j.xT_floats = image_T_floats(g, &j.b, ks->vl);
     j.dwt_floats = up((size_t)g->K * j.b.S * lp, 16);
-    size_t slot = j.xT_floats + j.dwt_floats + up((size_t)g->K, 16) + 2 * up((size_t)j.b.P, 16);
-    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
-    nnrt_par_chunks(gw_half, &j, 2);
-    /* dw[k][c][i][j] = the halves' dWT[k][i][j·C + c], added in a fixed order */
-    const float *p0 = j.cv.slot[0] + j.xT_floats, *p1 = j.cv.slot[1] + j.xT_floats;
+    j.part_floats = j.dwt_floats + up((size_t)g->K, 16);
+    size_t slot = j.xT_floats + 3 * up((size_t)j.b.P + 16, 16);
+    if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, slot, &j.cv))) return 0;
+    nnrt_par_chunks(gw_chunk, &j, j.chunks);
+    /* dw[k][c][i][j] = the partials' dWT[k][i][j·C + c], added in chunk order */
+    const float *p = j.cv.shared;
+    size_t pf = j.part_floats;
     for (int k = 0; k < g->K; k++)
         for (int c = 0; c < g->C; c++)
             for (int i = 0; i < g->kh; i++)
                 for (int jj = 0; jj < g->kw; jj++) {
                     long s = ((long)k * g->kh + i) * lp + jj * g->C + c;
-                    dw[(((long)k * g->C + c) * g->kh + i) * g->kw + jj] = p0[s] + p1[s];
+                    float v = p[s];
+                    for (int q = 1; q < j.chunks; q++) v += p[q * pf + s];
+                    dw[(((long)k * g->C + c) * g->kh + i) * g->kw + jj] = v;
                 }
     if (db)
-        for (int k = 0; k < g->K; k++) db[k] = p0[j.dwt_floats + k] + p1[j.dwt_floats + k];
+        for (int k = 0; k < g->K; k++) {
+            float v = p[j.dwt_floats + k];
+            for (int q = 1; q < j.chunks; q++) v += p[q * pf + j.dwt_floats + k];
+            db[k] = v;
+        }
     return 1;
 }
 
-/* The dot form, for few input channels (conv_kernels.h, gwd). Slot c: xpad | acc (K, C·T, VL) | db (K) | dyv. */
+/* The dot form, for few input channels (conv_kernels.h, gwd). Slot: xpad | dyv. Partial c: acc (K, C·T, VL) |
+   db (K). */
 typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_conv_fwd f;
-    int n, with_db;
+    int n, with_db, chunks;
     const float *dy, *x;
     carve cv;
-    size_t xpad_floats, acc_floats, dyv_floats;
+    size_t xpad_floats, acc_floats, dyv_floats, part_floats;
+    pthread_t caller;
 } gwd_job;
 
-static void gwd_half(void *arg, int c) {
+static void gwd_chunk(void *arg, int c) {
     gwd_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
-    float *xpad = j->cv.slot[c], *acc = xpad + j->xpad_floats, *db = acc + j->acc_floats, *dyv = db + up((size_t)g->K, 16);
-    memset(xpad, 0, sizeof(float) * (j->xpad_floats + j->acc_floats + up((size_t)g->K, 16) + j->dyv_floats));
+    float *xpad = j->cv.slot[my_slot(j->caller)], *dyv = xpad + j->xpad_floats;
+    float *acc = j->cv.shared + (size_t)c * j->part_floats, *db = acc + j->acc_floats;
+    memset(xpad, 0, sizeof(float) * (j->xpad_floats + j->dyv_floats));
+    memset(acc, 0, sizeof(float) * j->part_floats);
     int i0, i1;
-    chunk_range(j->n, 2, c, &i0, &i1);
+    chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
         j->ks->gwd(&j->f, g->OH, g->OW, g->W + 2 * g->pw, j->dy + (long)i * g->K * g->OH * g->OW, xpad, acc,
@@ -271,23 +419,32 @@ static void gwd_half(void *arg, int c) {
 
 static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
                            const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
-    gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x};
+    gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x, .caller = pthread_self()};
     int vl = ks->vl;
     j.xpad_floats = fwd_shape(g, vl, &j.f);
     j.acc_floats = up((size_t)g->K * g->C * j.f.T * vl, 16);
     j.dyv_floats = up((size_t)j.f.nvec * vl, 16);
-    size_t slot = j.xpad_floats + j.acc_floats + up((size_t)g->K, 16) + j.dyv_floats;
-    if (!carve_ws(ws, ws_floats, 0, slot, &j.cv)) return 0;
-    nnrt_par_chunks(gwd_half, &j, 2);
-    /* dw[k][c][t] = the lanes of half 0's acc summed in order, plus half 1's */
-    const float *p0 = j.cv.slot[0] + j.xpad_floats, *p1 = j.cv.slot[1] + j.xpad_floats;
+    j.part_floats = j.acc_floats + up((size_t)g->K, 16);
+    if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, j.xpad_floats + j.dyv_floats, &j.cv))) return 0;
+    nnrt_par_chunks(gwd_chunk, &j, j.chunks);
+    /* dw[k][c][t] = the lanes of chunk 0's acc summed in order, plus chunk 1's, … */
+    const float *p = j.cv.shared;
+    size_t pf = j.part_floats;
     for (long e = 0; e < (long)g->K * g->C * j.f.T; e++) {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (int l = 0; l < vl; l++) s0 += p0[e * vl + l], s1 += p1[e * vl + l];
-        dw[e] = s0 + s1;
+        float v = 0.0f;
+        for (int q = 0; q < j.chunks; q++) {
+            float s = 0.0f;
+            for (int l = 0; l < vl; l++) s += p[q * pf + e * vl + l];
+            v = q ? v + s : s;
+        }
+        dw[e] = v;
     }
     if (db)
-        for (int k = 0; k < g->K; k++) db[k] = p0[j.acc_floats + k] + p1[j.acc_floats + k];
+        for (int k = 0; k < g->K; k++) {
+            float v = p[j.acc_floats + k];
+            for (int q = 1; q < j.chunks; q++) v += p[q * pf + j.acc_floats + k];
+            db[k] = v;
+        }
     return 1;
 }
 

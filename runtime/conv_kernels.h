@@ -32,13 +32,26 @@ typedef struct {
     int Wp;
 } nnrt_conv_bwd;
 
+/* Winograd F(2×2, 3×3) for the forward of a 3×3 convolution (stride 1): output tiles of 2×2 pixels, TH × TW of
+ * them per image; tile (a, b) reads the 4×4 patch of the zero-padded image at rows 2a…2a+3, columns 2b…2b+3.
+ *   - xs (C, rows, 2, LE): the zero-padded image with its even and odd columns apart (row hp's even columns at
+ *     (c·rows + hp)·2·LE, its odd ones LE after), so that a vector over tiles b reads each patch column with one
+ *     load;
+ *   - V (16, C, ldv), V[ξ] ldvx apart: the transformed patches Bᵀ·d·B, ξ = ρ·4 + κ, tile t = img·TH·TW + a·TW + b of the group;
+ *   - M (16, KB, ldm): for a block of output channels, M[ξ] = U[ξ] · V[ξ], U[ξ] = (G·g·Gᵀ)[ξ] (one GEMM per ξ,
+ *     conv.c calls the forward kernel with one tap); the output transform Aᵀ·m·A gives the tile's 2×2 pixels. */
+typedef struct {
+    int C, TH, TW, LE, rows;
+    long ldv, ldvx;  /* floats between V's rows, between V[ξ] and V[ξ + 1] */
+} nnrt_wino;
+
 typedef struct {
     int vl;  /* floats per vector */
     /* yv (Kp, nvec·VL) = the convolution of one image's xpad. */
     void (*fwd)(const nnrt_conv_fwd *f, const float *xpad, float *yv);
     /* dwt (K, S·Lp) += Σ over dy's non-zeros (one image's dy (K, P)) of dy[k][p] · the patch of p in xT;
-       db (K, may be NULL) += the sums of dy's rows; off and val are scratch of P entries each. Returns the
-       non-zeros it found. */
+       db (K, may be NULL) += the sums of dy's rows; off: scratch of 2·up(P + VL, 16) ints, val of P + VL floats.
+       Returns the non-zeros it found. */
     long (*gw)(const nnrt_conv_bwd *b, const float *dy, const float *xT, float *dwt, float *db, int *off, float *val);
     /* dxT += Σ over dy's non-zeros of dy[k][p] · wt[k] placed at p's patch; kidx and val: scratch of K entries. */
     void (*gi)(const nnrt_conv_bwd *b, const float *dy, const float *wt, float *dxT, int *kidx, float *val);
@@ -47,6 +60,13 @@ typedef struct {
        sums; dyv: scratch of nvec·VL floats, zero on entry (columns ow ≥ OW stay zero). Dense: no zero skipping. */
     void (*gwd)(const nnrt_conv_fwd *f, int OH, int OW, int Wp, const float *dy, const float *xpad, float *acc, float *db,
                 float *dyv);
+    /* V[ξ][c][t0 + a·TW + b] = the transformed patches of one image's xs (writes up to VL − 1 floats past the
+       image's last tile in each row of V). */
+    void (*wi)(const nnrt_wino *w, const float *xs, float *v, long t0);
+    /* y (nk, OH, OW) = act(Aᵀ·M·A + bias) for one image's tiles t0…: M[ξ][k][t] at m + ξ·ldx + k·ldm (reads up
+       to VL − 1 floats past the image's last tile); bias (nk, may be NULL). */
+    void (*wo)(const nnrt_wino *w, const float *m, long ldx, int ldm, int nk, long t0, const float *bias, int act,
+               float *y, int OH, int OW);
 } nnrt_conv_kernels;
 
 /* NULL when the set was not built (not x86-64) — conv.c then takes its plain path. */

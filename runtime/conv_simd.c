@@ -8,6 +8,7 @@
 #include "conv_kernels.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
 #define INL static inline __attribute__((always_inline))
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
@@ -22,6 +23,22 @@ typedef float v16f __attribute__((vector_size(64)));
 #define NV 6
 #define NWMAX 8
 #define NBMAX 24
+/* p[0..n) = the first n lanes of v (0 ≤ n ≤ VL) */
+TGT INL void k512_stn(float *p, v16f v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v); }
+/* off[0..cnt), val[0..cnt) = tab[p], dy[p] for the p < n where dy[p] ≠ 0 (NaN counts as non-zero); returns cnt.
+   Writes up to VL − 1 entries past n. AVX-512: compress 16 at a time. */
+TGT static int k512_scan(const float *dy, const int *tab, int n, int *off, float *val) {
+    int cnt = 0, p = 0;
+    for (; p + 16 <= n; p += 16) {
+        __m512 v = _mm512_loadu_ps(dy + p);
+        __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        _mm512_storeu_ps(val + cnt, _mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512((void *)(off + cnt), _mm512_maskz_compress_epi32(m, _mm512_loadu_si512((const void *)(tab + p))));
+        cnt += __builtin_popcount(m);
+    }
+    for (; p < n; p++) off[cnt] = tab[p], val[cnt] = dy[p], cnt += dy[p] != 0.0f;
+    return cnt;
+}
 #include "conv_simd.inc"
 #undef VL
 #undef VT
@@ -41,6 +58,16 @@ typedef float v8f __attribute__((vector_size(32)));
 #define NV 3
 #define NWMAX 6
 #define NBMAX 12
+/* as k512_scan: branch-free scalar compaction */
+TGT static int k256_scan(const float *dy, const int *tab, int n, int *off, float *val) {
+    int cnt = 0;
+    for (int p = 0; p < n; p++) off[cnt] = tab[p], val[cnt] = dy[p], cnt += dy[p] != 0.0f;
+    return cnt;
+}
+TGT INL void k256_stn(float *p, v8f v, int n) {
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane), (__m256)v);
+}
 #include "conv_simd.inc"
 
 const nnrt_conv_kernels *const nnrt_conv_k512 = &k512_set, *const nnrt_conv_k256 = &k256_set;

@@ -251,6 +251,51 @@ static void test_random_convs(void) {
     }
 }
 
+/* 3×3, stride 1 geometries with enough channels for the Winograd forward (conv.c), rows wider than a vector of
+   tiles, odd output sizes, pads 0–2; its forward against the reference, and against the direct form
+   (NNRT_CONV_WINOGRAD=0) within the same tolerance. */
+static void test_winograd_convs(void) {
+    enum { CASES = 14 };
+    double wmax[3] = {0}, wdir[3] = {0};
+    char where[3][160] = {{0}};
+    for (int t = 0; t < CASES; t++) {
+        conv_case c = {0};
+        nnrt_conv2d_geom *g = &c.g;
+        g->kh = g->kw = 3, g->sh = g->sw = g->dh = g->dw = 1, g->groups = 1;
+        g->ph = irand(0, 2), g->pw = irand(0, 2), g->C = irand(8, 40), g->K = irand(8, 70);
+        g->H = irand(3 - 2 * g->ph > 1 ? 3 - 2 * g->ph : 1, 20), g->W = irand(3 - 2 * g->pw > 1 ? 3 - 2 * g->pw : 1, t % 3 ? 20 : 44);
+        g->OH = g->H + 2 * g->ph - 2, g->OW = g->W + 2 * g->pw - 2;
+        c.n = irand(1, 6), c.act = t % 2 ? NNRT_ACT_RELU : NNRT_ACT_NONE, c.with_bias = t % 4 != 3;
+        case_init(&c, 0.8);
+        double R = (double)g->C * 9 + 1;
+        for (int s = 0; s < 2; s++) {
+            if (!sets[s].present) continue;
+            use_set(sets[s].env);
+            size_t wsn = nnrt_conv2d_ws_floats(g);
+            float *ws = guarded((long)wsn), *y = guarded(c.ny), *yd = guarded(c.ny);
+            nnrt_conv2d_forward(g, c.n, c.x, c.w, c.bias, c.act, y, ws, wsn);
+            setenv("NNRT_CONV_WINOGRAD", "0", 1);
+            nnrt_conv2d_forward(g, c.n, c.x, c.w, c.bias, c.act, yd, ws, wsn);
+            unsetenv("NNRT_CONV_WINOGRAD");
+            double wo = guard_ok(y, c.ny) && guard_ok(ws, (long)wsn) ? worst(y, c.ry, c.ny, 1e-6 * R) : INFINITY;
+            double wd = guard_ok(yd, c.ny) ? worst(yd, c.ry, c.ny, 1e-6 * R) : INFINITY;
+            if (!(wo <= wmax[s])) wmax[s] = isnan(wo) ? INFINITY : wo, geom_text(g, c.n, where[s], sizeof where[s]);
+            if (!(wd <= wdir[s])) wdir[s] = isnan(wd) ? INFINITY : wd;
+            free(ws), free(y), free(yd);
+        }
+        case_free(&c);
+    }
+    use_set(NULL);
+    for (int s = 0; s < 2; s++) {
+        if (!sets[s].present) continue;
+        char name[200];
+        snprintf(name, sizeof name, "%s: conv2d forward on %d 3x3 geometries (Winograd: worst %.3g of the tolerance; "
+                 "direct: %.3g)", sets[s].env, CASES, wmax[s], wdir[s]);
+        check_at(__FILE__, __LINE__, name, wmax[s] <= 1 && wdir[s] <= 1, "worst ≤ 1");
+        if (wmax[s] > 1) printf("     at %s\n", where[s]);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // the CNN workload's layers, with dy as training makes it; one thread against two
 
@@ -567,6 +612,7 @@ int main(void) {
     nnrt_parallel_init(2, 0);
     test_cnn_two_threads();
     test_random_convs();
+    test_winograd_convs();
     test_random_pools();
     test_maxpool_rules();
     test_pool2x2();
