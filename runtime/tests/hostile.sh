@@ -115,8 +115,11 @@ expect ck-other-optimizer 1 "ck_hp.st: checkpoint of another model 'toy' (it has
     $TOY train $K --resume ck_hp.st --epochs 4
 cp ck.st ck_nan.st
 printf '\000\000\300\177' | dd of=ck_nan.st bs=1 seek=$((8 + hlen + 8)) conv=notrunc status=none  # weight element 2
-expect ck-nan-weight 1 "ck_nan.st: checkpoint tensor 'weight' holds NaN at element 2, expected finite values" \
+expect ck-nan-weight 1 "ck_nan.st: tensor 'weight' holds NaN at element 2, expected finite values" \
     $TOY train $K --resume ck_nan.st --epochs 4
+# the same weights as --init and for eval: a NaN weight is refused wherever weights are read
+expect init-nan-weight 1 "ck_nan.st: tensor 'weight' holds NaN at element 2, expected finite values" $TOY train $K --init ck_nan.st
+expect eval-nan-weight 1 "ck_nan.st: tensor 'weight' holds NaN at element 2" $TOY eval --weights ck_nan.st --test-x $D/x.npy --test-y $D/y.npy
 check ck-valid-resumes "$TOY train $K --resume ck.st --epochs 4 >/dev/null 2>&1"
 
 # ----------------------------------------------------------------------------
