@@ -88,7 +88,7 @@ check eval-json-digits '$TOY eval --weights w0.st --test-x $D/x.npy --test-y $D/
 check eval-json-ensemble '[ "$($TOY eval --weights w0.st,w0.st --test-x $D/x.npy --test-y $D/y.npy --json | grep -c "^{")" = 3 ]'
 # A CSV with a million blank lines after its rows trains in little memory (it once asked for 3.1 GB). ASan's
 # shadow memory needs a large address space, so the limit applies to the plain build only.
-if [ "$CFG" = plain ]; then limit="ulimit -v 1000000;"; else limit=""; fi
+if [ "$CFG" = plain ]; then limit="ulimit -v 2000000;"; else limit=""; fi
 expect data-csv-blank-lines 0 "epoch 1/1" bash -c "$limit exec $MNIST train --train-x $D/x_blank784.csv --train-y $D/y.npy --epochs 1"
 
 # ----------------------------------------------------------------------------
