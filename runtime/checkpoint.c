@@ -328,9 +328,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->ema.count = need_i64(f, path, "ema.count", 0);
     }
 
-    nnrt_st_load_params(f, m, ctx->params);
-    for (int i = 0; i < m->n_params; i++)
-        check_finite(path, m->params[i].name, ctx->params + m->params[i].offset, m->params[i].numel);
+    nnrt_st_load_params(f, m, ctx->params);  // which refuses weights that are not finite
     if (c->ema.on) {
         const void *avg = nnrt_st_tensor(f, NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel);
         if (!avg) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_EMA);

@@ -140,7 +140,6 @@ static void range_str(const flag_range *r, char *buf, size_t cap) {
     snprintf(buf, cap, "%c%.10g, %.10g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
 }
 
-
 static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t cap) {
     buf[0] = 0;
     if (strcmp(f->name, "epochs") == 0) snprintf(buf, cap, " (default %d)", m->default_epochs);

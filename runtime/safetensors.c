@@ -317,7 +317,14 @@ static void load_entry(const nnrt_st *f, const st_entry *e, const nnrt_param *p,
     if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != p->numel * size)
         nnrt_die("%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] for %zu bytes, in %llu bytes of data)",
                  path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end, p->numel * size, (unsigned long long)f->data_len);
-    if (!p->counter) { memcpy(params + p->offset, f->data + e->begin, p->numel * 4); return; }
+    if (!p->counter) {
+        memcpy(params + p->offset, f->data + e->begin, p->numel * 4);
+        for (size_t k = 0; k < p->numel; k++)  // weights that are not finite are never written, nor read
+            if (!isfinite(params[p->offset + k]))
+                nnrt_die("%s: tensor '%s' holds %s at element %zu, expected finite values", path, e->name,
+                         isnan(params[p->offset + k]) ? "NaN" : "an infinity", k);
+        return;
+    }
     for (size_t k = 0; k < p->numel; k++) {
         int64_t v;
         memcpy(&v, f->data + e->begin + 8 * k, 8);

@@ -67,6 +67,42 @@ import Testing
              status: 2, message: ["--batch", "many"]),
         Case(name: "batch_over_maximum", args: { _ in ["train", "--data", g, "--batch", "5000"] },
              status: 2, message: ["--batch", "1024"]),
+        // #17: values that were accepted with exit 0, files that were trusted, and a step gone non-finite
+        Case(name: "epochs_zero", args: { _ in ["train", "--data", g, "--epochs", "0"] },
+             status: 2, message: ["--epochs: expected a positive integer, got '0'"]),
+        Case(name: "negative_lr", args: { _ in ["train", "--data", g, "--lr", "-0.1"] },
+             status: 2, message: ["--lr: expected a number in [0, inf), got '-0.1'"]),
+        Case(name: "beta_one", args: { _ in ["train", "--data", g, "--beta1", "1"] },
+             status: 2, message: ["--beta1: expected a number in [0, 1), got '1'"]),
+        Case(name: "flag_twice", args: { _ in ["train", "--data", g, "--epochs", "1", "--epochs", "2"] },
+             status: 2, message: ["--epochs is given twice"]),
+        Case(name: "missing_data_directory", args: { d in ["train", "--data", file(d, "nowhere")] },
+             status: 1, message: ["nowhere: the directory does not exist"]),
+        Case(name: "nan_in_data", args: { d in
+            var x = [Float](repeating: 0.5, count: 20 * 784)
+            x[3 * 784 + 7] = .nan
+            try DataFiles.npyF32(d.appendingPathComponent("x.npy"), shape: [20, 784], x)
+            return ["train", "--train-x", file(d, "x.npy"), "--train-y", "\(g)/train-labels-idx1-ubyte"]
+        }, status: 1, message: ["x.npy: row 3, column 7 (counting from 0) is NaN"]),
+        Case(name: "idx_header_asks_for_18_EB", args: { d in
+            try Data([0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 1, 0, 0]).write(to: d.appendingPathComponent("x.idx"))
+            return ["train", "--train-x", file(d, "x.idx"), "--train-y", "\(g)/train-labels-idx1-ubyte"]
+        }, status: 1, message: ["x.idx: truncated file", "the file has 0 bytes left"]),
+        Case(name: "checkpoint_batch_over_maximum", args: { d in
+            // a checkpoint whose batch (1000, edited to 9999) is past the compiled maximum of 1024: resuming once
+            // overflowed the arena in the GEMM
+            let ck = d.appendingPathComponent("c.ck")
+            let r = try Run.run(TrainerErrorTests.trainer, ["train", "--data", g, "--epochs", "1", "--batch", "1000", "--checkpoint", ck.path, "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+            var bytes = try Data(contentsOf: ck)
+            let from = Data("\"batch\":\"1000\"".utf8), to = Data("\"batch\":\"9999\"".utf8)
+            let at = try #require(bytes.range(of: from))
+            bytes.replaceSubrange(at, with: to)
+            try bytes.write(to: ck)
+            return ["train", "--data", g, "--resume", ck.path, "--epochs", "2"]
+        }, status: 1, message: ["c.ck: checkpoint field 'batch' is 9999, expected 1 to 1024 (this model's compiled maximum batch)"]),
+        Case(name: "step_goes_non_finite", args: { _ in ["train", "--data", g, "--lr", "1e39", "--epochs", "1"] },
+             status: 1, message: ["training diverged: at step 1", "0.weight", "was not written"]),
     ]
 
     @Test(arguments: cases)

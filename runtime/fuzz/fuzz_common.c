@@ -1,6 +1,7 @@
 /* fuzz_common.c — the allocator that forgets nothing, fz_run, and the models (fuzz.h). Compiled without the
  * renaming macros: here malloc and gzopen are the real ones. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,27 @@ static void run_job(void *arg) {
     j->fn(j->path, j->role);
 }
 
+static char dir[256];
+
+/* At exit (the end of a run; a crash keeps the files for a look), the directory and its files go. */
+static void remove_dir(void) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
 void fz_run(const uint8_t *data, size_t size, const char *name, void (*fn)(const char *, int), int roles) {
-    static char dir[256];
     if (!dir[0]) {  // one directory per process (several fuzzers run at once), in memory when there is /dev/shm
         snprintf(dir, sizeof dir, "%s/nnrt-fuzz-%ld", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid());
         mkdir(dir, 0700);
+        atexit(remove_dir);
     }
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);

@@ -2,7 +2,7 @@
 # run.sh SECONDS OUT_DIR [TARGET...] — builds the fuzz targets (build.sh) into OUT_DIR and runs each for SECONDS (or
 # FUZZ_RUNS inputs, whichever comes first) on
 # its seed corpus (corpus/<target>/, read only; new inputs go to OUT_DIR/corpus/<target>, crashes to
-# OUT_DIR/crashes/<target>/). Two at a time (two cores). Prints "ok   fuzz-<target>: N executions, 0 crashes" or
+# OUT_DIR/crashes/<target>/). Two at a time (two cores; FUZZ_JOBS=N for N). Prints "ok   fuzz-<target>: N executions, 0 crashes" or
 # "FAIL ..." per target and ends with "fuzz: P passed, F failed"; exit status 1 on any crash.
 # runtime/tests/run.sh runs it for a few seconds per target (the CI smoke); scripts/fuzz.sh runs it long.
 set -u
@@ -29,7 +29,7 @@ running=0
 for t in $TARGETS; do
     one "$t" &
     running=$((running + 1))
-    if [ $running -ge 2 ]; then wait -n; running=$((running - 1)); fi
+    if [ $running -ge "${FUZZ_JOBS:-2}" ]; then wait -n; running=$((running - 1)); fi
 done
 wait
 pass=0 fail=0
