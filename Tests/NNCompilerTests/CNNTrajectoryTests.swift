@@ -25,11 +25,14 @@ import Testing
         """
     }
 
-    @Test(arguments: [false, true])
-    func lossesWeightsAndEvalMatchReference(batchNorm: Bool) throws {
+    /// Both models fused (the default) and the BatchNorm one also with --no-fusion, the unfused reference path
+    /// (every window op alone: the ReLU, the bias gradient and the ReLU mask in their own kernels).
+    @Test(arguments: [(false, true), (true, true), (true, false)])
+    func lossesWeightsAndEvalMatchReference(batchNorm: Bool, fusion: Bool) throws {
         let key = batchNorm ? "cnn_bn" : "cnn"
-        let tmp = Paths.tempDir(key)
-        let exe = try compileTrainer(try writeModel(key, Self.source(batchNorm: batchNorm), in: tmp), into: tmp)
+        let tmp = Paths.tempDir(key + (fusion ? "" : "_nofusion"))
+        let exe = try compileTrainer(try writeModel(key, Self.source(batchNorm: batchNorm), in: tmp), into: tmp,
+                                     flags: fusion ? [] : ["--no-fusion"])
         let (log, saved) = try trainFromFixture(exe, x: "cnn_x", y: "cnn_y", initial: key, in: tmp)
         let ref = try readJSON(Paths.fixtures.appendingPathComponent("cnn_trajectory.json"))[key] as! [String: Any]
         var adam = ref["adam"] as! [String: Any]
