@@ -116,7 +116,7 @@ _Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");
 static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; } commands[] = {
     {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F]) [flags]", "train the model, optionally saving its weights and a metrics log"},
     {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F) [flags]", "loss (and accuracy) of saved weights on a test set"},
-    {"predict", NNRT_CMD_PREDICT, "--weights W --input X.npy --output Y.npy [flags]", "model outputs for the samples of a file"},
+    {"predict", NNRT_CMD_PREDICT, "--weights W --input X.npy --output Y.npy|Y.csv [flags]", "model outputs for the samples of a file"},
     {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
     {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
      "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
@@ -431,6 +431,8 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
     if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
         nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
+    if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
+        nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
     if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
     if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");

@@ -158,6 +158,9 @@ void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, fl
 
 /* Streams a float32 .npy of shape (rows, cols) through an atomic output. */
 nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);
+/* predict's output format by the file name's extension: 'n' (.npy), 'c' (.csv, a header row, then one row per
+   sample), 0 for anything else. */
+int nnrt_predict_format(const char *path);
 
 // ----------------------------------------------------------------------------
 // safetensors (safetensors.c)

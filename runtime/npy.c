@@ -156,3 +156,10 @@ nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols) {
     nnrt_atomic_write(a, h, (size_t)hlen);
     return a;
 }
+
+int nnrt_predict_format(const char *path) {
+    size_t n = strlen(path);
+    if (n >= 4 && strcmp(path + n - 4, ".npy") == 0) return 'n';
+    if (n >= 4 && strcmp(path + n - 4, ".csv") == 0) return 'c';
+    return 0;
+}

@@ -791,14 +791,30 @@ int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
     float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
     float *avg = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
     int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t));                            // (B)
-    nnrt_atomic *f = nnrt_npy_begin(o->output, x.n, C);
+    int csv = nnrt_predict_format(o->output) == 'c';
+    const char *what = m->target_kind == NNRT_TARGET_CLASS ? "prob" : "output";
+    nnrt_atomic *f = csv ? nnrt_atomic_open(o->output) : nnrt_npy_begin(o->output, x.n, C);
+    char cell[40];
+    for (int j = 0; csv && j < C; j++) {  // header: prob_0,prob_1,… (classes) or output_0,… (dense outputs)
+        int len = snprintf(cell, sizeof cell, "%s%s_%d", j ? "," : "", what, j);
+        nnrt_atomic_write(f, cell, (size_t)len);
+    }
+    if (csv) nnrt_atomic_write(f, "\n", 1);
     ctx->training = 0;
     for (int64_t start = 0; start < x.n; start += B) {
         int n = (int)(x.n - start < B ? x.n - start : B);
         for (int i = 0; i < n; i++) idx[i] = start + i;
         nnrt_gather_x(&x, idx, n, xb);
         ensemble_batch(ctx, w, k, n, xb, out, avg);  // one member: its own probabilities (outputs)
-        nnrt_atomic_write(f, avg, (size_t)n * (size_t)C * sizeof(float));
+        if (!csv) {
+            nnrt_atomic_write(f, avg, (size_t)n * (size_t)C * sizeof(float));
+            continue;
+        }
+        for (int i = 0; i < n; i++)  // %.9g: every float32 reads back as itself
+            for (int j = 0; j < C; j++) {
+                int len = snprintf(cell, sizeof cell, "%.9g%s", (double)avg[(size_t)i * C + j], j + 1 < C ? "," : "\n");
+                nnrt_atomic_write(f, cell, (size_t)len);
+            }
     }
     nnrt_atomic_commit(f);
     if (!o->quiet) printf("wrote %s (%lld, %d) %s%s\n", o->output, (long long)x.n, C,

@@ -165,6 +165,12 @@ expect predict 0 "wrote p.npy (10, 3) probabilities" $TOY predict --weights a.st
 check predict-npy-header 'head -c 128 p.npy | grep -q "{.descr.: .<f4., .fortran_order.: False, .shape.: (10, 3), }"'
 check predict-size '[ "$(wc -c <p.npy)" -eq 248 ]'
 check predict-rows-sum-1 'od -An -tf4 -j128 -w12 -v p.npy | awk "{ s = \$1 + \$2 + \$3; if (s < 0.99999 || s > 1.00001) bad = 1 } END { exit bad }"'
+expect predict-csv 0 "wrote p.csv (10, 3) probabilities" $TOY predict --weights a.st --input $D/x.npy --output p.csv
+check predict-csv-header '[ "$(head -1 p.csv)" = "prob_0,prob_1,prob_2" ] && [ "$(wc -l <p.csv)" -eq 11 ]'
+check predict-csv-equals-npy 'od -An -tf4 -j128 -w12 -v p.npy | awk "{ printf \"%.6f,%.6f,%.6f\\n\", \$1, \$2, \$3 }" >p_npy.txt &&
+    tail -n +2 p.csv | awk -F, "{ printf \"%.6f,%.6f,%.6f\\n\", \$1, \$2, \$3 }" | cmp -s - p_npy.txt'
+expect predict-bad-extension 2 "error: --output p.txt: expected a .npy or .csv file name" $TOY predict --weights a.st --input $D/x.npy --output p.txt
+check predict-bad-extension-writes-nothing '[ ! -e p.txt ]'
 expect predict-bad-input 1 "x_shape.npy: expected 5 features" $TOY predict --weights a.st --input $D/x_shape.npy --output q.npy
 check predict-no-partial '[ ! -e q.npy ] && [ -z "$(ls -a | grep tmp)" ]'
 expect predict-dense 0 "(10, 3) outputs" $DENSE predict --weights a.st --input $D/x.npy --output pd.npy
