@@ -114,10 +114,20 @@ static void plain_progress(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i
     if (l->bar_last == 0) l->bar_last = now;
     if (now - l->bar_last < l->plain || i == total) return;
     l->bar_last = now;
-    double elapsed = now - l->t_epoch;
-    fprintf(stderr, "epoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f steps/s\n", (long long)epoch, (long long)epochs,
-            (long long)i, (long long)total, loss, elapsed > 0 ? (double)(i - 1) / elapsed : 0);
+    double elapsed = now - l->t_epoch, rate = elapsed > 0 ? (double)(i - 1) / elapsed : 0;
+    char eta[32];
+    nnrt_eta(eta, sizeof eta, rate, total - i);
+    fprintf(stderr, "epoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f steps/s  %.0fs elapsed, ETA %s\n", (long long)epoch,
+            (long long)epochs, (long long)i, (long long)total, loss, rate, elapsed, eta);
     fflush(stderr);
+}
+
+/* The time left for `left` more steps at `rate` steps per second, as "42s" or "3m05s" ("?" before a rate). */
+void nnrt_eta(char *buf, size_t cap, double rate, int64_t left) {
+    if (!(rate > 0)) { snprintf(buf, cap, "?"); return; }
+    double s = (double)left / rate;
+    if (s < 60) snprintf(buf, cap, "%.0fs", s);
+    else snprintf(buf, cap, "%lldm%02llds", (long long)(s / 60), (long long)s % 60);
 }
 
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss) {
@@ -134,8 +144,10 @@ void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t
     bar[WIDTH] = 0;
     double elapsed = now - l->t_epoch;
     double rate = elapsed > 0 ? (double)(i - 1) / elapsed : 0;
-    fprintf(stderr, "\repoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.0f steps/s\033[K", (long long)epoch,
-            (long long)epochs, bar, (long long)i, (long long)total, loss, rate);
+    char eta[32];
+    nnrt_eta(eta, sizeof eta, rate, total - i);
+    fprintf(stderr, "\repoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.0f steps/s  %.0fs, ETA %s\033[K", (long long)epoch,
+            (long long)epochs, bar, (long long)i, (long long)total, loss, rate, elapsed, eta);
     fflush(stderr);
 }
 

@@ -283,6 +283,9 @@ void nnrt_log_epoch(nnrt_log *l, int64_t epoch, double train_loss, nnrt_split_me
                     double seconds);
 /* {"lr_reduced":{"epoch":E,"lr":X}}: from the epoch after E on, the learning rate is X (--reduce-lr-on-plateau). */
 void nnrt_log_lr_reduced(nnrt_log *l, int64_t epoch, double lr);
+/* The time left for `left` more steps at `rate` steps per second, as "42s" or "3m05s" ("?" before a rate), for
+   the progress bar's ETA. */
+void nnrt_eta(char *buf, size_t cap, double rate, int64_t left);
 /* {"early_stop":{"epoch":E,"on":"val_loss","best_epoch":B,"best":X}}: training stopped after epoch E. */
 void nnrt_log_early_stop(nnrt_log *l, int64_t epoch, const char *on, int64_t best_epoch, double best);
 void nnrt_log_bar(nnrt_log *l, int64_t epoch, int64_t epochs, int64_t i, int64_t total, double loss);

@@ -558,6 +558,13 @@ static void test_profile(void) {
                        "\"elementwise_s\":0.1,\"rowwise_s\":0.05,\"optimizer_s\":0.2,\"other_in_step_s\":0.15,\"step_s\":1,";
     CHECK("prof-json", strncmp(out, want, strlen(want)) == 0 &&
                            strstr(out, ",\"timer_ns\":20}}\n") != NULL);
+    char eta[32];
+    nnrt_eta(eta, sizeof eta, 10, 420);
+    CHECK("eta-minutes", strcmp(eta, "0m42s") != 0 && strcmp(eta, "42s") == 0);
+    nnrt_eta(eta, sizeof eta, 2, 425);
+    CHECK("eta-minutes-seconds", strcmp(eta, "3m32s") == 0);
+    nnrt_eta(eta, sizeof eta, 0, 10);
+    CHECK("eta-before-a-rate", strcmp(eta, "?") == 0);
     CHECK("prof-json-window", strstr(out, ",\"conv_s\":0,\"conv_backward_s\":0,\"pool_s\":0,") != NULL);
     free(out);
 
