@@ -48,8 +48,9 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     let check = try finish(forward.specialized(for: .gradcheck).differentiated())
     let eval = try finish(forward.specialized(for: .eval))
     let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    let layout = ParamLayout(train)
     let programs = try ProgramKind.allCases.map { kind -> PlannedProgram in
-        let p = Program.scheduled(kind, graph: graphs[kind]!, fusion: options.fusion)
+        let p = Program.scheduled(kind, graph: graphs[kind]!, layout: layout, fusion: options.fusion)
         try p.verifySchedule()
         return PlannedProgram(program: p, plan: p.planMemory(elementSize: kind == .gradcheck ? 8 : 4))
     }

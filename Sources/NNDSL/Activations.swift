@@ -14,8 +14,7 @@ struct Expr {
     func sumAll(_ x: ValueID) -> ValueID { op(.sumAll, x) }
     /// A run-time hyperparameter `--name` with the DSL's value as its default.
     func hyper(_ name: String, _ value: Double, _ help: String) -> ValueID {
-        GraphBuilder.shared.graph.declareHyper(name, value, help)
-        return op(.hyper(name))
+        op(.hyper(GraphBuilder.shared.graph.declareHyper(name, value, help)))
     }
 
     /// min(x, 0), as −relu(−x): exact, and it never feeds a large positive number to exp.

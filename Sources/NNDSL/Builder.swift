@@ -62,8 +62,8 @@ func declareParameter(_ name: String, _ shape: [Int], _ initializer: Initializer
     let b = GraphBuilder.shared
     if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
     checkParameterSize(name, shape, site: site)
-    b.graph.params.append(ParamInfo(name: name, shape: shape, initializer: initializer, trainable: kind == .trainable))
-    return b.add(.param(name), [], declared: TensorType(.f32, Shape(shape)), site: site)
+    let id = b.graph.declareParam(ParamInfo(name: name, shape: shape, initializer: initializer, trainable: kind == .trainable))
+    return b.add(.param(id), [], declared: TensorType(.f32, Shape(shape)), site: site)
 }
 
 /// A parameter, and the parameters together, must fit `Limits` (checked without overflowing an Int).
@@ -87,7 +87,7 @@ func declareCounter(_ name: String, site: SourceSite) {
     if b.graph.param(named: name) != nil { fail("two parameters are named '\(name)'", at: site) }
     var p = ParamInfo(name: name, shape: [], initializer: .zeros, trainable: false)
     p.counter = true
-    b.graph.params.append(p)
+    b.graph.declareParam(p)
 }
 
 /// Prints a diagnostic in the compiler's format and ends the evaluation of the model file.

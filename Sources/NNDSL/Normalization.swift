@@ -11,7 +11,7 @@ public final class BatchNorm: Layer {
     let site: SourceSite
     var created: Params?
 
-    struct Params { var weight, bias: ValueID?; var mean, variance: ValueID; var meanName, varName: String }
+    struct Params { var weight, bias: ValueID?; var mean, variance: ValueID; var meanID, varID: ParamID }
 
     public init(_ features: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true, name: String? = nil,
                 file: String = #filePath, line: Int = #line, column: Int = #column) {
@@ -49,8 +49,8 @@ public final class BatchNorm: Layer {
         // n/(n − 1), with max(n − 1, 1) so that a last batch of one sample cannot write an infinite variance
         // (PyTorch refuses such a batch in training; nncc trains it and keeps the running variance finite).
         let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [n, op(.binary(.max), [op(.binary(.sub), [n, c(1)]), c(1)])])])
-        b.add(.assign(p.meanName), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, mean])])], site: site)
-        b.add(.assign(p.varName), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, unbiased])])], site: site)
+        b.add(.assign(.param(p.meanID)), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, mean])])], site: site)
+        b.add(.assign(.param(p.varID)), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, unbiased])])], site: site)
         return Tensor(y)
     }
 
@@ -61,8 +61,9 @@ public final class BatchNorm: Layer {
         let mean = declareParameter("\(prefix).running_mean", [features], .zeros, kind: .buffer, site: site)
         let variance = declareParameter("\(prefix).running_var", [features], .constant(1), kind: .buffer, site: site)
         declareCounter("\(prefix).num_batches_tracked", site: site)
+        let graph = GraphBuilder.shared.graph
         return Params(weight: weight, bias: bias, mean: mean, variance: variance,
-                      meanName: "\(prefix).running_mean", varName: "\(prefix).running_var")
+                      meanID: graph.paramID(named: "\(prefix).running_mean")!, varID: graph.paramID(named: "\(prefix).running_var")!)
     }
 }
 
@@ -97,13 +98,12 @@ func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, site: SourceSite) 
 
 /// The hyperparameter holding a dropout rate: "dropout" for the first rate a model uses, "dropout_2", … for
 /// other rates, so that `--dropout 0.3` changes the usual single rate.
-func dropoutHyper(_ p: Double) -> String {
+func dropoutHyper(_ p: Double) -> HyperID {
     let g = GraphBuilder.shared
-    if let h = g.graph.hypers.first(where: { $0.name.hasPrefix("dropout") && $0.value == p }) { return h.name }
+    if let h = g.graph.hypers.firstIndex(where: { $0.name.hasPrefix("dropout") && $0.value == p }) { return HyperID(h) }
     let count = g.graph.hypers.filter { $0.name.hasPrefix("dropout") }.count
     let name = count == 0 ? "dropout" : "dropout_\(count + 1)"
-    g.graph.declareHyper(name, p, "dropout probability (0 disables dropout)")
-    return name
+    return g.graph.declareHyper(name, p, "dropout probability (0 disables dropout)")
 }
 
 /// Layer normalization over the features of each sample, as `nn.LayerNorm(features)`: each row is normalized by
@@ -195,8 +195,8 @@ public final class BatchNorm2d: Layer {
         let keep = c(1 - momentum), m = c(momentum)
         let unbiased = op(.binary(.mul), [variance, op(.binary(.div), [count, op(.binary(.max), [op(.binary(.sub), [count, c(1)]), c(1)])])])
         let flatMean = b.add(.reshape, [mean], declared: flat, site: site), flatVar = b.add(.reshape, [unbiased], declared: flat, site: site)
-        b.add(.assign(p.meanName), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, flatMean])])], site: site)
-        b.add(.assign(p.varName), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, flatVar])])], site: site)
+        b.add(.assign(.param(p.meanID)), [op(.binary(.add), [op(.binary(.mul), [keep, p.mean]), op(.binary(.mul), [m, flatMean])])], site: site)
+        b.add(.assign(.param(p.varID)), [op(.binary(.add), [op(.binary(.mul), [keep, p.variance]), op(.binary(.mul), [m, flatVar])])], site: site)
         return Tensor(y)
     }
 }

@@ -46,22 +46,22 @@ public struct Penalty: Sendable {
 
     /// The parameters selected, in declaration order; a selection that names an unknown parameter or selects
     /// nothing is an error at the penalty's site.
-    func parameters(in graph: Graph) -> [ParamInfo] {
-        let trainable = graph.params.filter(\.trainable)
+    func parameters(in graph: Graph) -> [ParamID] {
+        let trainable = graph.paramIDs.filter { graph[$0].trainable }
         switch selection {
         case .weights:
-            let ws = trainable.filter { $0.shape.count >= 2 }
+            let ws = trainable.filter { graph[$0].shape.count >= 2 }
             if ws.isEmpty { fail("the penalty applies to weight matrices, and the model has none", at: site) }
             return ws
         case .all:
             return trainable
         case .named(let names):
             if names.isEmpty { fail("the penalty's parameter list is empty", at: site) }
-            for n in names where !trainable.contains(where: { $0.name == n }) {
-                let known = trainable.map(\.name).joined(separator: ", ")
+            for n in names where !trainable.contains(where: { graph[$0].name == n }) {
+                let known = trainable.map { graph[$0].name }.joined(separator: ", ")
                 fail("the penalty names parameter '\(n)', which the model does not have (it has \(known))", at: site)
             }
-            return trainable.filter { names.contains($0.name) }
+            return trainable.filter { names.contains(graph[$0].name) }
         }
     }
 
@@ -69,7 +69,7 @@ public struct Penalty: Sendable {
     func build() -> ValueID {
         let b = GraphBuilder.shared
         let e = Expr(site: site)
-        let ps = parameters(in: b.graph).map { p in b.graph.ids.first { b.graph[$0].op == .param(p.name) }! }
+        let ps = parameters(in: b.graph).map { b.graph.node(of: $0)! }
         func total(_ f: UnaryFn) -> ValueID {
             ps.dropFirst().reduce(e.sumAll(e.unary(f, ps[0]))) { e.add($0, e.sumAll(e.unary(f, $1))) }
         }

@@ -71,7 +71,7 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
         let total = b.add(.binary(.add), [l, penalty.build()], site: penalty.site)
         l = b.add(.byMode(.penalty), [total, l], site: penalty.site)
     }
-    b.graph.outputs = ["output": output.id, "loss": l]
+    b.graph.outputs = [.output: output.id, .loss: l]
     let stem = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
     b.graph.name = stem
     b.graph.config = TrainingConfig(

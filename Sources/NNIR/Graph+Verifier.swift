@@ -12,13 +12,12 @@ extension Graph {
                 throw TypeError("\(line(v)): \(e.message)")
             }
             if t != n.type { throw TypeError("\(line(v)): type should be \(t)") }
-            switch n.op {
-            case .param(let name):
-                guard let p = param(named: name) else { throw TypeError("\(line(v)): undeclared parameter") }
-                if n.type != TensorType(.f32, Shape(p.shape)) { throw TypeError("\(line(v)): parameter shape differs") }
-            case .hyper(let name) where hyper(named: name) == nil:
+            if let p = n.op.paramReference {
+                guard params.indices.contains(p.index) else { throw TypeError("\(line(v)): undeclared parameter") }
+                if n.type != TensorType(.f32, Shape(self[p].shape)) { throw TypeError("\(line(v)): parameter shape differs") }
+            }
+            if case .hyper(let h) = n.op, !hypers.indices.contains(h.index) {
                 throw TypeError("\(line(v)): undeclared hyperparameter")
-            default: break
             }
         }
         for (k, v) in outputs where v.index < 0 || v.index >= nodes.count {

@@ -74,10 +74,13 @@ public struct HyperInfo: Codable, Hashable, Sendable {
 public struct Graph: Codable, Hashable, Sendable {
     public var name: String
     public var nodes: [Node] = []
-    /// Named results: "loss", "output" (the model's output, logits for classifiers), and the effects.
-    public var outputs: [String: ValueID] = [:]
+    /// The named results: the loss, the model's output, and once differentiated and updated, the gradients and
+    /// the learning rate.
+    public var outputs: [GraphOutput: ValueID] = [:]
     public var params: [ParamInfo] = []
     public var hypers: [HyperInfo] = []
+    /// The base learning rate η₀ that the schedule scales (`--lr`), once the optimizer update is lowered.
+    public var learningRateHyper: HyperID?
     public var config: TrainingConfig
 
     public init(name: String, config: TrainingConfig) {
@@ -100,11 +103,6 @@ public struct Graph: Codable, Hashable, Sendable {
 
     public func param(named name: String) -> ParamInfo? { params.first { $0.name == name } }
     public func hyper(named name: String) -> HyperInfo? { hypers.first { $0.name == name } }
-
-    /// Adds the hyperparameter if it is not there yet; the first definition wins.
-    public mutating func declareHyper(_ name: String, _ value: Double, _ help: String) {
-        if hyper(named: name) == nil { hypers.append(HyperInfo(name: name, value: value, help: help)) }
-    }
 
     /// The users of each value.
     public func users() -> [[ValueID]] {

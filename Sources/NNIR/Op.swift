@@ -24,9 +24,9 @@ public enum BinaryFn: String, Codable, Hashable, Sendable, CaseIterable {
 public enum Op: Hashable, Codable, Sendable {
     // Sources
     case input(String)            // batched data bound by the runtime: "x", "y"
-    case param(String)            // a parameter in the params arena
-    case state(String)            // optimizer state in the state arena, "<slot>.<param>"
-    case hyper(String)            // a run-time scalar hyperparameter (--lr, --momentum, …)
+    case param(ParamID)           // a parameter in the params arena
+    case state(StateID)           // one slot of a parameter's optimizer state, in the state arena
+    case hyper(HyperID)           // a run-time scalar hyperparameter (--lr, --momentum, …)
     case stepCount                // the 1-based index of the update being taken
     case epochCount               // the 0-based index of the epoch the update belongs to
     case batchSize                // n, the run-time batch size
@@ -57,7 +57,7 @@ public enum Op: Hashable, Codable, Sendable {
     case gatherLabel              // (z (n,k), labels (n)) → (n,k): z[i, y_i] repeated along row i
     case gatherLabelGrad          // (g (n,k), labels (n)) → (n,k): Σ_j g[i, j] at [i, y_i], else 0
     // Effects: the optimizer writes a new value into a parameter or state buffer
-    case assign(String)
+    case assign(BufferID)
     // Train/eval behaviour: the pipeline specializes the forward graph per execution mode before differentiating
     case byMode(ModeSwitch)       // (whenOn, whenOff): whenOn where the switch is on in the program's mode
     case dropoutMask              // (p ()) → a value per element: 1/(1−p) with probability 1−p, else 0; random
@@ -246,10 +246,16 @@ extension Op {
         }
     }
 
-    /// The attributes shown after the mnemonic in dumps, e.g. `"x"` or `[Bᵀ]`.
+    /// The attributes shown after the mnemonic in dumps, e.g. `"x"` or `[Bᵀ]`; an ID as `param#3` (a graph
+    /// prints names: `Graph.attributeText`).
     public var attributeText: String {
         switch self {
-        case .input(let s), .param(let s), .state(let s), .hyper(let s), .assign(let s): return " \"\(s)\""
+        case .input(let s): return " \"\(s)\""
+        case .param(let p): return " \(p)"
+        case .hyper(let h): return " \(h)"
+        case .state(let s): return " \(s.slot.rawValue)[\(s.param)]"
+        case .assign(.param(let p)): return " \(p)"
+        case .assign(.state(let s)): return " \(s.slot.rawValue)[\(s.param)]"
         case .constant(let v): return " \(formatNumber(v))"
         case .slice(let s, let c): return "[\(s)..<\(s + c)]"
         case .embed(let s, let t): return "[\(s) of \(t)]"

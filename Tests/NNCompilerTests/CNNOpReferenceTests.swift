@@ -34,7 +34,7 @@ import Testing
         for (node, expected) in zip(t.operands, c.grads) {
             let gradient: ValueID?
             switch t.graph[node].op {
-            case .param(let p): gradient = full.outputs["grad.\(p)"]
+            case .param(let p): gradient = full.gradient(of: p)
             default: gradient = batched.firstIndex(of: node).flatMap { adjoints[$0] }
             }
             guard let expected else {
@@ -75,7 +75,7 @@ struct CNNOpGraph {
         let up = out.batched ? try graph.addInput("upstream", out.dims) : try graph.addParam("upstream", out.dims, trainable: false)
         if out.batched { inputs["upstream"] = c.upstream.tensor } else { params["upstream"] = c.upstream.tensor }
         loss = try graph.add(.sumAll, [graph.add(.binary(.mul), [result, up])])
-        graph.outputs["loss"] = loss
+        graph.outputs[.loss] = loss
     }
 
     static func pair(_ attrs: [String: String], _ key: String) -> [Int]? {

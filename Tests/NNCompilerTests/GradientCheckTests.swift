@@ -156,8 +156,9 @@ extension GradCheck {
         + [false, true].flatMap { ta in [false, true].map { Op.matmul(transA: ta, transB: $0) } }
         + [.broadcast, .sumBatch, .sumAll, .sumRow, .concat, .slice(start: 1, count: 2), .embed(start: 1, total: 5),
            .groupMax(3), .groupMaxGrad(2), .logSoftmax, .logSoftmaxGrad, .nll, .nllGrad, .softmaxCrossEntropy,
-           .softmaxCrossEntropyGrad, .gatherLabel, .gatherLabelGrad, .input("x"), .param("w"), .state("m[w]"), .hyper("lr"), .stepCount,
-           .epochCount, .batchSize, .constant(1), .assign("w")] + ModeSwitch.allCases.map(Op.byMode) + [.dropoutMask]
+           .softmaxCrossEntropyGrad, .gatherLabel, .gatherLabelGrad, .input("x"), .param(ParamID(0)),
+           .state(StateID(.m, of: ParamID(0))), .hyper(HyperID(0)), .stepCount, .epochCount, .batchSize, .constant(1),
+           .assign(.param(ParamID(0)))] + ModeSwitch.allCases.map(Op.byMode) + [.dropoutMask]
         + [.reshape, .sumTo, .conv2d(Conv2dAttrs(padding: [1, 1])), .conv2dGradInput(Conv2dAttrs()), .conv2dGradWeight(Conv2dAttrs()),
            .conv2dGradBias, .maxPool2d(Pool2dAttrs(kernel: [2, 2])), .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])),
            .avgPool2d(Pool2dAttrs(kernel: [2, 2])), .avgPool2dGrad(Pool2dAttrs(kernel: [2, 2]))]
@@ -198,7 +199,7 @@ struct GradProblem {
         var r: [ValueID] = []
         try bind("r", graph.type(y), rng.tensor(graph.type(y).shape.full(batch: Self.n), -1, 1), &r)
         loss = try graph.add(.sumAll, [graph.add(.binary(.mul), [y, r[0]])])
-        graph.outputs["loss"] = loss
+        graph.outputs[.loss] = loss
     }
 
     /// U(−1, 1) stretched to ±[0.3, 1.5].
@@ -284,7 +285,7 @@ struct GradProblem {
         let penalty = try node(.binary(.mul), node(.constant(0.1)), node(.sumAll, node(.unary(.square), w1)))
         let xx = try node(.binary(.mul), node(.constant(0.01)), node(.sumAll, node(.binary(.mul), x, x)))
         let loss = try node(.binary(.add), node(.binary(.add), ce, penalty), xx)
-        g.outputs["loss"] = loss
+        g.outputs[.loss] = loss
         let (full, adjoints) = try g.differentiated().differentiated(loss, withRespectTo: [x])
         try full.verify()
 
@@ -308,7 +309,7 @@ struct GradProblem {
                 if isInput { bound[name] = base } else { params[name] = base }
                 return (fUp - fDown) / (2 * Self.h)
             }
-            let adjoint = isInput ? adjoints[0] : full.outputs["grad.\(name)"]
+            let adjoint = isInput ? adjoints[0] : full.paramID(named: name).flatMap(full.gradient(of:))
             expectClose(adjoint.flatMap { values[$0] }, Tensor64(shape: base.shape, data: fd), rel: Self.rel,
                         abs: Self.abs, "mlp: gradient of \(name)")
         }

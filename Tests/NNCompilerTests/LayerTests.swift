@@ -61,7 +61,7 @@ import NNIR
         let batch = ["x": Tensor64(shape: [8, 6], data: xs[0..<48].map(Double.init)),
                      "y": Tensor64(shape: [8], data: ys[0..<8].map(Double.init))]
         let train = forward.specialized(for: .train)
-        let want = try train.evaluate(inputs: batch, params: params)[train.outputs["loss"]!]!.data[0]
+        let want = try train.evaluate(inputs: batch, params: params)[train.outputs[.loss]!]!.data[0]
         #expect(close(first, want, rtol: 1e-5), "train-mode loss: C \(first), interpreter \(want)")
 
         // Eval mode through predict: softmax of the logits computed with the running statistics.
@@ -73,7 +73,7 @@ import NNIR
         let probs = raw.subdata(in: (10 + hl)..<raw.count).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let eval = forward.specialized(for: .eval)
         let all = ["x": Tensor64(shape: [20, 6], data: xs.map(Double.init)), "y": Tensor64(shape: [20], data: ys.map(Double.init))]
-        let logits = try eval.evaluate(inputs: all, params: params)[eval.outputs["output"]!]!
+        let logits = try eval.evaluate(inputs: all, params: params)[eval.outputs[.output]!]!
         for i in 0..<20 {
             let row = logits.data[(i * 3)..<(i * 3 + 3)], mx = row.max()!
             let e = row.map { Foundation.exp($0 - mx) }, s = e.reduce(0, +)

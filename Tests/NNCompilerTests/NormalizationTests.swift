@@ -43,19 +43,20 @@ import NNIR
 
         let train = forward.specialized(for: .train)
         let x = train.ids.first { train[$0].op == .input("x") }!
-        let w = train.ids.first { train[$0].op == .param("0.weight") }!
-        let b = train.ids.first { train[$0].op == .param("0.bias") }!
-        let (joint, grads) = train.differentiated(train.outputs["loss"]!, withRespectTo: [x, w, b])
+        let w = train.node(of: train.paramID(named: "0.weight")!)!
+        let b = train.node(of: train.paramID(named: "0.bias")!)!
+        let (joint, grads) = train.differentiated(train.outputs[.loss]!, withRespectTo: [x, w, b])
         let values = try joint.evaluate(inputs: inputs, params: params)
-        expectClose(values[joint.outputs["output"]!], Self.tensor(c["train_output"]), "train output")
-        expectClose(values[joint.outputs["loss"]!], .scalar(c["loss"] as! Double), "loss")
+        expectClose(values[joint.outputs[.output]!], Self.tensor(c["train_output"]), "train output")
+        expectClose(values[joint.outputs[.loss]!], .scalar(c["loss"] as! Double), "loss")
         expectClose(values[grads[0]!], Self.tensor(c["grad_x"]), "∂loss/∂x")
         expectClose(values[grads[1]!], Self.tensor(c["grad_weight"]), "∂loss/∂γ")
         expectClose(values[grads[2]!], Self.tensor(c["grad_bias"]), "∂loss/∂β")
         if name == "batchnorm" {
             let stats = joint.assignments(values)
-            expectClose(stats["0.running_mean"], Self.tensor(c["new_running_mean"]), "running_mean after a step")
-            expectClose(stats["0.running_var"], Self.tensor(c["new_running_var"]), "running_var after a step")
+            let buffer = { (name: String) in BufferID.param(joint.paramID(named: name)!) }
+            expectClose(stats[buffer("0.running_mean")], Self.tensor(c["new_running_mean"]), "running_mean after a step")
+            expectClose(stats[buffer("0.running_var")], Self.tensor(c["new_running_var"]), "running_var after a step")
             #expect(forward.params.contains { $0.name == "0.num_batches_tracked" && $0.counter })
         }
 
@@ -63,7 +64,7 @@ import NNIR
         #expect(!eval.nodes.contains { if case .assign = $0.op { return true } else { return false } },
                 "evaluation never updates running statistics")
         let out = try eval.evaluate(inputs: inputs, params: params)
-        expectClose(out[eval.outputs["output"]!], Self.tensor(c["eval_output"]), "eval output")
+        expectClose(out[eval.outputs[.output]!], Self.tensor(c["eval_output"]), "eval output")
     }
 
     /// Gradcheck mode keeps batch statistics but turns dropout off; eval turns both off.

@@ -69,7 +69,7 @@ struct OpCase: Decodable, Sendable, CustomTestStringConvertible {
             for (i, (node, expected)) in zip(t.operands, c.grads).enumerated() {
                 let gradient: ValueID?
                 switch t.graph[node].op {
-                case .param(let p): gradient = full.outputs["grad.\(p)"]
+                case .param(let p): gradient = full.gradient(of: p)
                 default: gradient = batched.firstIndex(of: node).flatMap { adjoints[$0] }
                 }
                 guard let expected else {
@@ -125,7 +125,7 @@ struct OpGraph {
                                         : try graph.addParam("upstream", outShape.dims, trainable: false)
         if outShape.batched { inputs["upstream"] = c.upstream.tensor } else { params["upstream"] = c.upstream.tensor }
         loss = try graph.add(.sumAll, [graph.add(.binary(.mul), [result, upstream])])
-        graph.outputs["loss"] = loss
+        graph.outputs[.loss] = loss
     }
 
     /// The fixture op's PyTorch semantics in IR, as the DSL lowers it.
@@ -193,9 +193,9 @@ struct OpGraph {
             return try b(.mul, b(.mul, c(0.5), x[0]), b(.add, c(1), inner))
         case "cross_entropy_ls":
             let ce = fused ? try node(.softmaxCrossEntropy, x[0], x[1]) : try node(.nll, node(.logSoftmax, x[0]), x[1])
-            g.declareHyper("label_smoothing", number("label_smoothing", 0), "")
+            let eps = g.declareHyper("label_smoothing", number("label_smoothing", 0), "")
             let gap = try node(.sumAll, b(.sub, node(.gatherLabel, x[0], x[1]), x[0]))
-            return try reduce(b(.add, ce, b(.mul, b(.div, node(.hyper("label_smoothing")), c(k)), gap)), perElement: false)
+            return try reduce(b(.add, ce, b(.mul, b(.div, node(.hyper(eps)), c(k)), gap)), perElement: false)
         case "multi_margin":
             let m = number("margin", 1)
             let terms = try u(.relu, b(.add, b(.sub, x[0], node(.gatherLabel, x[0], x[1])), c(m)))

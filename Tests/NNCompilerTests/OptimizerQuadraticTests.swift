@@ -91,19 +91,24 @@ func optimizerSpec(kind: String, _ hp: [String: HParam]) -> OptimizerSpec? {
         let w = try graph.addParam("w", [4])
         let a = try graph.addParam("a", [4], trainable: false), c = try graph.addParam("c", [4], trainable: false)
         let diff = try graph.add(.binary(.sub), [w, a])
-        graph.outputs["loss"] = try graph.add(.sumAll, [graph.add(.binary(.mul), [c, graph.add(.unary(.square), [diff])])])
+        graph.outputs[.loss] = try graph.add(.sumAll, [graph.add(.binary(.mul), [c, graph.add(.unary(.square), [diff])])])
         let updated = try graph.differentiated().withOptimizerUpdate()
         try updated.verify()
 
         let vec = { (v: [Double]) in Tensor64(shape: [4], data: v) }
         var params = ["w": vec(q.w0), "a": vec(q.a), "c": vec(q.c)]
-        var state: [String: Tensor64] = [:]
+        var state: [StateID: Tensor64] = [:]
         for (t, expected) in q.iterates(name).enumerated() {
             let written = updated.assignments(try updated.evaluate(inputs: [:], params: params, state: state, step: t + 1))
-            for (k, v) in written { if k == "w" { params[k] = v } else { state[k] = v } }
+            for (k, v) in written {
+                switch k {
+                case .param(let p): params[updated[p].name] = v
+                case .state(let s): state[s] = v
+                }
+            }
             expectClose(params["w"], vec(expected), rel: 1e-10, abs: 1e-12, "\(name) after step \(t + 1)")
         }
-        #expect(Set(state.keys) == Set(optimizerSlots(spec).map { stateName($0, "w") }))
+        #expect(Set(state.keys) == Set(spec.stateSlots.map { StateID($0, of: updated.paramID(named: "w")!) }))
     }
 }
 

@@ -44,27 +44,28 @@ import Testing
         var graph = makeTestGraph("update", optimizer: c.spec)
         let w = try graph.addParam("w", [4])
         let k = try graph.addParam("c", [4], trainable: false)
-        graph.outputs["loss"] = try graph.add(.sumAll, [graph.add(.binary(.mul), [k, graph.add(.unary(.square), [w])])])
+        graph.outputs[.loss] = try graph.add(.sumAll, [graph.add(.binary(.mul), [k, graph.add(.unary(.square), [w])])])
         let updated = try graph.differentiated().withOptimizerUpdate()
         try updated.verify()
 
         var rng = TestRandom(seed: UInt64(c.step))
         let p = rng.tensor([4], -1, 1), coef = rng.tensor([4], 0.5, 2)
-        let slots = optimizerSlots(c.spec)
-        var state: [String: Tensor64] = [:]
+        let slots = c.spec.stateSlots.map { StateID($0, of: updated.paramID(named: "w")!) }
+        var state: [String: Tensor64] = [:]   // by the dumps' names, "m[w]"
         if c.warm {
-            for s in slots { state[stateName(s, "w")] = rng.tensor([4], s.hasPrefix("v") ? 0 : -0.5, 0.5) }
+            for s in slots { state[updated.name(of: s)] = rng.tensor([4], s.slot.rawValue.hasPrefix("v") ? 0 : -0.5, 0.5) }
         }
-        let values = try updated.evaluate(inputs: [:], params: ["w": p, "c": coef], state: state, hypers: c.hypers,
+        let bound = Dictionary(uniqueKeysWithValues: slots.compactMap { s in state[updated.name(of: s)].map { (s, $0) } })
+        let values = try updated.evaluate(inputs: [:], params: ["w": p, "c": coef], state: bound, hypers: c.hypers,
                                           step: c.step)
-        let written = updated.assignments(values)
-        #expect(Set(written.keys) == Set(["w"] + slots.map { stateName($0, "w") }))
+        let written = Dictionary(uniqueKeysWithValues: updated.assignments(values).map { (updated.name(of: $0.key), $0.value) })
+        #expect(Set(written.keys) == Set(["w"] + slots.map { updated.name(of: $0) }))
 
         let g = zip(p.data, coef.data).map { 2 * $1 * $0 }
-        expectClose(values[updated.outputs["grad.w"]!], Tensor64(shape: [4], data: g), rel: Self.rel, abs: Self.abs,
+        expectClose(values[updated.gradient(of: updated.paramID(named: "w")!)!], Tensor64(shape: [4], data: g), rel: Self.rel, abs: Self.abs,
                     "gradient")
         let hyper = { (name: String) in c.hypers[name] ?? updated.hyper(named: name)!.value }
-        #expect(values[updated.outputs["lr"]!]?.scalar == hyper("lr"))
+        #expect(values[updated.outputs[.learningRate]!]?.scalar == hyper("lr"))
 
         let zeros = [Double](repeating: 0, count: 4)
         let (lr, t) = (hyper("lr"), Double(c.step))

@@ -50,7 +50,7 @@ import Testing
             let perStep = graph.config.scheduleInterval == .step
             let v = try graph.evaluate(inputs: [:], params: [:], hypers: hypers, step: perStep ? t + 1 : 1000 * t + 7,
                                        epoch: perStep ? 0 : t)
-            return v[graph.outputs["lr"]!]!.scalar
+            return v[graph.outputs[.learningRate]!]!.scalar
         }
     }
 

@@ -15,23 +15,22 @@ extension Graph {
     /// Reverse-mode differentiation of output "loss" with respect to every trainable parameter.
     ///
     /// Walks the forward graph backwards and appends gradient nodes to the same graph (the backward pass is
-    /// IR). Adds an output "grad.<param>" for each parameter.
+    /// IR). Adds the output `.gradient(p)` for each trainable parameter p.
     public func differentiated() throws -> Graph {
-        guard let loss = outputs["loss"], type(loss) == .scalar else {
+        guard let loss = outputs[.loss], type(loss) == .scalar else {
             throw CompileError("the graph has no scalar loss to differentiate")
         }
         // Every node of a trainable parameter seeds the walk; the first one carries its gradient.
         let seeds = ids.filter { v in
-            if case .param(let p) = self[v].op { return param(named: p)?.trainable ?? false }
+            if case .param(let p) = self[v].op { return self[p].trainable }
             return false
         }
         var (g, adjoints) = differentiated(loss, withRespectTo: seeds)
-        for p in params where p.trainable {
-            guard let pv = ids.first(where: { self[$0].op == .param(p.name) }),
-                  let gp = adjoints[seeds.firstIndex(of: pv)!] else {
-                throw CompileError("parameter '\(p.name)' does not affect the loss, so it cannot be trained")
+        for p in paramIDs where self[p].trainable {
+            guard let pv = node(of: p), let gp = adjoints[seeds.firstIndex(of: pv)!] else {
+                throw CompileError("parameter '\(self[p].name)' does not affect the loss, so it cannot be trained")
             }
-            g.outputs["grad.\(p.name)"] = gp
+            g.outputs[.gradient(p)] = gp
         }
         return g
     }

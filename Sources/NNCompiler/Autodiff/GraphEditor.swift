@@ -19,7 +19,6 @@ struct GraphEditor {
     func type(_ v: ValueID) -> TensorType { graph.type(v) }
 
     mutating func const(_ c: Double) -> ValueID { add(.constant(c), []) }
-    mutating func hyper(_ name: String) -> ValueID { add(.hyper(name), []) }
     mutating func unary(_ f: UnaryFn, _ a: ValueID) -> ValueID { add(.unary(f), [a]) }
     mutating func add(_ a: ValueID, _ b: ValueID) -> ValueID { add(.binary(.add), [a, b]) }
     mutating func sub(_ a: ValueID, _ b: ValueID) -> ValueID { add(.binary(.sub), [a, b]) }

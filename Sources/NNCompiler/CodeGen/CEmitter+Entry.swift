@@ -50,13 +50,13 @@ extension CEmitter {
             body += after.map(scalar)
             i = j + 1
         }
-        let loss = graph.outputs["loss"].map { CExpr.id(sca($0)) }
+        let loss = graph.outputs[.loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train:
-            for p in graph.params where p.counter {   // num_batches_tracked
-                body.append(.assign(.index(.id("P"), .int(layout.offset[p.name]!)), "+=", lit(1)))
+            for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
+                body.append(.assign(.index(.id("P"), .int(layout.offset(p))), "+=", lit(1)))
             }
-            body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs["lr"]!))))
+            body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
             return CFunction(comment: ["One training step: forward, loss, backward and the \(graph.config.optimizer.name) update."],
                              signature: "static float train_step(nnrt_ctx *ctx, int n, const float *x, const void *y_)", body: body)

@@ -19,8 +19,8 @@ extension CEmitter {
             body = k.body.isEmpty ? rowwise(k.anchor!) : lossWithGradient(k)
         case .window:
             body = windowBody(k, index: i)
-        case .arenaUpdate(let names):
-            body = arenaUpdate(k, first: names[0], split: range != nil)
+        case .arenaUpdate(let ps):
+            body = arenaUpdate(k, first: ps[0], split: range != nil)
         }
         if let range { params += [.int(range.lo), .int(range.hi)] }
         let comment = k.nodes.map { graph.line($0).replacingOccurrences(of: "  // ", with: "  from ") }
@@ -33,7 +33,7 @@ extension CEmitter {
     /// bias, and on some CPUs (AMD Zen 2) it then leaves a narrow epilogue such as the 10-wide `+ b` scalar.
     func kernelParameters(_ i: Int) -> [CParam] {
         let k = program.kernels[i]
-        if case .arenaUpdate(let names) = k.kind { return arenaParameters(k, first: names[0]) }
+        if case .arenaUpdate(let ps) = k.kind { return arenaParameters(k, first: ps[0]) }
         let outs = writes(k, index: i), written = outs.compactMap(region)
         let ins = reads(k).map { v -> CParam in
             var p = param(v, writes: false)
@@ -48,7 +48,7 @@ extension CEmitter {
     /// The arguments of kernel `i` at its call in the entry point, matching `kernelParameters`.
     func kernelArguments(_ i: Int) -> [CExpr] {
         let k = program.kernels[i]
-        if case .arenaUpdate(let names) = k.kind { return arenaArguments(k, first: names[0]) }
+        if case .arenaUpdate(let ps) = k.kind { return arenaArguments(k, first: ps[0]) }
         return [.id("n")] + (drawsRandom(k) ? [.member(.id("ctx"), "rng")] : [])
             + reads(k).map { argument($0, writes: false) } + writes(k, index: i).map { argument($0, writes: true) }
             + (plan.scratch[i].map { [.cast("float *", .id("A") + .int($0.offset))] } ?? [])
@@ -244,8 +244,8 @@ extension CEmitter {
     }
 
     /// The state slots and shared scalars the optimizer update of parameter `p` reads, in first-use order.
-    func arenaOperands(_ k: Kernel, first p: String) -> (slots: [String], scalars: [ValueID]) {
-        var slots: [String] = [], scalars: [ValueID] = []
+    func arenaOperands(_ k: Kernel, first p: ParamID) -> (slots: [StateSlot], scalars: [ValueID]) {
+        var slots: [StateSlot] = [], scalars: [ValueID] = []
         for v in k.body {
             for x in graph[v].inputs {
                 switch program.arenaOperand(x, of: p, in: k.body)! {
@@ -258,24 +258,23 @@ extension CEmitter {
         return (slots, scalars)
     }
 
-    func arenaParameters(_ k: Kernel, first p: String) -> [CParam] {
+    func arenaParameters(_ k: Kernel, first p: ParamID) -> [CParam] {
         let (slots, scalars) = arenaOperands(k, first: p)
         return [CParam(type: "\(real) *", name: "p"), CParam(type: "const \(real) *", name: "g")]
-            + slots.map { CParam(type: "\(real) *", name: "state_\($0)") } + scalars.map { CParam(type: "\(real) ", name: sca($0)) }
+            + slots.map { CParam(type: "\(real) *", name: "state_\($0.rawValue)") } + scalars.map { CParam(type: "\(real) ", name: sca($0)) }
     }
 
-    func arenaArguments(_ k: Kernel, first p: String) -> [CExpr] {
-        let off = layout.offset[p]!
+    func arenaArguments(_ k: Kernel, first p: ParamID) -> [CExpr] {
+        let off = layout.offset(p)
         let (slots, scalars) = arenaOperands(k, first: p)
-        let all = optimizerSlots(graph.config.optimizer)
         return [.id("P") + .int(off), .id("G") + .int(off)]
-            + slots.map { .id("S") + .int(all.firstIndex(of: $0)! * layout.total + off) }
+            + slots.map { .id("S") + .int(layout.offset(StateID($0, of: p))) }
             + scalars.map { .id(sca($0)) }
     }
 
     /// The optimizer update as one loop over the flat arenas, written for the first parameter's offsets; with
     /// `split`, over the elements i0..<i1.
-    func arenaUpdate(_ k: Kernel, first p: String, split: Bool) -> [CStmt] {
+    func arenaUpdate(_ k: Kernel, first p: ParamID, split: Bool) -> [CStmt] {
         var body: [CStmt] = []
         for v in k.body {
             let n = graph[v]
@@ -283,13 +282,17 @@ extension CEmitter {
                 switch program.arenaOperand(x, of: p, in: k.body)! {
                 case .param: return .index(.id("p"), .id("i"))
                 case .grad: return .index(.id("g"), .id("i"))
-                case .state(let s): return .index(.id("state_\(s)"), .id("i"))
+                case .state(let s): return .index(.id("state_\(s.rawValue)"), .id("i"))
                 case .scalar(let s): return .id(sca(s))
                 case .local: return .id(reg(x))
                 }
             }
             if case .assign(let t) = n.op {
-                let dest = t == p ? "p" : "state_\(parseStateName(t)!.slot)"
+                let dest: String
+                switch t {
+                case .param: dest = "p"
+                case .state(let s): dest = "state_\(s.slot.rawValue)"
+                }
                 body.append(.assign(.index(.id(dest), .id("i")), "=", x[0]))
             } else {
                 body.append(.decl("const \(real)", reg(v), elementExpr(n, x)))

@@ -111,9 +111,9 @@ extension CEmitter {
         let n = graph.type(v).shape.fixedCount
         switch plan.storage[v] ?? .register {
         case .arena(let off): return Region(space: "A", lo: off, hi: off + plan.bytes(graph.type(v)))
-        case .param(let off): return Region(space: "P", lo: off, hi: off + n)
-        case .grad(let off): return Region(space: "G", lo: off, hi: off + n)
-        case .state(let slot, let off): return Region(space: "S", lo: slot * layout.total + off, hi: slot * layout.total + off + n)
+        case .param(let p): return Region(space: "P", lo: layout.offset(p), hi: layout.offset(p) + n)
+        case .grad(let p): return Region(space: "G", lo: layout.offset(p), hi: layout.offset(p) + n)
+        case .state(let s): return Region(space: "S", lo: layout.offset(s), hi: layout.offset(s) + n)
         case .input(let name): return Region(space: "in:" + name, lo: 0, hi: 1)
         case .output: return Region(space: "out", lo: 0, hi: 1)
         case .local: return Region(space: "s\(v.index)", lo: 0, hi: 1)

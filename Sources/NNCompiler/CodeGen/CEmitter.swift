@@ -6,7 +6,6 @@ struct CEmitter {
     let plan: MemoryPlan
     let f64: Bool
     let stored: Set<ValueID>
-    let layout: ParamLayout
     /// Kernels that run side by side (see CEmitter+Pairs): first → second, and the smallest size that pairs.
     private(set) var pairs: [Int: Int] = [:]
     let pairMin: Int
@@ -16,12 +15,12 @@ struct CEmitter {
         self.plan = plan
         self.f64 = program.kind == .gradcheck
         self.stored = program.materialized()
-        self.layout = ParamLayout(program.graph)
         self.pairMin = pairMin
         self.pairs = findPairs()
     }
 
     var graph: Graph { program.graph }
+    var layout: ParamLayout { program.layout }
     var real: String { f64 ? "double" : "float" }
     func fn(_ name: String) -> String { f64 ? name : name + "f" }
     func lit(_ v: Double) -> CExpr { .num(v, float: !f64) }
@@ -46,9 +45,9 @@ struct CEmitter {
     func argument(_ v: ValueID, writes: Bool) -> CExpr {
         switch plan.storage[v] ?? .register {
         case .input(let name): return .id(name)
-        case .param(let off): return .id("P") + .int(off)
-        case .grad(let off): return .id("G") + .int(off)
-        case .state(let slot, let off): return .id("S") + .int(slot * layout.total + off)
+        case .param(let p): return .id("P") + .int(layout.offset(p))
+        case .grad(let p): return .id("G") + .int(layout.offset(p))
+        case .state(let s): return .id("S") + .int(layout.offset(s))
         case .output: return .id("out")
         case .arena(let off): return .cast("\(real) *", .id("A") + .int(off))
         case .local: return writes ? .prefix("&", .id(sca(v))) : .id(sca(v))
@@ -76,8 +75,8 @@ struct CEmitter {
         let n = graph[v]
         let x = n.inputs.map { CExpr.id(sca($0)) }
         switch n.op {
-        case .hyper(let name):
-            let i = graph.hypers.firstIndex { $0.name == name }!
+        case .hyper(let h):
+            let i = h.index
             return f64 ? .dot(.index(.id("HPARAMS"), .int(i)), "value") : .index(.member(.id("ctx"), "hp"), .int(i))
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))

@@ -5,19 +5,19 @@ extension Graph {
     ///
     /// - Parameters:
     ///   - inputs: batched data by input name ("x", "y"); labels as integer-valued Doubles.
-    ///   - params: parameters and buffers by name.
-    ///   - state: optimizer state by name ("m[0.weight]"); a missing slot reads as zeros, as the runtime
-    ///     initialises its state arena.
-    ///   - hypers: overrides of the graph's declared hyperparameter values.
+    ///   - params: parameters and buffers by name (their state_dict keys).
+    ///   - state: optimizer state; a missing slot reads as zeros, as the runtime initialises its state arena.
+    ///   - hypers: overrides of the graph's declared hyperparameter values, by name (as `--lr` on the trainer's
+    ///     command line).
     ///   - step: the 1-based update index `stepCount` reads.
     ///   - epoch: the 0-based epoch `epochCount` reads.
     ///   - batch: `n`; by default the leading dimension of input "x", else of the first batched input bound.
     /// - Returns: the value of every node. An `assign` node's value is the value it writes.
     ///
     ///     let v = try graph.evaluate(inputs: ["x": x, "y": y], params: weights)
-    ///     let loss = v[graph.outputs["loss"]!]!.scalar
+    ///     let loss = v[graph.outputs[.loss]!]!.scalar
     public func evaluate(inputs: [String: Tensor64], params: [String: Tensor64],
-                         state: [String: Tensor64] = [:], hypers: [String: Double] = [:],
+                         state: [StateID: Tensor64] = [:], hypers: [String: Double] = [:],
                          step: Int = 1, epoch: Int = 0, batch: Int? = nil) throws -> [ValueID: Tensor64] {
         let n = try batchSize(inputs, override: batch)
         var values: [Tensor64] = []
@@ -32,15 +32,12 @@ extension Graph {
             switch node.op {
             case .input(let name):
                 result = try bound(inputs[name], "input", name, full)
-            case .param(let name):
-                result = try bound(params[name], "param", name, full)
-            case .state(let name):
-                result = try bound(state[name] ?? Tensor64(shape: full, repeating: 0), "state", name, full)
-            case .hyper(let name):
-                guard let value = hypers[name] ?? hyper(named: name)?.value else {
-                    throw EvaluationError.missingValue(kind: "hyper", name: name)
-                }
-                result = .scalar(value)
+            case .param(let p):
+                result = try bound(params[self[p].name], "param", self[p].name, full)
+            case .state(let s):
+                result = try bound(state[s] ?? Tensor64(shape: full, repeating: 0), "state", name(of: s), full)
+            case .hyper(let h):
+                result = .scalar(hypers[self[h].name] ?? self[h].value)
             case .stepCount: result = .scalar(Double(step))
             case .epochCount: result = .scalar(Double(epoch))
             case .batchSize:
@@ -63,11 +60,10 @@ extension Graph {
         return Dictionary(uniqueKeysWithValues: zip(ids, values))
     }
 
-    /// What the `assign` nodes write, by parameter or state name, given the values from `evaluate`: one
-    /// optimizer step.
-    public func assignments(_ values: [ValueID: Tensor64]) -> [String: Tensor64] {
-        var out: [String: Tensor64] = [:]
-        for v in ids { if case .assign(let name) = self[v].op { out[name] = values[v] } }
+    /// What the `assign` nodes write, by buffer, given the values from `evaluate`: one optimizer step.
+    public func assignments(_ values: [ValueID: Tensor64]) -> [BufferID: Tensor64] {
+        var out: [BufferID: Tensor64] = [:]
+        for v in ids { if case .assign(let b) = self[v].op { out[b] = values[v] } }
         return out
     }
 

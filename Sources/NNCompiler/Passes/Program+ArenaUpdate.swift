@@ -5,7 +5,7 @@ import NNIR
 enum ArenaOperand: Hashable, CustomStringConvertible {
     case param                 // params[offset(p) + i]
     case grad                  // grads[offset(p) + i]
-    case state(String)         // state[slot · params_numel + offset(p) + i]
+    case state(StateSlot)      // state[slot · params_numel + offset(p) + i]
     case scalar(ValueID)       // shared by every parameter
     case local(Int)            // an earlier node of the same update
 
@@ -13,7 +13,7 @@ enum ArenaOperand: Hashable, CustomStringConvertible {
         switch self {
         case .param: return "P"
         case .grad: return "G"
-        case .state(let s): return "S:\(s)"
+        case .state(let s): return "S:\(s.rawValue)"
         case .scalar(let v): return "\(v)"
         case .local(let k): return "b\(k)"
         }
@@ -22,27 +22,27 @@ enum ArenaOperand: Hashable, CustomStringConvertible {
 
 extension Program {
     /// The parameter a kernel updates, when it is an optimizer update of exactly one trainable parameter.
-    func updatedParam(_ k: Kernel) -> String? {
+    func updatedParam(_ k: Kernel) -> ParamID? {
         guard k.kind == .loop else { return nil }
-        let targets = k.body.compactMap { v -> String? in
-            if case .assign(let t) = graph[v].op, graph.param(named: t)?.trainable == true { return t } else { return nil }
+        let targets = k.body.compactMap { v -> ParamID? in
+            if case .assign(.param(let p)) = graph[v].op, graph[p].trainable { return p } else { return nil }
         }
         return targets.count == 1 ? targets[0] : nil
     }
 
     /// Classifies an operand of the update of parameter `p`; nil when it is neither aligned with `p` nor shared.
-    func arenaOperand(_ x: ValueID, of p: String, in body: [ValueID]) -> ArenaOperand? {
+    func arenaOperand(_ x: ValueID, of p: ParamID, in body: [ValueID]) -> ArenaOperand? {
         if let k = body.firstIndex(of: x) { return .local(k) }
         if graph.type(x).shape.isScalar { return .scalar(x) }
         switch graph[x].op {
         case .param(p): return .param
-        case .state(let s) where parseStateName(s)?.param == p: return .state(parseStateName(s)!.slot)
-        default: return graph.outputs["grad.\(p)"] == x ? .grad : nil
+        case .state(let s) where s.param == p: return .state(s.slot)
+        default: return graph.gradient(of: p) == x ? .grad : nil
         }
     }
 
     /// The update's structure with the parameter abstracted away: equal for parameters updated the same way.
-    func updateSignature(_ k: Kernel, _ p: String) -> String? {
+    func updateSignature(_ k: Kernel, _ p: ParamID) -> String? {
         var parts: [String] = []
         for v in k.body {
             let n = graph[v]
@@ -52,7 +52,12 @@ extension Program {
                 ops.append(o.description)
             }
             var op = n.op.mnemonic
-            if case .assign(let t) = n.op { op += t == p ? "=P" : "=S:\(parseStateName(t)?.slot ?? t)" }
+            switch n.op {
+            case .assign(.param(p)): op += "=P"
+            case .assign(.state(let s)) where s.param == p: op += "=S:\(s.slot.rawValue)"
+            case .assign: return nil
+            default: break
+            }
             parts.append(op + "(" + ops.joined(separator: ",") + ")")
         }
         return parts.joined(separator: ";")
@@ -61,45 +66,23 @@ extension Program {
     /// Merges the per-parameter optimizer updates that share a signature into one loop over the flat parameter,
     /// gradient and state arenas (as llm.c does), when those parameters are contiguous in the arena.
     mutating func mergeOptimizerUpdates() {
-        let layout = ParamLayout(graph)
         var groups: [String: [Int]] = [:]
         for (i, k) in kernels.enumerated() {
             if let p = updatedParam(k), let sig = updateSignature(k, p) { groups[sig, default: []].append(i) }
         }
         var remove = Set<Int>()
         for (_, members) in groups.sorted(by: { $0.value[0] < $1.value[0] }) where members.count > 1 {
-            let names = members.map { updatedParam(kernels[$0])! }.sorted { layout.offset[$0]! < layout.offset[$1]! }
-            guard layout.isContiguous(names) else { continue }
-            let first = members.first { updatedParam(kernels[$0]) == names[0] }!
-            let total = names.reduce(0) { $0 + layout.count[$1]! }
+            let ps = members.map { updatedParam(kernels[$0])! }.sorted { layout.offset($0) < layout.offset($1) }
+            guard layout.isContiguous(ps) else { continue }
+            let first = members.first { updatedParam(kernels[$0]) == ps[0] }!
+            let total = ps.reduce(0) { $0 + layout.count($1) }
             var merged = kernels[first]
-            merged.kind = .arenaUpdate(params: names)
+            merged.kind = .arenaUpdate(params: ps)
             merged.space = Shape([total])
             let last = members.max()!
             kernels[last] = merged
             remove.formUnion(members.filter { $0 != last })
         }
         kernels = kernels.enumerated().filter { !remove.contains($0.offset) }.map(\.element)
-    }
-}
-
-/// Where each parameter sits in the params arena: trainable parameters first, in table order, then buffers.
-public struct ParamLayout {
-    public var order: [String] = []
-    public var offset: [String: Int] = [:]
-    public var count: [String: Int] = [:]
-    public var total = 0
-
-    public init(_ graph: Graph) {
-        for p in graph.params.filter(\.trainable) + graph.params.filter({ !$0.trainable }) {
-            order.append(p.name)
-            offset[p.name] = total
-            count[p.name] = p.count
-            total += p.count
-        }
-    }
-
-    func isContiguous(_ names: [String]) -> Bool {
-        zip(names, names.dropFirst()).allSatisfy { offset[$0]! + count[$0]! == offset[$1]! }
     }
 }

@@ -8,8 +8,8 @@ extension Program {
     /// run in the loop after the GEMM, and a bias gradient (`sum_batch`) is accumulated in the loop that
     /// produces its operand. Optimizer nodes only fuse with each other, so that no parameter is overwritten
     /// before the backward pass has read it. Without `fusion` every op is its own kernel.
-    public static func scheduled(_ kind: ProgramKind, graph: Graph, fusion: Bool) -> Program {
-        var p = Program(kind: kind, graph: graph, roots: graph.roots(for: kind))
+    public static func scheduled(_ kind: ProgramKind, graph: Graph, layout: ParamLayout, fusion: Bool) -> Program {
+        var p = Program(kind: kind, graph: graph, layout: layout, roots: graph.roots(for: kind))
         let live = graph.live(from: p.roots)
         let optimizerOnly = graph.optimizerOnlyNodes()
         let users = graph.users()
@@ -204,7 +204,7 @@ extension Graph {
     /// Nodes that exist only to update parameters: they feed an `assign` but not the loss or a gradient.
     func optimizerOnlyNodes() -> Set<ValueID> {
         let effects = ids.filter { if case .assign = self[$0].op { return true } else { return false } }
-        let needed = live(from: outputs.filter { $0.key != "lr" }.map(\.value))
+        let needed = live(from: outputs.filter { $0.key != .learningRate }.map(\.value))
         return live(from: effects).subtracting(needed)
     }
 }

@@ -3,9 +3,9 @@ import NNIR
 /// Where a value lives while a program runs.
 public enum Storage: Hashable, Sendable {
     case input(String)                 // the batch the runtime passes in: x, y
-    case param(Int)                    // params + offset (elements)
-    case grad(Int)                     // grads + offset: a parameter's gradient, laid out like params
-    case state(slot: Int, offset: Int) // state + slot·params_numel + offset
+    case param(ParamID)                // params + the parameter's offset (`ParamLayout`)
+    case grad(ParamID)                 // grads + the same offset: the parameter's gradient
+    case state(StateID)                // state + slot·params_numel + the parameter's offset
     case output                        // the caller's `out` buffer (eval, predict)
     case arena(Int)                    // arena + byte offset
     case local                         // a scalar in a C local variable
@@ -33,8 +33,6 @@ extension Program {
     /// Places every value: sources and gradients in their arenas, activations in one arena by liveness.
     public func planMemory(elementSize: Int) -> MemoryPlan {
         var plan = MemoryPlan(elementSize: elementSize, maxBatch: graph.config.maxBatch)
-        let layout = ParamLayout(graph)
-        let slots = optimizerSlots(graph.config.optimizer)
         let where_ = kernelIndex()
         let stored = materialized()
 
@@ -43,25 +41,18 @@ extension Program {
         for v in graph.live(from: roots) {
             switch graph[v].op {
             case .input(let name): pin(v, .input(name))
-            case .param(let p): pin(v, .param(layout.offset[p]!))
-            case .state(let s):
-                let (slot, param) = parseStateName(s)!
-                pin(v, .state(slot: slots.firstIndex(of: slot)!, offset: layout.offset[param]!))
+            case .param(let p), .assign(.param(let p)): pin(v, .param(p))
+            case .state(let s), .assign(.state(let s)): pin(v, .state(s))
             case .hyper, .constant, .stepCount, .epochCount, .batchSize: pin(v, .local)
-            case .assign(let t):
-                if let off = layout.offset[t] { pin(v, .param(off)) } else {
-                    let (slot, param) = parseStateName(t)!
-                    pin(v, .state(slot: slots.firstIndex(of: slot)!, offset: layout.offset[param]!))
-                }
             default: if graph.type(v).shape.isScalar { pin(v, .local) }
             }
         }
         if kind == .train || kind == .gradcheck {
-            for p in graph.params where p.trainable {
-                if let g = graph.outputs["grad.\(p.name)"], where_[g] != nil { pin(g, .grad(layout.offset[p.name]!)) }
+            for p in graph.paramIDs where graph[p].trainable {
+                if let g = graph.gradient(of: p), where_[g] != nil { pin(g, .grad(p)) }
             }
         }
-        if kind == .eval || kind == .predict, let o = graph.outputs["output"], where_[o] != nil { pin(o, .output) }
+        if kind == .eval || kind == .predict, let o = graph.outputs[.output], where_[o] != nil { pin(o, .output) }
         chooseGemmTargets(&plan, stored: stored)
         allocateArena(&plan, stored: stored, where_: where_)
         for v in graph.live(from: roots) where plan.storage[v] == nil { plan.storage[v] = .register }

@@ -13,7 +13,8 @@ extension Program {
             case .loop: head += "loop over \(k.space)"
             case .rowwise: head += "row-wise over \(k.space)"
             case .window: head += "window \(k.space)"
-            case .arenaUpdate(let ps): head += "one loop over the parameter arena \(k.space) for \(ps.joined(separator: ", "))"
+            case .arenaUpdate(let ps):
+                head += "one loop over the parameter arena \(k.space) for \(ps.map { graph[$0].name }.joined(separator: ", "))"
             }
             out += head + "\n"
             for v in k.nodes {
@@ -25,11 +26,10 @@ extension Program {
 
     /// The `plan` dump: where each stored value lives and for how long, then the bytes saved.
     public func dumpPlan(_ plan: MemoryPlan) -> String {
-        let layout = ParamLayout(graph)
         var out = "// memory plan of the \(kind.rawValue) program of \(graph.name), max batch \(plan.maxBatch), "
         out += "\(plan.elementSize)-byte elements\n"
         out += "params \(layout.total) elements, grads \(layout.total), "
-        out += "state \(optimizerSlots(graph.config.optimizer).count)×\(layout.total)\n"
+        out += "state \(layout.slots.count)×\(layout.total)\n"
         for (v, s) in plan.storage.sorted(by: { $0.key < $1.key }) {
             guard case .arena(let off) = s, let life = plan.lifetimes[v] else { continue }
             let end = off + plan.bytes(graph.type(v))

@@ -46,9 +46,13 @@ extension Program {
         for (i, k) in kernels.enumerated() {
             for v in k.nodes {
                 guard case .assign(let t) = graph[v].op else { continue }
-                let target: Op = graph.param(named: t) != nil ? .param(t) : .state(t)
+                let target: Op
+                switch t {
+                case .param(let p): target = .param(p)
+                case .state(let s): target = .state(s)
+                }
                 if let r = lastRead[target], r > i {
-                    throw TypeError("\(k.name) overwrites \(t) before \(kernels[r].name) reads it")
+                    throw TypeError("\(k.name) overwrites \(graph.name(of: t)) before \(kernels[r].name) reads it")
                 }
             }
         }

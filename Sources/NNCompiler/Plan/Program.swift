@@ -28,7 +28,7 @@ public struct Kernel: Sendable {
         case window
         /// The optimizer update as one loop over the flat parameter arena (elements `range` of it): `body` is
         /// the update of the first parameter; every parameter in `params` has the same update.
-        case arenaUpdate(params: [String])
+        case arenaUpdate(params: [ParamID])
     }
 
     public var kind: Kind
@@ -47,6 +47,8 @@ public struct Kernel: Sendable {
 public struct Program: Sendable {
     public var kind: ProgramKind
     public var graph: Graph
+    /// Where the parameters and their state are: the same for every program of a model.
+    public var layout: ParamLayout
     public var roots: [ValueID]
     public var kernels: [Kernel] = []
 
@@ -77,13 +79,13 @@ extension Graph {
     /// The program's roots: the values it must produce.
     func roots(for kind: ProgramKind) -> [ValueID] {
         let effects = ids.filter { if case .assign = self[$0].op { return true } else { return false } }
-        let grads = outputs.filter { $0.key.hasPrefix("grad.") }.sorted { $0.key < $1.key }.map(\.value)
+        let grads = paramIDs.compactMap { gradient(of: $0) }
         switch kind {
         // The merged optimizer loop reads every gradient from the grads arena, so each is a root.
-        case .train: return [outputs["loss"]!, outputs["lr"]!] + effects + grads
-        case .eval: return [outputs["loss"]!, outputs["output"]!]
-        case .predict: return [outputs["output"]!]
-        case .gradcheck: return [outputs["loss"]!] + grads
+        case .train: return [outputs[.loss]!, outputs[.learningRate]!] + effects + grads
+        case .eval: return [outputs[.loss]!, outputs[.output]!]
+        case .predict: return [outputs[.output]!]
+        case .gradcheck: return [outputs[.loss]!] + grads
         }
     }
 }

@@ -13,8 +13,8 @@ func makeTestGraph(_ name: String, optimizer: OptimizerSpec = .sgd(learningRate:
 extension Graph {
     /// Declares a parameter (or, with `trainable: false`, a buffer) and adds its node.
     mutating func addParam(_ name: String, _ shape: [Int], trainable: Bool = true) throws -> ValueID {
-        params.append(ParamInfo(name: name, shape: shape, initializer: .zeros, trainable: trainable))
-        return try add(.param(name), [], declared: TensorType(.f32, Shape(shape)))
+        let p = declareParam(ParamInfo(name: name, shape: shape, initializer: .zeros, trainable: trainable))
+        return try add(.param(p), [], declared: TensorType(.f32, Shape(shape)))
     }
 
     /// Adds a batched input whose per-sample dimensions are `dims`.

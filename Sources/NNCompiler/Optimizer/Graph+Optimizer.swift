@@ -1,36 +1,15 @@
 import NNIR
 
-/// The optimizer state kept per parameter, in slot order; slot k of parameter p lives at
-/// state[k · params_numel + offset(p)].
-public func optimizerSlots(_ spec: OptimizerSpec) -> [String] {
-    switch spec {
-    case .sgd(_, let momentum, _, _, let velocity): return momentum > 0 ? [velocity ? "velocity" : "momentum"] : []
-    case .adam(_, _, _, _, _, _, let amsgrad): return ["m", "v"] + (amsgrad ? ["v_max"] : [])
-    case .adagrad: return ["sum"]
-    case .rmsprop(_, _, _, _, let momentum, let centered):
-        return ["square_avg"] + (momentum > 0 ? ["momentum_buffer"] : []) + (centered ? ["grad_avg"] : [])
-    }
-}
-
-/// The name of optimizer state slot `slot` of parameter `param`, e.g. "m[0.weight]".
-public func stateName(_ slot: String, _ param: String) -> String { "\(slot)[\(param)]" }
-
-/// The slot and parameter of a state name made by `stateName`; nil for a parameter's own name.
-public func parseStateName(_ name: String) -> (slot: String, param: String)? {
-    guard name.hasSuffix("]"), let open = name.firstIndex(of: "[") else { return nil }
-    return (String(name[..<open]), String(name[name.index(after: open)..<name.index(before: name.endIndex)]))
-}
-
 extension Graph {
     /// Appends the learning-rate schedule and the optimizer update as graph code: for every trainable
-    /// parameter, `assign` nodes that write the new parameter and state values. Adds output "lr".
+    /// parameter, `assign` nodes that write the new parameter and state values. Adds the output
+    /// `.learningRate`.
     public func withOptimizerUpdate() -> Graph {
         var e = GraphEditor(self)
         let lr = e.learningRate(config)
-        e.graph.outputs["lr"] = lr
-        for p in params where p.trainable {
-            guard let g = outputs["grad.\(p.name)"],
-                  let pv = ids.first(where: { self[$0].op == .param(p.name) }) else { continue }
+        e.graph.outputs[.learningRate] = lr
+        for p in paramIDs where self[p].trainable {
+            guard let g = gradient(of: p), let pv = node(of: p) else { continue }
             e.update(p, value: pv, grad: g, lr: lr, spec: config.optimizer)
         }
         return e.graph
@@ -38,40 +17,42 @@ extension Graph {
 }
 
 extension GraphEditor {
-    mutating func state(_ slot: String, _ p: ParamInfo) -> ValueID {
-        add(.state(stateName(slot, p.name)), [], declared: TensorType(.f32, Shape(p.shape)))
+    mutating func state(_ slot: StateSlot, _ p: ParamID) -> ValueID {
+        add(.state(StateID(slot, of: p)), [], declared: TensorType(.f32, Shape(graph[p].shape)))
     }
+
+    /// Writes `value` into `slot` of parameter `p`'s optimizer state.
+    mutating func assign(_ slot: StateSlot, _ p: ParamID, _ value: ValueID) { add(.assign(.state(StateID(slot, of: p))), [value]) }
 
     /// A hyperparameter node, declared with its default on first use.
     mutating func hyper(_ name: String, _ value: Double, _ help: String) -> ValueID {
-        graph.declareHyper(name, value, help)
-        return hyper(name)
+        add(.hyper(graph.declareHyper(name, value, help)), [])
     }
 
     /// g + wd·p: L2 regularization folded into the gradient, as torch's `weight_decay`.
     mutating func decayed(_ g: ValueID, _ pv: ValueID, _ wd: ValueID) -> ValueID { add(g, mul(wd, pv)) }
 
-    mutating func update(_ p: ParamInfo, value pv: ValueID, grad g0: ValueID, lr: ValueID, spec: OptimizerSpec) {
+    mutating func update(_ p: ParamID, value pv: ValueID, grad g0: ValueID, lr: ValueID, spec: OptimizerSpec) {
         let one = const(1)
         switch spec {
         case .sgd(_, let momentum, let nesterov, let wd0, let velocity):
             let mu = momentum > 0 ? hyper("momentum", momentum, "momentum factor μ") : nil
             let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
             guard let mu else {
-                add(.assign(p.name), [sub(pv, mul(lr, g))])
+                add(.assign(.param(p)), [sub(pv, mul(lr, g))])
                 return
             }
             if velocity {                                                       // the lectures' form
-                let v = sub(mul(mu, state("velocity", p)), mul(lr, g))          // v ← μv − lr·g
-                add(.assign(stateName("velocity", p.name)), [v])
+                let v = sub(mul(mu, state(.velocity, p)), mul(lr, g))           // v ← μv − lr·g
+                assign(.velocity, p, v)
                 let step = nesterov ? sub(mul(mu, v), mul(lr, g)) : v           // Nesterov: μv − lr·g
-                add(.assign(p.name), [add(pv, step)])
+                add(.assign(.param(p)), [add(pv, step)])
                 return
             }
-            let v = add(mul(mu, state("momentum", p)), g)                       // v ← μv + g
-            add(.assign(stateName("momentum", p.name)), [v])
+            let v = add(mul(mu, state(.momentum, p)), g)                        // v ← μv + g
+            assign(.momentum, p, v)
             let step = nesterov ? add(g, mul(mu, v)) : v                         // Nesterov looks ahead
-            add(.assign(p.name), [sub(pv, mul(lr, step))])
+            add(.assign(.param(p)), [sub(pv, mul(lr, step))])
         case .adam(_, let b1, let b2, let eps, let wd0, let decoupled, let amsgrad):
             let beta1 = hyper("beta1", b1, "Adam β₁, decay of the first moment")
             let beta2 = hyper("beta2", b2, "Adam β₂, decay of the second moment")
@@ -83,18 +64,18 @@ extension GraphEditor {
             let stepSize = div(lr, sub(one, pow(beta1, t)))
             let invSqrtBC2 = unary(.reciprocal, unary(.sqrt, sub(one, pow(beta2, t))))
             let g = decoupled ? g0 : decayed(g0, pv, wd)
-            let m = add(mul(beta1, state("m", p)), mul(sub(one, beta1), g))     // m ← β₁m + (1−β₁)g
-            let v = add(mul(beta2, state("v", p)), mul(sub(one, beta2), unary(.square, g)))
-            add(.assign(stateName("m", p.name)), [m])
-            add(.assign(stateName("v", p.name)), [v])
+            let m = add(mul(beta1, state(.m, p)), mul(sub(one, beta1), g))      // m ← β₁m + (1−β₁)g
+            let v = add(mul(beta2, state(.v, p)), mul(sub(one, beta2), unary(.square, g)))
+            assign(.m, p, m)
+            assign(.v, p, v)
             var vUsed = v
             if amsgrad {                                                        // v_max ← max(v_max, v), used for v
-                vUsed = add(.binary(.max), [state("v_max", p), v])
-                add(.assign(stateName("v_max", p.name)), [vUsed])
+                vUsed = add(.binary(.max), [state(.vMax, p), v])
+                assign(.vMax, p, vUsed)
             }
             let denom = add(mul(unary(.sqrt, vUsed), invSqrtBC2), epsilon)
             let base = decoupled ? mul(pv, sub(one, mul(lr, wd))) : pv           // AdamW: p ← p(1 − lr·wd) first
-            add(.assign(p.name), [sub(base, mul(stepSize, div(m, denom)))])
+            add(.assign(.param(p)), [sub(base, mul(stepSize, div(m, denom)))])
         case .adagrad(_, let lrDecay, let wd0, let eps, let initial):
             let decay = hyper("lr_decay", lrDecay, "AdaGrad learning-rate decay: lr/(1 + (t−1)·lr_decay)")
             let epsilon = hyper("eps", eps, "AdaGrad ε, added to the denominator")
@@ -105,30 +86,30 @@ extension GraphEditor {
             // The state arena starts at zero, so the first step adds the starting value: s ← s + s₀·[t = 1] + g²,
             // in torch's order ((s₀ + g₁²) + g₂² …); on later steps the added term is exactly 0.
             let first = unary(.step, sub(const(1.5), t))
-            let s = add(add(state("sum", p), mul(s0, first)), unary(.square, g))  // s ← s + g²
-            add(.assign(stateName("sum", p.name)), [s])
-            add(.assign(p.name), [sub(pv, mul(clr, div(g, add(unary(.sqrt, s), epsilon))))])
+            let s = add(add(state(.sum, p), mul(s0, first)), unary(.square, g))   // s ← s + g²
+            assign(.sum, p, s)
+            add(.assign(.param(p)), [sub(pv, mul(clr, div(g, add(unary(.sqrt, s), epsilon))))])
         case .rmsprop(_, let a, let eps, let wd0, let momentum, let centered):
             let alpha = hyper("alpha", a, "RMSProp smoothing constant α")
             let epsilon = hyper("eps", eps, "RMSProp ε, added to the denominator")
             let mu = momentum > 0 ? hyper("momentum", momentum, "RMSProp momentum factor μ") : nil
             let g = decayed(g0, pv, hyper("weight_decay", wd0, "L2 weight decay, added to the gradient"))
-            let v = add(mul(alpha, state("square_avg", p)), mul(sub(one, alpha), unary(.square, g)))
-            add(.assign(stateName("square_avg", p.name)), [v])
+            let v = add(mul(alpha, state(.squareAvg, p)), mul(sub(one, alpha), unary(.square, g)))
+            assign(.squareAvg, p, v)
             var variance = v
             if centered {                                                       // v − (running mean of g)²
-                let ga = add(mul(alpha, state("grad_avg", p)), mul(sub(one, alpha), g))
-                add(.assign(stateName("grad_avg", p.name)), [ga])
+                let ga = add(mul(alpha, state(.gradAvg, p)), mul(sub(one, alpha), g))
+                assign(.gradAvg, p, ga)
                 variance = sub(v, unary(.square, ga))
             }
             let scaled = div(g, add(unary(.sqrt, variance), epsilon))
             guard let mu else {
-                add(.assign(p.name), [sub(pv, mul(lr, scaled))])
+                add(.assign(.param(p)), [sub(pv, mul(lr, scaled))])
                 return
             }
-            let b = add(mul(mu, state("momentum_buffer", p)), scaled)           // b ← μb + g/(√v + ε)
-            add(.assign(stateName("momentum_buffer", p.name)), [b])
-            add(.assign(p.name), [sub(pv, mul(lr, b))])
+            let b = add(mul(mu, state(.momentumBuffer, p)), scaled)             // b ← μb + g/(√v + ε)
+            assign(.momentumBuffer, p, b)
+            add(.assign(.param(p)), [sub(pv, mul(lr, b))])
         }
     }
 }
