@@ -35,6 +35,13 @@ final class GraphBuilder {
     }
 
     func scoped(_ name: String) -> String { (scope + [name]).joined(separator: ".") }
+
+    /// Names a value inside the layer at `prefix` for the generated C: `role` and the layer's path (`xhat1`).
+    @discardableResult
+    func name(_ v: ValueID, _ role: String, _ prefix: String) -> ValueID {
+        graph.nodes[v.index].name = layerValueName(role, prefix)
+        return v
+    }
 }
 
 enum ParamKind { case trainable, buffer }

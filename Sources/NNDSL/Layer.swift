@@ -37,7 +37,10 @@ public final class Sequential: Layer {
         var h = x
         for (i, layer) in layers.enumerated() {
             b.scope.append(String(i))
+            let before = b.graph.nodes.count
             h = layer(h)
+            // The layer's output is `h` and its index path (h1, h1_0), as in the lectures and llm.c.
+            if h.id.index >= before { b.graph.nodes[h.id.index].name = layerValueName("h", b.scope.joined(separator: ".")) }
             b.scope.removeLast()
         }
         return h

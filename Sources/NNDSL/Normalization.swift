@@ -11,7 +11,7 @@ public final class BatchNorm: Layer {
     let site: SourceSite
     var created: Params?
 
-    struct Params { var weight, bias: ValueID?; var mean, variance: ValueID; var meanID, varID: ParamID }
+    struct Params { var weight, bias: ValueID?; var mean, variance: ValueID; var meanID, varID: ParamID; var prefix: String }
 
     public init(_ features: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true, name: String? = nil,
                 file: String = #filePath, line: Int = #line, column: Int = #column) {
@@ -35,13 +35,15 @@ public final class BatchNorm: Layer {
         func c(_ v: Double) -> ValueID { op(.constant(v), []) }
         let n = op(.batchSize, [])
         // Train mode: batch statistics (biased variance for normalizing).
-        let mean = op(.binary(.div), [op(.sumBatch, [x.id]), n])
-        let centered = op(.binary(.sub), [x.id, mean])
-        let variance = op(.binary(.div), [op(.sumBatch, [op(.unary(.square), [centered])]), n])
-        let trainY = op(.binary(.mul), [centered, op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])])])
+        let mean = b.name(op(.binary(.div), [op(.sumBatch, [x.id]), n]), "mean", p.prefix)
+        let centered = b.name(op(.binary(.sub), [x.id, mean]), "xc", p.prefix)
+        let variance = b.name(op(.binary(.div), [op(.sumBatch, [op(.unary(.square), [centered])]), n]), "var", p.prefix)
+        let rstd = b.name(op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])]), "rstd", p.prefix)
+        let trainY = b.name(op(.binary(.mul), [centered, rstd]), "xhat", p.prefix)
         // Eval mode: running statistics.
-        let evalY = op(.binary(.mul), [op(.binary(.sub), [x.id, p.mean]),
-                                       op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [p.variance, c(eps)])])])])
+        let evalY = b.name(op(.binary(.mul), [op(.binary(.sub), [x.id, p.mean]),
+                                              op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [p.variance, c(eps)])])])]),
+                           "xhat", p.prefix)
         var y = op(.byMode(.batchStatistics), [trainY, evalY])
         if let w = p.weight, let bias = p.bias { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
         // Running statistics, updated in training only (the unbiased variance, as PyTorch).
@@ -63,7 +65,8 @@ public final class BatchNorm: Layer {
         declareCounter("\(prefix).num_batches_tracked", site: site)
         let graph = GraphBuilder.shared.graph
         return Params(weight: weight, bias: bias, mean: mean, variance: variance,
-                      meanID: graph.paramID(named: "\(prefix).running_mean")!, varID: graph.paramID(named: "\(prefix).running_var")!)
+                      meanID: graph.paramID(named: "\(prefix).running_mean")!, varID: graph.paramID(named: "\(prefix).running_var")!,
+                      prefix: prefix)
     }
 }
 
@@ -91,7 +94,7 @@ public final class Dropout: Layer {
 func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, site: SourceSite) -> Tensor {
     let b = GraphBuilder.shared
     let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
-    let mask = b.add(.dropoutMask, [rate], declared: type, site: site)
+    let mask = b.name(b.add(.dropoutMask, [rate], declared: type, site: site), "mask", b.scope.joined(separator: "."))
     let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
     return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
 }
@@ -115,6 +118,8 @@ public final class LayerNorm: Layer {
     let name: String?
     let site: SourceSite
     var created: (weight: ValueID, bias: ValueID)??
+    /// The layer's state_dict prefix, which names its values (`xhat1`).
+    var prefix = ""
 
     public init(_ features: Int, eps: Double = 1e-5, elementwiseAffine: Bool = true, name: String? = nil,
                 file: String = #filePath, line: Int = #line, column: Int = #column) {
@@ -131,17 +136,17 @@ public final class LayerNorm: Layer {
         let b = GraphBuilder.shared
         expectFeatures(x, features, layer: "LayerNorm(\(features))", site: site)
         if created == nil {
-            let prefix = layerPrefix(name, kind: "layernorm")
+            prefix = layerPrefix(name, kind: "layernorm")
             created = affine ? (declareParameter("\(prefix).weight", [features], .constant(1), site: site),
                                 declareParameter("\(prefix).bias", [features], .zeros, site: site)) : .some(nil)
         }
         func op(_ o: Op, _ xs: [ValueID]) -> ValueID { b.add(o, xs, site: site) }
         let k = op(.constant(Double(features)), [])
-        let mean = op(.binary(.div), [op(.sumRow, [x.id]), k])
-        let centered = op(.binary(.sub), [x.id, mean])
-        let variance = op(.binary(.div), [op(.sumRow, [op(.unary(.square), [centered])]), k])
-        let inv = op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, op(.constant(eps), [])])])])
-        var y = op(.binary(.mul), [centered, inv])
+        let mean = b.name(op(.binary(.div), [op(.sumRow, [x.id]), k]), "mean", prefix)
+        let centered = b.name(op(.binary(.sub), [x.id, mean]), "xc", prefix)
+        let variance = b.name(op(.binary(.div), [op(.sumRow, [op(.unary(.square), [centered])]), k]), "var", prefix)
+        let inv = b.name(op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, op(.constant(eps), [])])])]), "rstd", prefix)
+        var y = b.name(op(.binary(.mul), [centered, inv]), "xhat", prefix)
         if let (w, bias) = created! { y = op(.binary(.add), [op(.binary(.mul), [y, w]), bias]) }
         return Tensor(y)
     }
@@ -184,12 +189,14 @@ public final class BatchNorm2d: Layer {
         func expand(_ v: ValueID) -> ValueID { b.add(.reshape, [v], declared: perChannel, site: site) }
         func sum(_ v: ValueID) -> ValueID { b.add(.sumTo, [v], declared: perChannel, site: site) }
         let count = op(.binary(.mul), [op(.batchSize, []), c(Double(s.dims[1] * s.dims[2]))])
-        let mean = op(.binary(.div), [sum(x.id), count])
-        let centered = op(.binary(.sub), [x.id, mean])
-        let variance = op(.binary(.div), [sum(op(.unary(.square), [centered])), count])
-        let trainY = op(.binary(.mul), [centered, op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])])])
-        let evalY = op(.binary(.mul), [op(.binary(.sub), [x.id, expand(p.mean)]),
-                                       op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [expand(p.variance), c(eps)])])])])
+        let mean = b.name(op(.binary(.div), [sum(x.id), count]), "mean", p.prefix)
+        let centered = b.name(op(.binary(.sub), [x.id, mean]), "xc", p.prefix)
+        let variance = b.name(op(.binary(.div), [sum(op(.unary(.square), [centered])), count]), "var", p.prefix)
+        let rstd = b.name(op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [variance, c(eps)])])]), "rstd", p.prefix)
+        let trainY = b.name(op(.binary(.mul), [centered, rstd]), "xhat", p.prefix)
+        let evalY = b.name(op(.binary(.mul), [op(.binary(.sub), [x.id, expand(p.mean)]),
+                                              op(.unary(.reciprocal), [op(.unary(.sqrt), [op(.binary(.add), [expand(p.variance), c(eps)])])])]),
+                           "xhat", p.prefix)
         var y = op(.byMode(.batchStatistics), [trainY, evalY])
         if let w = p.weight, let bias = p.bias { y = op(.binary(.add), [op(.binary(.mul), [y, expand(w)]), expand(bias)]) }
         let keep = c(1 - momentum), m = c(momentum)

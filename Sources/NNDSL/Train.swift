@@ -67,8 +67,11 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     var l = loss.build(output.id, y, site: s)
     // The penalty is part of the loss that is trained and logged, as `loss = criterion(…) + penalty` in PyTorch;
     // evaluation (validation and test loss, eval) reports the criterion alone.
+    b.graph.nodes[l.index].name = "loss"
     if let penalty {
+        b.graph.nodes[l.index].name = "criterion"
         let total = b.add(.binary(.add), [l, penalty.build()], site: penalty.site)
+        b.graph.nodes[total.index].name = "loss"
         l = b.add(.byMode(.penalty), [total, l], site: penalty.site)
     }
     b.graph.outputs = [.output: output.id, .loss: l]

@@ -13,12 +13,16 @@ public struct Node: Codable, Hashable, Sendable {
     public var type: TensorType
     /// The DSL site that created it, when there is one.
     public var site: SourceSite?
+    /// What the value is, for readers of the generated C (`h1`, `dW0`, `step_size`): given by the DSL to a
+    /// layer's output, by autodiff to a gradient, by the optimizer lowering to its terms (`Graph+Names`).
+    public var name: String?
 
-    public init(_ op: Op, _ inputs: [ValueID], _ type: TensorType, site: SourceSite? = nil) {
+    public init(_ op: Op, _ inputs: [ValueID], _ type: TensorType, site: SourceSite? = nil, name: String? = nil) {
         self.op = op
         self.inputs = inputs
         self.type = type
         self.site = site
+        self.name = name
     }
 }
 

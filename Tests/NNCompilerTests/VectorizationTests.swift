@@ -11,13 +11,16 @@ import Testing
 /// `restrict` on the bias, the 10-wide `+ b` of a last layer stays scalar on AMD Zen 2. The GEMMs themselves are
 /// vector code in runtime/gemm.c and gemm_avx512.c (tested in runtime/tests).
 @Suite struct VectorizationTests {
-    /// Functions of the training program, by name, with their line span in the C source.
+    /// Functions of the training program's section (its kernels, which the other programs share), by name, with
+    /// their line span in the C source.
     static func trainFunctions(_ c: String) -> [(name: String, lines: ClosedRange<Int>, body: String)] {
         var out: [(String, ClosedRange<Int>, String)] = []
         var open: (String, Int)?
         var body: [String] = []
+        var inTrain = false
         for (i, line) in c.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if open == nil, line.hasPrefix("static void train_k"), let paren = line.firstIndex(of: "(") {
+            if line.hasPrefix("// ---- ") { inTrain = line == "// ---- train program" }
+            if inTrain, open == nil, line.hasPrefix("static void k_"), let paren = line.firstIndex(of: "(") {
                 open = (String(line[line.index(line.startIndex, offsetBy: 12)..<paren]), i + 1)
                 body = []
             }

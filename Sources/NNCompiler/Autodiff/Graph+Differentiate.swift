@@ -53,6 +53,10 @@ extension Graph {
         var adjoint: [ValueID: ValueID] = [loss: e.const(1)]
         for v in ids.reversed() where v <= loss && reaches.contains(v) && dependsOnSource[v.index] {
             guard let g = adjoint[v] else { continue }
+            // The gradient of h1 is dh1, of W0 dW0 (when it is not already the gradient of a later value).
+            if g.index >= nodes.count, e.graph[g].name == nil, e.graph[g].op.info.kind != .source, let x = properName(v) {
+                e.graph.nodes[g.index].name = "d" + x
+            }
             let n = self[v]
             e.site = n.site
             let grads = e.vjp(n, y: v, g: g)

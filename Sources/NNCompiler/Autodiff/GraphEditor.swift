@@ -18,6 +18,12 @@ struct GraphEditor {
 
     func type(_ v: ValueID) -> TensorType { graph.type(v) }
 
+    /// `v`, named for the generated C (`Node.name`).
+    mutating func named(_ name: String, _ v: ValueID) -> ValueID {
+        graph.nodes[v.index].name = name
+        return v
+    }
+
     mutating func const(_ c: Double) -> ValueID { add(.constant(c), []) }
     mutating func unary(_ f: UnaryFn, _ a: ValueID) -> ValueID { add(.unary(f), [a]) }
     mutating func add(_ a: ValueID, _ b: ValueID) -> ValueID { add(.binary(.add), [a, b]) }

@@ -1,8 +1,19 @@
 import NNIR
 
 extension CEmitter {
-    /// The program's entry point: scalar locals, then the kernel calls in order.
+    /// The program's entry point: pointers into the arenas, scalar locals, then the kernel calls in order.
     func entryFunction() -> CFunction {
+        let (e, pointers) = scopedToEntry(reserving: functionNamesCalled())
+        return e.entryFunction(carving: pointers)
+    }
+
+    /// The functions the entry point calls, which its locals must not hide.
+    func functionNamesCalled() -> [String] {
+        program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
+            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64"]
+    }
+
+    private func entryFunction(carving pointers: [CStmt]) -> CFunction {
         var body: [CStmt] = []
         switch program.kind {
         case .train, .eval, .predict:
@@ -18,6 +29,7 @@ extension CEmitter {
             let t = graph.config.target == .classes ? "int32_t" : real
             body.append(.decl("const \(t) *", "y", .cast("const \(t) *", .id("y_"))))
         }
+        body += pointers
         // Scalar sources the program uses, then each kernel or scalar statement in schedule order.
         let live = graph.live(from: program.roots)
         for v in graph.ids where live.contains(v) && plan.storage[v] == .local && graph[v].op.info.kind == .source {
@@ -50,11 +62,11 @@ extension CEmitter {
             body += after.map(scalar)
             i = j + 1
         }
-        let loss = graph.outputs[.loss].map { CExpr.id(sca($0)) }
+        let loss = program.kind == .predict ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train:
             for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
-                body.append(.assign(.index(.id("P"), .int(layout.offset(p))), "+=", lit(1)))
+                body.append(.assign(.index(.id("P"), .id(symbols.offsets[p.index])), "+=", lit(1)))
             }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
@@ -101,10 +113,16 @@ extension CEmitter {
     }
 
     /// The kernels and the entry point of this program.
-    func functions() -> [CTopLevel] {
-        program.kernels.indices.flatMap { i in
-            (kernelFunction(i).map { [CTopLevel.function($0)] } ?? []) + splitWrapper(i)
-                + (pairs.first { $0.value == i }.map { pairWrapper($0.key, i) } ?? [])
-        } + [.function(entryFunction())]
+    func functions() -> [CTopLevel] { kernelGroups().flatMap(\.items) + [.function(entryFunction())] }
+
+    /// Each kernel's function with its wrappers (split, and a pair that ends with it), named by the function,
+    /// for `CModule` to emit a kernel that several programs share once. Scalar kernels have none.
+    func kernelGroups() -> [(kernel: Int, name: String, items: [CTopLevel])] {
+        program.kernels.indices.compactMap { i in
+            let e = scoped(toKernel: i)
+            guard let f = e.kernelFunction(i) else { return nil }
+            let pair = pairs.first { $0.value == i }.map { pairWrapper($0.key, i) } ?? []
+            return (i, kernelName(i), [.function(f)] + e.splitWrapper(i) + pair)
+        }
     }
 }

@@ -23,9 +23,8 @@ extension CEmitter {
             body = arenaUpdate(k, first: ps[0], split: range != nil)
         }
         if let range { params += [.int(range.lo), .int(range.hi)] }
-        let comment = k.nodes.map { graph.line($0).replacingOccurrences(of: "  // ", with: "  from ") }
-        let signature = "static void \(kernelName(k))(\(params.map(\.declaration).joined(separator: ", ")))"
-        return CFunction(comment: comment, signature: signature, body: body)
+        let signature = "static void \(kernelName(i))(\(params.map(\.declaration).joined(separator: ", ")))"
+        return CFunction(comment: loopComment(k) + k.nodes.map(commentLine), signature: signature, body: body)
     }
 
     /// The parameters of kernel `i`, without a split's range. A pointer read from a buffer that no write of the
@@ -56,10 +55,10 @@ extension CEmitter {
 
     /// The call of kernel `i`; a split kernel goes through `nnrt_par_chunks` with its arguments in a struct.
     func kernelCall(_ i: Int) -> CStmt {
-        let k = program.kernels[i], args = kernelArguments(i)
-        guard let range = split(i) else { return .expr(.call(kernelName(k), args)) }
-        return .block([.decl("const \(kernelName(k))_args", "a", .initList(args)),
-                       .expr(.call("nnrt_par_chunks", [.id("\(kernelName(k))_chunk"), .cast("void *", .prefix("&", .id("a"))),
+        let args = kernelArguments(i)
+        guard let range = split(i) else { return .expr(.call(kernelName(i), args)) }
+        return .block([.decl("const \(kernelName(i))_args", "a", .initList(args)),
+                       .expr(.call("nnrt_par_chunks", [.id("\(kernelName(i))_chunk"), .cast("void *", .prefix("&", .id("a"))),
                                                         .int(range.count)]))])
     }
 
@@ -103,7 +102,7 @@ extension CEmitter {
     /// The argument struct of split kernel `i` and the function nnrt_par_chunks calls for each chunk c.
     func splitWrapper(_ i: Int) -> [CTopLevel] {
         guard let range = split(i) else { return [] }
-        let name = kernelName(program.kernels[i]), params = kernelParameters(i)
+        let name = kernelName(i), params = kernelParameters(i)
         let call = CExpr.call(name, params.map { .member(.id("a"), $0.name) } + [.id("lo"), .id("hi")])
         let comment = "\(name): chunk c of its \(range.axis.rawValue) (nnrt_par_chunks runs them on both threads)"
         return [.structType("\(name)_args", params.map(\.field)),
@@ -265,11 +264,8 @@ extension CEmitter {
     }
 
     func arenaArguments(_ k: Kernel, first p: ParamID) -> [CExpr] {
-        let off = layout.offset(p)
         let (slots, scalars) = arenaOperands(k, first: p)
-        return [.id("P") + .int(off), .id("G") + .int(off)]
-            + slots.map { .id("S") + .int(layout.offset(StateID($0, of: p))) }
-            + scalars.map { .id(sca($0)) }
+        return [buffer(.param(p)), buffer(.grad(p))] + slots.map { buffer(.state(StateID($0, of: p))) } + scalars.map { .id(sca($0)) }
     }
 
     /// The optimizer update as one loop over the flat arenas, written for the first parameter's offsets; with

@@ -55,9 +55,9 @@ extension CEmitter {
             let x = n.inputs.map { load($0, in: k) }
             switch n.op {
             case .sumBatch, .sumRow, .sumTo:
-                if AxisLoops(k, self)?.hoists(n.type.shape) == true { tail.append(.assign(.id("part\(v.index)"), "+=", x[0])) }
+                if AxisLoops(k, self)?.hoists(n.type.shape) == true { tail.append(.assign(.id(scope.accumulators[v]!), "+=", x[0])) }
                 else { tail.append(.assign(.index(.id(ptr(v)), index(of: n.type.shape, in: k)), "+=", x[0])) }
-            case .sumAll: tail.append(.assign(.id("acc\(v.index)"), "+=", x[0]))
+            case .sumAll: tail.append(.assign(.id(scope.accumulators[v]!), "+=", x[0]))
             case .assign:
                 tail.append(.assign(.index(.id(ptr(v)), .id("idx")), "=", x[0]))
             default:
@@ -93,14 +93,14 @@ extension CEmitter {
                     let count: CExpr = t.batched ? (t.fixedCount == 1 ? .id("n") : .id("n") * .int(t.fixedCount)) : .int(t.fixedCount)
                     pre.append(.loop("z", .int(0), count, [.assign(.index(.id(ptr(v)), .id("z")), "=", lit(0))]))
                 case .sumAll:
-                    pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
-                    post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))
+                    pre.append(.decl("double", scope.accumulators[v]!, .num(0, float: false)))
+                    post.append(.assign(.prefix("*", .id(sca(v))), "=", .id(scope.accumulators[v]!)))
                 default: break
                 }
             }
             let hoisted = k.body.filter { [.sumBatch, .sumRow, .sumTo].contains(graph[$0].op) && axes.hoists(graph.type($0).shape) }
             return pre + axes.nest(body, partials: hoisted.map { v in
-                (name: "part\(v.index)", type: real, target: .index(.id(ptr(v)), axes.index(of: graph.type(v).shape)))
+                (name: scope.accumulators[v]!, type: real, target: .index(.id(ptr(v)), axes.index(of: graph.type(v).shape)))
             }) + post
         }
         let (rows, cols, twoD) = extent(k.space)
@@ -112,8 +112,8 @@ extension CEmitter {
             case .sumBatch: pre.append(.loop("j", j0, j1, [.assign(.index(.id(ptr(v)), .id("j")), "=", lit(0))]))
             case .sumRow: pre.append(.loop("i", i0, i1, [.assign(.index(.id(ptr(v)), .id("i")), "=", lit(0))]))
             case .sumAll:
-                pre.append(.decl("double", "acc\(v.index)", .num(0, float: false)))
-                post.append(.assign(.prefix("*", .id(sca(v))), "=", .id("acc\(v.index)")))
+                pre.append(.decl("double", scope.accumulators[v]!, .num(0, float: false)))
+                post.append(.assign(.prefix("*", .id(sca(v))), "=", .id(scope.accumulators[v]!)))
             default: break
             }
         }

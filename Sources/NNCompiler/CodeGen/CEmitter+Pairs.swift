@@ -124,14 +124,13 @@ extension CEmitter {
     /// The struct of both kernels' arguments (fields a0_… and a1_…) and the function nnrt_par2 calls: part 0
     /// (the worker) runs the first kernel, part 1 (the caller) the second.
     func pairWrapper(_ i: Int, _ j: Int) -> [CTopLevel] {
-        let (a, b) = (program.kernels[i], program.kernels[j])
         let name = pairName(i, j)
-        let (pa, pb) = (kernelParameters(i), kernelParameters(j))
+        let (pa, pb) = (scoped(toKernel: i).kernelParameters(i), scoped(toKernel: j).kernelParameters(j))
         let fields = pa.map { CParam(type: $0.type, name: "a0_" + $0.name).field } + pb.map { CParam(type: $0.type, name: "a1_" + $0.name).field }
-        let callA = CExpr.call(kernelName(a), pa.map { .member(.id("a"), "a0_" + $0.name) })
-        let callB = CExpr.call(kernelName(b), pb.map { .member(.id("a"), "a1_" + $0.name) })
+        let callA = CExpr.call(kernelName(i), pa.map { .member(.id("a"), "a0_" + $0.name) })
+        let callB = CExpr.call(kernelName(j), pb.map { .member(.id("a"), "a1_" + $0.name) })
         return [.structType("\(name)_args", fields),
-                .function(CFunction(comment: ["\(kernelName(a)) on the worker (part 0) and \(kernelName(b)) on the caller, side by side"],
+                .function(CFunction(comment: ["\(kernelName(i)) on the worker (part 0) and \(kernelName(j)) on the caller, side by side"],
                                     signature: "static void \(name)(void *arg, int part)",
                                     body: [.decl("const \(name)_args *", "a", .cast("const \(name)_args *", .id("arg"))),
                                            .cond(.binary("==", .id("part"), .int(0)), [.expr(callA)]),
@@ -139,7 +138,8 @@ extension CEmitter {
     }
 
     func pairName(_ i: Int, _ j: Int) -> String {
-        "\(program.kind.rawValue)_pair_\(program.kernels[i].name.split(separator: "_")[0])_\(program.kernels[j].name.split(separator: "_")[0])"
+        let prefix = functionNames[i] == nil ? "" : "\(program.kind.rawValue)_"   // as its kernels' (CModule)
+        return "\(prefix)pair_\(program.kernels[i].principal)_\(program.kernels[j].principal)"
     }
 
     /// The call of pair (i, j) in the entry point.

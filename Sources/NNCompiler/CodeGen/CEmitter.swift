@@ -9,13 +9,24 @@ struct CEmitter {
     /// Kernels that run side by side (see CEmitter+Pairs): first → second, and the smallest size that pairs.
     private(set) var pairs: [Int: Int] = [:]
     let pairMin: Int
+    /// The model's named indices: parameter offsets, state slots, hyperparameters.
+    let symbols: CSymbols
+    /// Each kernel's C function where it is not its `name` (`CModule` prefixes the program's kind where another
+    /// program has a different kernel of the same name).
+    var functionNames: [Int: String] = [:]
+    /// The C names of the function being emitted: a kernel's (`scoped(toKernel:)`) or the entry point's.
+    var scope = CScope()
+    /// The values' names, before each function makes them unique.
+    let namer: ValueNamer
 
-    init(_ program: Program, _ plan: MemoryPlan, pairMin: Int = CEmitter.defaultPairMin) {
+    init(_ program: Program, _ plan: MemoryPlan, symbols: CSymbols? = nil, pairMin: Int = CEmitter.defaultPairMin) {
         self.program = program
         self.plan = plan
         self.f64 = program.kind == .gradcheck
         self.stored = program.materialized()
         self.pairMin = pairMin
+        self.symbols = symbols ?? CSymbols(program.graph, program.layout)
+        self.namer = ValueNamer(program.graph)
         self.pairs = findPairs()
     }
 
@@ -24,12 +35,17 @@ struct CEmitter {
     var real: String { f64 ? "double" : "float" }
     func fn(_ name: String) -> String { f64 ? name : name + "f" }
     func lit(_ v: Double) -> CExpr { .num(v, float: !f64) }
-    func kernelName(_ k: Kernel) -> String { "\(program.kind.rawValue)_\(k.name)" }
+    func kernelName(_ i: Int) -> String { functionNames[i] ?? program.kernels[i].name }
 
-    /// The C name of a value inside a kernel: `r7` in a register, `v7` a pointer, `s7` a scalar.
-    func reg(_ v: ValueID) -> String { "r\(v.index)" }
-    func ptr(_ v: ValueID) -> String { "v\(v.index)" }
-    func sca(_ v: ValueID) -> String { "s\(v.index)" }
+    /// The C name of a value in the current scope: a register of a kernel's loop, a pointer (a kernel parameter
+    /// or the entry point's local), a scalar.
+    func reg(_ v: ValueID) -> String { scope.registers[v] ?? name(v) }
+    func ptr(_ v: ValueID) -> String { name(v) }
+    func sca(_ v: ValueID) -> String { name(v) }
+    func name(_ v: ValueID) -> String {
+        guard let n = scope.names[v] else { fatalError("internal compiler error: \(graph.line(v)) has no C name here") }
+        return n
+    }
 
     func shapeNote(_ v: ValueID) -> String { "\(graph.type(v).shape)" }
 
@@ -41,16 +57,14 @@ struct CEmitter {
         return CParam(type: (writes ? "" : "const ") + "\(elem) *", name: ptr(v), note: "\(t.shape)")
     }
 
-    /// The argument passed for a value at the call site in the entry point.
+    /// The argument passed for a value at the call site in the entry point: the pointer the entry point carves
+    /// for its buffer (`entryScope`), or its scalar local.
     func argument(_ v: ValueID, writes: Bool) -> CExpr {
         switch plan.storage[v] ?? .register {
         case .input(let name): return .id(name)
-        case .param(let p): return .id("P") + .int(layout.offset(p))
-        case .grad(let p): return .id("G") + .int(layout.offset(p))
-        case .state(let s): return .id("S") + .int(layout.offset(s))
         case .output: return .id("out")
-        case .arena(let off): return .cast("\(real) *", .id("A") + .int(off))
         case .local: return writes ? .prefix("&", .id(sca(v))) : .id(sca(v))
+        case .param, .grad, .state, .arena: return .id(ptr(v))
         case .register: fatalError("internal compiler error: \(v) has no storage")
         }
     }
@@ -76,8 +90,8 @@ struct CEmitter {
         let x = n.inputs.map { CExpr.id(sca($0)) }
         switch n.op {
         case .hyper(let h):
-            let i = h.index
-            return f64 ? .dot(.index(.id("HPARAMS"), .int(i)), "value") : .index(.member(.id("ctx"), "hp"), .int(i))
+            let i = CExpr.id(symbols.hypers[h.index])
+            return f64 ? .dot(.index(.id("HPARAMS"), i), "value") : .index(.member(.id("ctx"), "hp"), i)
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
         case .epochCount: return f64 ? .num(0, float: false) : .cast("double", .member(.id("ctx"), "epoch"))

@@ -18,6 +18,11 @@ struct CPrinter {
         case .section(let title): text += "\n// ---- \(title)\n\n"
         case .comment(let lines): lines.forEach { emit("/* \($0) */", 0) }
         case .line(let s): emit(s, 0)
+        case .enumeration(let comment, let items):
+            comment.forEach { emit("/* \($0) */", 0) }
+            emit("enum {", 0)
+            items.forEach { emit("\($0.name) = \($0.value)," + ($0.note.map { " /* \($0) */" } ?? ""), 1) }
+            emit("};", 0)
         case .global(let decl, let value): emit("\(decl) = \(expr(value, top: true));", 0)
         case .structType(let name, let fields):
             emit("typedef struct {", 0)
@@ -49,6 +54,10 @@ struct CPrinter {
         case .ret(let e): emit("return" + (e.map { " " + expr($0, top: true) } ?? "") + ";", d)
         case .comment(let c): emit("/* \(c) */", d)
         case .pragma(let p): emit("#pragma " + p, d)
+        case .noted(let inner, let note):
+            stmt(inner, d)
+            text.removeLast()   // the newline
+            text += " /* \(note) */\n"
         case .block(let body):
             emit("{", d)
             body.forEach { stmt($0, d + 1) }

@@ -32,6 +32,7 @@ indirect enum CStmt {
     case comment(String)
     case block([CStmt])
     case pragma(String)                               // #pragma …, first in a block
+    case noted(CStmt, String)                         // a one-line statement with a comment after it: `… /* (n,256) */`
 }
 
 /// A parameter of a generated function: `const float *v3 /* (n,256) */`.
@@ -62,4 +63,5 @@ enum CTopLevel {
     case global(String, CExpr)                        // "static const nnrt_param PARAMS[6]", initializer
     case structType(String, [String])                 // typedef struct { field; … } name;
     case line(String)                                 // a preprocessor line such as `#define`
+    case enumeration([String], [(name: String, value: Int, note: String?)])   // commented `enum { NAME = value, … };`
 }

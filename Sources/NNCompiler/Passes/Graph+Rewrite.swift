@@ -2,7 +2,9 @@ import NNIR
 
 extension Graph {
     /// Rebuilds the graph node by node. `transform` sees each node with its operands already remapped and
-    /// returns either a replacement value in the new graph or nil to copy the node. Outputs follow the remap.
+    /// returns either a replacement value in the new graph or nil to copy the node. Outputs follow the remap; an
+    /// unnamed value that replaces a named node takes its name (a dropout layer's output, in training, is the
+    /// product that the mode switch selects).
     func rewritten(_ transform: (inout GraphEditor, Node) -> ValueID?) -> Graph {
         var e = GraphEditor(self)
         e.graph.nodes = []
@@ -12,7 +14,11 @@ extension Graph {
             var m = n
             m.inputs = n.inputs.map { remap[$0.index] }
             e.site = n.site
-            if let r = transform(&e, m) { remap.append(r); continue }
+            if let r = transform(&e, m) {
+                if e.graph.nodes[r.index].name == nil { e.graph.nodes[r.index].name = n.name }
+                remap.append(r)
+                continue
+            }
             e.graph.nodes.append(m)
             remap.append(ValueID(e.graph.nodes.count - 1))
         }

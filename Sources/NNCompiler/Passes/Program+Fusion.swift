@@ -185,19 +185,6 @@ extension Program {
         let between = ((a + 1)..<b).filter { !moved.contains($0) }.map { kernels[$0] }
         kernels = Array(kernels[..<a]) + between + [merged] + moved.map { kernels[$0] } + Array(kernels[(b + 1)...])
     }
-
-    mutating func nameKernels() {
-        for i in kernels.indices {
-            var words: [String] = []
-            for v in kernels[i].nodes {
-                let w = graph[v].op.mnemonic
-                if !words.contains(w), w != "assign", w != "broadcast" { words.append(w) }
-            }
-            if case .arenaUpdate = kernels[i].kind { words = [graph.config.optimizer.name, "update"] }
-            if words.isEmpty { words = kernels[i].nodes.map { graph[$0].op.mnemonic } }   // a lone broadcast
-            kernels[i].name = "k\(i)_" + words.prefix(4).joined(separator: "_")
-        }
-    }
 }
 
 extension Graph {

@@ -37,8 +37,10 @@ public struct Kernel: Sendable {
     public var body: [ValueID] = []
     /// The iteration space of the loop.
     public var space: Shape
-    /// A readable name, assigned after scheduling (`k3_linear_relu`).
+    /// A readable name, assigned after scheduling (`h1_matmul_add_relu`): its C function's.
     public var name = ""
+    /// The name of the main value it computes (`h1`), which names it in a pair (`pair_dh1_dW2`).
+    public var principal = ""
 
     public var nodes: [ValueID] { (anchor.map { [$0] } ?? []) + body }
 }
