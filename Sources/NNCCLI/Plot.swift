@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NNIR
 import NNCompiler
 
 /// `nncc plot metrics.jsonl -o curves.svg`: the training curves of a trainer's `--log` file as one SVG.
@@ -30,7 +31,7 @@ struct Plot: ParsableCommand {
         do {
             try Data(svg.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         } catch {
-            throw PlotError.unreadable(path: out, reason: "cannot write the SVG (\(error.localizedDescription))")
+            throw Diagnostic.unreadable(path: out, reason: "cannot write the SVG (\(error.localizedDescription))")
         }
         print("wrote \(out)")
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NNIR
 import NNCompiler
 
 /// nncc's exit statuses, documented in docs/nncc.md.
@@ -20,18 +21,14 @@ struct Report: Equatable {
     /// `arguments` (without the program name) only name the subcommand in a usage error's hint.
     init(_ error: Error, arguments: [String]) {
         switch error {
-        case let e as DriverError:
-            self.init(e.isDiagnostics ? e.description : Report.prefixed(e.description), .failure)
-        case let e as CompileError:
-            self.init(e.site == nil ? Report.prefixed(e.message) : e.description, .failure)
-        case let e as PlotError:
-            self.init(Report.prefixed(e.description), .failure)
+        case let d as Diagnostic:
+            self.init(d, .failure)
         default:
             // ArgumentParser: "Unknown option '--x'" and friends, with a hint that names the subcommand's help.
             let message = NNCC.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             let sub = arguments.first.flatMap { a in NNCC.configuration.subcommands.first { $0._commandName == a } }
             let help = sub.map { "nncc \($0._commandName) --help" } ?? "nncc --help"
-            self.init(Report.prefixed("\(Report.lowercasedFirst(message)) (see '\(help)')"), .usage)
+            self.init(.error("\(Report.lowercasedFirst(message)) (see '\(help)')"), .usage)
         }
     }
 
@@ -40,7 +37,10 @@ struct Report: Equatable {
         self.status = status
     }
 
-    static func prefixed(_ message: String) -> String { "nncc: error: " + message }
+    /// A diagnostic with a site (or swiftc's, which have theirs) as it is, one without after `nncc: `.
+    init(_ d: Diagnostic, _ status: NNCCExit) {
+        self.init(d.site != nil || d.isPreformatted ? d.description : "nncc: " + d.description, status)
+    }
 
     /// "Unknown option" → "unknown option", as clang and swiftc write their messages; "NNCC…" stays.
     static func lowercasedFirst(_ s: String) -> String {

@@ -56,7 +56,7 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     }
     for p in programs where p.plan.arenaBytes / p.plan.elementSize > Limits.maxElements {
         let values = p.plan.arenaBytes / p.plan.elementSize
-        throw CompileError("\(forward.name).swiftnn: the activations of \(p.program.kind) take \(Limits.gigabytes([values])) at the "
+        throw Diagnostic.error("\(forward.name).swiftnn: the activations of \(p.program.kind) take \(Limits.gigabytes([values])) at the "
                            + "maximum batch of \(p.plan.maxBatch), more than \(Limits.limitDescription); a smaller maxBatch "
                            + "in train(…) lowers it")
     }

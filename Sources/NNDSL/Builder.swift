@@ -20,7 +20,7 @@ final class GraphBuilder {
     func add(_ op: Op, _ inputs: [ValueID], declared: TensorType? = nil, site: SourceSite?) -> ValueID {
         do {
             return try graph.add(op, inputs, declared: declared, site: site)
-        } catch let e as TypeError {
+        } catch let e as Diagnostic {
             fail(e.message, at: site)
         } catch {
             fail("\(error)", at: site)
@@ -99,8 +99,7 @@ func declareCounter(_ name: String, site: SourceSite) {
 
 /// Prints a diagnostic in the compiler's format and ends the evaluation of the model file.
 func fail(_ message: String, at site: SourceSite?) -> Never {
-    let prefix = site.map { "\($0): " } ?? ""
-    FileHandle.standardError.write(Data("\(prefix)error: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("\(Diagnostic.error(message, at: site))\n".utf8))
     exit(1)
 }
 

@@ -113,7 +113,7 @@ struct CNNOpGraph {
                 ? Shape(batched: true, kept.dropFirst().map { $0! }) : Shape(kept.map { $0! })))
         case "batch_norm2d":
             return try batchNorm2d(x, train: attrs["mode"] == "train", eps: Double(attrs["eps"]!)!, in: &g)
-        default: throw TypeError("no IR form for fixture op '\(op)'")
+        default: throw Diagnostic.error("no IR form for fixture op '\(op)'")
         }
     }
 

@@ -212,7 +212,7 @@ struct OpGraph {
                 terms.append(try b(.mul, c(lambda), total))
             }
             return try terms.dropFirst().reduce(terms[0]) { try b(.add, $0, $1) }
-        default: throw TypeError("no IR form for fixture op '\(op)'")
+        default: throw Diagnostic.error("no IR form for fixture op '\(op)'")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NNIR
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -97,10 +98,10 @@ import Testing
     }
 
     @Test func badInputIsOneErrorLine() throws {
-        #expect(throws: PlotError.notJSONL(path: "m", line: 2, text: "epoch 1/3  train_loss 0.5")) {
+        #expect(throws: Diagnostic.notJSONL(path: "m", line: 2, text: "epoch 1/3  train_loss 0.5")) {
             try MetricsLog(jsonl: "{\"step\":1,\"epoch\":1,\"loss\":1,\"lr\":0.1}\nepoch 1/3  train_loss 0.5\n", path: "m")
         }
-        #expect(throws: PlotError.noMetrics(path: "m")) { try MetricsLog(jsonl: "{\"profile\":{}}\n\n", path: "m") }
+        #expect(throws: Diagnostic.noMetrics(path: "m")) { try MetricsLog(jsonl: "{\"profile\":{}}\n\n", path: "m") }
 
         let dir = Paths.tempDir("plot")
         let notJSON = dir.appendingPathComponent("out.txt"), empty = dir.appendingPathComponent("empty.jsonl")

@@ -20,20 +20,20 @@ import NNIR
         var p = try Self.trainProgram()
         let update = p.kernels.lastIndex { if case .arenaUpdate = $0.kind { return true } else { return false } }!
         p.kernels.insert(p.kernels.remove(at: update), at: 0)
-        #expect(throws: TypeError.self) { try p.verifySchedule() }
+        #expect(throws: Diagnostic.self) { try p.verifySchedule() }
     }
 
     @Test func rejectsAConsumerScheduledBeforeItsProducer() throws {
         var p = try Self.trainProgram()
         let gemms = p.kernels.indices.filter { p.kernels[$0].kind == .gemm }
         p.kernels.swapAt(gemms[0], gemms[1])   // the second layer's GEMM reads the first one's output
-        #expect(throws: TypeError.self) { try p.verifySchedule() }
+        #expect(throws: Diagnostic.self) { try p.verifySchedule() }
     }
 
     @Test func rejectsANodeComputedTwice() throws {
         var p = try Self.trainProgram()
         let i = p.kernels.firstIndex { $0.kind == .loop && !$0.body.isEmpty }!
         p.kernels.append(p.kernels[i])
-        #expect(throws: TypeError.self) { try p.verifySchedule() }
+        #expect(throws: Diagnostic.self) { try p.verifySchedule() }
     }
 }

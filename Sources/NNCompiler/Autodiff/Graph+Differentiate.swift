@@ -1,16 +1,5 @@
 import NNIR
 
-/// A user-facing compile error, reported at a site in model.swiftnn when there is one.
-public struct CompileError: Error, CustomStringConvertible {
-    public var message: String
-    public var site: SourceSite?
-    public init(_ message: String, at site: SourceSite? = nil) {
-        self.message = message
-        self.site = site
-    }
-    public var description: String { (site.map { "\($0): " } ?? "") + "error: " + message }
-}
-
 extension Graph {
     /// Reverse-mode differentiation of output "loss" with respect to every trainable parameter.
     ///
@@ -18,7 +7,7 @@ extension Graph {
     /// IR). Adds the output `.gradient(p)` for each trainable parameter p.
     public func differentiated() throws -> Graph {
         guard let loss = outputs[.loss], type(loss) == .scalar else {
-            throw CompileError("the graph has no scalar loss to differentiate")
+            throw Diagnostic.error("the graph has no scalar loss to differentiate")
         }
         // Every node of a trainable parameter seeds the walk; the first one carries its gradient.
         let seeds = ids.filter { v in
@@ -28,7 +17,7 @@ extension Graph {
         var (g, adjoints) = differentiated(loss, withRespectTo: seeds)
         for p in paramIDs where self[p].trainable {
             guard let pv = node(of: p), let gp = adjoints[seeds.firstIndex(of: pv)!] else {
-                throw CompileError("parameter '\(self[p].name)' does not affect the loss, so it cannot be trained")
+                throw Diagnostic.error("parameter '\(self[p].name)' does not affect the loss, so it cannot be trained")
             }
             g.outputs[.gradient(p)] = gp
         }

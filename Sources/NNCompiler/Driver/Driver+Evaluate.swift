@@ -28,7 +28,7 @@ extension Driver {
             "-I", dsl + "/Modules", "-L", dsl, "-lNNDSL", "-Xlinker", "-rpath", "-Xlinker", dsl,
             "-g", "-module-name", "Model", main.path, "-o", exe])
         if swiftc.status != 0 {
-            throw DriverError.diagnostics(Driver.renumberSnippets(cleanDiagnostics(swiftc.stderr + swiftc.stdout), of: path))
+            throw Diagnostic.preformatted(Driver.renumberSnippets(cleanDiagnostics(swiftc.stderr + swiftc.stdout), of: path))
         }
         let out = work.appendingPathComponent("graph.json")
         // -g and Swift's backtracer let a runtime error name its line in the model file (modelFailure).
@@ -37,16 +37,16 @@ extension Driver {
         let (run, timedOut) = try sandbox.run(exe, env: ["NNCC_GRAPH_OUT": out.path, "SWIFT_BACKTRACE": Driver.backtrace],
                                               scratch: work, libraries: [tools.dslDir])
         if timedOut {
-            throw DriverError("\(path): the model file did not finish within \(Driver.seconds(evalTimeout)) "
+            throw Diagnostic.error("\(path): the model file did not finish within \(Driver.seconds(evalTimeout)) "
                               + "(--eval-timeout); does it loop forever?")
         }
         if let failure = Driver.modelFailure(run, path: path) { throw failure }
         guard let data = try? Data(contentsOf: out) else {
-            throw DriverError("\(path): the model file never calls train(…); end it with train(model, input: …, loss: …, optimizer: …)")
+            throw Diagnostic.error("\(path): the model file never calls train(…); end it with train(model, input: …, loss: …, optimizer: …)")
         }
         let g: Graph
         do { g = try JSONDecoder().decode(Graph.self, from: data) } catch {
-            throw DriverError("internal error: cannot read the graph of \(path): \(error)")
+            throw Diagnostic.error("internal error: cannot read the graph of \(path): \(error)")
         }
         try store(data, at: cached)
         return g
@@ -72,13 +72,13 @@ extension Driver {
     func readModelFile(_ path: String) throws -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DriverError("\(path): cannot read the model file (no such file)")
+            throw Diagnostic.error("\(path): cannot read the model file (no such file)")
         }
         if isDirectory.boolValue {
-            throw DriverError("\(path): is a directory, not a model file (give the .swiftnn file itself)")
+            throw Diagnostic.error("\(path): is a directory, not a model file (give the .swiftnn file itself)")
         }
         guard let source = FileManager.default.contents(atPath: path) else {
-            throw DriverError("\(path): cannot read the model file (permission denied)")
+            throw Diagnostic.error("\(path): cannot read the model file (permission denied)")
         }
         return source
     }
@@ -117,19 +117,19 @@ extension Driver {
     /// What went wrong when the evaluated model did not exit 0, in words: a DSL diagnostic passes through as it
     /// is; a Swift runtime error (an index out of range, say) is reported at the model file, not inside Swift's
     /// standard library; any other exit says its status or signal.
-    static func modelFailure(_ run: Subprocess, path: String) -> DriverError? {
+    static func modelFailure(_ run: Subprocess, path: String) -> Diagnostic? {
         if run.status == 0 && run.signal == nil { return nil }
         let stderr = run.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-        if run.signal == nil && run.status == 1 && isDiagnostic(stderr) { return .diagnostics(stderr) }
+        if run.signal == nil && run.status == 1 && isDiagnostic(stderr) { return .preformatted(stderr) }
         if let fatal = swiftRuntimeError(stderr) {
             if let site = crashSite(stderr, path: path) {
-                return .diagnostics("\(site): error: \(fatal) (a Swift runtime error while the model file ran)")
+                return .preformatted("\(site): error: \(fatal) (a Swift runtime error while the model file ran)")
             }
-            return DriverError("\(path): the model file stopped with a Swift runtime error: \(fatal)")
+            return Diagnostic.error("\(path): the model file stopped with a Swift runtime error: \(fatal)")
         }
         let how = run.signal.map { "was killed by signal \($0) (\(signalName($0)))" } ?? "exited with status \(run.status)"
         let said = stderr.isEmpty ? "" : "; it printed:\n" + stderr
-        return DriverError("\(path): the model file \(how) before nncc got its graph\(said)")
+        return Diagnostic.error("\(path): the model file \(how) before nncc got its graph\(said)")
     }
 
     /// The DSL's diagnostics: `file:line:col: error: …` or `error: …` lines.

@@ -54,8 +54,8 @@ public struct Driver {
                                        + ["-lopenblas", "-lz", "-lm", "-lpthread", "-o", exe.path])
             }
             if r.status != 0 {
-                if let missing = Driver.missingPackage(r.stderr) { throw DriverError(missing) }
-                throw DriverError("internal error: clang could not build the trainer:\n\(r.stderr)")
+                if let missing = Driver.missingPackage(r.stderr) { throw Diagnostic.error(missing) }
+                throw Diagnostic.error("internal error: clang could not build the trainer:\n\(r.stderr)")
             }
             try store(try Data(contentsOf: exe), at: cached, executable: true)
         } else {
@@ -66,7 +66,7 @@ public struct Driver {
         try? FileManager.default.removeItem(at: tmp)
         try FileManager.default.copyItem(at: cached, to: tmp)
         guard rename(tmp.path, output.path) == 0 else {
-            throw DriverError("\(output.path): cannot write the trainer: \(String(cString: strerror(errno)))")
+            throw Diagnostic.error("\(output.path): cannot write the trainer: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -130,8 +130,8 @@ public struct Driver {
                 if r?.status == 0 { rename(tmp, objects[i]) } else { failures.append("\(sources[i]): \(r?.stderr ?? "")") }
             }
             if let f = failures.items.first {
-                if let missing = Driver.missingPackage(f) { throw DriverError(missing) }
-                throw DriverError("internal error: the runtime does not compile: \(f)")
+                if let missing = Driver.missingPackage(f) { throw Diagnostic.error(missing) }
+                throw Diagnostic.error("internal error: the runtime does not compile: \(f)")
             }
             note("build: compiled the runtime into \(dir.path)")
             return objects
@@ -173,7 +173,7 @@ public struct Driver {
         let tmp = url.path + ".\(getpid())-\(UUID().uuidString.prefix(8)).tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: data,
                                              attributes: executable ? [.posixPermissions: 0o755] : nil) else {
-            throw DriverError("cannot write the cache entry \(tmp)")
+            throw Diagnostic.error("cannot write the cache entry \(tmp)")
         }
         rename(tmp, url.path)
     }

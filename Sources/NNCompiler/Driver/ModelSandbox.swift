@@ -1,4 +1,5 @@
 import Foundation
+import NNIR
 
 /// Runs the program built from a model file. A model file is code (like a SwiftPM manifest), so it runs
 ///
@@ -51,7 +52,7 @@ struct ModelSandbox {
 enum ProcessGroup {
     static func run(_ argv: [String], env: [String: String], timeout: Double) throws -> (result: Subprocess, timedOut: Bool) {
         var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
-        guard pipe(&out) == 0, pipe(&err) == 0 else { throw DriverError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&out) == 0, pipe(&err) == 0 else { throw Diagnostic.error("cannot create a pipe: \(String(cString: strerror(errno)))") }
         var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -73,7 +74,7 @@ enum ProcessGroup {
         close(out[1]); close(err[1])
         guard spawned == 0 else {
             close(out[0]); close(err[0])
-            throw DriverError("cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+            throw Diagnostic.error("cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
         }
         Interrupts.shared.add(group: pid)
         defer { Interrupts.shared.remove(group: pid) }

@@ -1,4 +1,5 @@
 import Foundation
+import NNIR
 
 /// Where nncc finds what it needs at run time: the DSL library it was built with, the C runtime sources,
 /// the compilers and its cache.
@@ -26,12 +27,12 @@ public struct Toolchain: Sendable {
         if let r = env["NNCC_RUNTIME"] {
             runtime = URL(fileURLWithPath: r)
             guard isRuntime(runtime) else {
-                throw DriverError("NNCC_RUNTIME=\(r) is not nncc's C runtime (it has no nnrt_model.h)")
+                throw Diagnostic.error("NNCC_RUNTIME=\(r) is not nncc's C runtime (it has no nnrt_model.h)")
             }
         } else if let r = layout.runtimeDir {
             runtime = r
         } else {
-            throw DriverError("cannot find the C runtime: no \(layout.installedRuntime.path) and no runtime/ above "
+            throw Diagnostic.error("cannot find the C runtime: no \(layout.installedRuntime.path) and no runtime/ above "
                               + "\(binDir.path); install with scripts/install.sh --prefix, or set NNCC_RUNTIME to nncc's runtime/ folder")
         }
         let home = env["HOME"] ?? "/tmp"
@@ -94,19 +95,6 @@ struct InstallLayout {
     var commitFile: URL { prefix.appendingPathComponent("share/nncc/commit") }
 }
 
-/// An error the driver reports, and nncc exits 1. Either a message, which nncc prints as `nncc: error: <message>`,
-/// or `diagnostics` already in the `file:line:col: error: …` form of swiftc and the DSL, printed as they are.
-public struct DriverError: Error, CustomStringConvertible {
-    public var description: String
-    public var isDiagnostics = false
-    public init(_ message: String) { description = message }
-    public static func diagnostics(_ text: String) -> DriverError {
-        var e = DriverError(text)
-        e.isDiagnostics = true
-        return e
-    }
-}
-
 /// Runs a program and collects its output; never throws for a non-zero exit, only for a failure to start.
 struct Subprocess {
     /// The exit status, or the signal's number when `signal` is set.
@@ -124,7 +112,7 @@ struct Subprocess {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        do { try p.run() } catch { throw DriverError("cannot run \(path): \(error.localizedDescription)") }
+        do { try p.run() } catch { throw Diagnostic.error("cannot run \(path): \(error.localizedDescription)") }
         // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
         let o = LockedData()
         let group = DispatchGroup()

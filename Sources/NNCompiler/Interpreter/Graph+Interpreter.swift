@@ -25,7 +25,7 @@ extension Graph {
         for v in ids {
             let node = self[v]
             let shape = node.type.shape
-            if shape.batched, n == nil { throw EvaluationError.unknownBatchSize }
+            if shape.batched, n == nil { throw Diagnostic.unknownBatchSize }
             let full = shape.full(batch: n ?? 0)
             let operands = node.inputs.map { values[$0.index] }
             let result: Tensor64
@@ -41,7 +41,7 @@ extension Graph {
             case .stepCount: result = .scalar(Double(step))
             case .epochCount: result = .scalar(Double(epoch))
             case .batchSize:
-                guard let n else { throw EvaluationError.unknownBatchSize }
+                guard let n else { throw Diagnostic.unknownBatchSize }
                 result = .scalar(Double(n))
             case .constant(let c): result = .scalar(c)
             default:
@@ -79,8 +79,8 @@ extension Graph {
     }
 
     private func bound(_ t: Tensor64?, _ kind: String, _ name: String, _ full: [Int]) throws -> Tensor64 {
-        guard let t else { throw EvaluationError.missingValue(kind: kind, name: name) }
-        guard t.shape == full else { throw EvaluationError.shapeMismatch(name: name, expected: full, got: t.shape) }
+        guard let t else { throw Diagnostic.missingValue(kind: kind, name: name) }
+        guard t.shape == full else { throw Diagnostic.shapeMismatch(name: name, expected: full, got: t.shape) }
         return t
     }
 }

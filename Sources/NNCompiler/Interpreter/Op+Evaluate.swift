@@ -9,9 +9,9 @@ extension Op {
         case .input, .param, .state, .hyper, .stepCount, .epochCount, .batchSize, .constant:
             preconditionFailure("\(mnemonic) is a source; Graph.evaluate reads it")
         case .byMode:
-            throw EvaluationError.unsupported("\(mnemonic): specialize the graph for an execution mode first")
+            throw Diagnostic.unsupported("\(mnemonic): specialize the graph for an execution mode first")
         case .dropoutMask:
-            throw EvaluationError.unsupported("dropout_mask draws random numbers; evaluate the eval-mode graph")
+            throw Diagnostic.unsupported("dropout_mask draws random numbers; evaluate the eval-mode graph")
         case .unary(let f):
             return Tensor64(shape: full, data: x[0].data.map(f.apply))
         case .binary(let f):
@@ -194,7 +194,7 @@ private func logSoftmaxRow(_ row: [Double]) -> [Double] {
 private func classes(_ y: Tensor64, k: Int) throws -> [Int] {
     try y.data.enumerated().map { i, v in
         guard v == v.rounded(), v >= 0, v < Double(k) else {
-            throw EvaluationError.badLabel(row: i, value: v, classes: k)
+            throw Diagnostic.badLabel(row: i, value: v, classes: k)
         }
         return Int(v)
     }

@@ -10,13 +10,13 @@ extension Program {
         var at: [ValueID: (kernel: Int, position: Int)] = [:]
         for (i, k) in kernels.enumerated() {
             for (p, v) in k.nodes.enumerated() {
-                if at[v] != nil { throw TypeError("\(graph.line(v)) is computed by two kernels") }
+                if at[v] != nil { throw Diagnostic.error("\(graph.line(v)) is computed by two kernels") }
                 at[v] = (i, p)
             }
         }
         for v in live where graph[v].op.info.kind != .source && at[v] == nil {
             // A merged optimizer loop computes the updates of every parameter from the first one's nodes.
-            guard isMergedUpdate(v) else { throw TypeError("\(graph.line(v)) is in no kernel") }
+            guard isMergedUpdate(v) else { throw Diagnostic.error("\(graph.line(v)) is in no kernel") }
         }
         for (i, k) in kernels.enumerated() {
             for (p, v) in k.nodes.enumerated() {
@@ -24,7 +24,7 @@ extension Program {
                     guard let (j, q) = at[x] else { continue }   // a source
                     let reduction = graph[x].op.info.kind == .reduction
                     if j > i || (j == i && (q >= p || reduction)) {
-                        throw TypeError("\(k.name): \(graph.line(v)) reads \(x) before it is ready")
+                        throw Diagnostic.error("\(k.name): \(graph.line(v)) reads \(x) before it is ready")
                     }
                 }
             }
@@ -52,7 +52,7 @@ extension Program {
                 case .state(let s): target = .state(s)
                 }
                 if let r = lastRead[target], r > i {
-                    throw TypeError("\(k.name) overwrites \(graph.name(of: t)) before \(kernels[r].name) reads it")
+                    throw Diagnostic.error("\(k.name) overwrites \(graph.name(of: t)) before \(kernels[r].name) reads it")
                 }
             }
         }

@@ -1,20 +1,17 @@
 import Foundation
+import NNIR
 
 /// What `nncc plot` could not read, as one line naming the file (nncc prints it after `nncc: error: `).
-public enum PlotError: Error, CustomStringConvertible, Equatable {
-    case unreadable(path: String, reason: String)
-    case notJSONL(path: String, line: Int, text: String)
-    case noMetrics(path: String)
+extension Diagnostic {
+    public static func unreadable(path: String, reason: String) -> Diagnostic { .error("\(path): \(reason)") }
 
-    public var description: String {
-        switch self {
-        case let .unreadable(path, reason): return "\(path): \(reason)"
-        case let .notJSONL(path, line, text):
-            return "\(path):\(line): not a JSON object, expected the trainer's JSON Lines metrics (got '\(text)')"
-        case let .noMetrics(path):
-            return "\(path): no training metrics (expected lines with \"step\" and \"loss\", or \"epoch\" and \"train_loss\", "
-                + "as 'TRAINER train --log' writes)"
-        }
+    public static func notJSONL(path: String, line: Int, text: String) -> Diagnostic {
+        .error("\(path):\(line): not a JSON object, expected the trainer's JSON Lines metrics (got '\(text)')")
+    }
+
+    public static func noMetrics(path: String) -> Diagnostic {
+        .error("\(path): no training metrics (expected lines with \"step\" and \"loss\", or \"epoch\" and \"train_loss\", "
+               + "as 'TRAINER train --log' writes)")
     }
 }
 
@@ -45,7 +42,7 @@ public struct MetricsLog {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw PlotError.notJSONL(path: path, line: i + 1, text: String(line.prefix(40)))
+                throw Diagnostic.notJSONL(path: path, line: i + 1, text: String(line.prefix(40)))
             }
             if let step = Self.number(object["step"]), object["loss"] != nil {
                 stepRows[step] = Self.values(object, Self.stepKeys)
@@ -53,7 +50,7 @@ public struct MetricsLog {
                 epochRows[epoch] = Self.values(object, Self.epochKeys)
             }
         }
-        if stepRows.isEmpty && epochRows.isEmpty { throw PlotError.noMetrics(path: path) }
+        if stepRows.isEmpty && epochRows.isEmpty { throw Diagnostic.noMetrics(path: path) }
         steps = Self.series(stepRows, Self.stepKeys)
         epochs = Self.series(epochRows, Self.epochKeys)
     }
@@ -62,14 +59,14 @@ public struct MetricsLog {
     public init(contentsOf path: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw PlotError.unreadable(path: path, reason: "no such file")
+            throw Diagnostic.unreadable(path: path, reason: "no such file")
         }
-        if isDir.boolValue { throw PlotError.unreadable(path: path, reason: "is a directory, expected a JSON Lines file") }
+        if isDir.boolValue { throw Diagnostic.unreadable(path: path, reason: "is a directory, expected a JSON Lines file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw PlotError.unreadable(path: path, reason: "cannot read the file")
+            throw Diagnostic.unreadable(path: path, reason: "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PlotError.unreadable(path: path, reason: "not UTF-8 text, expected the trainer's JSON Lines metrics")
+            throw Diagnostic.unreadable(path: path, reason: "not UTF-8 text, expected the trainer's JSON Lines metrics")
         }
         try self.init(jsonl: text, path: path)
     }
