@@ -21,7 +21,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     shift
     mkdir -p "$out/obj"
     for f in "$RT"/*.c; do
-        $CC -std=c11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror "$@" -c "$f" -o "$out/obj/$(basename "${f%.c}").o" || return 1
+        $CC -std=c11 -O2 -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter -Werror "$@" -c "$f" -o "$out/obj/$(basename "${f%.c}").o" || return 1
     done
     ar rcs "$out/libnnrt.a" "$out"/obj/*.o || return 1
     local cc="$CC -std=c11 -O2 -Wall $* -I$RT $LD"
@@ -60,13 +60,13 @@ field_check() {
 }
 if field_check b && ! field_check a; then pass=$((pass + 1)); else echo "[static] FAIL: NNRT_FIELD_OFFSET type check"; fail=$((fail + 1)); fi
 
-# The benchmark's C programs link runtime/gemm.c and gemm_avx512.c: they must keep building (and gemm_floor must
+# The benchmark's C programs link runtime/gemm*.c: they must keep building (and gemm_floor must
 # run); bench/gemm_sparse.c and pingpong.c (which run for seconds) must build.
 BENCH=$(dirname "$RT")/bench
 bench_ok() {
     local o=$TMP/bench
     mkdir -p "$o" &&
-    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" "$RT/gemm_avx512.c" -o "$o/gemm_floor" -lopenblas &&
+    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT"/gemm*.c -o "$o/gemm_floor" -lopenblas &&
     "$o/gemm_floor" --samples 512 --epochs 1 --kernel nnrt | grep -q '"kernel":"nnrt"' &&
     CC=$CC "$BENCH/variant.sh" A "$o/A.o" && CC=$CC "$BENCH/variant.sh" B "$o/B.o" &&
     $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_ab" -lopenblas -lpthread &&
