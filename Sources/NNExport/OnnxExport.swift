@@ -73,21 +73,37 @@ struct OnnxLowering {
         names[x] = b.fresh(OnnxExport.inputName)
         b.graph.name = graph.name
         b.graph.input = [OnnxGraphBuilder.valueInfo(names[x]!, graph.type(x).shape.symbolic)]
-        for v in graph.ids where cone.contains(v) && names[v] == nil { names[v] = try lower(v) }
+        let logits = try value(out)
         let target = graph.config.target
         let name = OnnxExport.outputName(target)
         let result = target == .classes
-            ? b.node("Softmax", [names[out]!], [Attr.int("axis", -1)], output: name, doc: "predict: softmax over the logits")
-            : b.node("Identity", [names[out]!], output: name)
+            ? b.node("Softmax", [logits], [Attr.int("axis", -1)], output: name, doc: "predict: softmax over the logits")
+            : b.node("Identity", [logits], output: name)
         b.graph.output = [OnnxGraphBuilder.valueInfo(result, graph.type(out).shape.symbolic)]
         return b.graph
     }
 
-    /// The ONNX value of IR value `v`, whose operands are already lowered.
+    /// The ONNX value of IR value `v`, lowered on demand (operands first): a value that a fused pattern
+    /// absorbs is never asked for, unless something else uses it too.
+    mutating func value(_ v: ValueID) throws -> String {
+        if let name = names[v] { return name }
+        let name = try lower(v)
+        names[v] = name
+        return name
+    }
+
+    /// Names the ONNX nodes that follow after IR node `v`, with its site in model.swiftnn (`what` describes a
+    /// fused pattern).
+    mutating func begin(_ v: ValueID, _ what: String? = nil) {
+        let n = graph[v], label = what ?? n.op.mnemonic
+        current = ("\(n.op.mnemonic)_\(v.index)", n.site.map { "\($0.short): \(label)" })
+    }
+
     mutating func lower(_ v: ValueID) throws -> String {
+        if let fused = try fusedPattern(v) { return fused }
         let n = graph[v]
-        current = ("\(n.op.mnemonic)_\(v.index)", n.site.map { "\($0.short): \(n.op.mnemonic)" })
-        let x = n.inputs.map { names[$0]! }
+        let x = try n.inputs.map { try value($0) }
+        begin(v)
         switch n.op {
         case .param(let p):
             if let name = paramNames[p] { return name }
@@ -113,11 +129,7 @@ struct OnnxLowering {
         case .broadcast:
             return node("Expand", [aligned(n.inputs[0], n.type.shape.rank), shapeTensor(n.type.shape)])
         case .matmul(let ta, let tb):
-            let attrs = [Attr.int("transA", ta ? 1 : 0), Attr.int("transB", tb ? 1 : 0)]
-            guard let (add, bias) = try biasAdd(after: v) else { return node("Gemm", x, attrs) }
-            current.doc = current.doc.map { $0 + " + bias" }
-            names[add] = node("Gemm", x + [names[bias]!], attrs)   // Linear: one Gemm with its bias as C
-            return names[add]!
+            return node("Gemm", x, [Attr.int("transA", ta ? 1 : 0), Attr.int("transB", tb ? 1 : 0)])
         case .sumBatch: return node("ReduceSum", [x[0], b.int64s([0])], [Attr.int("keepdims", 0)])
         case .sumAll: return node("ReduceSum", [x[0]], [Attr.int("keepdims", 0)])
         case .sumRow: return node("ReduceSum", [x[0], b.int64s([1])], [Attr.int("keepdims", 0)])
@@ -164,24 +176,6 @@ struct OnnxLowering {
     static let binaryOps: [BinaryFn: String] = [
         .add: "Add", .sub: "Sub", .mul: "Mul", .div: "Div", .pow: "Pow", .min: "Min", .max: "Max",
     ]
-
-    /// The add of a bias (k) that is the only use of matmul `v` (n, k): Linear's `x Wᵀ + b`, which Gemm computes
-    /// in one node. The bias is lowered here when it is a source not lowered yet.
-    mutating func biasAdd(after v: ValueID) throws -> (add: ValueID, bias: ValueID)? {
-        let uses = users[v.index].filter { cone.contains($0) }
-        guard uses.count == 1, let add = uses.first, graph[add].op == .binary(.add),
-              graph.type(v).shape.batched, graph.type(v).shape.dims.count == 1 else { return nil }
-        let ins = graph[add].inputs
-        guard ins.count == 2, ins[0] != ins[1], let bias = ins.first(where: { $0 != v }),
-              graph.type(bias).shape == Shape(graph.type(v).shape.dims) else { return nil }
-        if names[bias] == nil {
-            guard graph[bias].inputs.isEmpty else { return nil }
-            let saved = current
-            names[bias] = try lower(bias)
-            current = saved
-        }
-        return (add, bias)
-    }
 
     /// The operand as ONNX's right-aligned broadcasting needs it in a result of rank `rank`: the IR repeats a
     /// per-sample value (n) along the sample's other axes (a row statistic), so it becomes (n, 1, …).

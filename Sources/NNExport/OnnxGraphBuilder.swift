@@ -98,6 +98,13 @@ enum Attr {
         a.i = Int64(v)
         return a
     }
+    static func float(_ name: String, _ v: Float) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .float
+        a.f = v
+        return a
+    }
     static func ints(_ name: String, _ v: [Int]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name
