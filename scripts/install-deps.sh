@@ -20,6 +20,6 @@ fi
 # The ONNX export's test runs the exported model in onnxruntime; without these it is skipped, with the reason.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import numpy, onnx, onnxruntime' >/dev/null 2>&1; then
     echo "installing onnx onnxruntime (pip)" >&2
-    python3 -m pip install -q --disable-pip-version-check onnx onnxruntime >/dev/null 2>&1 \
+    python3 -m pip install -q --disable-pip-version-check onnx==1.23.2 onnxruntime==1.32.0 >/dev/null 2>&1 \
         || echo "install-deps.sh: pip could not install onnx and onnxruntime; the ONNX runtime test will be skipped" >&2
 fi
