@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NNIR
 import NNCompiler
+import NNExport
 
 /// nncc's exit statuses, documented in docs/nncc.md.
 public enum NNCCExit: Int32 {
