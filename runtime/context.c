@@ -19,8 +19,9 @@ void nnrt_ctx_init(nnrt_ctx *ctx, const nnrt_model *m, const double *hp, uint64_
     ctx->arena = nnrt_aligned_calloc(m->arena_bytes);                                             // arena_bytes
     ctx->hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));                              // (n_hparams)
     for (int i = 0; i < m->n_hparams; i++) ctx->hp[i] = hp ? hp[i] : m->hparams[i].value;
-    for (int i = 0; i < m->n_hparams; i++)  // until train_step reports the scheduled value
-        if (strcmp(m->hparams[i].name, "lr") == 0) ctx->lr = ctx->hp[i];
+    ctx->lr_hparam = -1;
+    for (int i = 0; i < m->n_hparams; i++)  // the learning rate, looked up here once; ctx->lr until train_step reports the scheduled value
+        if (strcmp(m->hparams[i].name, "lr") == 0) ctx->lr = ctx->hp[ctx->lr_hparam = i];
     nnrt_rng_seed(ctx->rng, seed, NNRT_STREAM_MODEL);
     if (m->n_train_kernels > 0) ctx->kprof = nnrt_calloc((size_t)m->n_train_kernels, sizeof(double));
 }

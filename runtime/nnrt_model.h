@@ -61,6 +61,8 @@ typedef struct {
     int64_t epoch;          /* 0-based epoch */
     int64_t steps_per_epoch;
     double lr;              /* set by train_step: the learning rate it actually used (after the schedule) */
+    int lr_hparam;          /* the index in hp of the base learning rate "lr" (--lr, what --reduce-lr-on-plateau
+                               lowers; the generated C's HP_LR), found once by nnrt_ctx_init; -1 when there is none */
     uint64_t rng[4];        /* seeded generator state for random ops (dropout) */
     int training;           /* 1 inside train_step, 0 in eval/predict */
     int profile;            /* set by --profile: the generated code then times each kernel call into prof[] */

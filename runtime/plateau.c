@@ -45,7 +45,7 @@ int nnrt_plateau_update(nnrt_plateau *p, const nnrt_options *run, nnrt_ctx *ctx,
     if (p->bad <= run->plateau) return 0;
     p->cooldown = run->plateau_cooldown;
     p->bad = 0;
-    int i = nnrt_find_hparam(ctx->model, "lr");
+    int i = ctx->lr_hparam;   // there is one: --reduce-lr-on-plateau is refused otherwise (cli.c)
     double old = ctx->hp[i], lr = fmax(old * run->plateau_factor, run->plateau_min_lr);
     if (old - lr <= 1e-8) return 0;
     ctx->hp[i] = lr;

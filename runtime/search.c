@@ -181,8 +181,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         ctx->step = 0;
         ctx->epoch = 0;
         nnrt_rng_seed(ctx->rng, o->seed, NNRT_STREAM_MODEL);
-        int lr = nnrt_find_hparam(m, "lr");
-        if (lr >= 0) ctx->lr = hp[lr];
+        if (ctx->lr_hparam >= 0) ctx->lr = hp[ctx->lr_hparam];
         nnrt_options run = *o;
         run.cmd = NNRT_CMD_TRAIN;
         run.trial = t + 1;

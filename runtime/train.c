@@ -90,9 +90,8 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
     if (isnan(b->first_loss)) { b->first_loss = loss; return; }
     if (b->warned || !(loss > LOSS_GROWTH_WARN * fmax(b->first_loss, 1e-3))) return;
     b->warned = 1;
-    int i = nnrt_find_hparam(ctx->model, "lr");
     char lr[64] = "";
-    if (i >= 0) snprintf(lr, sizeof lr, " (--lr %g)", ctx->hp[i]);
+    if (ctx->lr_hparam >= 0) snprintf(lr, sizeof lr, " (--lr %g)", ctx->hp[ctx->lr_hparam]);
     fflush(stdout);
     fprintf(stderr, "warning: the loss grew from %.4g at the first step to %.4g at step %lld, more than %d-fold: training "
                     "is diverging; a smaller learning rate%s usually helps\n", b->first_loss, loss, (long long)ctx->step,
@@ -195,8 +194,7 @@ static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options 
                                         int64_t step_in_epoch, int64_t kept_epoch, const char *why) {
     nnrt_log_close(log);
     char lr[64] = "";
-    int i = nnrt_find_hparam(ctx->model, "lr");
-    if (i >= 0) snprintf(lr, sizeof lr, " (--lr, now %g)", ctx->hp[i]);
+    if (ctx->lr_hparam >= 0) snprintf(lr, sizeof lr, " (--lr, now %g)", ctx->hp[ctx->lr_hparam]);
     char kept[1024] = "";
     if (o->save) snprintf(kept, sizeof kept, "; %s was not written", o->save);
     if (o->checkpoint && kept_epoch >= 0)
@@ -336,15 +334,15 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
             nnrt_profile e = nnrt_profile_diff(&prof, &before);
             nnrt_profile_epoch_line(stdout, &e);
         }
-        double lr_before = plateau.on[0] ? ctx->hp[nnrt_find_hparam(m, "lr")] : 0;
+        double lr_before = plateau.on[0] ? ctx->hp[ctx->lr_hparam] : 0;
         if (nnrt_plateau_update(&plateau, &run, ctx, train_loss, vr) && talk) {
-            double lr = ctx->hp[nnrt_find_hparam(m, "lr")];
+            double lr = ctx->hp[ctx->lr_hparam];
             printf("reduce-lr-on-plateau: %s has not improved on %.4g for %lld epoch%s (patience %lld); --lr %g -> %g\n",
                    plateau.on, plateau.best, (long long)run.plateau + 1, run.plateau ? "s" : "", (long long)run.plateau,
                    lr_before, lr);
         }
-        if (plateau.on[0] && ctx->hp[nnrt_find_hparam(m, "lr")] != lr_before)
-            nnrt_log_lr_reduced(&log, ctx->epoch + 1, ctx->hp[nnrt_find_hparam(m, "lr")]);
+        if (plateau.on[0] && ctx->hp[ctx->lr_hparam] != lr_before)
+            nnrt_log_lr_reduced(&log, ctx->epoch + 1, ctx->hp[ctx->lr_hparam]);
         stop = nnrt_early_stop_update(&es, &run, vr, ctx);
         if (stop && talk) {
             printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); stopped "

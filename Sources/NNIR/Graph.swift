@@ -83,8 +83,6 @@ public struct Graph: Codable, Hashable, Sendable {
     public var outputs: [GraphOutput: ValueID] = [:]
     public var params: [ParamInfo] = []
     public var hypers: [HyperInfo] = []
-    /// The base learning rate η₀ that the schedule scales (`--lr`), once the optimizer update is lowered.
-    public var learningRateHyper: HyperID?
     public var config: TrainingConfig
 
     public init(name: String, config: TrainingConfig) {

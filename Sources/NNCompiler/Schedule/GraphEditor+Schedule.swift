@@ -6,12 +6,10 @@ import NNIR
 /// Branches (before/after a milestone, the two OneCycle phases) are blended with 0/1 `step` selectors, and
 /// every branch stays finite for any override, so a blend never multiplies inf or NaN by zero.
 extension GraphEditor {
-    /// η(t) for the config's schedule, with η₀ = hyper "lr" (the graph's `learningRateHyper`) and t the 0-based
-    /// step or epoch.
+    /// η(t) for the config's schedule, with η₀ = hyper "lr" (the trainer's `--lr`, `HP_LR` in the C, which the
+    /// runtime finds once as `ctx->lr_hparam`) and t the 0-based step or epoch.
     mutating func learningRate(_ config: TrainingConfig) -> ValueID {
-        let id = graph.declareHyper("lr", config.optimizer.learningRate, "learning rate")
-        graph.learningRateHyper = id
-        let lr = add(.hyper(id), [])
+        let lr = hyper("lr", config.optimizer.learningRate, "learning rate")
         let t = config.scheduleInterval == .step ? sub(add(.stepCount, []), const(1)) : add(.epochCount, [])
         return schedule(config.schedule, t: t, base: lr)
     }
