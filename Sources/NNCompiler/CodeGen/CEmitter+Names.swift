@@ -66,68 +66,27 @@ extension CEmitter {
     /// parameter, gradient, state and activation a kernel call passes (`W0 = P + OFF_0_WEIGHT`,
     /// `h1 = (float *)(A + 0)`), then a name for every scalar local. `functions` are the names it must not hide.
     func scopedToEntry(reserving functions: [String]) -> (emitter: CEmitter, pointers: [CStmt]) {
-        var e = self
-        var s = CScope(reserving: CScope.entryParameters + functions)
-        // The pointers in groups, each in order of first use: parameters, activations, gradients, state.
-        var pointers: [(group: Int, stmt: CStmt)] = [], slotBases: [StateSlot: String] = [:]
-        func carve(_ st: Storage, _ base: String, _ type: TensorType) -> String {
-            if let b = s.buffers[st] { return b }
-            let name: String, initial: CExpr
-            switch st {
-            case .param(let p):
-                name = s.fresh(base)
-                initial = .id("P") + .id(symbols.offsets[p.index])
-            case .grad(let p):
-                name = s.fresh(base)
-                initial = .id("G") + .id(symbols.offsets[p.index])
-            case .state(let sid):
-                if slotBases[sid.slot] == nil {
-                    let b = s.fresh("S_" + sid.slot.rawValue)
-                    slotBases[sid.slot] = b
-                    pointers.append((3, .decl("\(real) *", b, .id("S") + .id(symbols.slots[sid.slot]!) * .cast("size_t", .id(CSymbols.paramsNumel)))))
-                }
-                name = s.fresh(base)
-                initial = .id(slotBases[sid.slot]!) + .id(symbols.offsets[sid.param.index])
-            default: fatalError("internal compiler error: no pointer for \(st)")
-            }
-            let group: Int
-            switch st {
-            case .param: group = 0
-            case .grad: group = 2
-            default: group = 3
-            }
-            let constant = f64 && group == 0   // gradcheck's P is const
-            pointers.append((group, .noted(.decl((constant ? "const " : "") + "\(real) *", name, initial), "\(type.shape)")))
-            s.buffers[st] = name
-            return name
-        }
+        var c = EntryPointers(e: self, scope: CScope(reserving: CScope.entryParameters + functions))
         for (i, k) in program.kernels.enumerated() where k.kind != .scalar {
-            if case .arenaUpdate(let ps) = k.kind {
-                let p = ps[0], t = TensorType(.f32, Shape(graph[p].shape))
-                _ = carve(.param(p), graph.shortName(p), t)
-                _ = carve(.grad(p), "d" + graph.shortName(p), t)
-                for slot in arenaOperands(k, first: p).slots {
-                    _ = carve(.state(StateID(slot, of: p)), "\(slot.rawValue)_\(graph.shortName(p))", t)
-                }
+            if case .arenaUpdate(let ps) = k.kind {   // the loop over the whole arena starts at its first parameter
+                let shape = Shape(graph[ps[0]].shape)
+                _ = c.pointer(to: .param(ps[0]), shape: shape)
+                _ = c.pointer(to: .grad(ps[0]), shape: shape)
+                for slot in arenaOperands(k, first: ps[0]).slots { _ = c.pointer(to: .state(StateID(slot, of: ps[0])), shape: shape) }
                 continue
             }
             for v in reads(k) + writes(k, index: i) {
-                guard let st = plan.storage[v] else { continue }
-                switch st {
-                case .param(let p): s.names[v] = carve(st, graph.shortName(p), graph.type(v))
-                case .grad(let p): s.names[v] = carve(st, "d" + graph.shortName(p), graph.type(v))
-                case .state(let sid): s.names[v] = carve(st, "\(sid.slot.rawValue)_\(graph.shortName(sid.param))", graph.type(v))
-                case .arena(let off) where s.names[v] == nil:   // a pointer per value, where buffers share bytes
-                    let t = graph.type(v), elem = t.dtype == .i32 ? "int32_t" : real
-                    s.name(v, namer.name(v))
-                    pointers.append((1, .noted(.decl("\(elem) *", s.names[v]!, .cast("\(elem) *", .id("A") + .int(off))), "\(t.shape)")))
+                switch plan.storage[v] {
+                case .param?, .grad?, .state?: c.scope.names[v] = c.pointer(to: plan.storage[v]!, shape: graph.type(v).shape)
+                case .arena(let off)?: c.pointer(to: v, at: off)
                 default: break
                 }
             }
         }
-        for v in graph.ids where plan.storage[v] == .local { s.name(v, namer.name(v)) }
-        e.scope = s
-        return (e, pointers.enumerated().sorted { ($0.element.group, $0.offset) < ($1.element.group, $1.offset) }.map(\.element.stmt))
+        for v in graph.ids where plan.storage[v] == .local { c.scope.name(v, namer.name(v)) }
+        var e = self
+        e.scope = c.scope
+        return (e, c.statements)
     }
 
     /// The pointer the entry point carved for a buffer.
@@ -139,4 +98,58 @@ extension CEmitter {
 
 extension Kernel.Kind {
     var isArenaUpdate: Bool { if case .arenaUpdate = self { return true } else { return false } }
+}
+
+/// The entry point's pointers into its arenas, named as the values they hold (`W0`, `dW0`, `m_W0`, `h1`) and
+/// declared in groups, each in the order the kernels first pass them: parameters, activations, gradients, state.
+private struct EntryPointers {
+    let e: CEmitter
+    var scope: CScope
+    private var declarations: [(group: Int, stmt: CStmt)] = []
+    private var slotBases: [StateSlot: String] = [:]
+
+    init(e: CEmitter, scope: CScope) {
+        self.e = e
+        self.scope = scope
+    }
+
+    var statements: [CStmt] {
+        declarations.enumerated().sorted { ($0.element.group, $0.offset) < ($1.element.group, $1.offset) }.map(\.element.stmt)
+    }
+
+    /// The pointer to a parameter, gradient or state buffer: `W0 = P + OFF_0_WEIGHT` (const in gradcheck, whose
+    /// P is), `dW0 = G + OFF_0_WEIGHT`, `m_W0 = S_m + OFF_0_WEIGHT` after `S_m = S + SLOT_M · PARAMS_NUMEL`.
+    mutating func pointer(to st: Storage, shape: Shape) -> String {
+        if let b = scope.buffers[st] { return b }
+        let g = e.graph, real = e.real, offsets = e.symbols.offsets, off = { (p: ParamID) in CExpr.id(offsets[p.index]) }
+        let (base, group, start): (String, Int, CExpr)
+        switch st {
+        case .param(let p): (base, group, start) = (g.shortName(p), 0, .id("P") + off(p))
+        case .grad(let p): (base, group, start) = ("d" + g.shortName(p), 2, .id("G") + off(p))
+        case .state(let s): (base, group, start) = ("\(s.slot.rawValue)_\(g.shortName(s.param))", 3, .id(slotBase(s.slot)) + off(s.param))
+        default: fatalError("internal compiler error: no pointer for \(st)")
+        }
+        let name = scope.fresh(base)
+        let type = (e.f64 && group == 0 ? "const " : "") + "\(real) *"
+        declarations.append((group, .noted(.decl(type, name, start), "\(shape)")))
+        scope.buffers[st] = name
+        return name
+    }
+
+    /// A value's pointer into the activation arena: one per value, where values share bytes.
+    mutating func pointer(to v: ValueID, at offset: Int) {
+        guard scope.names[v] == nil else { return }
+        let t = e.graph.type(v), elem = t.dtype == .i32 ? "int32_t" : e.real
+        scope.name(v, e.namer.name(v))
+        declarations.append((1, .noted(.decl("\(elem) *", scope.names[v]!, .cast("\(elem) *", .id("A") + .int(offset))), "\(t.shape)")))
+    }
+
+    private mutating func slotBase(_ slot: StateSlot) -> String {
+        if let b = slotBases[slot] { return b }
+        let b = scope.fresh("S_" + slot.rawValue)
+        slotBases[slot] = b
+        let start = CExpr.id("S") + .id(e.symbols.slots[slot]!) * .cast("size_t", .id(CSymbols.paramsNumel))
+        declarations.append((3, .decl("\(e.real) *", b, start)))
+        return b
+    }
 }
