@@ -391,7 +391,8 @@ void nnrt_blas_describe(FILE *f);
 // ----------------------------------------------------------------------------
 // command line (cli.c)
 
-typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16 } nnrt_cmd;
+typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
+               NNRT_CMD_FILTERS = 32 } nnrt_cmd;
 
 typedef struct {
     nnrt_cmd cmd;
@@ -484,5 +485,6 @@ int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
 void nnrt_softmax_rows(float *z, int64_t n, int c);
 
 #include "nnrt_train.h"
+#include "nnrt_image.h"
 
 #endif
