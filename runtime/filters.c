@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_image.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_safetensors.h"
 
 enum { TILE_TARGET = 28 };  // small kernels are magnified to about this many pixels a side
 

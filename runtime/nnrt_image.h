@@ -1,11 +1,9 @@
-/* nnrt_image.h — pictures from the runtime: PNG output through libpng (png.c) and the filters command
- * (filters.c). Included by nnrt.h. */
+/* nnrt_image.h — pictures from the runtime: PNG output through libpng (png.c) and the grid of filters the filters
+ * command draws (filters.c). */
 #ifndef NNRT_IMAGE_H
 #define NNRT_IMAGE_H
 
 #include <stdint.h>
-
-#include "nnrt.h"
 
 /* Writes an 8-bit image to path as a PNG, atomically (temp file, fsync, rename): pixels (height, width, channels)
    row-major, channels 1 (gray) or 3 (RGB). Dies naming the file when it cannot be written or is too large. */
@@ -22,8 +20,5 @@ typedef struct {
 
 /* The grid of n filters (n, C, h, w) row-major; zoom = max(1, 28 / max(h, w)), cols = ceil(sqrt(n)) for C 1 or 3. */
 nnrt_filter_grid nnrt_filter_grid_make(const float *w, int n, int C, int h, int w_);
-
-/* filters: the first Conv2d's filters, or the first Linear layer's rows as input images, as a PNG (filters.c). */
-int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o);
 
 #endif

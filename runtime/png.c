@@ -3,7 +3,8 @@
 #include <png.h>
 #include <stdlib.h>
 
-#include "nnrt.h"
+#include "nnrt_image.h"
+#include "nnrt_io.h"
 
 /* libpng's own limit on a side (png_set_user_limits' default), stated here so that the error says it. */
 enum { PNG_MAX_SIDE = 1000000 };
