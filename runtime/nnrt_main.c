@@ -97,6 +97,7 @@ static void check_model(const nnrt_model *m) {
 
 int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     nnrt_blas_setup(argv);  // may re-execute this process: must come first
+    nnrt_set_program(nnrt_basename(argc > 0 ? argv[0] : m->name));
     check_model(m);
     nnrt_options o;
     nnrt_parse_args(m, argc, argv, &o);
