@@ -468,6 +468,10 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
 
     if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
+    if (o->steps && nnrt_flag_given(o, "epochs")) nnrt_usage_die("--steps: give --epochs or --steps, not both");
+    if (o->steps && (o->checkpoint || o->resume))
+        nnrt_usage_die("--steps: not with --%s (checkpoints are taken at epoch ends, and a step budget ends part-way "
+                       "through an epoch; use --epochs)", o->checkpoint ? "checkpoint" : "resume");
     if ((o->early_stop_on || nnrt_flag_given(o, "early-stop-delta")) && !o->early_stop)
         nnrt_usage_die("--%s: needs --early-stop K (the epochs without improvement before training stops)",
                        o->early_stop_on ? "early-stop-on" : "early-stop-delta");

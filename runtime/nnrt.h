@@ -238,6 +238,8 @@ void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, fl
 
 /* Streams a float32 .npy of shape (rows, cols) through an atomic output. */
 nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);
+/* The same for int32 values of shape (rows,) (predict --labels). */
+nnrt_atomic *nnrt_npy_begin_i32(const char *path, int64_t rows);
 /* predict's output format by the file name's extension: 'n' (.npy), 'c' (.csv, a header row, then one row per
    sample), 0 for anything else. */
 int nnrt_predict_format(const char *path);
@@ -358,6 +360,7 @@ typedef struct {
     nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
     nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
     nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
+    nnrt_data_info info;    // the input preprocessing and class names (a save borrows them; a load allocates)
 } nnrt_checkpoint;
 
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
@@ -554,9 +557,12 @@ int nnrt_find_hparam(const nnrt_model *m, const char *name);
 typedef struct {
     nnrt_dataset train, test, val;
     int has_test, has_val;
+    nnrt_data_info info;        // the input preprocessing every set goes through, and the class names of CSV labels
 } nnrt_train_data;
-/* Loads o's training, test and validation sets (the validation split taken out of the training set). */
-void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d);
+/* Loads o's training, test and validation sets (the validation split taken out of the training set), then the
+   input preprocessing: fitted on the training split from --scale and --normalize, or a resumed checkpoint's
+   (resumed: NULL when not resuming; its class names map the labels too). Every set's x points at d->info.prep. */
+void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d, const nnrt_data_info *resumed);
 void nnrt_train_data_free(nnrt_train_data *d);
 
 /* What a search trial gets back from nnrt_train_run. */

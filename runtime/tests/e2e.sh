@@ -9,22 +9,7 @@ pass=0 fail=0
 mkdir -p "$W"
 cd "$W" || exit 1
 
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1" "$2"; fi; }
-
-# expect NAME CODE SUBSTRING CMD... — exit code CODE and SUBSTRING in stdout+stderr.
-expect() {
-    local name=$1 code=$2 sub=$3 out rc
-    shift 3
-    # A fatal error exits with its buffers allocated on purpose: check leaks only on success.
-    if [ "$code" -eq 0 ]; then out=$("$@" 2>&1); else out=$(ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$@" 2>&1); fi
-    rc=$?
-    if grep -qE "Sanitizer|runtime error:" <<<"$out"; then bad "$name" "sanitizer report: $out"
-    elif [ "$rc" -ne "$code" ]; then bad "$name" "exit $rc, expected $code; output: $out"
-    elif ! grep -qF -- "$sub" <<<"$out"; then bad "$name" "no '$sub' in: $out"
-    else ok "$name"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 
 # ----------------------------------------------------------------------------
 # help and command-line errors (exit 2)
@@ -151,7 +136,7 @@ $TOY train --train-x $D/x.npy --train-y $D/y.npy --quiet --init a.st --epochs 1 
 # (--epochs 0 is refused: one epoch at --lr 0 keeps the weights; only the I64 counter "seen", the last 8 bytes, moves on)
 same_but_counter() { cmp -s -n $(($(stat -c %s "$1") - 8)) "$1" "$2" && [ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] && ! cmp -s "$1" "$2"; }
 check init-roundtrip 'same_but_counter a.st b.st'
-check safetensors-header 'head -c 300 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
+check safetensors-header 'head -c 400 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\",\"input.scale\":\"1\",\"input.normalize\":\"none\",\"input.max\":\"[0-9.e+-]*\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
 check safetensors-aligned '[ $(( $(od -An -tu8 -N8 a.st) % 8 )) -eq 0 ]'
 expect save-bad-dir 1 "nodir/w.st: cannot create a file in that directory" $TOY train --train-x $D/x.npy --train-y $D/y.npy --save nodir/w.st
 echo old >keep.st

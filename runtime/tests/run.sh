@@ -95,6 +95,7 @@ for cfg in plain asan tsan; do
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-window" "$TMP/$cfg/test_window"
     run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
+    run "$cfg-e2e-data" bash "$HERE/e2e_data.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e-data"
     run "$cfg-hostile" bash "$HERE/hostile.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-hostile"
 done
 
