@@ -76,7 +76,7 @@ static const flag flags[] = {
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
     FLAG("labels", F_BOOL, PR, labels, NULL, "write each sample's predicted class instead of probabilities: its name when the weights name the classes, else its index"),
-    FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (1/255 for uint8 inputs, else 1), a number, or 1/D (x / D)"),
+    FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (uint8 inputs / 255, floats as they are, in every file), a number, or 1/D (x / D)"),
     FLAG("normalize", F_STR, TS, normalize, "M", "standardize the inputs with the training split's mean and std: none (default), feature, or channel (image models); kept in the weights"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("steps", F_POSINT, TS, steps, "N", "train N steps (batches) in all instead of --epochs; the last epoch stops part-way"),

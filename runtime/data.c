@@ -303,11 +303,10 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 /* Without a nnrt_prep (a file's own loader defaults): uint8 / 255, exactly what torchvision's ToTensor computes (a
    true division, not a multiply by 1/255, which rounds differently for some bytes; the loop vectorizes: 43 µs for
    a batch of 128 random rows of 784 bytes against 100 µs for a 256-entry table), floats as they are. */
-static const nnrt_prep unit_bytes = {.scale = "1/255", .div = 255.0f, .mul = 1.0f / 255.0f},
-                       floats_as_is = {.scale = "1", .mul = 1.0f};
+static const nnrt_prep automatic = {.scale = "auto", .automatic = 1, .mul = 1.0f};
 
 static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out) {
-    const nnrt_prep *p = x->prep ? x->prep : x->dtype == NNRT_U8 ? &unit_bytes : &floats_as_is;
+    const nnrt_prep *p = x->prep ? x->prep : &automatic;
     for (int b = b0; b < b1; b++) nnrt_prep_row(p, x, idx[b], x_out + (size_t)b * (size_t)x->dim);
 }
 

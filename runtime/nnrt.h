@@ -109,8 +109,9 @@ typedef enum { NNRT_U8 = 0, NNRT_I32 = 1, NNRT_F32 = 2 } nnrt_dtype;
    kept in the weights file, so that train, eval, predict and a resumed run apply the same. */
 typedef enum { NNRT_NORM_NONE = 0, NNRT_NORM_FEATURE = 1, NNRT_NORM_CHANNEL = 2 } nnrt_norm;
 typedef struct {
-    char scale[32];         // as given: "1/255" or a number
-    float div, mul;         // x / div when the scale is 1/D (torchvision's exact division), else x · mul (div 0)
+    char scale[32];         // as given: "auto", "1/255" or a number
+    int automatic;          // "auto": uint8 / 255 and floats as they are, whichever the file (torchvision's ToTensor)
+    float div, mul;         // else x / div when the scale is 1/D (torchvision's exact division), else x · mul (div 0)
     nnrt_norm norm;
     int64_t n_stats;        // input_dim (feature), channels (channel) or 0 (none)
     float *mean, *std;      // (n_stats)
@@ -128,10 +129,11 @@ typedef struct {
     const nnrt_prep *prep;  // what the batch gather applies; NULL: uint8 / 255, floats as they are
 } nnrt_array;
 
-/* "auto" (or NULL): 1/255 for uint8 inputs x, else 1; norm "none" (or NULL), "feature" or "channel". Fits p's
-   statistics on x (the training split); a bad --scale or --normalize is a usage error. */
+/* scale "auto" (or NULL): uint8 / 255, floats as they are, in every file; norm "none" (or NULL), "feature" or
+   "channel". Fits p's statistics on x (the training split); a bad --scale or --normalize is a usage error. */
 void nnrt_prep_fit(nnrt_prep *p, const nnrt_array *x, const nnrt_model *m, const char *scale, const char *norm);
-/* Parsers for the flags and the metadata: 0 when the text is not a scale ("1/255", a positive number) or a mode. */
+/* Parsers for the flags and the metadata: 0 when the text is not a scale ("auto", "1/255", a positive number) or a
+   mode. */
 int nnrt_prep_set_scale(nnrt_prep *p, const char *text);
 int nnrt_prep_set_norm(nnrt_prep *p, const char *text, const nnrt_model *m);
 /* Fills fmean/fstd from mean/std (after mean and std are set). */

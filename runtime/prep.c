@@ -2,7 +2,8 @@
  * the same in train, eval, predict and a resumed run, because the weights file (and a checkpoint) keeps it.
  *
  *   - scale: `--scale 1/255` divides (a true division, x / 255.0f, as torchvision's ToTensor computes), a plain
- *     number multiplies; `auto` (the default) is 1/255 for uint8 training inputs and 1 for float ones.
+ *     number multiplies, whatever the inputs' dtype; `auto` (the default) is ToTensor's rule for every file, the
+ *     training data's and predict's alike: uint8 inputs / 255, float inputs as they are.
  *   - mean, std: `--normalize feature` per input feature (scikit-learn's StandardScaler), `channel` per channel of
  *     an image model (torchvision's Normalize), computed on the training split (after --val-split) of the scaled
  *     inputs, in double, population std (ddof 0); a constant feature keeps std 1, as StandardScaler does. `none`
@@ -20,6 +21,12 @@
 // the scale
 
 int nnrt_prep_set_scale(nnrt_prep *p, const char *text) {
+    if (text && strcmp(text, "auto") == 0) {
+        snprintf(p->scale, sizeof p->scale, "auto");
+        p->automatic = 1, p->div = 0, p->mul = 1;
+        return 1;
+    }
+    if (!text) return 0;
     char *end;
     double num = 1, den = 1;
     const char *slash = strchr(text, '/');
@@ -32,13 +39,19 @@ int nnrt_prep_set_scale(nnrt_prep *p, const char *text) {
     }
     if (!*text || *end || !isfinite(num) || !isfinite(den) || !(num > 0) || !(den > 0)) return 0;
     snprintf(p->scale, sizeof p->scale, "%s", text);
+    p->automatic = 0;
     p->div = slash && num == 1 ? (float)den : 0;
     p->mul = (float)(num / den);
     return 1;
 }
 
-/* The scale of one value, as the batches get it: x / div, or x · mul. */
-static inline float scaled(const nnrt_prep *p, float v) { return p->div ? v / p->div : v * p->mul; }
+/* The scale of an array of dtype t as the batches apply it: x / *div (when not 0), else x · *mul. */
+static void factors(const nnrt_prep *p, nnrt_dtype t, float *div, float *mul) {
+    *div = p->automatic ? (t == NNRT_U8 ? 255.0f : 0) : p->div;
+    *mul = p->automatic ? 1 : p->mul;
+}
+
+static inline float scaled(float div, float mul, float v) { return div ? v / div : v * mul; }
 
 static double value_at(const nnrt_array *x, size_t i) {
     return x->dtype == NNRT_U8 ? (double)((const uint8_t *)x->data)[i] : (double)((const float *)x->data)[i];
@@ -47,7 +60,9 @@ static double value_at(const nnrt_array *x, size_t i) {
 double nnrt_prep_max_abs(const nnrt_prep *p, const nnrt_array *x) {
     double top = 0;
     size_t count = (size_t)x->n * (size_t)x->dim;
-    for (size_t i = 0; i < count; i++) top = fmax(top, fabs((double)scaled(p, (float)value_at(x, i))));
+    float div, mul;
+    factors(p, x->dtype, &div, &mul);
+    for (size_t i = 0; i < count; i++) top = fmax(top, fabs((double)scaled(div, mul, (float)value_at(x, i))));
     return top;
 }
 
@@ -78,12 +93,14 @@ static void fit_stats(nnrt_prep *p, const nnrt_array *x, const nnrt_model *m) {
     int64_t g = p->n_stats, d = x->dim;
     double *sum = nnrt_calloc((size_t)g, sizeof(double)), *sq = nnrt_calloc((size_t)g, sizeof(double));  // (g)
     double per = (double)x->n * (double)(d / g);  // values per group
+    float div, mul;
+    factors(p, x->dtype, &div, &mul);
     for (int64_t i = 0; i < x->n; i++)
-        for (int64_t j = 0; j < d; j++) sum[group_of(p, m, j)] += scaled(p, (float)value_at(x, (size_t)(i * d + j)));
+        for (int64_t j = 0; j < d; j++) sum[group_of(p, m, j)] += scaled(div, mul, (float)value_at(x, (size_t)(i * d + j)));
     for (int64_t k = 0; k < g; k++) sum[k] /= per;
     for (int64_t i = 0; i < x->n; i++)
         for (int64_t j = 0; j < d; j++) {
-            double e = scaled(p, (float)value_at(x, (size_t)(i * d + j))) - sum[group_of(p, m, j)];
+            double e = scaled(div, mul, (float)value_at(x, (size_t)(i * d + j))) - sum[group_of(p, m, j)];
             sq[group_of(p, m, j)] += e * e;
         }
     p->mean = nnrt_malloc((size_t)g * sizeof(float));
@@ -107,8 +124,7 @@ int nnrt_prep_set_norm(nnrt_prep *p, const char *text, const nnrt_model *m) {
 
 void nnrt_prep_fit(nnrt_prep *p, const nnrt_array *x, const nnrt_model *m, const char *scale, const char *norm) {
     memset(p, 0, sizeof *p);
-    if (!scale || strcmp(scale, "auto") == 0) scale = x->dtype == NNRT_U8 ? "1/255" : "1";
-    if (!nnrt_prep_set_scale(p, scale)) nnrt_usage_die("--scale: expected auto, a positive number or 1/D, got '%s'", scale);
+    if (!nnrt_prep_set_scale(p, scale ? scale : "auto")) nnrt_usage_die("--scale: expected auto, a positive number or 1/D, got '%s'", scale);
     if (!nnrt_prep_set_norm(p, norm ? norm : "none", m))
         nnrt_usage_die("--normalize: expected none, feature%s, got '%s'", m->input_rank == 3 ? " or channel" : " (channel is for "
                        "image models, input: [C, H, W])", norm);
@@ -130,7 +146,8 @@ void nnrt_prep_free(nnrt_prep *p) {
 
 void nnrt_prep_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *restrict dst) {
     size_t d = (size_t)x->dim;
-    const float div = p->div, mul = p->mul;
+    float div, mul;
+    factors(p, x->dtype, &div, &mul);
     if (x->dtype == NNRT_U8) {
         const uint8_t *restrict s = (const uint8_t *)x->data + (size_t)row * d;
         if (div) for (size_t j = 0; j < d; j++) dst[j] = (float)s[j] / div;
@@ -151,7 +168,7 @@ void nnrt_prep_check_range(const nnrt_prep *p, const nnrt_array *x) {
     double top = nnrt_prep_max_abs(p, x), ratio = top / p->max_abs;
     if (!(ratio > NNRT_PREP_RANGE || (top > 0 && ratio < 1.0 / NNRT_PREP_RANGE))) return;
     fflush(stdout);
-    fprintf(stderr, "warning: %s: its inputs reach %.4g after the scale %s, %.3g times the training inputs' largest (%.4g): "
-                    "give data prepared as the training data was (the weights apply --scale %s themselves)\n",
-            x->path, top, p->scale, ratio, p->max_abs, p->scale);
+    fprintf(stderr, "warning: %s: its inputs reach %.4g after --scale %s%s, %.3g times the training inputs' largest (%.4g): "
+                    "give data prepared as the training data was\n", x->path, top, p->scale,
+            p->automatic ? (x->dtype == NNRT_U8 ? " (uint8 / 255)" : " (floats as they are)") : "", ratio, p->max_abs);
 }

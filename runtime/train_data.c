@@ -81,7 +81,7 @@ int nnrt_load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_datase
 static void resumed_prep(const nnrt_options *o, const nnrt_model *m, const nnrt_prep *ck, nnrt_prep *p) {
     nnrt_prep given = {0};
     const char *norm = ck->norm == NNRT_NORM_FEATURE ? "feature" : ck->norm == NNRT_NORM_CHANNEL ? "channel" : "none";
-    if (o->scale && strcmp(o->scale, "auto") != 0 && (!nnrt_prep_set_scale(&given, o->scale) || strcmp(given.scale, ck->scale) != 0))
+    if (o->scale && (!nnrt_prep_set_scale(&given, o->scale) || strcmp(given.scale, ck->scale) != 0))
         nnrt_usage_die("--scale %s: the checkpoint %s was trained with --scale %s (a resumed run keeps its preprocessing)",
                        o->scale, o->resume, ck->scale);
     if (o->normalize && strcmp(o->normalize, norm) != 0)

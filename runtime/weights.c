@@ -1,7 +1,7 @@
 /* weights.c — what a weights file (and a checkpoint) says about the data: the input preprocessing and the class
  * names, as __metadata__ strings beside the state_dict, which torch's safetensors.torch.load_file ignores:
  *
- *   "input.scale"      "1/255" or a number (prep.c)
+ *   "input.scale"      "auto" (uint8 / 255, floats as they are), "1/D" or a number (prep.c)
  *   "input.normalize"  "none", "feature" or "channel"
  *   "input.mean"       comma-separated float32 values (%.9g, so each reads back as itself), one per feature or
  *   "input.std"        channel; present unless "none"
@@ -112,7 +112,7 @@ static float *read_floats(const char *path, const char *key, const char *v, int6
 static void read_prep(const nnrt_st *f, const char *path, const nnrt_model *m, nnrt_prep *p) {
     const char *scale = nnrt_st_meta(f, "input.scale"), *norm = nnrt_st_meta(f, "input.normalize");
     const char *max = nnrt_st_meta(f, "input.max");
-    if (!nnrt_prep_set_scale(p, scale)) bad_meta(path, "input.scale", scale, "a positive number or 1/D");
+    if (!nnrt_prep_set_scale(p, scale)) bad_meta(path, "input.scale", scale, "auto, a positive number or 1/D");
     if (!norm || !nnrt_prep_set_norm(p, norm, m))
         bad_meta(path, "input.normalize", norm ? norm : "", m->input_rank == 3 ? "none, feature or channel" : "none or feature");
     char *end;

@@ -41,7 +41,7 @@ import Testing
         let npMean = iris["mean"] as! [Double], npStd = iris["std"] as! [Double]
         #expect(mean.count == 4 && zip(mean, npMean).allSatisfy { close($0, $1, rtol: 1e-6) }, "\(mean) vs NumPy \(npMean)")
         #expect(std.count == 4 && zip(std, npStd).allSatisfy { close($0, $1, rtol: 1e-6) }, "\(std) vs NumPy \(npStd)")
-        #expect(meta["input.scale"] == "1" && meta["input.normalize"] == "feature" && Double(meta["input.max"] ?? "") == iris["max"] as? Double)
+        #expect(meta["input.scale"] == "auto" && meta["input.normalize"] == "feature" && Double(meta["input.max"] ?? "") == iris["max"] as? Double)
         #expect([meta["class.0"], meta["class.1"], meta["class.2"]].compactMap { $0 } == iris["classes"] as! [String] && meta["classes"] == "3")
 
         // eval on the validation file agrees with training's last epoch; predict --labels writes names, as accurate.
@@ -120,7 +120,7 @@ import Testing
         let meta = try metadata(w)
         let mean = numbers(meta["input.mean"]), std = numbers(meta["input.std"])
         let npMean = images["mean"] as! [Double], npStd = images["std"] as! [Double]
-        #expect(meta["input.scale"] == "1/255" && meta["input.normalize"] == "channel", "\(meta)")
+        #expect(meta["input.scale"] == "auto" && meta["input.normalize"] == "channel", "\(meta)")
         #expect(mean.count == 2 && zip(mean, npMean).allSatisfy { close($0, $1, rtol: 1e-6) }, "\(mean) vs NumPy \(npMean)")
         #expect(std.count == 2 && zip(std, npStd).allSatisfy { close($0, $1, rtol: 1e-6) }, "\(std) vs NumPy \(npStd)")
     }

@@ -136,7 +136,7 @@ $TOY train --train-x $D/x.npy --train-y $D/y.npy --quiet --init a.st --epochs 1 
 # (--epochs 0 is refused: one epoch at --lr 0 keeps the weights; only the I64 counter "seen", the last 8 bytes, moves on)
 same_but_counter() { cmp -s -n $(($(stat -c %s "$1") - 8)) "$1" "$2" && [ "$(stat -c %s "$1")" = "$(stat -c %s "$2")" ] && ! cmp -s "$1" "$2"; }
 check init-roundtrip 'same_but_counter a.st b.st'
-check safetensors-header 'head -c 400 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\",\"input.scale\":\"1\",\"input.normalize\":\"none\",\"input.max\":\"[0-9.e+-]*\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
+check safetensors-header 'head -c 400 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\",\"input.scale\":\"auto\",\"input.normalize\":\"none\",\"input.max\":\"[0-9.e+-]*\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
 check safetensors-aligned '[ $(( $(od -An -tu8 -N8 a.st) % 8 )) -eq 0 ]'
 expect save-bad-dir 1 "nodir/w.st: cannot create a file in that directory" $TOY train --train-x $D/x.npy --train-y $D/y.npy --save nodir/w.st
 echo old >keep.st

@@ -65,9 +65,10 @@ check normalize-scale-kept '[ "$(meta nf.st input.scale) $(meta nf.st input.norm
 expect normalize-channel-flat 2 "--normalize: expected none, feature (channel is for image models" \
     $TOY train --train-x $D/x.npy --train-y $D/y.npy --normalize channel
 expect scale-bad 2 "--scale: expected auto, a positive number or 1/D, got '1/0'" $TOY train --train-x $D/x.npy --train-y $D/y.npy --scale 1/0
+check scale-auto-kept '[ "$(meta num.st input.scale) $(meta num.st input.normalize)" = "auto none" ]'
 # the range warning: inputs 1000x the training data's
 awk -F, 'NR > 1 { printf "%s,%s,%s,%s,%s\n", $1 * 1000, $2 * 1000, $3 * 1000, $4 * 1000, $5 * 1000 }' $D/x.csv >big.csv
-expect range-warning 0 "warning: big.csv: its inputs reach 4500 after the scale 0.5, 1e+03 times the training inputs' largest (4.5)" \
+expect range-warning 0 "warning: big.csv: its inputs reach 4500 after --scale 0.5, 1e+03 times the training inputs' largest (4.5)" \
     $TOY predict --weights nf.st --input big.csv --output big_p.npy
 check range-no-warning-on-own-data '! $TOY predict --weights nf.st --input $D/x.npy --output own_p.npy 2>&1 | grep -q warning'
 # a resumed run keeps the checkpoint's preprocessing and is bit-identical, metadata included
@@ -78,6 +79,8 @@ expect resume-with-prep 0 "epoch 3/3" $TOY train --train-x $D/x.npy --train-y $D
 check resume-prep-bit-identical 'cmp -s resumed.st straight.st'
 expect resume-other-normalize 2 "--normalize none: the checkpoint ck.st was trained with --normalize feature" \
     $TOY train --train-x $D/x.npy --train-y $D/y.npy --resume ck.st --normalize none
+expect resume-other-scale 2 "--scale 1/255: the checkpoint ck.st was trained with --scale auto" \
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --resume ck.st --scale 1/255
 expect ensemble-other-prep 2 "its input preprocessing or class names differ from the first member's" \
     $TOY predict --weights straight.st,num.st --input $D/x.npy --output e.npy
 

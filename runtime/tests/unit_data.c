@@ -150,7 +150,7 @@ static void test_prep(void) {
     nnrt_array ux = {.path = "u.npy", .dtype = NNRT_U8, .n = 2, .dim = 4, .data = u};
     nnrt_prep_fit(&p, &ux, &img, NULL, "channel");
     double cm = (0 + 1 + 1 + 1) / 4.0, cs = sqrt((cm * cm + 3 * (1 - cm) * (1 - cm)) / 4);
-    CHECK("auto scale of uint8 is 1/255", strcmp(p.scale, "1/255") == 0 && p.div == 255.0f && p.max_abs == 1);
+    CHECK("auto scale of uint8 is / 255", strcmp(p.scale, "auto") == 0 && p.automatic && p.max_abs == 1);
     CHECK("channel statistics", p.n_stats == 2 && close_to(p.mean[0], cm, 1e-6) && close_to(p.std[0], cs, 1e-6) &&
                                 close_to(p.mean[1], 25 / 255.0, 1e-6) && p.fmean[1] == p.mean[0] && p.fstd[2] == p.std[1]);
     nnrt_prep_row(&p, &ux, 0, row);
@@ -209,8 +209,17 @@ static void test_data_info(void) {
                die_meta, "badstd.st");
     EXPECT_DIE("metadata classes unsorted", 1, "badcls.st: metadata 'class.1' ('a') does not sort after the class before it",
                die_meta, "badcls.st");
-    EXPECT_DIE("range warning", 0, "warning: raw.npy: its inputs reach 255 after the scale 1, 255 times the training inputs' "
-               "largest (1)", warn_range, "raw.npy");
+    EXPECT_DIE("range warning", 0, "warning: raw.npy: its inputs reach 255 after --scale auto (floats as they are), 255 times "
+               "the training inputs' largest (1)", warn_range, "raw.npy");
+    {   // auto: the same weights divide a uint8 file by 255 and take a float file as it is (ToTensor's rule)
+        nnrt_prep a = {0};
+        nnrt_prep_set_scale(&a, "auto");
+        uint8_t u[2] = {51, 255};
+        float f[2] = {51, 255}, ru[2], rf[2];
+        nnrt_prep_row(&a, &(nnrt_array){.dtype = NNRT_U8, .n = 1, .dim = 2, .data = u}, 0, ru);
+        nnrt_prep_row(&a, &(nnrt_array){.dtype = NNRT_F32, .n = 1, .dim = 2, .data = f}, 0, rf);
+        CHECK("auto scale per dtype", ru[0] == 51.0f / 255.0f && ru[1] == 1.0f && rf[0] == 51 && rf[1] == 255);
+    }
 }
 
 static void test_data_files(void) {
