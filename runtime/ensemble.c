@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_context.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_safetensors.h"
+#include "nnrt_train.h"
 
 /* Whether two members prepare their inputs alike (the training range, for the warning only, may differ). */
 static int same_data(const nnrt_data_info *a, const nnrt_data_info *b) {

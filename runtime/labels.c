@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_data.h"
 
 void nnrt_classes_free(nnrt_classes *c) {
     for (int i = 0; i < c->n; i++) free(c->names[i]);

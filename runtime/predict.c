@@ -5,7 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 /* A CSV cell: the text as it is, or in double quotes (quotes doubled) when it holds a comma, a quote or a line
    break, so that a class name reads back as itself. */

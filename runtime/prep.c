@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_data.h"
 
 // ----------------------------------------------------------------------------
 // the scale

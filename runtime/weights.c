@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_safetensors.h"
 
 // ----------------------------------------------------------------------------
 // writing
