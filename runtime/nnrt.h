@@ -483,4 +483,6 @@ int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
 /* In-place softmax of each row of z (n, c), computed stably (max subtracted). */
 void nnrt_softmax_rows(float *z, int64_t n, int c);
 
+#include "nnrt_train.h"
+
 #endif

@@ -1,4 +1,6 @@
-/* train.c — the train, eval and predict commands.
+/* train.c — the train command: the epoch loop, its checks for a diverging run, and the end of a run (save,
+ * checkpoint). Its options live in their own files: early_stop.c, plateau.c, ema.c, resume.c; the data it loads in
+ * train_data.c; its evaluation in evaluate.c.
  *
  * Training: per epoch, shuffle the sample order (Fisher–Yates on the NNRT_STREAM_SHUFFLE stream) unless
  * --no-shuffle, then step through it in batches of B; the partial last batch is trained, not dropped,
@@ -11,89 +13,7 @@
 #include "nnrt.h"
 
 // ----------------------------------------------------------------------------
-// shared pieces
-
-/* Both splits of an MNIST directory at once: gunzipping the test images on the worker thread while the caller
- * gunzips the training images takes the test set's 0.04 s (of 0.32 s for Fashion-MNIST) off the start. Errors
- * are reported as a sequential load would: the training set's first, then the test set's. */
-typedef struct {
-    const char *dir;
-    const nnrt_model *m;
-    nnrt_dataset *train, *test;
-    int test_status;
-    char test_error[1024];
-} idx_dir_job;
-
-static void load_idx_test(void *arg) {
-    idx_dir_job *j = arg;
-    *j->test = nnrt_load_idx_dir(j->dir, "t10k", j->m);
-}
-
-static void load_idx_part(void *arg, int part) {
-    idx_dir_job *j = arg;
-    if (part == 0) j->test_status = nnrt_try(load_idx_test, j, j->test_error, sizeof j->test_error);
-    else *j->train = nnrt_load_idx_dir(j->dir, "train", j->m);
-}
-
-/* The train split (required) and the test split (optional) named by the options. */
-static int load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test) {
-    if (o->data && train) {
-        idx_dir_job j = {.dir = o->data, .m = m, .train = train, .test = test};
-        nnrt_par2(load_idx_part, &j);
-        if (j.test_status) nnrt_exit_with(j.test_status, j.test_error);
-        return 1;
-    }
-    if (o->data) {
-        *test = nnrt_load_idx_dir(o->data, "t10k", m);
-        return 1;
-    }
-    if (train) *train = nnrt_load_dataset(o->train_x, o->train_y, m);
-    if (o->test_x) { *test = nnrt_load_dataset(o->test_x, o->test_y, m); return 1; }
-    return 0;
-}
-
-static void describe_data(const char *name, const nnrt_dataset *d) {
-    double mb = (double)d->x.n * (double)d->x.dim * (d->x.dtype == NNRT_U8 ? 1 : 4) / 1e6;
-    printf("data: %s %lld samples from %s (%s, %.1f MB in memory)\n", name, (long long)d->x.n, d->x.path,
-           d->x.dtype == NNRT_U8 ? "uint8, scaled by 1/255 per batch" : "float32", mb);
-}
-
-static void verbose_setup(const nnrt_model *m) {
-    nnrt_blas_describe(stdout);
-    printf("model: %s, %zu parameters, %zu optimizer state floats, %zu arena bytes, max batch %d\n", m->name,
-           m->params_numel, m->state_numel, m->arena_bytes, m->max_batch);
-}
-
-static int argmax(const float *row, int c) {
-    int best = 0;
-    for (int j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-    return best;
-}
-
-nnrt_eval_result nnrt_evaluate(nnrt_ctx *ctx, const nnrt_dataset *d, int batch) {
-    const nnrt_model *m = ctx->model;
-    int classes = m->target_kind == NNRT_TARGET_CLASS;
-    float *xb = nnrt_aligned_calloc((size_t)batch * (size_t)m->input_dim * sizeof(float));     // (batch, input_dim)
-    void *yb = nnrt_aligned_calloc((size_t)batch * (size_t)m->target_dim * 4);                // (batch) int32 or (batch, target_dim)
-    float *out = nnrt_aligned_calloc((size_t)batch * (size_t)m->output_dim * sizeof(float));  // (batch, output_dim)
-    int64_t *idx = nnrt_malloc((size_t)batch * sizeof(int64_t));                              // (batch)
-    double loss_sum = 0;
-    int64_t correct = 0;
-    ctx->training = 0;
-    for (int64_t start = 0; start < d->x.n; start += batch) {
-        int n = (int)(d->x.n - start < batch ? d->x.n - start : batch);
-        for (int i = 0; i < n; i++) idx[i] = start + i;
-        nnrt_gather_x(&d->x, idx, n, xb);
-        nnrt_gather_y(&d->y, idx, n, yb);
-        loss_sum += (double)m->eval_batch(ctx, n, xb, yb, out) * n;
-        for (int i = 0; classes && i < n; i++) correct += argmax(out + (size_t)i * m->output_dim, m->output_dim) == ((int32_t *)yb)[i];
-    }
-    free(xb); free(yb); free(out); free(idx);
-    return (nnrt_eval_result){loss_sum / (double)d->x.n, classes ? (double)correct / (double)d->x.n : -1};
-}
-
-// ----------------------------------------------------------------------------
-// train
+// steps and epochs
 
 typedef struct {
     int64_t *order;  // (N) sample indices in this epoch's order
@@ -167,22 +87,6 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
             LOSS_GROWTH_WARN, lr);
 }
 
-void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first) {
-    float w = (float)(1.0 - decay), v = (float)decay;  // torch: the weight as the tensors' float, and 1 − weight
-    for (int i = 0; i < m->n_params; i++) {
-        const nnrt_param *q = &m->params[i];
-        float *e = ema + q->offset;
-        const float *x = params + q->offset;
-        if (first || q->counter) {
-            memcpy(e, x, q->numel * sizeof(float));
-        } else if (w < 0.5f) {
-            for (size_t k = 0; k < q->numel; k++) e[k] = e[k] + w * (x[k] - e[k]);
-        } else {
-            for (size_t k = 0; k < q->numel; k++) e[k] = x[k] - (x[k] - e[k]) * v;
-        }
-    }
-}
-
 /* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
    gather, the train_step call and the logging of every step are timed into it. A step whose loss is not finite
    ends the epoch there: its loss is logged, *diverged gets the step's index in the epoch (else it is −1), and
@@ -245,57 +149,7 @@ static void check_writable(const char *path) {
 }
 
 // ----------------------------------------------------------------------------
-// validation and resuming
-
-/* The validation set, split off the training set (--val-split) or from files (--val-x/--val-y); 0 if none. */
-static int load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *val) {
-    if (o->val_x) { *val = nnrt_load_dataset(o->val_x, o->val_y, m); return 1; }
-    if (o->val_split > 0) { nnrt_split_validation(train, o->val_split, o->seed, val); return 1; }
-    return 0;
-}
-
-static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, const char *ours, const char *theirs) {
-    nnrt_usage_die("%s%s%s: the checkpoint %s was trained with %s (a resumed run keeps the batch, seed, shuffle and "
-                   "validation split of its checkpoint)", flag, *ours ? " " : "", ours, path, theirs);
-}
-
-/* The settings of a resumed run: the checkpoint's batch, seed, shuffle, validation split and --epochs unless the
-   command line gives them, and then only --epochs and the hyperparameters may differ (a changed hyperparameter
-   gives a different run from there on, on purpose; anything else would not be the run that was checkpointed). */
-static void resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c) {
-    char a[64], b[64];
-#define SAME(flag, fmt, ours, theirs)                                                                  \
-    if (nnrt_flag_given(o, flag) && (ours) != (theirs)) {                                              \
-        snprintf(a, sizeof a, fmt, ours); snprintf(b, sizeof b, "--" flag " " fmt, theirs);            \
-        resume_conflict(o->resume, "--" flag, a, b);                                                   \
-    }
-    SAME("batch", "%lld", (long long)o->batch, (long long)c->batch)
-    SAME("seed", "%llu", (unsigned long long)o->seed, (unsigned long long)c->seed)
-    SAME("val-split", "%g", o->val_split, c->val_split)
-#undef SAME
-    if (o->no_shuffle && !c->no_shuffle) resume_conflict(o->resume, "--no-shuffle", "", "shuffling");
-    if (o->val_x && c->val_split > 0) resume_conflict(o->resume, "--val-x", o->val_x, "--val-split");
-    run->batch = c->batch;
-    run->seed = c->seed;
-    run->no_shuffle = c->no_shuffle;
-    if (!o->val_x) run->val_split = c->val_split;
-    if (!nnrt_flag_given(o, "epochs")) run->epochs = c->epochs;
-    if (!nnrt_flag_given(o, "log-every")) run->log_every = c->log_every;
-    if (run->epochs < c->epochs_done)
-        nnrt_usage_die("--epochs %lld: the checkpoint %s has already trained %lld epochs", (long long)run->epochs, o->resume,
-                       (long long)c->epochs_done);
-    for (int i = 0; i < ctx->model->n_hparams; i++) if (o->hp_given[i]) ctx->hp[i] = o->hp[i];
-}
-
-static void check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val) {
-    if (c->n_train != train->x.n || c->n_val != n_val)
-        nnrt_die("%s: the checkpoint was trained on %lld samples with %lld for validation, but this run has %lld with %lld "
-                 "(give the same data and validation flags to resume)", path, (long long)c->n_train, (long long)c->n_val,
-                 (long long)train->x.n, (long long)n_val);
-}
-
-// ----------------------------------------------------------------------------
-// train
+// the run
 
 /* "  val_loss X  val_acc Y  test_loss Z  test_acc W" for the sets evaluated. */
 static void print_metrics(nnrt_split_metrics val, nnrt_split_metrics test) {
@@ -320,102 +174,6 @@ static void report_epoch(nnrt_log *log, const nnrt_ctx *ctx, int64_t epochs, dou
         print_metrics(ema_val, ema_test);
         printf("\n");
     }
-}
-
-/* The metrics of d (when there is one) for the weights w, NULL for ctx's own: another set of weights (the moving
-   average, an early-stopped trial's best epoch) takes the parameters' place for the evaluation. */
-static nnrt_split_metrics evaluate_split_with(nnrt_ctx *ctx, float *w, int has, const nnrt_dataset *d) {
-    if (!has) return (nnrt_split_metrics){0, NAN, -1};
-    float *own = ctx->params;
-    if (w) ctx->params = w;
-    nnrt_eval_result r = nnrt_evaluate(ctx, d, ctx->model->max_batch);
-    ctx->params = own;
-    return (nnrt_split_metrics){1, r.loss, r.acc};
-}
-
-static nnrt_split_metrics evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d) {
-    return evaluate_split_with(ctx, NULL, has, d);
-}
-
-/* Early stopping (--early-stop K): the state a run starts with, afresh or as its checkpoint left it when that
-   watched the same metric (otherwise a resumed run starts counting again, and says so). */
-static void early_stop_start(nnrt_early_stop *es, const nnrt_options *run, const nnrt_checkpoint *ck, const nnrt_model *m,
-                             int resumed, int quiet) {
-    memset(es, 0, sizeof *es);
-    if (!run->early_stop) return;
-    snprintf(es->on, sizeof es->on, "%s", run->early_stop_on);
-    es->best = strcmp(es->on, "val_acc") == 0 ? -INFINITY : INFINITY;
-    es->weights = nnrt_malloc(m->params_numel * sizeof(float));
-    if (!resumed) return;
-    if (strcmp(ck->es.on, es->on) == 0) {
-        es->best = ck->es.best;
-        es->best_epoch = ck->es.best_epoch;
-        es->since = ck->es.since;
-        if (ck->es.best_epoch > 0) memcpy(es->weights, ck->es.weights, m->params_numel * sizeof(float));
-    } else if (!quiet) {
-        printf("early stopping on %s starts afresh: the checkpoint %s\n", es->on,
-               ck->es.on[0] ? "watched another metric" : "was trained without --early-stop");
-    }
-}
-
-/* After an epoch's evaluation: 1 when training should stop (the metric has not improved by more than
-   --early-stop-delta for --early-stop epochs). An improvement keeps a copy of the parameters. A NaN metric never
-   improves. */
-static int early_stop_update(nnrt_early_stop *es, const nnrt_options *run, nnrt_split_metrics val, const nnrt_ctx *ctx) {
-    if (!es->on[0]) return 0;
-    int acc = strcmp(es->on, "val_acc") == 0;
-    double x = acc ? val.acc : val.loss, d = run->early_stop_delta;
-    if (acc ? x > es->best + d : x < es->best - d) {
-        es->best = x;
-        es->best_epoch = ctx->epoch + 1;
-        es->since = 0;
-        memcpy(es->weights, ctx->params, ctx->model->params_numel * sizeof(float));
-    } else {
-        es->since++;
-    }
-    return es->since >= run->early_stop;
-}
-
-/* ReduceLROnPlateau (--reduce-lr-on-plateau P): the state a run starts with, afresh or from its checkpoint when that
-   watched the same metric. */
-static void plateau_start(nnrt_plateau *p, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *ck,
-                          int resumed) {
-    memset(p, 0, sizeof *p);
-    if (!nnrt_flag_given(o, "reduce-lr-on-plateau")) return;
-    snprintf(p->on, sizeof p->on, "%s", run->plateau_on);
-    p->best = strcmp(p->on, "val_acc") == 0 ? -INFINITY : INFINITY;
-    if (resumed && strcmp(ck->plateau.on, p->on) == 0) *p = ck->plateau;
-    else if (resumed && !o->quiet)
-        printf("reduce-lr-on-plateau on %s starts afresh: the checkpoint %s\n", p->on,
-               ck->plateau.on[0] ? "watched another metric" : "was trained without --reduce-lr-on-plateau");
-}
-
-/* After an epoch, PyTorch's ReduceLROnPlateau.step(metric) with threshold_mode "rel" and eps 1e-8: an improvement
-   is below best·(1 − threshold) (above best·(1 + threshold) for accuracy); during cooldown no epoch counts as bad;
-   past `patience` bad epochs the rate becomes max(lr·factor, min_lr) (unless that changes it by 1e-8 or less) and
-   the cooldown starts. Returns 1 when it reduced the rate (ctx->hp's "lr", which the next step uses). */
-static int plateau_update(nnrt_plateau *p, const nnrt_options *run, nnrt_ctx *ctx, double train_loss, nnrt_split_metrics val) {
-    if (!p->on[0]) return 0;
-    int acc = strcmp(p->on, "val_acc") == 0;
-    double x = strcmp(p->on, "train_loss") == 0 ? train_loss : acc ? val.acc : val.loss, t = run->plateau_threshold;
-    if (acc ? x > p->best * (1 + t) : x < p->best * (1 - t)) {
-        p->best = x;
-        p->bad = 0;
-    } else {
-        p->bad++;
-    }
-    if (p->cooldown > 0) {
-        p->cooldown--;
-        p->bad = 0;
-    }
-    if (p->bad <= run->plateau) return 0;
-    p->cooldown = run->plateau_cooldown;
-    p->bad = 0;
-    int i = nnrt_find_hparam(ctx->model, "lr");
-    double old = ctx->hp[i], lr = fmax(old * run->plateau_factor, run->plateau_min_lr);
-    if (old - lr <= 1e-8) return 0;
-    ctx->hp[i] = lr;
-    return 1;
 }
 
 /* The end of a run whose loss stopped being finite (a learning rate too large, say): training more steps would
@@ -453,7 +211,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_checkpoint ck = {0};
     if (o->resume) {
         nnrt_checkpoint_load(o->resume, ctx, &ck);
-        resume_options(ctx, o, &run, &ck);
+        nnrt_resume_options(ctx, o, &run, &ck);
     }
     int has_validation = run.val_x || run.val_split > 0;
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && strncmp(run.plateau_on, "val_", 4) == 0 && !has_validation)
@@ -474,20 +232,20 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         train = res->data->train, test = res->data->test, val = res->data->val;
         has_test = res->data->has_test, has_val = res->data->has_val;
     } else {
-        has_test = load_splits(&run, m, &train, &test);
-        has_val = load_validation(&run, m, &train, &val);
+        has_test = nnrt_load_splits(&run, m, &train, &test);
+        has_val = nnrt_load_validation(&run, m, &train, &val);
     }
     double t_init = nnrt_now();
-    if (o->resume) check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
+    if (o->resume) nnrt_check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
     else if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
     else nnrt_init_params(m, ctx->params, run.seed);
     prof.load = t_init - t_load;
     prof.init = nnrt_now() - t_init;
     if (o->verbose) {
-        verbose_setup(m);
-        describe_data("train", &train);
-        if (has_val) describe_data("validation", &val);
-        if (has_test) describe_data("test", &test);
+        nnrt_verbose_setup(m);
+        nnrt_describe_data("train", &train);
+        if (has_val) nnrt_describe_data("validation", &val);
+        if (has_test) nnrt_describe_data("test", &test);
     }
     int64_t N = train.x.n, B = run.batch;
     ctx->steps_per_epoch = (N + B - 1) / B;
@@ -514,20 +272,11 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order};
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
     nnrt_early_stop es;
-    early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
+    nnrt_early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
     nnrt_plateau plateau;
-    plateau_start(&plateau, o, &run, &ck, o->resume != NULL);
-    nnrt_ema ema = {0};  // the moving average: continued from a checkpoint that has one, else started afresh
-    if (nnrt_flag_given(o, "ema")) {
-        ema.on = 1;
-        ema.weights = nnrt_malloc(m->params_numel * sizeof(float));
-        if (o->resume && ck.ema.on) {
-            ema.count = ck.ema.count;
-            memcpy(ema.weights, ck.ema.weights, m->params_numel * sizeof(float));
-        } else if (o->resume && !o->quiet) {
-            printf("ema starts afresh: the checkpoint was trained without --ema\n");
-        }
-    }
+    nnrt_plateau_start(&plateau, o, &run, &ck, o->resume != NULL);
+    nnrt_ema ema;
+    nnrt_ema_start(&ema, o, &ck, m);
     // A checkpoint written where early stopping stopped (or past it, with a smaller --early-stop now) stays stopped:
     // a resumed run stops where one that never stopped would.
     int stop = es.on[0] && es.best_epoch > 0 && es.since >= run.early_stop;
@@ -556,11 +305,11 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
                           b.why);
         double seconds = nnrt_now() - t0;
         ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
-        nnrt_split_metrics vr = evaluate_split(ctx, has_val, &val), tr = evaluate_split(ctx, has_test, &test);
+        nnrt_split_metrics vr = nnrt_evaluate_split(ctx, has_val, &val), tr = nnrt_evaluate_split(ctx, has_test, &test);
         nnrt_split_metrics evr = {0, NAN, -1}, etr = {0, NAN, -1};
         if (ema.on && ema.count > 0) {  // the same sets with the average in place of the weights
-            evr = evaluate_split_with(ctx, ema.weights, has_val, &val);
-            etr = evaluate_split_with(ctx, ema.weights, has_test, &test);
+            evr = nnrt_evaluate_split_with(ctx, ema.weights, has_val, &val);
+            etr = nnrt_evaluate_split_with(ctx, ema.weights, has_test, &test);
         }
         ctx->profile = o->profile;
         if (pr) {
@@ -576,7 +325,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
             nnrt_profile_epoch_line(stdout, &e);
         }
         double lr_before = plateau.on[0] ? ctx->hp[nnrt_find_hparam(m, "lr")] : 0;
-        if (plateau_update(&plateau, &run, ctx, train_loss, vr) && talk) {
+        if (nnrt_plateau_update(&plateau, &run, ctx, train_loss, vr) && talk) {
             double lr = ctx->hp[nnrt_find_hparam(m, "lr")];
             printf("reduce-lr-on-plateau: %s has not improved on %.4g for %lld epoch%s (patience %lld); --lr %g -> %g\n",
                    plateau.on, plateau.best, (long long)run.plateau + 1, run.plateau ? "s" : "", (long long)run.plateau,
@@ -584,7 +333,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         }
         if (plateau.on[0] && ctx->hp[nnrt_find_hparam(m, "lr")] != lr_before)
             nnrt_log_lr_reduced(&log, ctx->epoch + 1, ctx->hp[nnrt_find_hparam(m, "lr")]);
-        stop = early_stop_update(&es, &run, vr, ctx);
+        stop = nnrt_early_stop_update(&es, &run, vr, ctx);
         if (stop && talk) {
             printf("early stopping: %s has not improved on epoch %lld's %.4f for %lld epoch%s (--early-stop %lld); stopped "
                    "after epoch %lld of %lld\n", es.on, (long long)es.best_epoch, es.best, (long long)es.since,
@@ -623,7 +372,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
     if (res) {
         memcpy(res->weights, best ? es.weights : ctx->params, m->params_numel * sizeof(float));
-        res->val = evaluate_split_with(ctx, res->weights, has_val, &val);
+        res->val = nnrt_evaluate_split_with(ctx, res->weights, has_val, &val);
         res->epochs = ctx->epoch;
     }
     if (o->save) {
@@ -648,179 +397,5 @@ done:
         if (has_test) nnrt_dataset_free(&test);
         if (has_val) nnrt_dataset_free(&val);
     }
-    return 0;
-}
-
-void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d) {
-    memset(d, 0, sizeof *d);
-    d->has_test = load_splits(o, m, &d->train, &d->test);
-    d->has_val = load_validation(o, m, &d->train, &d->val);
-}
-
-void nnrt_train_data_free(nnrt_train_data *d) {
-    nnrt_dataset_free(&d->train);
-    if (d->has_test) nnrt_dataset_free(&d->test);
-    if (d->has_val) nnrt_dataset_free(&d->val);
-}
-
-// ----------------------------------------------------------------------------
-// eval and predict
-
-/* --weights A,B,…: the files of an ensemble (one file: a list of one). Each is loaded (strictly) into an array of
-   its own; *count gets how many. A path may not be empty. */
-static float **load_members(const nnrt_model *m, const char *list, int *count) {
-    int k = 1;
-    for (const char *c = list; *c; c++) k += *c == ',';
-    float **w = nnrt_calloc((size_t)k, sizeof *w);
-    const char *p = list;
-    for (int i = 0; i < k; i++) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0) nnrt_usage_die("--weights: an empty path in '%s' (an ensemble is --weights A,B,…)", list);
-        char *path = nnrt_malloc(len + 1);
-        memcpy(path, p, len);
-        path[len] = 0;
-        w[i] = nnrt_aligned_calloc(m->params_numel * sizeof(float));
-        nnrt_load_safetensors(path, m, w[i]);
-        free(path);
-        p = comma ? comma + 1 : p + len;
-    }
-    *count = k;
-    return w;
-}
-
-static void free_members(float **w, int k) {
-    for (int i = 0; i < k; i++) free(w[i]);
-    free(w);
-}
-
-/* The ensemble's output for a batch: the members' softmax probabilities (classifiers) or outputs (regression),
-   averaged into avg (n, output_dim); out is scratch of the same size. */
-static void ensemble_batch(nnrt_ctx *ctx, float **w, int k, int n, const float *xb, float *out, float *avg) {
-    const nnrt_model *m = ctx->model;
-    size_t cells = (size_t)n * (size_t)m->output_dim;
-    float *own = ctx->params;
-    memset(avg, 0, cells * sizeof(float));
-    for (int i = 0; i < k; i++) {
-        ctx->params = w[i];
-        m->predict(ctx, n, xb, out);
-        if (m->target_kind == NNRT_TARGET_CLASS) nnrt_softmax_rows(out, n, m->output_dim);
-        for (size_t c = 0; c < cells; c++) avg[c] += out[c];
-    }
-    ctx->params = own;
-    for (size_t c = 0; c < cells; c++) avg[c] /= (float)k;
-}
-
-int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
-    const nnrt_model *m = ctx->model;
-    int k;
-    float **w = load_members(m, o->weights, &k);
-    nnrt_dataset test;
-    load_splits(o, m, NULL, &test);
-    if (o->verbose) { verbose_setup(m); describe_data("test", &test); }
-    float *own = ctx->params;
-    for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss is its criterion's)
-        ctx->params = w[i];
-        nnrt_eval_result r = nnrt_evaluate(ctx, &test, (int)o->batch);
-        if (o->json) {  // the loss at full precision: a small cross-entropy's digits are what tell kernels apart
-            printf("{");
-            if (k > 1) printf("\"member\":%d,", i + 1);
-            printf("\"test_loss\":%.17g", r.loss);
-            if (r.acc >= 0) printf(",\"test_acc\":%.17g", r.acc);
-            printf("}\n");
-            continue;
-        }
-        if (k > 1) printf("member %d: ", i + 1);
-        printf("test_loss %.4f", r.loss);
-        if (r.acc >= 0) printf("  test_acc %.4f", r.acc);
-        printf("\n");
-    }
-    ctx->params = own;
-    if (k > 1) {  // the ensemble: NLL and accuracy of the averaged probabilities, or the MSE of the averaged outputs
-        int B = (int)o->batch, C = m->output_dim, classes = m->target_kind == NNRT_TARGET_CLASS;
-        float *xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float));
-        void *yb = nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4);
-        float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float)), *avg = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));
-        int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t)), correct = 0;
-        double sum = 0;
-        ctx->training = 0;
-        for (int64_t start = 0; start < test.x.n; start += B) {
-            int n = (int)(test.x.n - start < B ? test.x.n - start : B);
-            for (int i = 0; i < n; i++) idx[i] = start + i;
-            nnrt_gather_x(&test.x, idx, n, xb);
-            nnrt_gather_y(&test.y, idx, n, yb);
-            ensemble_batch(ctx, w, k, n, xb, out, avg);
-            for (int i = 0; i < n; i++) {
-                const float *row = avg + (size_t)i * C;
-                if (classes) {
-                    int y = ((const int32_t *)yb)[i];
-                    sum -= log(fmax((double)row[y], 1e-45));
-                    correct += argmax(row, C) == y;
-                } else {
-                    for (int j = 0; j < C; j++) {
-                        double d = (double)row[j] - ((const float *)yb)[(size_t)i * C + j];
-                        sum += d * d;
-                    }
-                }
-            }
-        }
-        if (o->json && classes)
-            printf("{\"ensemble\":%d,\"test_nll\":%.17g,\"test_acc\":%.17g}\n", k, sum / (double)test.x.n, (double)correct / (double)test.x.n);
-        else if (o->json)
-            printf("{\"ensemble\":%d,\"test_mse\":%.17g}\n", k, sum / ((double)test.x.n * C));
-        else if (classes)
-            printf("ensemble of %d (probabilities averaged): test_nll %.4f  test_acc %.4f\n", k, sum / (double)test.x.n,
-                   (double)correct / (double)test.x.n);
-        else
-            printf("ensemble of %d (outputs averaged): test_mse %.4f\n", k, sum / ((double)test.x.n * C));
-        free(xb); free(yb); free(out); free(avg); free(idx);
-    }
-    free_members(w, k);
-    nnrt_dataset_free(&test);
-    return 0;
-}
-
-int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
-    const nnrt_model *m = ctx->model;
-    int k;
-    float **w = load_members(m, o->weights, &k);  // more than one: the ensemble's averaged probabilities (outputs)
-    nnrt_array x = nnrt_load_x(o->input, m);
-    if (o->verbose) verbose_setup(m);
-    int B = (int)o->batch, C = m->output_dim;
-    float *xb = nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float));  // (B, input_dim)
-    float *out = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
-    float *avg = nnrt_aligned_calloc((size_t)B * (size_t)C * sizeof(float));             // (B, C)
-    int64_t *idx = nnrt_malloc((size_t)B * sizeof(int64_t));                            // (B)
-    int csv = nnrt_predict_format(o->output) == 'c';
-    const char *what = m->target_kind == NNRT_TARGET_CLASS ? "prob" : "output";
-    nnrt_atomic *f = csv ? nnrt_atomic_open(o->output) : nnrt_npy_begin(o->output, x.n, C);
-    char cell[40];
-    for (int j = 0; csv && j < C; j++) {  // header: prob_0,prob_1,… (classes) or output_0,… (dense outputs)
-        int len = snprintf(cell, sizeof cell, "%s%s_%d", j ? "," : "", what, j);
-        nnrt_atomic_write(f, cell, (size_t)len);
-    }
-    if (csv) nnrt_atomic_write(f, "\n", 1);
-    ctx->training = 0;
-    for (int64_t start = 0; start < x.n; start += B) {
-        int n = (int)(x.n - start < B ? x.n - start : B);
-        for (int i = 0; i < n; i++) idx[i] = start + i;
-        nnrt_gather_x(&x, idx, n, xb);
-        ensemble_batch(ctx, w, k, n, xb, out, avg);  // one member: its own probabilities (outputs)
-        if (!csv) {
-            nnrt_atomic_write(f, avg, (size_t)n * (size_t)C * sizeof(float));
-            continue;
-        }
-        for (int i = 0; i < n; i++)  // %.9g: every float32 reads back as itself
-            for (int j = 0; j < C; j++) {
-                int len = snprintf(cell, sizeof cell, "%.9g%s", (double)avg[(size_t)i * C + j], j + 1 < C ? "," : "\n");
-                nnrt_atomic_write(f, cell, (size_t)len);
-            }
-    }
-    nnrt_atomic_commit(f);
-    if (!o->quiet) printf("wrote %s (%lld, %d) %s%s\n", o->output, (long long)x.n, C,
-                          m->target_kind == NNRT_TARGET_CLASS ? "probabilities" : "outputs", k > 1 ? ", averaged over the ensemble" : "");
-    free(xb); free(out); free(avg); free(idx);
-    free_members(w, k);
-    nnrt_array_free(&x);
     return 0;
 }

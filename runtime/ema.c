@@ -1,0 +1,35 @@
+/* ema.c — train --ema: the exponential moving average of the weights, updated after every finite step. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first) {
+    float w = (float)(1.0 - decay), v = (float)decay;  // torch: the weight as the tensors' float, and 1 − weight
+    for (int i = 0; i < m->n_params; i++) {
+        const nnrt_param *q = &m->params[i];
+        float *e = ema + q->offset;
+        const float *x = params + q->offset;
+        if (first || q->counter) {
+            memcpy(e, x, q->numel * sizeof(float));
+        } else if (w < 0.5f) {
+            for (size_t k = 0; k < q->numel; k++) e[k] = e[k] + w * (x[k] - e[k]);
+        } else {
+            for (size_t k = 0; k < q->numel; k++) e[k] = x[k] - (x[k] - e[k]) * v;
+        }
+    }
+}
+
+void nnrt_ema_start(nnrt_ema *ema, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m) {
+    memset(ema, 0, sizeof *ema);
+    if (!nnrt_flag_given(o, "ema")) return;
+    ema->on = 1;
+    ema->weights = nnrt_malloc(m->params_numel * sizeof(float));
+    if (o->resume && ck->ema.on) {
+        ema->count = ck->ema.count;
+        memcpy(ema->weights, ck->ema.weights, m->params_numel * sizeof(float));
+    } else if (o->resume && !o->quiet) {
+        printf("ema starts afresh: the checkpoint was trained without --ema\n");
+    }
+}

@@ -1,0 +1,63 @@
+/* nnrt_train.h — the pieces the train, eval and predict commands are built from (train.c, train_data.c,
+ * evaluate.c, ensemble.c, predict.c, ema.c, early_stop.c, plateau.c, resume.c). Included by nnrt.h. */
+#ifndef NNRT_TRAIN_H
+#define NNRT_TRAIN_H
+
+#include "nnrt.h"
+
+// ----------------------------------------------------------------------------
+// data sets (train_data.c)
+
+/* The train split (when train is not NULL; required) and the test split (optional) the options name: an MNIST
+   directory (--data, both gunzipped at once on the two threads) or files. Returns 1 when there is a test split. */
+int nnrt_load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test);
+/* The validation set, split off the training set (--val-split) or from files (--val-x/--val-y); 0 if none. */
+int nnrt_load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *val);
+/* --verbose: "data: <name> N samples from <path> (…)", and the BLAS, GEMM and model sizes. */
+void nnrt_describe_data(const char *name, const nnrt_dataset *d);
+void nnrt_verbose_setup(const nnrt_model *m);
+
+// ----------------------------------------------------------------------------
+// evaluation (evaluate.c) and ensembles (ensemble.c)
+
+/* The index of row's largest element (the first of equals). */
+int nnrt_argmax(const float *row, int c);
+/* The metrics of d (when has) for the weights w, NULL for ctx's own: another set of weights (the moving average,
+   an early-stopped trial's best epoch) takes the parameters' place for the evaluation. */
+nnrt_split_metrics nnrt_evaluate_split_with(nnrt_ctx *ctx, float *w, int has, const nnrt_dataset *d);
+nnrt_split_metrics nnrt_evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d);
+/* --weights A,B,…: each file loaded (strictly) into an array of its own; *count gets how many. */
+float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count);
+void nnrt_ensemble_free(float **w, int k);
+/* The ensemble's output for a batch: the members' softmax probabilities (classifiers) or outputs (regression),
+   averaged into avg (n, output_dim); out is scratch of the same size. */
+void nnrt_ensemble_batch(nnrt_ctx *ctx, float **w, int k, int n, const float *xb, float *out, float *avg);
+
+// ----------------------------------------------------------------------------
+// train's options: resuming (resume.c), --ema (ema.c), --early-stop (early_stop.c), --reduce-lr-on-plateau
+// (plateau.c)
+
+/* run ← o with the checkpoint's batch, seed, shuffle, validation split and --epochs unless the command line
+   gives them (then only --epochs and the hyperparameters may differ: exit 2 otherwise). */
+void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c);
+/* Dies unless the run has the checkpoint's numbers of training and validation samples. */
+void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val);
+
+/* The moving average a run starts with (--ema): continued from a checkpoint that has one, else afresh. */
+void nnrt_ema_start(nnrt_ema *ema, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);
+
+/* The early-stopping state a run starts with, afresh or as its checkpoint left it when that watched the same
+   metric (otherwise a resumed run starts counting again, and says so unless quiet). */
+void nnrt_early_stop_start(nnrt_early_stop *es, const nnrt_options *run, const nnrt_checkpoint *ck, const nnrt_model *m,
+                           int resumed, int quiet);
+/* After an epoch's evaluation: 1 when training should stop (no improvement by more than --early-stop-delta for
+   --early-stop epochs). An improvement keeps a copy of the parameters; a NaN metric never improves. */
+int nnrt_early_stop_update(nnrt_early_stop *es, const nnrt_options *run, nnrt_split_metrics val, const nnrt_ctx *ctx);
+
+/* The reduce-on-plateau state a run starts with, afresh or from its checkpoint when that watched the same metric. */
+void nnrt_plateau_start(nnrt_plateau *p, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *ck,
+                        int resumed);
+/* After an epoch, PyTorch's ReduceLROnPlateau.step(metric): 1 when it reduced ctx->hp's "lr". */
+int nnrt_plateau_update(nnrt_plateau *p, const nnrt_options *run, nnrt_ctx *ctx, double train_loss, nnrt_split_metrics val);
+
+#endif

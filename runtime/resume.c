@@ -1,0 +1,47 @@
+/* resume.c — train --resume: the settings a resumed run takes from its checkpoint, and the checks that it is
+ * the same run (batch, seed, shuffle, validation split, data). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, const char *ours, const char *theirs) {
+    nnrt_usage_die("%s%s%s: the checkpoint %s was trained with %s (a resumed run keeps the batch, seed, shuffle and "
+                   "validation split of its checkpoint)", flag, *ours ? " " : "", ours, path, theirs);
+}
+
+/* The settings of a resumed run: the checkpoint's batch, seed, shuffle, validation split and --epochs unless the
+   command line gives them, and then only --epochs and the hyperparameters may differ (a changed hyperparameter
+   gives a different run from there on, on purpose; anything else would not be the run that was checkpointed). */
+void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c) {
+    char a[64], b[64];
+#define SAME(flag, fmt, ours, theirs)                                                                  \
+    if (nnrt_flag_given(o, flag) && (ours) != (theirs)) {                                              \
+        snprintf(a, sizeof a, fmt, ours); snprintf(b, sizeof b, "--" flag " " fmt, theirs);            \
+        resume_conflict(o->resume, "--" flag, a, b);                                                   \
+    }
+    SAME("batch", "%lld", (long long)o->batch, (long long)c->batch)
+    SAME("seed", "%llu", (unsigned long long)o->seed, (unsigned long long)c->seed)
+    SAME("val-split", "%g", o->val_split, c->val_split)
+#undef SAME
+    if (o->no_shuffle && !c->no_shuffle) resume_conflict(o->resume, "--no-shuffle", "", "shuffling");
+    if (o->val_x && c->val_split > 0) resume_conflict(o->resume, "--val-x", o->val_x, "--val-split");
+    run->batch = c->batch;
+    run->seed = c->seed;
+    run->no_shuffle = c->no_shuffle;
+    if (!o->val_x) run->val_split = c->val_split;
+    if (!nnrt_flag_given(o, "epochs")) run->epochs = c->epochs;
+    if (!nnrt_flag_given(o, "log-every")) run->log_every = c->log_every;
+    if (run->epochs < c->epochs_done)
+        nnrt_usage_die("--epochs %lld: the checkpoint %s has already trained %lld epochs", (long long)run->epochs, o->resume,
+                       (long long)c->epochs_done);
+    for (int i = 0; i < ctx->model->n_hparams; i++) if (o->hp_given[i]) ctx->hp[i] = o->hp[i];
+}
+
+void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val) {
+    if (c->n_train != train->x.n || c->n_val != n_val)
+        nnrt_die("%s: the checkpoint was trained on %lld samples with %lld for validation, but this run has %lld with %lld "
+                 "(give the same data and validation flags to resume)", path, (long long)c->n_train, (long long)c->n_val,
+                 (long long)train->x.n, (long long)n_val);
+}
