@@ -1,4 +1,4 @@
-/* nnrt_window.h — window operations on NCHW tensors: 2-d convolution and pooling (window.c, conv.c, pool.c).
+/* nnrt_window.h — window operations on NCHW tensors: 2-d convolution and pooling (conv.c, conv_pool.c, pool.c).
  *
  * The contract between the generated C (nncc's CodeGen emits these calls) and runtime/. Layout is PyTorch's
  * everywhere: activations are row-major (n, C, H, W); a convolution's weight is (K, C/groups, kh, kw) and its
@@ -56,8 +56,9 @@ void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, 
  * (a, b) (output rows 2a, 2a + 1, columns 2b, 2b + 1): bits 0–1 the position s = 2·row + column in the window of
  * its first maximum (PyTorch's rule as in max pooling below: the first maximum in row-major order, a NaN counts
  * as the maximum), NNRT_AT_POSITIVE when that maximum is > 0 (the mask of a ReLU before the pooling there).
- * They need nnrt_conv2d_pool_ws_floats of workspace. Results do not depend on which thread computes what; the
- * forward and the weight gradient are bit-identical to the separate calls, the input gradient too. */
+ * They need nnrt_conv2d_pool_ws_floats of workspace. Results do not depend on which thread computes what. On
+ * conv.c's fast path the pooled output, the bytes, the input gradient and the weight gradient are the separate
+ * calls' to the bit (the bias gradient adds in another order); elsewhere they agree to rounding (conv_pool.c). */
 enum { NNRT_AT_POSITIVE = 4 };
 static inline size_t nnrt_conv2d_pool_ws_floats(const nnrt_conv2d_geom *g) {
     /* the convolution's own, then 4 images of its dense output and a partial weight gradient (the path for
