@@ -10,17 +10,26 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "NNIR"),
         .target(name: "NNDSL", dependencies: ["NNIR"]),
         .target(name: "NNCompiler", dependencies: ["NNIR"]),
+        // ONNX export: the eval-mode forward graph as an ONNX model (the schema compiled by scripts/gen-onnx-proto.sh).
+        .target(name: "NNExport", dependencies: [
+            "NNCompiler", "NNIR",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .target(name: "NNCCLI", dependencies: [
-            "NNCompiler",
+            "NNCompiler", "NNExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nncc", dependencies: ["NNCCLI"]),
-        .testTarget(name: "NNCompilerTests", dependencies: ["NNCompiler", "NNIR", "NNCCLI"]),
+        .testTarget(name: "NNCompilerTests", dependencies: [
+            "NNCompiler", "NNIR", "NNCCLI", "NNExport",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -11,9 +11,9 @@
  * makes the calls in the trainer's chunks (32 columns forward, 36 rows of dW1) instead of one per thread, and
  * DENSITY=0.45 zeroes all but that fraction of dH1 (at random), as ReLU's derivative does in training.
  *
- * Build (A = the committed gemm.c and gemm_avx512.c, B = changed copies; variant.sh renames each build's symbols):
- *   bench/variant.sh A a.o runtime/gemm.c runtime/gemm_avx512.c
- *   bench/variant.sh B b.o my_gemm.c my_gemm_avx512.c        (the GEMM renamed: sg_A, sg_B, …)
+ * Build (A = the committed runtime/gemm*.c, B = with changed copies; variant.sh renames each build's symbols):
+ *   bench/variant.sh A a.o
+ *   bench/variant.sh B b.o my_gemm_avx2.c my_gemm_avx512.c   (the GEMM renamed: sg_A, sg_B, …)
  *   cc -O3 -march=native bench/gemm_ab.c bench/gemm_stub.c a.o b.o -o gemm_ab -lopenblas -lpthread && ./gemm_ab
  * (gemm_stub.c provides the nnrt_usage_die and nnrt_die that the GEMM calls for a bad NNRT_GEMM.) */
 #define _POSIX_C_SOURCE 200809L

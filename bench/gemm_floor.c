@@ -13,8 +13,8 @@
  * prints one line per epoch and a last line: {"median_s":…,"gflops":…,"batch":B,"steps":S,"kernel":…}
  * --kernel blas (the default) calls OpenBLAS's cblas_sgemm, whose core and threads come from the environment
  * (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS; bench/run.py sets them to what the trainer uses); --kernel nnrt
- * calls the trainer's own nnrt_sgemm (runtime/gemm.c and gemm_avx512.c, linked in), on one thread.
- * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c bench/gemm_stub.c runtime/gemm.c runtime/gemm_avx512.c -lopenblas */
+ * calls the trainer's own nnrt_sgemm (runtime/gemm*.c, linked in), on one thread.
+ * Build: cc -O3 -march=native -std=c11 -Iruntime bench/gemm_floor.c bench/gemm_stub.c runtime/gemm*.c -lopenblas */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <stdio.h>

@@ -10,9 +10,9 @@
  * that makes the overall density d. Subnormals are flushed, as the trainer does. Each line prints both medians,
  * B/A, and whether the two results are bit-identical (they must be: skipping zeros does not change the sums).
  *
- * Build (A = the committed gemm.c and gemm_avx512.c, B = changed copies; variant.sh renames each build's symbols):
- *   bench/variant.sh A a.o runtime/gemm.c runtime/gemm_avx512.c
- *   bench/variant.sh B b.o my_gemm.c my_gemm_avx512.c        (the GEMM renamed: sg_A, sg_B, …)
+ * Build (A = the committed runtime/gemm*.c, B = with changed copies; variant.sh renames each build's symbols):
+ *   bench/variant.sh A a.o
+ *   bench/variant.sh B b.o my_gemm_avx2.c my_gemm_avx512.c   (the GEMM renamed: sg_A, sg_B, …)
  *   cc -O2 bench/gemm_sparse.c bench/gemm_stub.c a.o b.o -o gemm_sparse -lopenblas -lpthread && ./gemm_sparse
  * To see the dense tiles against the sparse path, build B from copies with SP_DENSE set to 1.1 (always
  * sparse) and A from ones with it set to 0 (always dense). */

@@ -1,4 +1,4 @@
-/* gemm_stub.c — the two symbols of the rest of the runtime that runtime/gemm.c and gemm_avx512.c call (for a bad
+/* gemm_stub.c — the two symbols of the rest of the runtime that runtime/gemm*.c call (for a bad
  * NNRT_GEMM value, and an internal error), so that the benchmark programs can link the GEMM alone: gemm_floor.c
  * and gemm_ab.c both link this file. */
 #include <stdarg.h>

@@ -27,6 +27,7 @@ usage: python3 bench/run.py [--anchors /tmp/anchors/bin/python] [--epochs 20] [-
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -202,12 +203,12 @@ def whole_process(cmd, runs, env=None, cwd=None):
 
 def gemm_floor(work, core, threads, epochs, batch):
     """The epoch's sgemm calls alone, one thread: OpenBLAS (with the trainer's core) and nncc's own kernels
-    (runtime/gemm.c and gemm_avx512.c, which the trainer uses). Returns {"blas": {...}, "nnrt": {...}}."""
+    (runtime/gemm*.c, which the trainer uses). Returns {"blas": {...}, "nnrt": {...}}."""
     cc = shutil.which("clang") or shutil.which("cc") or "/opt/swift/usr/bin/clang"
     exe = os.path.join(work, "gemm_floor")
     runtime = os.path.join(REPO, "runtime")
-    sources = [os.path.join(BENCH, "gemm_floor.c"), os.path.join(BENCH, "gemm_stub.c"), os.path.join(runtime, "gemm.c"),
-               os.path.join(runtime, "gemm_avx512.c")]
+    sources = [os.path.join(BENCH, "gemm_floor.c"), os.path.join(BENCH, "gemm_stub.c"),
+               *sorted(glob.glob(os.path.join(runtime, "gemm*.c")))]
     r = subprocess.run([cc, "-O3", "-march=native", "-std=c11", "-I" + runtime, *sources, "-o", exe, "-lopenblas"],
                        capture_output=True, text=True)
     if r.returncode != 0:

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nnrt.h"
+#include "nnrt_compute.h"
 
 /* OpenBLAS extensions (declared in its cblas.h, repeated here to keep this file independent of it). */
 char *openblas_get_corename(void);

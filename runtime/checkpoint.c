@@ -30,7 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_context.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_safetensors.h"
 
 enum { META_MAX = 32, VALUE_LEN = 80 };
 

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_context.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 
 /* The runtime's version: nncc's own (NNCCVersion.number in Sources/NNCompiler/Driver; a test checks they agree). */
 #define NNRT_VERSION "0.1.0"
@@ -21,12 +25,8 @@ enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCH
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
        TS = TR | SE };  // train's flags that every trial of a search takes too
 
-/* The values a number flag takes: lo..hi, each end included unless open. */
-typedef struct {
-    double lo, hi;
-    int lo_open, hi_open;
-    const char *words;  // how an error states the upper bound ("a fraction between 0 and 1"), or NULL
-} flag_range;
+/* The values a number flag takes (nnrt_context.h). */
+typedef nnrt_range flag_range;
 
 typedef struct {
     const char *name;   // without the leading "--"
@@ -131,15 +131,6 @@ static const char *cmd_name(nnrt_cmd c) {
 // ----------------------------------------------------------------------------
 // help
 
-static int in_range(const flag_range *r, double x) {
-    return (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
-}
-
-/* "[1, 1000000000]", "(0, 1)", "[0, inf)". */
-static void range_str(const flag_range *r, char *buf, size_t cap) {
-    snprintf(buf, cap, "%c%.10g, %.10g%c", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
-}
-
 static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t cap) {
     buf[0] = 0;
     if (strcmp(f->name, "epochs") == 0) snprintf(buf, cap, " (default %d)", m->default_epochs);
@@ -150,12 +141,6 @@ static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t c
     else if (strcmp(f->name, "samples") == 0) snprintf(buf, cap, " (default 4)");
     else if (strcmp(f->name, "tol") == 0) snprintf(buf, cap, " (default 1e-4)");
     else if (strcmp(f->name, "floor") == 0) snprintf(buf, cap, " (default 1e-4)");
-}
-
-void nnrt_flag_spelling(const char *name, char *out, size_t cap) {
-    size_t i = 0;
-    for (; name[i] && i + 1 < cap; i++) out[i] = name[i] == '_' ? '-' : name[i];
-    out[i] = 0;
 }
 
 static void print_hparams(const nnrt_model *m) {
@@ -199,7 +184,7 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
             char r[64];
             flag_range fr = flags[i].range;
             if (strcmp(flags[i].name, "batch") == 0 || strcmp(flags[i].name, "samples") == 0) fr.hi = m->max_batch;
-            range_str(&fr, r, sizeof r);
+            nnrt_range_str(&fr, r, sizeof r);
             snprintf(range, sizeof range, "; %s in %s", flags[i].metavar, r);
         }
         printf("  %-20s %s%s%s%s\n", left, strlen(left) >= 20 ? " " : "", flags[i].help, def, range);
@@ -287,9 +272,9 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
         if (!*v || *end || !isfinite(x) || (r->lo_open ? x <= r->lo : x < r->lo))
             nnrt_usage_die("--%s: expected a %s number, got '%s'", f->name, f->kind == F_POSFLOAT ? "positive" : "non-negative", v);
     }
-    if (!in_range(r, x)) {
+    if (!nnrt_range_contains(r, x)) {
         char range[64];
-        range_str(r, range, sizeof range);
+        nnrt_range_str(r, range, sizeof range);
         if (r->words) nnrt_usage_die("--%s: expected %s, got %s", f->name, r->words, v);
         nnrt_usage_die("--%s: expected a%s %s in %s, got '%s'", f->name, integer ? "n" : "", integer ? "integer" : "number", range, v);
     }
@@ -297,52 +282,8 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
     else *(double *)field = x;
 }
 
-/* The values a hyperparameter takes, by its name (the compiler's names, PyTorch's checks): a negative learning
-   rate or weight decay, or a β of 1, trains without complaint into nonsense, so each is refused when parsed.
-   A name not listed takes any finite number. */
-static const struct { const char *name; flag_range range; } hparam_ranges[] = {
-    {"lr", {0, INFINITY, 0, 1, NULL}},           {"max_lr", {0, INFINITY, 0, 1, NULL}},
-    {"eta_min", {0, INFINITY, 0, 1, NULL}},      {"weight_decay", {0, INFINITY, 0, 1, NULL}},
-    {"momentum", {0, INFINITY, 0, 1, NULL}},     {"alpha", {0, INFINITY, 0, 1, NULL}},
-    {"beta1", {0, 1, 0, 1, NULL}},               {"beta2", {0, 1, 0, 1, NULL}},
-    {"eps", {0, INFINITY, 0, 1, NULL}},          {"lr_decay", {0, INFINITY, 0, 1, NULL}},
-    {"initial_accumulator_value", {0, INFINITY, 0, 1, NULL}},
-    {"l1", {0, INFINITY, 0, 1, NULL}},           {"l2", {0, INFINITY, 0, 1, NULL}},
-    {"label_smoothing", {0, 1, 0, 0, NULL}},     {"gamma", {0, INFINITY, 0, 1, NULL}},
-    {"decay_rate", {0, INFINITY, 0, 1, NULL}},   {"power", {0, INFINITY, 0, 1, NULL}},
-    {"pct_start", {0, 1, 0, 0, NULL}},           {"div_factor", {0, INFINITY, 1, 1, NULL}},
-    {"final_div_factor", {0, INFINITY, 1, 1, NULL}},
-    {"step_size", {0, INFINITY, 1, 1, NULL}},    {"step_size_up", {0, INFINITY, 1, 1, NULL}},
-    {"t_max", {0, INFINITY, 1, 1, NULL}},        {"t_0", {0, INFINITY, 1, 1, NULL}},
-    {"t_mult", {1, INFINITY, 0, 1, NULL}},       {"total_iters", {0, INFINITY, 0, 1, NULL}},
-    {"total_steps", {0, INFINITY, 1, 1, NULL}},  {"warmup", {0, INFINITY, 0, 1, NULL}},
-};
-
-static const flag_range *hparam_range(const char *name) {
-    for (size_t i = 0; i < sizeof hparam_ranges / sizeof *hparam_ranges; i++)
-        if (strcmp(hparam_ranges[i].name, name) == 0) return &hparam_ranges[i].range;
-    return NULL;
-}
-
-int nnrt_hparam_in_range(const nnrt_model *m, int i, double x, char *range, size_t cap) {
-    const flag_range *r = hparam_range(m->hparams[i].name);
-    if (range && cap) snprintf(range, cap, "(-inf, inf)");
-    if (!r) return isfinite(x);
-    if (range && cap) range_str(r, range, cap);
-    return isfinite(x) && in_range(r, x);
-}
-
 // ----------------------------------------------------------------------------
 // parsing
-
-int nnrt_find_hparam(const nnrt_model *m, const char *name) {
-    for (int i = 0; i < m->n_hparams; i++) {
-        char h[64];
-        nnrt_flag_spelling(m->hparams[i].name, h, sizeof h);
-        if (strcmp(h, name) == 0) return i;
-    }
-    return -1;
-}
 
 static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *o, const char *name) {
     const char *best = NULL;

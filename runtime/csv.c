@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
 
 // ----------------------------------------------------------------------------
 // fields

@@ -9,7 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_rng.h"
 
 // ----------------------------------------------------------------------------
 // IDX: big-endian magic 0x00 0x00 <type> <ndim>, ndim big-endian u32 sizes, then the data

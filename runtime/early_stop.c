@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 /* Early stopping (--early-stop K): the state a run starts with, afresh or as its checkpoint left it when that
    watched the same metric (otherwise a resumed run starts counting again, and says so). */

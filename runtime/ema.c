@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first) {
     float w = (float)(1.0 - decay), v = (float)decay;  // torch: the weight as the tensors' float, and 1 − weight

@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_context.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_safetensors.h"
+#include "nnrt_train.h"
 
 /* --weights A,B,…: the files of an ensemble (one file: a list of one). Each is loaded (strictly) into an array of
    its own; *count gets how many. A path may not be empty. */

@@ -4,7 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 int nnrt_argmax(const float *row, int c) {
     int best = 0;

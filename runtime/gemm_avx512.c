@@ -8,7 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) && !(defined(__AVX2__) && !defined(__AVX512F__))
 #include <immintrin.h>

@@ -14,7 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_compute.h"
+#include "nnrt_context.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_rng.h"
+#include "nnrt_safetensors.h"
 
 enum { MAX_CHECKED = 64 };
 static const double EPS = 1e-6;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "nnrt.h"
+#include "nnrt_io.h"
 
 // ----------------------------------------------------------------------------
 // fatal errors

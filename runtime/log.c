@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nnrt.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
 
 // ----------------------------------------------------------------------------
 // JSON Lines

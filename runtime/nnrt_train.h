@@ -1,9 +1,16 @@
 /* nnrt_train.h — the pieces the train, eval and predict commands are built from (train.c, train_data.c,
- * evaluate.c, ensemble.c, predict.c, ema.c, early_stop.c, plateau.c, resume.c). Included by nnrt.h. */
+ * evaluate.c, ensemble.c, predict.c, ema.c, early_stop.c, plateau.c, resume.c). */
 #ifndef NNRT_TRAIN_H
 #define NNRT_TRAIN_H
 
-#include "nnrt.h"
+#include <stdint.h>
+
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_data.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
 
 // ----------------------------------------------------------------------------
 // data sets (train_data.c)
@@ -19,6 +26,11 @@ void nnrt_verbose_setup(const nnrt_model *m);
 
 // ----------------------------------------------------------------------------
 // evaluation (evaluate.c) and ensembles (ensemble.c)
+
+typedef struct { double loss, acc; } nnrt_eval_result;   // acc < 0 for DENSE models
+
+/* Mean loss (and accuracy for CLASS) over d, in chunks of ≤ batch samples. */
+nnrt_eval_result nnrt_evaluate(nnrt_ctx *ctx, const nnrt_dataset *d, int batch);
 
 /* The index of row's largest element (the first of equals). */
 int nnrt_argmax(const float *row, int c);
@@ -43,6 +55,9 @@ void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run
 /* Dies unless the run has the checkpoint's numbers of training and validation samples. */
 void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val);
 
+/* One update of ema (params_numel floats) towards params, with torch's lerp: start + w·(end − start) for
+   w = 1 − decay < 0.5, else end − (end − start)·(1 − w), in float. */
+void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first);
 /* The moving average a run starts with (--ema): continued from a checkpoint that has one, else afresh. */
 void nnrt_ema_start(nnrt_ema *ema, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);
 

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
 
 // ----------------------------------------------------------------------------
 // header

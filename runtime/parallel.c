@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()  // the PAUSE instruction, without the cost of parsing immintrin.h

@@ -3,7 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_context.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 /* ReduceLROnPlateau (--reduce-lr-on-plateau P): the state a run starts with, afresh or from its checkpoint when that
    watched the same metric. */

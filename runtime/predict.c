@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;

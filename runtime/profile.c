@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_profile.h"
 
 void nnrt_profile_take_kernels(nnrt_profile *p, nnrt_ctx *ctx) {
     for (int k = 0; k < NNRT_PROF_KINDS; k++) {

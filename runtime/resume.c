@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, const char *ours, const char *theirs) {
     nnrt_usage_die("%s%s%s: the checkpoint %s was trained with %s (a resumed run keeps the batch, seed, shuffle and "

@@ -8,7 +8,7 @@
  */
 #include <math.h>
 
-#include "nnrt.h"
+#include "nnrt_rng.h"
 
 // ----------------------------------------------------------------------------
 // splitmix64 and xoshiro256**

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_safetensors.h"
 
 // ----------------------------------------------------------------------------
 // writing

@@ -12,7 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_context.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_rng.h"
+#include "nnrt_safetensors.h"
 
 typedef enum { SPEC_LIST, SPEC_UNIFORM, SPEC_LOGUNIFORM } spec_kind;
 

@@ -10,7 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_checkpoint.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_compute.h"
+#include "nnrt_context.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+#include "nnrt_profile.h"
+#include "nnrt_rng.h"
+#include "nnrt_safetensors.h"
+#include "nnrt_train.h"
 
 // ----------------------------------------------------------------------------
 // steps and epochs

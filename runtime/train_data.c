@@ -4,7 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_cli.h"
+#include "nnrt_commands.h"
+#include "nnrt_compute.h"
+#include "nnrt_data.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
+#include "nnrt_train.h"
 
 /* Both splits of an MNIST directory at once: gunzipping the test images on the worker thread while the caller
  * gunzips the training images takes the test set's 0.04 s (of 0.32 s for Fashion-MNIST) off the start. Errors

@@ -9,7 +9,7 @@ public struct NNCC: ParsableCommand {
         commandName: "nncc",
         abstract: "Compile a neural network, its loss and its optimizer, written in Swift, into a native C trainer.",
         version: NNCCVersion.number,  // `--version` itself is answered in nnccMain, with the commit
-        subcommands: [Compile.self, Plot.self])
+        subcommands: [Compile.self, Export.self, Plot.self])
 
     public init() {}
 }
@@ -36,27 +36,10 @@ struct Compile: ParsableCommand {
     @Flag(help: "Skip fusion: the unfused reference path, for bisecting a miscompile.")
     var noFusion = false
 
-    @Flag(help: "Do not read the cache (results are still written to it).")
-    var noCache = false
-
-    @Flag(help: "Say what the driver does and which steps came from the cache.")
-    var verbose = false
-
-    @Option(help: ArgumentHelp("Stop running the model file after this many seconds (it is code: see docs/nncc.md).",
-                               valueName: "seconds"))
-    var evalTimeout: Double = 60
-
-    func validate() throws {
-        guard evalTimeout > 0, evalTimeout.isFinite else {
-            throw ValidationError("--eval-timeout must be a positive number of seconds, got \(evalTimeout)")
-        }
-    }
+    @OptionGroup var options: ModelFileOptions
 
     func run() throws {
-        var driver = Driver(tools: try Toolchain.locate())
-        driver.useCache = !noCache
-        driver.evalTimeout = evalTimeout
-        if verbose { driver.note = { FileHandle.standardError.write(Data("nncc: \($0)\n".utf8)) } }
+        let driver = try options.driver()
         // The runtime compiles (when not cached) while swiftc evaluates the model file. If anything fails first,
         // the error waits for it, so that no clang is left writing into the cache after nncc exits.
         let runtime = emit == .binary ? try driver.startRuntimeBuild() : nil

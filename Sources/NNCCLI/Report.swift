@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NNCompiler
+import NNExport
 
 /// nncc's exit statuses, documented in docs/nncc.md.
 public enum NNCCExit: Int32 {
@@ -26,6 +27,8 @@ struct Report: Equatable {
             self.init(e.site == nil ? Report.prefixed(e.message) : e.description, .failure)
         case let e as PlotError:
             self.init(Report.prefixed(e.description), .failure)
+        case let e as ExportError:
+            self.init(Report.prefixed(e.message), .failure)
         default:
             // ArgumentParser: "Unknown option '--x'" and friends, with a hint that names the subcommand's help.
             let message = NNCC.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"

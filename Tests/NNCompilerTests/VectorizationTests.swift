@@ -9,7 +9,7 @@ import Testing
 /// reports as vectorized, or a statement of one that it packed into vectors (SLP). Without -fno-math-errno, for
 /// one, the Adam loop's sqrtf keeps it scalar (0.55 against 0.15 ms per step) and this test fails; without
 /// `restrict` on the bias, the 10-wide `+ b` of a last layer stays scalar on AMD Zen 2. The GEMMs themselves are
-/// vector code in runtime/gemm.c and gemm_avx512.c (tested in runtime/tests).
+/// vector code in runtime/gemm_avx2.c and gemm_avx512.c (tested in runtime/tests).
 @Suite struct VectorizationTests {
     /// Functions of the training program, by name, with their line span in the C source.
     static func trainFunctions(_ c: String) -> [(name: String, lines: ClosedRange<Int>, body: String)] {

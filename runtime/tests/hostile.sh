@@ -3,31 +3,11 @@
 # one line naming the flag or file and the exit status of its kind (2 command line, 1 data); a step that goes
 # non-finite stops before any weight is saved; stale temp files of a killed run are removed; a run killed with
 # SIGKILL at random moments always leaves a checkpoint that loads and resumes.
-# usage: hostile.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR, named for its configuration, and DATA_DIR)
-# Prints "ok   <name>" or "FAIL <name>: <why>" per test and finally "hostile: P passed, F failed".
-set -u
-BIN=$1 D=$2 W=$3
+# usage: hostile.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR, named for its configuration, and DATA_DIR;
+# see lib.sh)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 CFG=$(basename "$BIN")
-TOY=$BIN/toy MNIST=$BIN/toy_mnist DENSE=$BIN/toy_dense
-pass=0 fail=0
-mkdir -p "$W"
-cd "$W" || exit 1
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1" "$2"; fi; }
-
-# expect NAME CODE SUBSTRING CMD... — exit code CODE, SUBSTRING in stdout+stderr, and no sanitizer report.
-expect() {
-    local name=$1 code=$2 sub=$3 out rc
-    shift 3
-    out=$(ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 "$@" 2>&1)
-    rc=$?
-    if grep -qE "Sanitizer|runtime error:" <<<"$out"; then bad "$name" "sanitizer report: $out"
-    elif [ "$rc" -ne "$code" ]; then bad "$name" "exit $rc, expected $code; output: $out"
-    elif ! grep -qF -- "$sub" <<<"$out"; then bad "$name" "no '$sub' in: $out"
-    else ok "$name"; fi
-}
+LEAKS_ON_SUCCESS=0  # this table never checked for leaks, even on success (e2e_*.sh and the unit tests do)
 
 K="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --quiet"
 
@@ -175,5 +155,4 @@ done
 check kill9-checkpoint-always-resumes "[ -z \"$failures\" ] && [ $kills = 8 ] && [ $resumed = 8 ]"
 [ -n "$failures" ] && echo "  kill -9: $kills kills, $resumed resumed; $failures"
 
-echo "hostile: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish hostile

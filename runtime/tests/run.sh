@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh — builds libnnrt and the runtime tests (test_unit, test_window, test_conv_pool, the toy trainers) three times (plain -O2, with ASan+UBSan, and with TSan), runs them all,
+# run.sh — builds libnnrt and the runtime tests (test_unit from unit*.c, test_window, test_conv_pool, the toy trainers) three
+# times (plain -O2, with ASan+UBSan, and with TSan), runs them all (and the e2e_*.sh and hostile.sh scripts on the toy trainers),
 # and ends with one line "N passed, M failed" (exit status 1 if anything failed).
 # Works from any directory; all build output goes to a temp dir that is removed afterwards.
 # Environment: CC (default: clang from the Swift toolchain, else clang, else gcc), KEEP=1 keeps the temp dir.
@@ -21,7 +22,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     shift
     mkdir -p "$out/obj"
     for f in "$RT"/*.c; do
-        $CC -std=c11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror "$@" -c "$f" -o "$out/obj/$(basename "${f%.c}").o" || return 1
+        $CC -std=c11 -O2 -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter -Werror "$@" -c "$f" -o "$out/obj/$(basename "${f%.c}").o" || return 1
     done
     ar rcs "$out/libnnrt.a" "$out"/obj/*.o || return 1
     local cc="$CC -std=c11 -O2 -Wall $* -I$RT $LD"
@@ -30,7 +31,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     $cc -DTOY_DENSE "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dense" &&
     $cc -DTOY_MNIST "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_mnist" &&
     $cc -DTOY_DROPOUT "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dropout" &&
-    $cc "$HERE/test_unit.c" "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
+    $cc "$HERE"/unit*.c "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
     $cc "$HERE/test_window.c" "$out/libnnrt.a" $LIBS -o "$out/test_window" &&
     $cc "$HERE/test_conv_pool.c" "$out/libnnrt.a" $LIBS -o "$out/test_conv_pool" &&
     $cc "$HERE/mkdata.c" -lz -o "$out/mkdata"
@@ -61,13 +62,13 @@ field_check() {
 }
 if field_check b && ! field_check a; then pass=$((pass + 1)); else echo "[static] FAIL: NNRT_FIELD_OFFSET type check"; fail=$((fail + 1)); fi
 
-# The benchmark's C programs link runtime/gemm.c and gemm_avx512.c: they must keep building (and gemm_floor must
+# The benchmark's C programs link runtime/gemm*.c: they must keep building (and gemm_floor must
 # run); bench/gemm_sparse.c and pingpong.c (which run for seconds) must build.
 BENCH=$(dirname "$RT")/bench
 bench_ok() {
     local o=$TMP/bench
     mkdir -p "$o" &&
-    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT/gemm.c" "$RT/gemm_avx512.c" -o "$o/gemm_floor" -lopenblas &&
+    $CC -O2 -march=native -std=c11 -Wall -Werror -I"$RT" "$BENCH/gemm_floor.c" "$BENCH/gemm_stub.c" "$RT"/gemm*.c -o "$o/gemm_floor" -lopenblas &&
     "$o/gemm_floor" --samples 512 --epochs 1 --kernel nnrt | grep -q '"kernel":"nnrt"' &&
     CC=$CC "$BENCH/variant.sh" A "$o/A.o" && CC=$CC "$BENCH/variant.sh" B "$o/B.o" &&
     $CC -O2 -march=native -std=c11 -Wall -Werror "$BENCH/gemm_ab.c" "$BENCH/gemm_stub.c" "$o/A.o" "$o/B.o" -o "$o/gemm_ab" -lopenblas -lpthread &&
@@ -96,9 +97,15 @@ for cfg in plain asan tsan; do
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-window" "$TMP/$cfg/test_window"
     run "$cfg-conv-pool" "$TMP/$cfg/test_conv_pool"
-    run "$cfg-e2e" bash "$HERE/e2e.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-e2e"
+    for t in "$HERE"/e2e_*.sh; do
+        theme=$(basename "$t" .sh)
+        run "$cfg-${theme//_/-}" bash "$t" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-$theme"
+    done
     run "$cfg-hostile" bash "$HERE/hostile.sh" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-hostile"
 done
+
+# The call graph between runtime/'s files (from the plain build's objects) has no cycle, and the check can fail.
+run layers bash "$HERE/test_layers.sh" "$TMP/plain/obj"
 
 # The fuzz targets of ../fuzz (one per loader) for 2 s each under ASan + UBSan: a loader crash fails the suite.
 run fuzz bash "$RT/fuzz/run.sh" "${FUZZ_SECONDS:-2}" "$TMP/fuzz"

@@ -1,0 +1,71 @@
+/* nnrt_checkpoint.h — resumable checkpoints (checkpoint.c), and the training state they keep: early stopping,
+ * the weights' moving average, reduce-on-plateau. */
+#ifndef NNRT_CHECKPOINT_H
+#define NNRT_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "nnrt_model.h"
+
+/* A checkpoint is a safetensors file: the parameters under their state_dict names (so torch and --init/eval
+   read it as weights), NNRT_CHECKPOINT_STATE (state_numel) F32 holding the optimizer's state arena as is,
+   NNRT_CHECKPOINT_ORDER (N) I64 holding the last epoch's sample order, and __metadata__ strings for the rest
+   (see checkpoint.c). Checkpoints are written at the end of an epoch. */
+#define NNRT_CHECKPOINT_KEY "nncc.checkpoint"
+#define NNRT_CHECKPOINT_STATE "optimizer.state"
+#define NNRT_CHECKPOINT_SLOT_PREFIX "optimizer."  // + "<slot>.<param>", one tensor per slot and trainable parameter
+#define NNRT_CHECKPOINT_ORDER "train.order"
+
+/* Early stopping (train --early-stop K): the metric watched, its best value so far and the epoch (1-based) that
+   reached it, the epochs since then, and that epoch's parameters (what --save writes in the end). */
+typedef struct {
+    char on[16];            // "val_loss" or "val_acc"; "" when the run has no --early-stop
+    double best;            // +inf (loss) or -inf (accuracy) before the first epoch
+    int64_t best_epoch;     // 0 before the first epoch
+    int64_t since;          // epochs evaluated since best_epoch that did not improve on it
+    float *weights;         // (params_numel) the parameters after best_epoch
+} nnrt_early_stop;
+#define NNRT_CHECKPOINT_BEST "early_stop.weights"
+
+/* An exponential moving average of the parameters (train --ema D), as torch.optim.swa_utils.AveragedModel with
+   get_ema_multi_avg_fn(D) and use_buffers=True: the first update copies the parameters, every later one takes
+   ema ← lerp(ema, p, 1 − D) for every float parameter and buffer (BatchNorm's running statistics too); step
+   counters (num_batches_tracked) are copied. */
+typedef struct {
+    int on;
+    int64_t count;          // updates so far (0: the next one copies)
+    float *weights;         // (params_numel)
+} nnrt_ema;
+#define NNRT_CHECKPOINT_EMA "ema.weights"
+
+/* ReduceLROnPlateau (train --reduce-lr-on-plateau P), by PyTorch's rule: the metric watched, its best value so
+   far, the epochs since it last improved (num_bad_epochs) and the epochs of cooldown left. The learning rate
+   itself is the hyperparameter "lr" (ctx->hp), which checkpoints keep anyway. */
+typedef struct {
+    char on[16];            // "val_loss", "val_acc" or "train_loss"; "" when the run has no --reduce-lr-on-plateau
+    double best;            // +inf (losses) or -inf (accuracy) before the first epoch
+    int64_t bad, cooldown;
+} nnrt_plateau;
+
+/* What a checkpoint holds besides ctx (params, state, step, rng and hp). */
+typedef struct {
+    int64_t epochs_done;    // completed epochs
+    int64_t epochs;         // the run's --epochs (a resumed run's default)
+    int64_t batch, n_train, n_val;
+    int64_t log_every;      // not training state, but a resumed run's log continues at the same pace
+    uint64_t seed;
+    int no_shuffle;
+    double val_split;       // 0 when not splitting (explicit --val-x files, or no validation)
+    uint64_t shuffle_rng[4];
+    int64_t *order;         // (n_train) the sample order of the epoch just finished; the next shuffles it
+    nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
+    nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
+    nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
+} nnrt_checkpoint;
+
+void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);
+/* Restores ctx->params, state, step, rng and hp, and fills *c (c->order is allocated). Dies with one line
+   on a missing or corrupt file, a plain weights file, or a checkpoint of another model. */
+void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c);
+
+#endif

@@ -1,0 +1,52 @@
+/* nnrt_cli.h — the trainer's command line (cli.c): subcommands, flags and their checks. */
+#ifndef NNRT_CLI_H
+#define NNRT_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnrt_context.h"
+#include "nnrt_model.h"
+
+typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16 } nnrt_cmd;
+
+typedef struct {
+    nnrt_cmd cmd;
+    const char *prog;                   // basename of argv[0], for messages
+    const char *data, *train_x, *train_y, *test_x, *test_y;
+    const char *init, *save, *log, *weights, *input, *output;
+    const char *checkpoint, *resume, *val_x, *val_y;   // train: resumable checkpoints, validation files
+    int64_t checkpoint_every;
+    double val_split;
+    int64_t early_stop;                 // train --early-stop K: patience in epochs (0: off)
+    const char *early_stop_on;          // --early-stop-on: "val_loss" (default) or "val_acc"
+    double early_stop_delta;            // --early-stop-delta: the least change that counts as better (default 0)
+    int64_t plateau;                    // --reduce-lr-on-plateau P: patience (on when given, even 0)
+    const char *plateau_on;             // --plateau-on: "val_loss" (default), "val_acc" or "train_loss"
+    double plateau_factor, plateau_threshold, plateau_min_lr;   // defaults 0.1, 1e-4 (relative), 0
+    int64_t plateau_cooldown;           // default 0
+    int64_t trials;                     // search --trials N (random search)
+    const char *search_on;              // search --search-on: "val_loss" (default) or "val_acc"
+    const char **hp_spec;               // (n_hparams) search: each hyperparameter flag's text (NULL: not given)
+    int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
+    double ema;                         // --ema D: the decay of the weights' moving average (on when given)
+    const char *save_ema;               // --save-ema W: where the averaged weights go
+    int64_t epochs, batch, log_every, samples;
+    uint64_t seed;
+    double tol, floor;                  // gradcheck: tolerance and relative-error floor
+    int no_shuffle, verbose, quiet, keep_denormals, profile;
+    int json;  // eval --json: one JSON object per line, numbers at full precision
+    int64_t threads;    // --threads: 0 = one per core (at most 2)
+    double *hp;                         // (n_hparams) model defaults, then overrides
+    uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line
+    unsigned char *hp_given;            // (n_hparams) 1 where the command line set the hyperparameter
+} nnrt_options;
+
+/* Parses argv into o (printing help and exiting 0 for --help, dying with exit 2 on mistakes). */
+void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o);
+void nnrt_options_free(nnrt_options *o);
+/* Whether --name was on the command line (not just its default). */
+int nnrt_flag_given(const nnrt_options *o, const char *name);
+/* The hyperparameters by name (nnrt_find_hparam, nnrt_hparam_in_range) are in nnrt_context.h. */
+
+#endif

@@ -1,0 +1,42 @@
+/* nnrt_commands.h — the commands nnrt_main runs (train.c, evaluate.c, predict.c, gradcheck.c, search.c) on the
+ * context it set up (context.c). The pieces they are built from are in nnrt_train.h. */
+#ifndef NNRT_COMMANDS_H
+#define NNRT_COMMANDS_H
+
+#include <stdint.h>
+
+#include "nnrt_cli.h"
+#include "nnrt_data.h"
+#include "nnrt_log.h"
+#include "nnrt_model.h"
+
+int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o);
+int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o);
+int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o);
+int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
+/* search: random or grid search over the hyperparameters given as specs (search.c). */
+int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o);
+
+/* The datasets of a training run, loaded once for all the trials of a search. */
+typedef struct {
+    nnrt_dataset train, test, val;
+    int has_test, has_val;
+} nnrt_train_data;
+/* Loads o's training, test and validation sets (the validation split taken out of the training set). */
+void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d);
+void nnrt_train_data_free(nnrt_train_data *d);
+
+/* What a search trial gets back from nnrt_train_run. */
+typedef struct {
+    const nnrt_train_data *data;  // in: the datasets, loaded by the caller (the run only reads them)
+    int diverged;               // the loss stopped being finite (the trial is out; nothing else is set)
+    nnrt_split_metrics val;     // the validation metrics of the weights the run would save
+    float *weights;             // (params_numel, the caller's) those weights
+    int64_t epochs;             // epochs trained
+} nnrt_train_result;
+/* train; with res, one trial of a search (search.c) on ctx as it is (params initialised by the run, state, step
+   and rng reset by the caller): quiet unless --verbose, a diverging loss ends the trial rather than the process,
+   and the weights --save would get (the best epoch's with --early-stop) go to res->weights. */
+int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res);
+
+#endif

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# e2e_options.sh — train's options: validation sets, --early-stop, --reduce-lr-on-plateau and --ema, each against
+# a reference and resumed bit-identically.
+# usage: e2e_options.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR and DATA_DIR; see lib.sh)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+
+# ----------------------------------------------------------------------------
+# validation: --val-split holds out a seeded random part of the training set, --val-x/--val-y name files
+
+V2="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --epochs 2 --quiet"
+rm -f tracev
+TOY_TRACE=tracev $TOY train $V2 --val-split 0.2 --log v.jsonl --verbose >outv
+check val-console 'grep -qE "^epoch 2/2  train_loss [0-9.]+  val_loss [0-9.]+  val_acc [0-9.]+  [0-9.]+s$" outv'
+check val-jsonl 'grep -q "^{\"epoch\":2,\"train_loss\":[0-9.e+-]*,\"val_loss\":[0-9.e+-]*,\"val_acc\":[0-9.e+-]*,\"seconds\":" v.jsonl'
+check val-data-line 'grep -q "^data: validation 2 samples from .*x.npy (validation part)" outv && grep -q "^data: train 8 samples" outv'
+check val-held-out '[ "$(wc -l <tracev)" -eq 4 ] && [ "$(cut -d" " -f10- tracev | tr " " "\n" | sort -un | wc -l)" -eq 8 ]'
+$TOY train $V2 --val-x $D/x.npy --val-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --log vf.jsonl >/dev/null
+check val-files-equal-test 'tail -1 vf.jsonl | sed -E "s/.*\"val_loss\":([^,]*),\"val_acc\":([^,]*),\"test_loss\":([^,]*),\"test_acc\":([^,]*),.*/\1 \2 \3 \4/" | awk "{ exit !(\$1 == \$3 && \$2 == \$4) }"'
+$TOY train $V2 --val-split 0.3 --seed 1 --log vs1.jsonl >/dev/null
+$TOY train $V2 --val-split 0.3 --seed 2 --log vs2.jsonl >/dev/null
+check val-split-seeded '[ "$(nosecs vs1.jsonl)" != "$(nosecs vs2.jsonl)" ]'
+expect val-dense 0 "val_loss" $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet
+check val-dense-no-acc '! $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet | grep -q val_acc'
+expect val-split-one 2 "--val-split: expected a fraction between 0 and 1, got 1" $TOY train $V2 --val-split 1
+expect val-split-zero 2 "--val-split: expected a positive number, got '0'" $TOY train $V2 --val-split 0
+expect val-split-tiny 1 "--val-split 0.01 of 10 samples leaves 0 for validation" $TOY train $V2 --val-split 0.01
+expect val-x-without-y 2 "--val-x and --val-y go together" $TOY train $V2 --val-x $D/x.npy
+expect val-both 2 "either --val-split or --val-x/--val-y" $TOY train $V2 --val-x $D/x.npy --val-y $D/y.npy --val-split 0.2
+expect val-file-bad 1 "x_shape.npy: expected 5 features" $TOY train $V2 --val-x $D/x_shape.npy --val-y $D/y.npy
+# resuming with a validation split: the same split, bit-identical
+$DROP train ${V2/--epochs 2/--epochs 3} --val-split 0.2 --log-every 1 --log vr_s.jsonl --save vr_s.st >/dev/null
+$DROP train ${V2/--epochs 2/--epochs 1} --val-split 0.2 --log-every 1 --log vr_r.jsonl --checkpoint vr_c.st >/dev/null
+$DROP train ${V2/--epochs 2/--epochs 3} --resume vr_c.st --log-every 1 --log vr_r.jsonl --save vr_r.st >/dev/null
+check resume-val-weights 'cmp -s vr_s.st vr_r.st'
+check resume-val-jsonl '[ "$(nosecs vr_s.jsonl)" = "$(nosecs vr_r.jsonl)" ] && grep -q "\"val_acc\"" vr_r.jsonl'
+
+# ----------------------------------------------------------------------------
+# early stopping: --early-stop K stops when the validation metric has not improved (by more than
+# --early-stop-delta) for K epochs, and --save then gets the best epoch's weights
+
+# The reference: the rule applied by awk to the epoch lines of a run without early stopping. Prints
+# "<stop epoch> <best epoch>", or "none <best epoch>" when the run would not stop.
+es_ref() {  # es_ref LOG FIELD K DELTA
+    awk -v f="\"$2\":" -v k="$3" -v d="$4" -v acc="$([ "$2" = val_acc ] && echo 1 || echo 0)" '
+        /"train_loss"/ { e++; i = index($0, f); x = substr($0, i + length(f)) + 0
+            if (e == 1 || (acc ? x > best + d : x < best - d)) { best = x; be = e; since = 0 } else since++
+            if (since >= k) { print e, be; found = 1; exit } }
+        END { if (!found) print "none", be }' "$1"
+}
+E="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --val-split 0.2 --lr 0.02"
+$TOY train $E --epochs 30 --quiet --log es_full.jsonl >/dev/null
+read -r es_stop es_best <<<"$(es_ref es_full.jsonl val_loss 3 0)"
+check es-ref-stops '[ "$es_stop" != none ] && [ "$es_best" -gt 1 ] && [ "$es_stop" -lt 30 ]'
+$TOY train $E --epochs 30 --early-stop 3 --log es.jsonl --save es.st >es.out
+check es-message 'grep -qE "^early stopping: val_loss has not improved on epoch $es_best.s [0-9.]+ for 3 epochs \(--early-stop 3\); stopped after epoch $es_stop of 30$" es.out'
+check es-epochs-run '[ "$(grep -c "^epoch " es.out)" -eq "$es_stop" ]'
+check es-saved-line 'grep -q "^saved es.st (the weights of epoch $es_best, the best val_loss: " es.out'
+check es-log-record 'tail -1 es.jsonl | grep -qE "^\{\"early_stop\":\{\"epoch\":$es_stop,\"on\":\"val_loss\",\"best_epoch\":$es_best,\"best\":[0-9.e+-]+\}\}$"'
+check es-log-same-epochs '[ "$(grep "train_loss" es.jsonl | nosecs /dev/stdin)" = "$(grep "train_loss" es_full.jsonl | head -$es_stop | nosecs /dev/stdin)" ]'
+$TOY train $E --epochs $es_best --quiet --save es_best.st >/dev/null
+check es-saves-best-epoch 'cmp -s es.st es_best.st'
+# val_acc, and a delta: against the same reference
+for args in "val_acc 2 0" "val_loss 2 0.05" "val_loss 1 0"; do
+    read -r on k d <<<"$args"
+    read -r rs rb <<<"$(es_ref es_full.jsonl $on $k $d)"
+    $TOY train $E --epochs 30 --early-stop $k --early-stop-on $on --early-stop-delta $d --save es_v.st >es_v.out
+    if [ "$rs" = none ]; then check "es-ref-$on-$k-$d" '! grep -q "^early stopping" es_v.out && grep -q "the weights of epoch $rb," es_v.out'
+    else check "es-ref-$on-$k-$d" 'grep -q "^early stopping: $on has not improved on epoch $rb.s .* stopped after epoch $rs of 30$" es_v.out'; fi
+done
+# never improving after epoch 1: the weights of a 1-epoch run; the stopping epoch is checkpointed
+$TOY train $E --epochs 10 --early-stop 2 --early-stop-delta 1000 --quiet --save es1.st --checkpoint es1c.st --checkpoint-every 5 >/dev/null
+$TOY train $E --epochs 1 --quiet --save es1_ref.st >/dev/null
+check es-huge-delta 'cmp -s es1.st es1_ref.st'
+expect es-checkpoint-at-stop 0 "resumed es1c.st: 3 of 3 epochs done" $TOY train $E --resume es1c.st --epochs 3
+# resumed with the same patience, a stopped run stays stopped (no epoch runs) and saves the same best epoch
+$TOY train $E --resume es1c.st --early-stop 2 --early-stop-delta 1000 --save es1r.st >es1r.out
+check es-stopped-stays 'grep -q "the checkpoint stopped after epoch 3$" es1r.out && ! grep -q "^epoch " es1r.out && cmp -s es1r.st es1_ref.st'
+# resuming keeps the state: 3 epochs, a checkpoint, 5 more equal one run of 8 (which stops after epoch 4)
+$TOY train $E --epochs 8 --early-stop 3 --early-stop-delta 1000 --quiet --log esA.jsonl --save esA.st >/dev/null
+$TOY train $E --epochs 3 --early-stop 3 --early-stop-delta 1000 --quiet --log esB.jsonl --checkpoint esB.ck >/dev/null
+expect es-resume-stops 0 "stopped after epoch 4 of 8" $TOY train $E --resume esB.ck --epochs 8 --early-stop 3 --early-stop-delta 1000 --log esB.jsonl --save esB.st
+check es-resume-weights 'cmp -s esA.st esB.st'
+check es-resume-log '[ "$(nosecs esA.jsonl)" = "$(nosecs esB.jsonl)" ]'
+expect es-resume-afresh 0 "early stopping on val_acc starts afresh: the checkpoint watched another metric" \
+    $TOY train $E --resume esB.ck --epochs 4 --early-stop 3 --early-stop-on val_acc
+$TOY train $E --epochs 2 --quiet --checkpoint esN.ck >/dev/null
+expect es-resume-without 0 "starts afresh: the checkpoint was trained without --early-stop" $TOY train $E --resume esN.ck --epochs 3 --early-stop 2
+sed 's/"early_stop.on":"val_loss"/"early_stop.on":"val_lxss"/' esB.ck >es_bad.ck
+expect es-resume-corrupt 1 "es_bad.ck: corrupt checkpoint (metadata 'early_stop.on' is 'val_lxss'" $TOY train $E --resume es_bad.ck --epochs 8
+expect es-weights-of-checkpoint 0 "test_loss" $TOY eval --weights esB.ck --test-x $D/x.npy --test-y $D/y.npy
+# mistakes
+expect es-needs-validation 2 "--early-stop: needs a validation set (--val-split F, or --val-x and --val-y)" \
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --early-stop 2
+expect es-zero 2 "--early-stop: expected a positive integer, got '0'" $TOY train $E --early-stop 0
+expect es-on-alone 2 "--early-stop-on: needs --early-stop K" $TOY train $E --early-stop-on val_acc
+expect es-delta-alone 2 "--early-stop-delta: needs --early-stop K" $TOY train $E --early-stop-delta 0.1
+expect es-on-bad 2 "--early-stop-on: expected val_loss or val_acc, got 'test_acc'" $TOY train $E --early-stop 2 --early-stop-on test_acc
+expect es-delta-negative 2 "--early-stop-delta: expected a non-negative number, got '-1'" $TOY train $E --early-stop 2 --early-stop-delta -1
+expect es-delta-zero-ok 0 "epoch 1/1" $TOY train $E --epochs 1 --early-stop 2 --early-stop-delta 0
+expect es-acc-regression 2 "--early-stop-on val_acc: model 'toy' has no accuracy" \
+    $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --early-stop 2 --early-stop-on val_acc
+expect es-help 0 "--early-stop K" $TOY train --help
+
+# ----------------------------------------------------------------------------
+# --reduce-lr-on-plateau P: PyTorch's ReduceLROnPlateau, stepped on an epoch's metric; the next epoch's steps use
+# the reduced rate
+
+# The reference: the rule applied by awk to a run's own epoch lines (the rate of epoch e + 1 depends only on the
+# metrics up to epoch e), printed as "<epoch> <lr>" for epochs 2.., against the lr of each epoch's first logged step.
+pl_ref() {  # pl_ref LOG FIELD PATIENCE FACTOR THRESHOLD COOLDOWN MIN_LR LR0
+    awk -v f="\"$2\":" -v p="$3" -v fac="$4" -v th="$5" -v cd="$6" -v minlr="$7" -v lr="$8" \
+        -v acc="$([ "$2" = val_acc ] && echo 1 || echo 0)" '
+        /"train_loss"/ { e++; i = index($0, f); x = substr($0, i + length(f)) + 0
+            if (e == 1 || (acc ? x > best * (1 + th) : x < best * (1 - th))) { best = x; bad = 0 } else bad++
+            if (cool > 0) { cool--; bad = 0 }
+            if (bad > p) { n = lr * fac; if (n < minlr) n = minlr; if (lr - n > 1e-8) lr = n; cool = cd; bad = 0 }
+            printf "%d %.9g\n", e + 1, lr }' "$1"
+}
+pl_used() {  # the lr of each epoch's first step record, as "<epoch> <lr>" for epochs 2..
+    grep '^{"step"' "$1" | sed -E 's/.*"epoch":([0-9]+),.*"lr":([^}]*)\}/\1 \2/' | awk '!seen[$1]++ && $1 > 1 { printf "%d %.9g\n", $1, $2 }'
+}
+pl_same() {  # the two lists agree where both have the epoch, to 1e-6 relative
+    awk 'NR == FNR { want[$1] = $2; next } ($1 in want) { n++; d = $2 - want[$1]; if (d < 0) d = -d; if (d > 1e-6 * want[$1]) bad++ }
+         END { exit !(n > 0 && !bad) }' "$1" "$2"
+}
+P="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --val-split 0.2 --lr 0.02 --epochs 20 --log-every 1 --quiet"
+for args in "val_loss 1 0.5 0.0001 0 0" "val_loss 0 0.5 0.01 2 0.004" "val_acc 1 0.3 0 0 0" "train_loss 2 0.5 0.0001 1 0"; do
+    read -r on pat fac th cd minlr <<<"$args"
+    rm -f pl.jsonl
+    $TOY train $P --reduce-lr-on-plateau $pat --plateau-on $on --plateau-factor $fac --plateau-threshold $th \
+        --plateau-cooldown $cd --plateau-min-lr $minlr --log pl.jsonl >pl.out
+    pl_ref pl.jsonl $on $pat $fac $th $cd $minlr 0.02 >pl_want
+    pl_used pl.jsonl >pl_got
+    check "plateau-ref-$on-$pat-$cd" 'pl_same pl_want pl_got && [ "$(wc -l <pl_got)" -eq 19 ]'
+done
+rm -f pl.jsonl
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 --log pl.jsonl >pl.out
+check plateau-reduces 'grep -q "^{\"lr_reduced\":{\"epoch\":[0-9]*,\"lr\":0.01}}$" pl.jsonl'
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 >pl_console
+check plateau-message 'grep -qE "^reduce-lr-on-plateau: val_loss has not improved on [0-9.]+ for 2 epochs \(patience 1\); --lr 0.02 -> 0.01$" pl_console'
+# with early stopping, and resumed: 6 epochs and a checkpoint, then 14 more, equal one run of 20
+rm -f plA.jsonl plB.jsonl
+$TOY train $P --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plA.jsonl --save plA.st >/dev/null
+$TOY train ${P/--epochs 20/--epochs 6} --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plB.jsonl --checkpoint plB.ck >/dev/null
+$TOY train $P --resume plB.ck --reduce-lr-on-plateau 1 --plateau-factor 0.5 --plateau-cooldown 1 --early-stop 6 --log plB.jsonl --save plB.st >/dev/null
+check plateau-resume-weights 'cmp -s plA.st plB.st'
+check plateau-resume-log '[ "$(nosecs plA.jsonl)" = "$(nosecs plB.jsonl)" ] && grep -q lr_reduced plB.jsonl'
+P7=${P/--epochs 20/--epochs 7}
+expect plateau-resume-afresh 0 "reduce-lr-on-plateau on train_loss starts afresh: the checkpoint watched another metric" \
+    $TOY train ${P7% --quiet} --resume plB.ck --reduce-lr-on-plateau 1 --plateau-on train_loss
+sed 's/"plateau.on":"val_loss"/"plateau.on":"val_lxss"/' plB.ck >pl_bad.ck
+expect plateau-resume-corrupt 1 "pl_bad.ck: corrupt checkpoint (metadata 'plateau.on' is 'val_lxss'" $TOY train $P --resume pl_bad.ck
+# mistakes
+expect plateau-needs-validation 2 "--reduce-lr-on-plateau: it watches val_loss, which needs a validation set" \
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 2
+expect plateau-train-loss-alone 0 "epoch 2/2" $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 0 --plateau-on train_loss
+expect plateau-factor-one 2 "--plateau-factor: expected a factor below 1, got 1" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 1
+expect plateau-factor-zero 2 "--plateau-factor: expected a positive number, got '0'" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 0
+expect plateau-alone 2 "--plateau-cooldown: needs --reduce-lr-on-plateau P" $TOY train $P --plateau-cooldown 2
+expect plateau-on-bad 2 "--plateau-on: expected val_loss, val_acc or train_loss, got 'lr'" $TOY train $P --reduce-lr-on-plateau 2 --plateau-on lr
+expect plateau-acc-regression 2 "--plateau-on val_acc: model 'toy' has no accuracy" \
+    $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --reduce-lr-on-plateau 2 --plateau-on val_acc
+expect plateau-negative 2 "--reduce-lr-on-plateau: expected a non-negative integer, got '-1'" $TOY train $P --reduce-lr-on-plateau -1
+expect plateau-help 0 "--reduce-lr-on-plateau P" $TOY train --help
+
+# ----------------------------------------------------------------------------
+# --ema D: a moving average of the weights after every step (its arithmetic: test_unit's ema checks), evaluated
+# each epoch and written by --save-ema
+
+M="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --batch 4 --epochs 4 --val-split 0.2 --quiet"
+$TOY train $M --ema 0 --save em_w.st --save-ema em0.st --log em0.jsonl >em0.out
+check ema-zero-is-the-weights 'cmp -s em_w.st em0.st'
+check ema-zero-same-metrics 'tail -1 em0.jsonl | sed -E "s/.*\"val_loss\":([^,]*),.*\"test_loss\":([^,]*),.*\"ema_val_loss\":([^,]*),.*\"ema_test_loss\":([^,]*),.*/\1 \2 \3 \4/" | awk "{ exit !(\$1 == \$3 && \$2 == \$4) }"'
+check ema-console 'grep -qE "^  ema:  val_loss [0-9.]+  val_acc [0-9.]+  test_loss [0-9.]+  test_acc [0-9.]+$" em0.out'
+$TOY train $M --ema 0.9 --save em_w9.st --save-ema em9.st --log em9.jsonl >/dev/null
+check ema-averages 'cmp -s em_w.st em_w9.st && ! cmp -s em9.st em_w9.st'
+check ema-jsonl 'grep -q "\"ema_val_loss\":[0-9.e+-]*,\"ema_val_acc\":[0-9.e+-]*,\"ema_test_loss\":[0-9.e+-]*,\"ema_test_acc\"" em9.jsonl'
+expect ema-saved-line 0 "saved em9b.st (the moving average of the weights, decay 0.9, over 8 steps)" $TOY train ${M% --quiet} --ema 0.9 --save-ema em9b.st
+expect ema-eval 0 "test_loss" $TOY eval --weights em9.st --test-x $D/x.npy --test-y $D/y.npy
+# resumed: 2 epochs and a checkpoint, then 2 more, equal one run of 4
+rm -f emA.jsonl emB.jsonl
+$TOY train $M --ema 0.9 --save-ema emA.st --log emA.jsonl >/dev/null
+$TOY train ${M/--epochs 4/--epochs 2} --ema 0.9 --log emB.jsonl --checkpoint emB.ck >/dev/null
+$TOY train $M --resume emB.ck --ema 0.9 --save-ema emB.st --log emB.jsonl >/dev/null
+check ema-resume-weights 'cmp -s emA.st emB.st'
+check ema-resume-log '[ "$(nosecs emA.jsonl)" = "$(nosecs emB.jsonl)" ]'
+expect ema-checkpoint-as-weights 0 "test_loss" $TOY eval --weights emB.ck --test-x $D/x.npy --test-y $D/y.npy
+$TOY train ${M/--epochs 4/--epochs 2} --checkpoint emN.ck >/dev/null
+expect ema-resume-afresh 0 "ema starts afresh: the checkpoint was trained without --ema" $TOY train ${M% --quiet} --resume emN.ck --ema 0.9
+# mistakes
+expect ema-one 2 "--ema: expected a decay below 1 (0.999 is common), got 1" $TOY train $M --ema 1
+expect ema-negative 2 "--ema: expected a non-negative number, got '-0.5'" $TOY train $M --ema -0.5
+expect ema-save-alone 2 "--save-ema: needs --ema D" $TOY train $M --save-ema x.st
+expect ema-save-unwritable 1 "/nonexistent/e.st" $TOY train $M --ema 0.9 --save-ema /nonexistent/e.st
+expect ema-help 0 "--save-ema W" $TOY train --help
+
+finish e2e-options
