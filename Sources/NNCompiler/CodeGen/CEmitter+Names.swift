@@ -139,9 +139,11 @@ private struct EntryPointers {
     /// A value's pointer into the activation arena: one per value, where values share bytes.
     mutating func pointer(to v: ValueID, at offset: Int) {
         guard scope.names[v] == nil else { return }
-        let t = e.graph.type(v), elem = t.dtype == .i32 ? "int32_t" : e.real
+        let t = e.graph.type(v), pooled = e.plan.windowBytes[v]   // a max pooling's window bytes (nnrt_window.h)
+        let elem = pooled != nil ? "unsigned char" : t.dtype == .i32 ? "int32_t" : e.real
+        let note = pooled.map { "\($0.shape) window bytes" } ?? "\(t.shape)"
         scope.name(v, e.namer.name(v))
-        declarations.append((1, .noted(.decl("\(elem) *", scope.names[v]!, .cast("\(elem) *", .id("A") + .int(offset))), "\(t.shape)")))
+        declarations.append((1, .noted(.decl("\(elem) *", scope.names[v]!, .cast("\(elem) *", .id("A") + .int(offset))), note)))
     }
 
     private mutating func slotBase(_ slot: StateSlot) -> String {

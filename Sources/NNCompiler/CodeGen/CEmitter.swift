@@ -53,6 +53,9 @@ struct CEmitter {
     func param(_ v: ValueID, writes: Bool) -> CParam {
         let t = graph.type(v)
         if plan.storage[v] == .local { return writes ? CParam(type: "double *", name: sca(v)) : CParam(type: "\(real) ", name: sca(v)) }
+        if let pooled = plan.windowBytes[v] {   // a max pooling's window bytes (nnrt_window.h)
+            return CParam(type: (writes ? "" : "const ") + "unsigned char *", name: ptr(v), note: "\(pooled.shape) window bytes")
+        }
         let elem = t.dtype == .i32 ? "int32_t" : real
         return CParam(type: (writes ? "" : "const ") + "\(elem) *", name: ptr(v), note: "\(t.shape)")
     }
@@ -95,6 +98,7 @@ struct CEmitter {
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
         case .epochCount: return f64 ? .num(0, float: false) : .cast("double", .member(.id("ctx"), "epoch"))
+        case .stepsPerEpoch: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "steps_per_epoch"))
         case .batchSize: return .cast("double", .id("n"))
         case .unary(let f): return unaryExpr(f, x[0], double: true)
         case .binary(let f): return binaryExpr(f, x[0], x[1], double: true)
