@@ -99,6 +99,7 @@ static const flag flags[] = {
     FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
                1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
+    FLAG("augment", F_STR, TS, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J (see docs/data.md)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
@@ -250,7 +251,7 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
     errno = 0;
     const flag_range *r = &f->range;
     if (f->kind == F_STR) {
-        if (!*v) nnrt_usage_die("--%s: expected a path, got ''", f->name);
+        if (!*v) nnrt_usage_die("--%s: expected %s, got ''", f->name, strcmp(f->metavar, "LIST") == 0 ? "a list" : "a path");
         *(const char **)field = v;
         return;
     }
@@ -395,6 +396,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
+    if (o->augment) nnrt_augment_parse(o->augment, m, &o->aug);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);
 }

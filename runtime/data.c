@@ -272,7 +272,10 @@ static void bytes_to_unit(const uint8_t *restrict src, float *restrict dst, size
     for (size_t j = 0; j < d; j++) dst[j] = (float)src[j] / 255.0f;
 }
 
-static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out) {
+/* Rows b0..b1 of the batch; with aug (training with --augment), each row is augmented as it lands: crop, flip and
+   jitter on the [0, 1] values, cutout last (torchvision's order: the geometric and colour transforms before
+   ToTensor/Normalize, erasing after). */
+static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out, const nnrt_augment *aug) {
     size_t d = (size_t)x->dim;
     for (int b = b0; b < b1; b++) {
         float *dst = x_out + (size_t)b * d;
@@ -280,6 +283,11 @@ static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1,
             bytes_to_unit((const uint8_t *)x->data + (size_t)idx[b] * d, dst, d);
         } else {
             memcpy(dst, (const float *)x->data + (size_t)idx[b] * d, d * sizeof(float));
+        }
+        if (aug) {
+            nnrt_augment_draw draw = nnrt_augment_draws(aug, idx[b]);
+            nnrt_augment_image(aug, &draw, dst);
+            nnrt_augment_erase(aug, &draw, dst);
         }
     }
 }
@@ -299,47 +307,50 @@ static void gather_y_rows(const nnrt_array *y, const int64_t *idx, int b0, int b
         memcpy((char *)y_out + (size_t)b * row, (const char *)y->data + (size_t)idx[b] * row, row);
 }
 
-typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; } gather_job;
+typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; const nnrt_augment *aug; } gather_job;
 
 static void gather_half(void *arg, int part) {
     const gather_job *j = arg;
     int mid = j->n / 2;
-    gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out);
+    gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out, j->aug);
 }
 
 /* A large batch is gathered by both threads, half the rows each: the rows are random, so the copy is bound by
    cache misses, which two cores overlap. */
-void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+void nnrt_gather_x_augmented(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const nnrt_augment *aug) {
     if ((size_t)n * (size_t)x->dim < 32768) {
-        gather_rows(x, idx, 0, n, x_out);
+        gather_rows(x, idx, 0, n, x_out, aug);
         return;
     }
-    gather_job j = {x, idx, n, x_out};
+    gather_job j = {x, idx, n, x_out, aug};
     nnrt_par2(gather_half, &j);
 }
+
+void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) { nnrt_gather_x_augmented(x, idx, n, x_out, NULL); }
 
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out) { gather_y_rows(y, idx, 0, n, y_out); }
 
 /* The batch after the current one, gathered as background work (nnrt_par_background) in pieces of a few rows,
    each of which first asks for the next piece's rows. One at a time: the job lives in a static struct. */
 enum { GATHER_PIECE_ROWS = 4 };
-static struct { const nnrt_array *x, *y; const int64_t *idx; int n; float *x_out; void *y_out; } next_batch;
+static struct { const nnrt_array *x, *y; const int64_t *idx; int n; float *x_out; void *y_out; const nnrt_augment *aug; } next_batch;
 
 static void gather_piece(void *unused, int piece) {
     (void)unused;
     int b0 = piece * GATHER_PIECE_ROWS, b1 = b0 + GATHER_PIECE_ROWS < next_batch.n ? b0 + GATHER_PIECE_ROWS : next_batch.n;
     int p1 = b1 + GATHER_PIECE_ROWS < next_batch.n ? b1 + GATHER_PIECE_ROWS : next_batch.n;
     prefetch_rows(next_batch.x, next_batch.idx, b1, p1);
-    gather_rows(next_batch.x, next_batch.idx, b0, b1, next_batch.x_out);
+    gather_rows(next_batch.x, next_batch.idx, b0, b1, next_batch.x_out, next_batch.aug);
     gather_y_rows(next_batch.y, next_batch.idx, b0, b1, next_batch.y_out);
 }
 
-void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out) {
+void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out, const nnrt_augment *aug) {
     next_batch.x = &d->x;
     next_batch.y = &d->y;
     next_batch.idx = idx;
     next_batch.n = n;
     next_batch.x_out = x_out;
     next_batch.y_out = y_out;
+    next_batch.aug = aug;
     nnrt_par_background(gather_piece, NULL, (n + GATHER_PIECE_ROWS - 1) / GATHER_PIECE_ROWS);
 }

@@ -34,6 +34,7 @@
 #include "nnrt_io.h"
 #include "nnrt_rng.h"
 #include "nnrt_compute.h"
+#include "nnrt_augment.h"
 #include "nnrt_data.h"
 #include "nnrt_safetensors.h"
 #include "nnrt_log.h"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nnrt_augment.h"
 #include "nnrt_context.h"
 #include "nnrt_model.h"
 
@@ -31,6 +32,8 @@ typedef struct {
     int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
     double ema;                         // --ema D: the decay of the weights' moving average (on when given)
     const char *save_ema;               // --save-ema W: where the averaged weights go
+    const char *augment;                // --augment LIST: train's image augmentation, as given
+    nnrt_augment aug;                   // the list parsed (aug.on 0 without --augment)
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "nnrt_augment.h"
 #include "nnrt_io.h"
 #include "nnrt_model.h"
 
@@ -57,11 +58,14 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, uint8 scaled by 1/255. */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);
+/* The same with each row augmented by aug (training's --augment; NULL: none), as a function of its sample index. */
+void nnrt_gather_x_augmented(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const nnrt_augment *aug);
 /* y_out ← rows idx[0..n) of y: int32 (n) labels or float (n, target_dim). */
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out);
-/* Both, as background work for the worker's idle time (nnrt_par_background): the caller must call
-   nnrt_par_background_finish before it reads x_out or y_out, or gathers another batch this way. */
-void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out);
+/* Both (x augmented by aug unless NULL), as background work for the worker's idle time (nnrt_par_background): the
+   caller must call nnrt_par_background_finish before it reads x_out or y_out, or gathers another batch this way;
+   *aug must live until then. */
+void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out, const nnrt_augment *aug);
 
 /* Streams a float32 .npy of shape (rows, cols) through an atomic output. */
 nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);

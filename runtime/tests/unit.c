@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
     test_idx();
     test_csv();
     test_gather();
+    test_augment();
     test_safetensors();
     test_safetensors_general();
     test_atomic();

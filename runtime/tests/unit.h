@@ -45,5 +45,6 @@ void test_blas_core(void);
 void test_parallel(void);
 void test_chunks(void);
 void test_gemm(void);          // unit_gemm.c
+void test_augment(void);       // unit_augment.c
 
 #endif
