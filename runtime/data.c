@@ -331,14 +331,16 @@ void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out)
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out) { gather_y_rows(y, idx, 0, n, y_out); }
 
 /* The batch after the current one, gathered as background work (nnrt_par_background) in pieces of a few rows,
-   each of which first asks for the next piece's rows. One at a time: the job lives in a static struct. */
+   each of which first asks for the next piece's rows. One at a time: the job lives in a static struct. A piece
+   should take about a microsecond (a job posted meanwhile waits for it): four plain rows of 784 bytes do, but an
+   augmented 28×28 row alone takes about 1 µs of CPU (bench/augment_cost.c), so augmented pieces are one row. */
 enum { GATHER_PIECE_ROWS = 4 };
-static struct { const nnrt_array *x, *y; const int64_t *idx; int n; float *x_out; void *y_out; const nnrt_augment *aug; } next_batch;
+static struct { const nnrt_array *x, *y; const int64_t *idx; int n, rows; float *x_out; void *y_out; const nnrt_augment *aug; } next_batch;
 
 static void gather_piece(void *unused, int piece) {
     (void)unused;
-    int b0 = piece * GATHER_PIECE_ROWS, b1 = b0 + GATHER_PIECE_ROWS < next_batch.n ? b0 + GATHER_PIECE_ROWS : next_batch.n;
-    int p1 = b1 + GATHER_PIECE_ROWS < next_batch.n ? b1 + GATHER_PIECE_ROWS : next_batch.n;
+    int rows = next_batch.rows, n = next_batch.n;
+    int b0 = piece * rows, b1 = b0 + rows < n ? b0 + rows : n, p1 = b1 + rows < n ? b1 + rows : n;
     prefetch_rows(next_batch.x, next_batch.idx, b1, p1);
     gather_rows(next_batch.x, next_batch.idx, b0, b1, next_batch.x_out, next_batch.aug);
     gather_y_rows(next_batch.y, next_batch.idx, b0, b1, next_batch.y_out);
@@ -352,5 +354,6 @@ void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, fl
     next_batch.x_out = x_out;
     next_batch.y_out = y_out;
     next_batch.aug = aug;
-    nnrt_par_background(gather_piece, NULL, (n + GATHER_PIECE_ROWS - 1) / GATHER_PIECE_ROWS);
+    next_batch.rows = aug ? 1 : GATHER_PIECE_ROWS;
+    nnrt_par_background(gather_piece, NULL, (n + next_batch.rows - 1) / next_batch.rows);
 }
