@@ -43,7 +43,8 @@ import Testing
 
         let e = try Run.run(exe, ["eval", "--weights", a.path, "--augment", "flip"])
         #expect(e.status == 2 && e.stderr.contains("flag '--augment' does not apply to 'eval'"), "\(e.stderr)")
-        let bad = try Run.run(exe, ["train", "--augment", "crop:-1"])
+        let d = Paths.fixtures.appendingPathComponent("trajectory").path
+        let bad = try Run.run(exe, ["train", "--train-x", "\(d)/cnn_x.npy", "--train-y", "\(d)/cnn_y.npy", "--augment", "crop:-1"])
         #expect(bad.status == 2 && bad.stderr.contains("--augment: crop:P expects the padding P, an integer in [1, 8]"), "\(bad.stderr)")
     }
 
