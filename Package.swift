@@ -21,13 +21,18 @@ let package = Package(
             "NNCompiler", "NNIR",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // TensorBoard event files of a metrics log (the schema compiled by scripts/gen-tensorboard-proto.sh).
+        .target(name: "NNTensorBoard", dependencies: [
+            "NNCompiler",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .target(name: "NNCCLI", dependencies: [
-            "NNCompiler", "NNExport",
+            "NNCompiler", "NNExport", "NNTensorBoard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "nncc", dependencies: ["NNCCLI"]),
         .testTarget(name: "NNCompilerTests", dependencies: [
-            "NNCompiler", "NNIR", "NNCCLI", "NNExport",
+            "NNCompiler", "NNIR", "NNCCLI", "NNExport", "NNTensorBoard",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
     ],

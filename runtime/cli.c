@@ -21,8 +21,9 @@
 
 typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
-enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH,
+enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH | NNRT_CMD_FILTERS,
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
+       FI = NNRT_CMD_FILTERS,
        TS = TR | SE };  // train's flags that every trial of a search takes too
 
 /* The values a number flag takes (nnrt_context.h). */
@@ -68,11 +69,12 @@ static const flag flags[] = {
     FLAG("train-y", F_STR, TS | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
     FLAG("test-x", F_STR, TS | EV, test_x, "F", "test inputs"),
     FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
-    FLAG("weights", F_STR, EV | PR | GC, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
+    FLAG("weights", F_STR, EV | PR | GC | FI, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
     FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
+    FLAG("output", F_STR, FI, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("batch", F_POSINT, TS | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
     FLAG("seed", F_U64, TS | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
@@ -121,6 +123,7 @@ static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; }
     {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
     {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
      "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
+    {"filters", NNRT_CMD_FILTERS, "--weights W --output F.png [flags]", "draw the first Conv2d's filters (or the first Linear layer's rows) as a PNG grid"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -373,6 +376,10 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
     if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
         nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
+    if (o->cmd == NNRT_CMD_FILTERS && (!o->weights || !o->output))
+        nnrt_usage_die("filters: needs --weights W and --output F.png (see '%s filters --help')", o->prog);
+    if (o->cmd == NNRT_CMD_FILTERS && (strlen(o->output) < 4 || strcmp(o->output + strlen(o->output) - 4, ".png") != 0))
+        nnrt_usage_die("--output %s: expected a .png file name", o->output);
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
         nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
     if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
@@ -424,7 +431,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     int c = -1;
     for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
     if (c < 0)
-        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck or search; see '%s --help')", argv[1], o->prog);
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search or filters; see '%s --help')", argv[1], o->prog);
     o->cmd = commands[c].cmd;
     o->epochs = m->default_epochs;
     o->batch = m->default_batch;
@@ -447,6 +454,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
         }
     }
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) argv[i] = (char *)"--output";  // the one short flag, as in nncc
         if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == 0)
             nnrt_usage_die("unexpected argument '%s' for '%s' (flags start with --; see '%s %s --help')", argv[i], commands[c].name, o->prog, commands[c].name);
         parse_flag(m, argc, argv, &i, o);

@@ -14,10 +14,11 @@
  *   nnrt_data.h         IDX, .npy and CSV files, data sets, batches (data.c, npy.c, csv.c)
  *   nnrt_safetensors.h  weights files (safetensors.c)
  *   nnrt_log.h          JSONL metrics, progress (log.c); nnrt_profile.h: --profile (profile.c)
+ *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command)
  *   nnrt_context.h      the model's context, parameter init, hyperparameters by name (context.c, hparams.c)
  *   nnrt_checkpoint.h   resumable checkpoints and the training state they keep (checkpoint.c)
  *   nnrt_cli.h          the command line (cli.c)
- *   nnrt_commands.h     train, eval, predict, gradcheck, search; nnrt_train.h: their pieces
+ *   nnrt_commands.h     train, eval, predict, gradcheck, search, filters; nnrt_train.h: their pieces
  *   nnrt_main.c         the entry point, which nothing calls back into
  *
  * Conventions:
@@ -39,6 +40,7 @@
 #include "nnrt_safetensors.h"
 #include "nnrt_log.h"
 #include "nnrt_profile.h"
+#include "nnrt_image.h"
 #include "nnrt_context.h"
 #include "nnrt_checkpoint.h"
 #include "nnrt_cli.h"

@@ -16,6 +16,8 @@ int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
 /* search: random or grid search over the hyperparameters given as specs (search.c). */
 int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o);
+/* filters: the first Conv2d's filters, or the first Linear layer's rows as input images, as a PNG (filters.c). */
+int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* The datasets of a training run, loaded once for all the trials of a search. */
 typedef struct {

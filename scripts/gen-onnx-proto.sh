@@ -8,7 +8,7 @@
 #   scripts/gen-onnx-proto.sh            # needs: protoc (Debian's protobuf-compiler), python3 with onnx, swift
 #
 # Set ONNX_PROTO=path/to/onnx.proto to use another copy of the schema, PROTOC_GEN_SWIFT=path to skip building
-# the plugin.
+# the plugin (scripts/protoc-gen-swift.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
@@ -19,13 +19,7 @@ proto=${ONNX_PROTO:-$(python3 -c 'import onnx, os; print(os.path.join(os.path.di
 [ -f "$proto" ] || { echo "gen-onnx-proto.sh: $proto not found (pip install onnx, or set ONNX_PROTO)" >&2; exit 1; }
 onnx_version=$(python3 -c 'import onnx; print(onnx.__version__)' 2>/dev/null || echo unknown)
 
-plugin=${PROTOC_GEN_SWIFT:-}
-if [ -z "$plugin" ]; then
-    swift package resolve >/dev/null
-    checkout=.build/checkouts/swift-protobuf
-    swift build --package-path "$checkout" --scratch-path .build-protoc-gen-swift --product protoc-gen-swift >&2
-    plugin=$(swift build --package-path "$checkout" --scratch-path .build-protoc-gen-swift --show-bin-path)/protoc-gen-swift
-fi
+plugin=$(scripts/protoc-gen-swift.sh)
 swift_protobuf_version=$(git -C .build/checkouts/swift-protobuf describe --tags 2>/dev/null || echo unknown)
 
 tmp=$(mktemp -d)

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import NNCompiler
+import NNTensorBoard
 
-/// `nncc plot metrics.jsonl -o curves.svg`: the training curves of a trainer's `--log` file as one SVG.
+/// `nncc plot metrics.jsonl -o curves.svg`: the training curves of a trainer's `--log` file as one SVG;
+/// `nncc plot --tensorboard runs/NAME metrics.jsonl`: the log as a TensorBoard run.
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Plot a trainer's JSON Lines metrics (train --log) as a self-contained SVG.",
@@ -22,9 +24,21 @@ struct Plot: ParsableCommand {
     @Option(help: "The title above the panels (default: the metrics file's name).")
     var title: String?
 
+    @Option(help: ArgumentHelp("Write the log as a TensorBoard run into this directory (tensorboard --logdir its parent).",
+                               valueName: "dir"))
+    var tensorboard: String?
+
     func run() throws {
         let log = try MetricsLog(contentsOf: metrics)
         let url = URL(fileURLWithPath: metrics)
+        if let tensorboard {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: metrics)[.modificationDate] as? Date) ?? nil
+            let wallTime = (modified ?? Date()).timeIntervalSince1970
+            let run = TensorBoardRun(log, wallTime: wallTime)
+            let path = try run.write(to: tensorboard, wallTime: wallTime)
+            print("wrote \(path) (\(run.events.count - 1) events)")
+            if output == nil { return }
+        }
         let out = output ?? url.deletingPathExtension().appendingPathExtension("svg").path
         let svg = log.svg(title: title ?? url.lastPathComponent)
         do {

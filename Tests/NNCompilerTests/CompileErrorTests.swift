@@ -205,6 +205,8 @@ import Testing
         #expect(Driver.missingPackage("/usr/bin/ld: cannot find -lz: No such file or directory")?.contains("zlib1g-dev") == true)
         #expect(Driver.missingPackage("ld.lld: error: unable to find library -lz")?.contains("zlib1g-dev") == true)
         #expect(Driver.missingPackage("ld.lld: error: unable to find library -lzstd") == nil)
+        #expect(Driver.missingPackage("png.c:3:10: fatal error: 'png.h' file not found")?.contains("install libpng-dev") == true)
+        #expect(Driver.missingPackage("/usr/bin/ld: cannot find -lpng: No such file or directory")?.contains("libpng-dev") == true)
         #expect(Driver.missingPackage("model.c:9:1: error: expected ';' after expression") == nil)
     }
 

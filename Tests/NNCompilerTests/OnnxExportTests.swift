@@ -19,13 +19,7 @@ import Testing
     static let checker = Paths.repo.appendingPathComponent("Tests/Reference/onnx_check.py").path
 
     /// Why the onnxruntime comparison cannot run here, or nil when it can.
-    static let pythonMissing: String? = {
-        guard let r = try? Run.run("/usr/bin/env", ["python3", "-c", "import numpy, onnx, onnxruntime"]) else {
-            return "python3 cannot be started"
-        }
-        return r.status == 0 ? nil : "python3 lacks numpy, onnx or onnxruntime (scripts/install-deps.sh installs them): "
-            + (r.stderr.split(separator: "\n").last.map(String.init) ?? "")
-    }()
+    static let pythonMissing = pythonLacks(["numpy", "onnx", "onnxruntime"])
 
     /// Runs onnx_check.py on the model, or says why it is skipped.
     static func check(_ onnx: URL, x: URL, expected: URL, wholeBatchOnly: Bool = false,

@@ -31,7 +31,7 @@ import Testing
         #expect(log.steps["loss"]?.count == 120 && log.steps["lr"]?.count == 120, "a step logged twice counts once")
         #expect(log.steps["loss"]?[6].y == nil, "null is a gap")
         #expect(log.steps["loss"]?[39].y == 0.5, "the later line of a step logged twice wins")
-        #expect(Set(log.epochs.keys) == ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc"])
+        #expect(Set(log.epochs.keys) == ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc", "seconds"], "every number is kept")
         #expect(log.epochs["val_acc"]?.map(\.x) == [1, 2, 3])
     }
 

@@ -36,7 +36,7 @@ for t in "$HERE"/fuzz_*.c; do
     name=$(basename "${t%.c}"); name=${name#fuzz_}
     [ "$name" = common ] && continue
     # shellcheck disable=SC2086
-    $CC -std=c11 $SAN $LIB -Wall -Werror -I"$RT" "$t" $MAIN "$OUT"/obj/*.o $LD -lopenblas -lz -lm -lpthread -o "$OUT/$name"
+    $CC -std=c11 $SAN $LIB -Wall -Werror -I"$RT" "$t" $MAIN "$OUT"/obj/*.o $LD -lopenblas -lpng -lz -lm -lpthread -o "$OUT/$name"
 done
 rm -f "$OUT/probe"
 echo $ENGINE >"$OUT/ENGINE"

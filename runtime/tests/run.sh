@@ -12,7 +12,7 @@ if [ -z "${CC:-}" ]; then
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nnrt-tests.XXXXXX")
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
-LIBS="-lopenblas -lz -lm -lpthread"
+LIBS="-lopenblas -lpng -lz -lm -lpthread"
 # ld.gold (the default linker here) warns about every ASan symbol; bfd is quiet.
 LD=$($CC -fuse-ld=bfd -x c -o /dev/null - <<<'int main(void){return 0;}' 2>/dev/null && echo -fuse-ld=bfd)
 pass=0 fail=0

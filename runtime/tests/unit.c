@@ -126,6 +126,7 @@ int main(int argc, char **argv) {
     test_chunks();
     test_gemm();
     test_profile();
+    test_png();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -46,5 +46,6 @@ void test_parallel(void);
 void test_chunks(void);
 void test_gemm(void);          // unit_gemm.c
 void test_augment(void);       // unit_augment.c
+void test_png(void);           // unit_image.c
 
 #endif

@@ -51,7 +51,7 @@ public struct Driver {
             var r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", runtime.include.path, "-c", c.path, "-o", o.path])
             if r.status == 0 {
                 r = try Subprocess.run(tools.clang, [o.path] + (try runtime.objects())
-                                       + ["-lopenblas", "-lz", "-lm", "-lpthread", "-o", exe.path])
+                                       + ["-lopenblas", "-lpng", "-lz", "-lm", "-lpthread", "-o", exe.path])
             }
             if r.status != 0 {
                 if let missing = Driver.missingPackage(r.stderr) { throw DriverError(missing) }
@@ -146,6 +146,8 @@ public struct Driver {
          "OpenBLAS (its header cblas.h and libopenblas.so)", "libopenblas-dev"),
         (["'zlib.h' file not found", "cannot find -lz:", "cannot find -lz\n", "unable to find library -lz\n"],
          "zlib (its header zlib.h and libz.so)", "zlib1g-dev"),
+        (["'png.h' file not found", "cannot find -lpng", "unable to find library -lpng"],
+         "libpng (its header png.h and libpng.so)", "libpng-dev"),
     ]
 
     /// A message naming the package to install when clang's output says a system library is missing, else nil.

@@ -5,6 +5,7 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case notJSONL(path: String, line: Int, text: String)
     case noMetrics(path: String)
+    case badHistogram(path: String, line: Int, name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
         case let .noMetrics(path):
             return "\(path): no training metrics (expected lines with \"step\" and \"loss\", or \"epoch\" and \"train_loss\", "
                 + "as 'TRAINER train --log' writes)"
+        case let .badHistogram(path, line, name, reason):
+            return "\(path):\(line): histogram '\(name)': \(reason)"
         }
     }
 }
@@ -29,33 +32,42 @@ public struct CurvePoint: Equatable {
 /// `--ema`: the moving average's metrics); other lines (the
 /// `{"profile":…}` line) are ignored. A resumed run appends to its log, so a step or epoch logged twice keeps
 /// its last value.
+///
+/// Every top-level number of a step line (a line with "step") is kept as a per-step series, and of an epoch line
+/// (with "epoch" and no "step") as a per-epoch series, whatever its key: the SVG draws the keys it knows, TensorBoard
+/// files get them all. A step line may carry histograms, `"histograms":{"NAME":{…}}` (see `Histogram`).
 public struct MetricsLog {
-    /// Per-step series by key ("loss", "lr"), x = step; per-epoch series by key ("train_loss", …), x = epoch.
+    /// Per-step series by key ("loss", "lr", …), x = step; per-epoch series by key ("train_loss", …), x = epoch.
     public var steps: [String: [CurvePoint]] = [:]
     public var epochs: [String: [CurvePoint]] = [:]
-
-    public static let stepKeys = ["loss", "lr"]
-    public static let epochKeys = ["train_loss", "val_loss", "test_loss", "val_acc", "test_acc",
-                                   "ema_val_loss", "ema_test_loss", "ema_val_acc", "ema_test_acc"]
+    /// Per-step histograms by name, in step order.
+    public var histograms: [String: [HistogramPoint]] = [:]
 
     /// Parses JSON Lines text; `path` names the file in errors.
     public init(jsonl text: String, path: String) throws {
         var stepRows: [Double: [String: Double?]] = [:], epochRows: [Double: [String: Double?]] = [:]
+        var histogramRows: [String: [Double: Histogram]] = [:]
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw PlotError.notJSONL(path: path, line: i + 1, text: String(line.prefix(40)))
             }
-            if let step = Self.number(object["step"]), object["loss"] != nil {
-                stepRows[step] = Self.values(object, Self.stepKeys)
-            } else if let epoch = Self.number(object["epoch"]), object["train_loss"] != nil {
-                epochRows[epoch] = Self.values(object, Self.epochKeys)
+            if let step = Self.number(object["step"]) {
+                let values = Self.values(object, except: ["step", "epoch"])
+                if !values.isEmpty { stepRows[step, default: [:]].merge(values) { $1 } }
+                for (name, h) in try Histogram.parse(object["histograms"], path: path, line: i + 1) {
+                    histogramRows[name, default: [:]][step] = h
+                }
+            } else if let epoch = Self.number(object["epoch"]) {
+                let values = Self.values(object, except: ["epoch"])
+                if !values.isEmpty { epochRows[epoch, default: [:]].merge(values) { $1 } }
             }
         }
-        if stepRows.isEmpty && epochRows.isEmpty { throw PlotError.noMetrics(path: path) }
-        steps = Self.series(stepRows, Self.stepKeys)
-        epochs = Self.series(epochRows, Self.epochKeys)
+        steps = Self.series(stepRows)
+        epochs = Self.series(epochRows)
+        histograms = histogramRows.mapValues { rows in rows.keys.sorted().map { HistogramPoint(step: $0, histogram: rows[$0]!) } }
+        if steps.isEmpty && epochs.isEmpty && histograms.isEmpty { throw PlotError.noMetrics(path: path) }
     }
 
     /// Reads and parses a file.
@@ -74,23 +86,31 @@ public struct MetricsLog {
         try self.init(jsonl: text, path: path)
     }
 
-    private static func number(_ v: Any?) -> Double? {
+    static func number(_ v: Any?) -> Double? {
         guard let d = (v as? NSNumber)?.doubleValue else { return nil }  // JSON numbers (null is NSNull)
         return d.isFinite ? d : nil
     }
 
-    /// The keys present in the object; a present key with `null` (a non-finite value) maps to nil.
-    private static func values(_ object: [String: Any], _ keys: [String]) -> [String: Double?] {
+    /// The object's numbers and nulls (a non-finite value, mapped to nil) but for the keys in `except`; a boolean,
+    /// string, array or object is not a metric.
+    private static func values(_ object: [String: Any], except: Set<String>) -> [String: Double?] {
         var out: [String: Double?] = [:]
-        for k in keys where object[k] != nil { out[k] = .some(number(object[k])) }
+        for (k, v) in object where !except.contains(k) {
+            if v is NSNull { out[k] = .some(nil) }
+            else if let n = v as? NSNumber, !Self.isBool(n) { out[k] = .some(number(n)) }
+        }
         return out
     }
 
-    private static func series(_ rows: [Double: [String: Double?]], _ keys: [String]) -> [String: [CurvePoint]] {
+    /// JSONSerialization reads `true` as an NSNumber too, of type char ("c"), which no JSON number parses to.
+    static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    /// Each key's points in x order; a key whose every value is null is left out.
+    private static func series(_ rows: [Double: [String: Double?]]) -> [String: [CurvePoint]] {
         var out: [String: [CurvePoint]] = [:]
         for x in rows.keys.sorted() {
             for (k, v) in rows[x]! { out[k, default: []].append(CurvePoint(x: x, y: v)) }
         }
-        return out.filter { keys.contains($0.key) && $0.value.contains { $0.y != nil } }
+        return out.filter { $0.value.contains { $0.y != nil } }
     }
 }

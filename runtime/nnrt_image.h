@@ -1,0 +1,24 @@
+/* nnrt_image.h — pictures from the runtime: PNG output through libpng (png.c) and the grid of filters the filters
+ * command draws (filters.c). */
+#ifndef NNRT_IMAGE_H
+#define NNRT_IMAGE_H
+
+#include <stdint.h>
+
+/* Writes an 8-bit image to path as a PNG, atomically (temp file, fsync, rename): pixels (height, width, channels)
+   row-major, channels 1 (gray) or 3 (RGB). Dies naming the file when it cannot be written or is too large. */
+void nnrt_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels);
+
+/* A grid of image tiles, each drawn from one filter (C, h, w) normalized on its own to [0, 255], magnified
+   `zoom` times, with a 1-pixel white separator between tiles and around the grid. C of 1 or 3 is one gray or
+   RGB tile per filter, in `cols` columns; any other C is one row per filter, a gray tile per channel. */
+typedef struct {
+    int width, height, channels;   // channels of the image: 1 or 3
+    int rows, cols, zoom;
+    uint8_t *pixels;               // (height, width, channels); free() it
+} nnrt_filter_grid;
+
+/* The grid of n filters (n, C, h, w) row-major; zoom = max(1, 28 / max(h, w)), cols = ceil(sqrt(n)) for C 1 or 3. */
+nnrt_filter_grid nnrt_filter_grid_make(const float *w, int n, int C, int h, int w_);
+
+#endif
