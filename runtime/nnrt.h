@@ -14,7 +14,7 @@
  *   nnrt_data.h         IDX, .npy and CSV files, data sets, batches (data.c, npy.c, csv.c)
  *   nnrt_safetensors.h  weights files (safetensors.c)
  *   nnrt_log.h          JSONL metrics, progress (log.c); nnrt_profile.h: --profile (profile.c)
- *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command)
+ *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command); the batch grid (show_batch.c)
  *   nnrt_context.h      the model's context, parameter init, hyperparameters by name (context.c, hparams.c)
  *   nnrt_checkpoint.h   resumable checkpoints and the training state they keep (checkpoint.c)
  *   nnrt_cli.h          the command line (cli.c)

@@ -10,7 +10,7 @@
 #include "nnrt_model.h"
 
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
-               NNRT_CMD_FILTERS = 32 } nnrt_cmd;
+               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64 } nnrt_cmd;
 
 typedef struct {
     nnrt_cmd cmd;

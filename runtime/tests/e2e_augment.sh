@@ -56,4 +56,22 @@ expect bad-tabular 2 "--augment: model 'toy' takes 5 flat features, not images (
     $TOY train --train-x $D/x.npy --train-y $D/y.npy --augment flip
 expect help-lists-it 0 "--augment LIST" $MNIST train --help
 
+# ----------------------------------------------------------------------------
+# show-batch: the first --batch training images as epoch 1 sees them, a PNG grid
+
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $3 * 256 + $4 "x" $7 * 256 + $8}'; }  # IHDR width x height
+expect show-batch 0 "wrote sb1.png: samples 0-7 of the training set augmented by --augment $(cut -d' ' -f2 <<<"$A")" \
+    $MNIST show-batch --data $D/mnist $A --batch 8 -o sb1.png
+expect show-batch-again 0 "wrote" $MNIST show-batch --data $D/mnist $A --batch 8 -o sb2.png
+expect show-batch-plain 0 "wrote sb3.png: samples 0-7 of the training set, as epoch 1" $MNIST show-batch --data $D/mnist --batch 8 -o sb3.png
+# 8 tiles of 28 x 28 at 2x zoom in 3 columns and 3 rows, 1-pixel separators: 3 * 57 + 1 = 172
+check show-batch-size '[ "$(png_size sb1.png)" = "172x172" ] && [ "$(head -c 8 sb1.png | od -An -tx1 | tr -d " ")" = 89504e470d0a1a0a ]'
+check show-batch-reproducible 'cmp -s sb1.png sb2.png'
+check show-batch-augments '! cmp -s sb1.png sb3.png'
+expect show-batch-no-output 2 "show-batch: needs --output F.png" $MNIST show-batch --data $D/mnist $A
+expect show-batch-not-png 2 "--output sb.jpg: expected a .png file name" $MNIST show-batch --data $D/mnist -o sb.jpg
+expect show-batch-no-data 2 "show-batch: needs --data DIR or --train-x F --train-y F" $MNIST show-batch -o sb.png
+expect show-batch-flat 2 "show-batch: model 'toy' does not take 1- or 3-channel images" $TOY show-batch --train-x $D/x.npy --train-y $D/y.npy -o sb.png
+expect show-batch-bad-augment 2 "--augment: cutout:S expects" $MNIST show-batch --data $D/mnist --augment cutout:0 -o sb.png
+
 finish e2e-augment

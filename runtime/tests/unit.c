@@ -112,6 +112,7 @@ int main(int argc, char **argv) {
     test_csv();
     test_gather();
     test_augment();
+    test_batch_grid();
     test_safetensors();
     test_safetensors_general();
     test_atomic();

@@ -215,3 +215,28 @@ void test_augment(void) {
     gather();
     parse_errors();
 }
+
+// ----------------------------------------------------------------------------
+// show-batch's grid: values clamped and scaled, not normalized per tile; white separators
+
+void test_batch_grid(void) {
+    float x[2 * 3 * 2 * 2];  // two RGB images of 2 x 2
+    for (int i = 0; i < 24; i++) x[i] = (float)i / 20.0f - 0.1f;  // -0.1 .. 1.05: both clamps occur
+    nnrt_filter_grid g = nnrt_batch_grid_make(x, 2, 3, 2, 2);
+    // zoom 32 (64 / 2): tiles of 64 x 64, two columns, one row
+    CHECK("batch grid: size", g.zoom == 32 && g.cols == 2 && g.rows == 1 && g.width == 2 * 65 + 1 && g.height == 66 && g.channels == 3);
+    int ok = 1;
+    for (int i = 0; i < 2; i++)
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 2; y++)
+                for (int xx = 0; xx < 2; xx++) {
+                    float v = x[((i * 3 + c) * 2 + y) * 2 + xx];
+                    uint8_t want = (uint8_t)lrintf((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
+                    int py = 1 + y * 32 + 31, px = 1 + i * 65 + xx * 32 + 5;  // a pixel inside the magnified one
+                    ok &= g.pixels[((size_t)py * g.width + px) * 3 + c] == want;
+                }
+    CHECK("batch grid: pixels are the clamped values x 255", ok);
+    CHECK("batch grid: first pixel clamps -0.1 to 0, a separator is white",
+          g.pixels[((size_t)1 * g.width + 1) * 3] == 0 && g.pixels[((size_t)1 * g.width + 65) * 3] == 255 && g.pixels[0] == 255);
+    free(g.pixels);
+}
