@@ -11,7 +11,9 @@
  * Build and run (from the repository's root; NNRT_GEMM=avx2 or blas picks another kernel set; blas also needs
  * OPENBLAS_CORETYPE=SkylakeX on this CPU, see BENCHMARKS.md):
  *   clang -O2 -march=native -std=c11 -Iruntime bench/conv_bench.c runtime/'*'.c \
- *       -o conv_bench -lopenblas -lz -lm -lpthread && ./conv_bench [threads] */
+ *       -o conv_bench -lopenblas -lz -lm -lpthread && ./conv_bench [threads [pool]]
+ * With "pool": only the A/B of each layer's step as separate calls (conv + ReLU, max pooling; the pooling's
+ * backward, grad_input, grad_weight) against the calls with the pooling inside (nnrt_conv2d_*_maxpool2). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +155,86 @@ static double sgemm_anchor(void) {
     return 2.0 * S * S * S / t[4] * 1e-9;
 }
 
+// ----------------------------------------------------------------------------
+// A/B: a layer's step as separate calls (conv + ReLU, max pooling; max pooling's backward with the ReLU mask,
+// grad_input, grad_weight) against the calls with the pooling inside (nnrt_conv2d_*_maxpool2), interleaved
+
+typedef struct {
+    const nnrt_conv2d_geom *g;
+    nnrt_pool2d_geom p;
+    const float *x, *w, *b, *dyp;
+    float *y, *yp, *dy, *dx, *dw, *db, *ws;
+    unsigned char *at;
+    size_t wsn;
+    int grad_input;
+} layer_step;
+
+static void step_separate(layer_step *s, int backward) {
+    const nnrt_conv2d_geom *g = s->g;
+    if (!backward) {
+        nnrt_conv2d_forward(g, N, s->x, s->w, s->b, NNRT_ACT_RELU, s->y, s->ws, s->wsn);
+        nnrt_maxpool2d_forward(&s->p, N, s->y, s->yp);
+        return;
+    }
+    nnrt_maxpool2d_backward_relu(&s->p, N, s->dyp, s->y, s->dy);
+    if (s->grad_input) nnrt_conv2d_grad_input(g, N, s->dy, s->w, s->dx, s->ws, s->wsn);
+    nnrt_conv2d_grad_weight(g, N, s->dy, s->x, s->dw, s->db, s->ws, s->wsn);
+}
+
+static void step_fused(layer_step *s, int backward) {
+    const nnrt_conv2d_geom *g = s->g;
+    if (!backward) {
+        nnrt_conv2d_forward_maxpool2(g, N, s->x, s->w, s->b, NNRT_ACT_RELU, s->yp, s->at, s->ws, s->wsn);
+        return;
+    }
+    if (s->grad_input) nnrt_conv2d_grad_input_maxpool2(g, N, s->dyp, s->at, 1, s->w, s->dx, s->ws, s->wsn);
+    nnrt_conv2d_grad_weight_maxpool2(g, N, s->dyp, s->at, 1, s->x, s->dw, s->db, s->ws, s->wsn);
+}
+
+static double once(void (*f)(layer_step *, int), layer_step *s, int backward, double *cpu) {
+    double t0 = bench_now(), u0 = cpu_now();
+    f(s, backward);
+    *cpu = (cpu_now() - u0) * 1e3;
+    return (bench_now() - t0) * 1e3;
+}
+
+static void ab_pooling(const nnrt_conv2d_geom *layers) {
+    for (int l = 0; l < 2; l++) {
+        const nnrt_conv2d_geom *g = &layers[l];
+        long nx = (long)N * g->C * g->H * g->W, ny = (long)N * g->K * g->OH * g->OW, Q = (long)g->C * g->kh * g->kw;
+        layer_step s = {.g = g, .p = {.C = g->K, .H = g->OH, .W = g->OW, .OH = g->OH / 2, .OW = g->OW / 2, .kh = 2,
+                                      .kw = 2, .sh = 2, .sw = 2, .count_include_pad = 1},
+                        .x = rand_buf(nx), .w = rand_buf(g->K * Q), .b = rand_buf(g->K), .dyp = rand_buf(ny / 4),
+                        .y = rand_buf(ny), .yp = rand_buf(ny / 4), .dy = rand_buf(ny), .dx = rand_buf(nx),
+                        .dw = rand_buf(g->K * Q), .db = rand_buf(g->K), .wsn = nnrt_conv2d_pool_ws_floats(g),
+                        .grad_input = l == 1};
+        s.ws = rand_buf((long)s.wsn), s.at = malloc((size_t)ny / 4);
+        for (int backward = 0; backward < 2; backward++) {
+            double t[2][REPS], u[2][REPS];
+            for (int r = 0; r < WARM; r++) step_separate(&s, 0), step_fused(&s, 0);
+            for (int r = 0; r < REPS; r++) {  /* A B, then B A: neither always runs second */
+                int first = r % 2;
+                for (int k = 0; k < 2; k++) {
+                    int which = k ^ first;
+                    if (backward) {  /* each backward reads its own forward's outputs */
+                        double dummy;
+                        once(which ? step_fused : step_separate, &s, 0, &dummy);
+                    }
+                    t[which][r] = once(which ? step_fused : step_separate, &s, backward, &u[which][r]);
+                }
+            }
+            for (int k = 0; k < 2; k++) qsort(t[k], REPS, sizeof(double), bench_cmp_double), qsort(u[k], REPS, sizeof(double), bench_cmp_double);
+            printf("conv%d %-8s separate %7.3f ms (cpu %7.3f)   pooling inside %7.3f ms (cpu %7.3f)   ratio %.3f\n", l + 1,
+                   backward ? "backward" : "forward", t[0][REPS / 2], u[0][REPS / 2], t[1][REPS / 2], u[1][REPS / 2],
+                   t[1][REPS / 2] / t[0][REPS / 2]);
+        }
+        free((void *)s.x), free((void *)s.w), free((void *)s.b), free((void *)s.dyp), free(s.y), free(s.yp), free(s.dy);
+        free(s.dx), free(s.dw), free(s.db), free(s.ws), free(s.at);
+    }
+}
+
 int main(int argc, char **argv) {
-    nnrt_parallel_init(argc > 1 ? atoi(argv[1]) : 2, 1);  /* argument: threads (default 2) */
+    nnrt_parallel_init(argc > 1 ? atoi(argv[1]) : 2, 1);  /* argument: threads (default 2); then "pool": the A/B only */
     printf("anchor: nnrt_sgemm 512³ on one thread %.1f GFLOP/s\n", sgemm_anchor());
     static const nnrt_conv2d_geom layers[2] = {
         {.C = 1, .H = 28, .W = 28, .K = 32, .OH = 28, .OW = 28, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1,
@@ -163,6 +243,10 @@ int main(int argc, char **argv) {
          .dh = 1, .dw = 1, .groups = 1},
     };
     printf("%s, %d thread(s), batch %d, median of %d\n", nnrt_gemm_describe(), nnrt_parallel_threads(), N, REPS);
+    if (argc > 2 && !strcmp(argv[2], "pool")) {
+        ab_pooling(layers);
+        return 0;
+    }
     double total[2] = {0, 0};
     for (int l = 0; l < 2; l++) {
         const nnrt_conv2d_geom *g = &layers[l];

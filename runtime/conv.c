@@ -94,9 +94,10 @@ typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_conv_fwd f;
-    int n, act, chunks;
+    int n, act, chunks, pool;
     const float *x, *w, *bias;
     float *y;
+    unsigned char *at;
     carve cv;
     size_t xpad_floats;
     pthread_t caller;
@@ -128,7 +129,11 @@ static void fwd_chunk(void *arg, int c) {
     for (int i = i0; i < i1; i++) {
         pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
         j->ks->fwd(&j->f, xpad, yv);
-        fwd_epilogue(g, yv, j->f.nvec * j->ks->vl, j->bias, j->act, j->y + (long)i * g->K * g->OH * g->OW);
+        if (j->pool) {
+            long e = (long)i * g->K * (g->OH / 2) * (g->OW / 2);
+            j->ks->fwdp(yv, j->f.nvec * j->ks->vl, g->W + 2 * g->pw, g->K, g->OH, g->OW, j->bias, j->act, j->y + e,
+                        j->at ? j->at + e : NULL);
+        } else fwd_epilogue(g, yv, j->f.nvec * j->ks->vl, j->bias, j->act, j->y + (long)i * g->K * g->OH * g->OW);
     }
 }
 
@@ -155,13 +160,15 @@ static size_t fwd_shape(const nnrt_conv2d_geom *g, int vl, nnrt_conv_fwd *f) {
     return up((size_t)g->C * f->spad, 16);
 }
 
-/* The fast forward; 0 when its layouts do not fit the workspace. */
+/* The fast forward (pooled: fwdp's epilogue); 0 when its layouts do not fit the workspace. Slot: xpad | yv and the
+   2·VL floats fwdp may read past it. */
 static int forward_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
-                        const float *bias, int act, float *y, float *ws, size_t ws_floats) {
-    fwd_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .w = w, .bias = bias, .y = y, .caller = pthread_self()};
+                        const float *bias, int act, float *y, int pool, unsigned char *at, float *ws, size_t ws_floats) {
+    fwd_job j = {.g = g, .ks = ks, .n = n, .act = act, .pool = pool, .x = x, .w = w, .bias = bias, .y = y, .at = at,
+                 .caller = pthread_self()};
     int vl = ks->vl, kp = (g->K + NNRT_CONV_MR - 1) / NNRT_CONV_MR * NNRT_CONV_MR;
     j.xpad_floats = fwd_shape(g, vl, &j.f);
-    size_t shared = (size_t)kp * g->C * j.f.T, slot = j.xpad_floats + (size_t)kp * j.f.nvec * vl;
+    size_t shared = (size_t)kp * g->C * j.f.T, slot = j.xpad_floats + (size_t)kp * j.f.nvec * vl + 2 * (size_t)vl;
     if (!carve_ws(ws, ws_floats, shared, slot, &j.cv)) return 0;
     pack_forward_weights(g, w, j.cv.shared);
     j.f.wpack = j.cv.shared;
@@ -183,9 +190,10 @@ typedef struct {
     const nnrt_conv2d_geom *g;
     const nnrt_conv_kernels *ks;
     nnrt_wino w;
-    int n, act, groups, chunks, imgs, kp, nvec;
+    int n, act, groups, chunks, imgs, kp, nvec, pool;
     const float *x, *u, *bias;
     float *y;
+    unsigned char *at;
     carve cv;
     size_t xs_floats, v_floats;
     long ldx;  /* floats between M[ξ] and M[ξ + 1] */
@@ -222,9 +230,13 @@ static void wino_chunk(void *arg, int c) {
                 f.wpack = j->u + ((long)xi * j->kp + k0) * g->C;
                 j->ks->fwd(&f, v + xi * j->w.ldvx, m + xi * j->ldx);
             }
-            for (int i = i0; i < i1; i++)
-                j->ks->wo(&j->w, m, j->ldx, ldm, nk, (long)(i - i0) * TT, j->bias ? j->bias + k0 : NULL, j->act,
-                          j->y + ((long)i * g->K + k0) * g->OH * g->OW, g->OH, g->OW);
+            for (int i = i0; i < i1; i++) {
+                const float *b = j->bias ? j->bias + k0 : NULL;
+                long e = ((long)i * g->K + k0) * TT;  /* pooled: each tile is a window */
+                if (j->pool) j->ks->wop(&j->w, m, j->ldx, ldm, nk, (long)(i - i0) * TT, b, j->act, j->y + e, j->at ? j->at + e : NULL);
+                else j->ks->wo(&j->w, m, j->ldx, ldm, nk, (long)(i - i0) * TT, b, j->act,
+                               j->y + ((long)i * g->K + k0) * g->OH * g->OW, g->OH, g->OW);
+            }
         }
     }
 }
@@ -250,15 +262,16 @@ static void pack_wino_weights(const nnrt_conv2d_geom *g, const float *w, int kp,
         }
 }
 
-/* The Winograd forward; 0 when the geometry is not its (3×3, enough channels) or its layouts do not fit. The
-   environment's NNRT_CONV_WINOGRAD=0 turns it off (for A/B measurements). */
+/* The Winograd forward (pooled: wop's output transform, OH and OW even); 0 when the geometry is not its (3×3, enough
+   channels) or its layouts do not fit. The environment's NNRT_CONV_WINOGRAD=0 turns it off (for A/B measurements). */
 static int forward_wino(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *x, const float *w,
-                        const float *bias, int act, float *y, float *ws, size_t ws_floats) {
+                        const float *bias, int act, float *y, int pool, unsigned char *at, float *ws, size_t ws_floats) {
     if (g->kh != 3 || g->kw != 3 || g->C < 8 || g->K < 8) return 0;
     const char *env = getenv("NNRT_CONV_WINOGRAD");
     if (env && env[0] == '0') return 0;
     int vl = ks->vl, MR = NNRT_CONV_MR;
-    wino_job j = {.g = g, .ks = ks, .n = n, .act = act, .x = x, .bias = bias, .y = y, .caller = pthread_self()};
+    wino_job j = {.g = g, .ks = ks, .n = n, .act = act, .pool = pool, .x = x, .bias = bias, .y = y, .at = at,
+                  .caller = pthread_self()};
     j.kp = (g->K + MR - 1) / MR * MR;
     j.w.C = g->C, j.w.TH = (g->OH + 1) / 2, j.w.TW = (g->OW + 1) / 2;
     j.w.LE = ((j.w.TW + vl - 1) / vl + 1) * vl, j.w.rows = 2 * j.w.TH + 2;
@@ -283,13 +296,17 @@ static int forward_wino(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, 
     return 1;
 }
 
+int nnrt_conv_fast_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
+                           float *y, int pool, unsigned char *at, float *ws, size_t ws_floats) {
+    const nnrt_conv_kernels *ks = fast_set(g);
+    return ks && (forward_wino(g, ks, n, x, w, bias, act, y, pool, at, ws, ws_floats) ||
+                  forward_fast(g, ks, n, x, w, bias, act, y, pool, at, ws, ws_floats));
+}
+
 void nnrt_conv2d_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
                          float *y, float *ws, size_t ws_floats) {
     check_ws("nnrt_conv2d_forward", g, ws_floats);
-    if (n <= 0) return;
-    const nnrt_conv_kernels *ks = fast_set(g);
-    if (ks && forward_wino(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
-    if (ks && forward_fast(g, ks, n, x, w, bias, act, y, ws, ws_floats)) return;
+    if (n <= 0 || nnrt_conv_fast_forward(g, n, x, w, bias, act, y, 0, NULL, ws, ws_floats)) return;
     nnrt_conv_plain_forward(g, n, x, w, bias, act, y, ws);
 }
 
@@ -333,7 +350,8 @@ typedef struct {
     const nnrt_conv_kernels *ks;
     nnrt_conv_bwd b;
     int n, with_db, chunks;
-    const float *dy, *x;
+    nnrt_conv_dy dy;
+    const float *x;
     carve cv;
     size_t xT_floats, dwt_floats, part_floats;
     pthread_t caller;
@@ -352,11 +370,13 @@ static void gw_chunk(void *arg, int c) {
     chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         transpose_image(g, j->x + (long)i * g->C * g->H * g->W, xT);
-        j->ks->gw(&j->b, j->dy + (long)i * g->K * j->b.P, xT, dwt, j->with_db ? db : NULL, off, val);
+        long e = (long)i * g->K * (j->dy.at ? j->b.P / 4 : j->b.P);
+        if (j->dy.at) j->ks->gwp(&j->b, j->dy.dy + e, j->dy.at + e, j->dy.relu, xT, dwt, j->with_db ? db : NULL, off, val);
+        else j->ks->gw(&j->b, j->dy.dy + e, xT, dwt, j->with_db ? db : NULL, off, val);
     }
 }
 
-static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+static int grad_weight_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, nnrt_conv_dy dy,
                             const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
     gw_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .with_db = db != NULL, .dy = dy, .x = x,
                 .caller = pthread_self()};
@@ -395,7 +415,8 @@ typedef struct {
     const nnrt_conv_kernels *ks;
     nnrt_conv_fwd f;
     int n, with_db, chunks;
-    const float *dy, *x;
+    nnrt_conv_dy dy;
+    const float *x;
     carve cv;
     size_t xpad_floats, acc_floats, dyv_floats, part_floats;
     pthread_t caller;
@@ -412,18 +433,22 @@ static void gwd_chunk(void *arg, int c) {
     chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         pad_image(g, j->x + (long)i * g->C * g->H * g->W, xpad, j->f.spad);
-        j->ks->gwd(&j->f, g->OH, g->OW, g->W + 2 * g->pw, j->dy + (long)i * g->K * g->OH * g->OW, xpad, acc,
-                   j->with_db ? db : NULL, dyv);
+        int Wp = g->W + 2 * g->pw;
+        long e = (long)i * g->K * (j->dy.at ? g->OH / 2 * (g->OW / 2) : g->OH * g->OW);
+        if (j->dy.at)
+            j->ks->gwdp(&j->f, g->OH, g->OW, Wp, j->dy.dy + e, j->dy.at + e, j->dy.relu, xpad, acc, j->with_db ? db : NULL,
+                        dyv);
+        else j->ks->gwd(&j->f, g->OH, g->OW, Wp, j->dy.dy + e, xpad, acc, j->with_db ? db : NULL, dyv);
     }
 }
 
-static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, nnrt_conv_dy dy,
                            const float *x, float *dw, float *db, float *ws, size_t ws_floats) {
     gwd_job j = {.g = g, .ks = ks, .n = n, .with_db = db != NULL, .dy = dy, .x = x, .caller = pthread_self()};
     int vl = ks->vl;
     j.xpad_floats = fwd_shape(g, vl, &j.f);
     j.acc_floats = up((size_t)g->K * g->C * j.f.T * vl, 16);
-    j.dyv_floats = up((size_t)j.f.nvec * vl, 16);
+    j.dyv_floats = up((size_t)j.f.nvec * vl + 2 * (size_t)vl, 16);  /* gwdp's slack */
     j.part_floats = j.acc_floats + up((size_t)g->K, 16);
     if (!(j.chunks = gw_chunks(n, ws, ws_floats, j.part_floats, j.xpad_floats + j.dyv_floats, &j.cv))) return 0;
     nnrt_par_chunks(gwd_chunk, &j, j.chunks);
@@ -448,13 +473,19 @@ static int grad_weight_dot(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *k
     return 1;
 }
 
+int nnrt_conv_fast_grad_weight(const nnrt_conv2d_geom *g, int n, nnrt_conv_dy dy, const float *x, float *dw, float *db,
+                               float *ws, size_t ws_floats) {
+    const nnrt_conv_kernels *ks = fast_set(g);
+    if (!ks) return 0;
+    /* A patch narrower than half a vector (conv1: 3 floats) wastes most lanes of the sparse kernel: dot form. */
+    if (2 * g->kw * g->C <= ks->vl && grad_weight_dot(g, ks, n, dy, x, dw, db, ws, ws_floats)) return 1;
+    return grad_weight_fast(g, ks, n, dy, x, dw, db, ws, ws_floats);
+}
+
 void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw, float *db,
                              float *ws, size_t ws_floats) {
     check_ws("nnrt_conv2d_grad_weight", g, ws_floats);
-    const nnrt_conv_kernels *ks = fast_set(g);
-    /* A patch narrower than half a vector (conv1: 3 floats) wastes most lanes of the sparse kernel: dot form. */
-    if (ks && 2 * g->kw * g->C <= ks->vl && grad_weight_dot(g, ks, n, dy, x, dw, db, ws, ws_floats)) return;
-    if (ks && grad_weight_fast(g, ks, n, dy, x, dw, db, ws, ws_floats)) return;
+    if (nnrt_conv_fast_grad_weight(g, n, (nnrt_conv_dy){dy, NULL, 0}, x, dw, db, ws, ws_floats)) return;
     nnrt_conv_plain_grad_weight(g, n, dy, x, dw, db, ws);
 }
 
@@ -466,10 +497,11 @@ typedef struct {
     const nnrt_conv_kernels *ks;
     nnrt_conv_bwd b;
     int n, chunks;
-    const float *dy, *wt;
+    nnrt_conv_dy dy;
+    const float *wt;
     float *dx;
     carve cv;
-    size_t dxT_floats;
+    size_t dxT_floats, list;  /* floats of dxT, entries of kidx and of val */
     pthread_t caller;
 } gi_job;
 
@@ -484,17 +516,19 @@ static void untranspose_image(const nnrt_conv2d_geom *g, const float *dxT, float
         }
 }
 
-/* Slot: dxT | kidx (K ints) | val (K). */
+/* Slot: dxT | val (list) | kidx (list): K entries each, gip's 4·(OW/2)·(K + 1) when dy is pooled. */
 static void gi_chunk(void *arg, int c) {
     gi_job *j = arg;
     const nnrt_conv2d_geom *g = j->g;
     float *dxT = j->cv.slot[my_slot(j->caller)], *val = dxT + j->dxT_floats;
-    int *kidx = (int *)(val + up((size_t)g->K, 16));
+    int *kidx = (int *)(val + j->list);
     int i0, i1;
     chunk_range(j->n, j->chunks, c, &i0, &i1);
     for (int i = i0; i < i1; i++) {
         memset(dxT, 0, sizeof(float) * j->dxT_floats);
-        j->ks->gi(&j->b, j->dy + (long)i * g->K * j->b.P, j->wt, dxT, kidx, val);
+        long e = (long)i * g->K * (j->dy.at ? j->b.P / 4 : j->b.P);
+        if (j->dy.at) j->ks->gip(&j->b, j->dy.dy + e, j->dy.at + e, j->dy.relu, j->wt, dxT, kidx, val);
+        else j->ks->gi(&j->b, j->dy.dy + e, j->wt, dxT, kidx, val);
         untranspose_image(g, dxT, j->dx + (long)i * g->C * g->H * g->W);
     }
 }
@@ -509,12 +543,13 @@ static void pack_backward_weights(const nnrt_conv2d_geom *g, int lp, const float
                     wt[((long)k * g->kh + i) * lp + jj * g->C + c] = w[(((long)k * g->C + c) * g->kh + i) * g->kw + jj];
 }
 
-static int grad_input_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, const float *dy,
+static int grad_input_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *ks, int n, nnrt_conv_dy dy,
                            const float *w, float *dx, float *ws, size_t ws_floats) {
     gi_job j = {.g = g, .ks = ks, .b = bwd_shape(g, ks), .n = n, .dy = dy, .dx = dx, .caller = pthread_self()};
     int lp = j.b.VS * ks->vl;
     j.dxT_floats = image_T_floats(g, &j.b, ks->vl);
-    size_t shared = (size_t)g->K * g->kh * lp, slot = j.dxT_floats + 2 * up((size_t)g->K, 16);
+    j.list = up(dy.at ? (size_t)4 * (g->OW / 2) * (g->K + 1) : (size_t)g->K, 16);
+    size_t shared = (size_t)g->K * g->kh * lp, slot = j.dxT_floats + 2 * j.list;
     if (!carve_ws(ws, ws_floats, shared, slot, &j.cv)) return 0;
     pack_backward_weights(g, lp, w, j.cv.shared);
     j.wt = j.cv.shared;
@@ -523,11 +558,15 @@ static int grad_input_fast(const nnrt_conv2d_geom *g, const nnrt_conv_kernels *k
     return 1;
 }
 
+int nnrt_conv_fast_grad_input(const nnrt_conv2d_geom *g, int n, nnrt_conv_dy dy, const float *w, float *dx, float *ws,
+                              size_t ws_floats) {
+    const nnrt_conv_kernels *ks = fast_set(g);
+    return ks && grad_input_fast(g, ks, n, dy, w, dx, ws, ws_floats);
+}
+
 void nnrt_conv2d_grad_input(const nnrt_conv2d_geom *g, int n, const float *dy, const float *w, float *dx, float *ws,
                             size_t ws_floats) {
     check_ws("nnrt_conv2d_grad_input", g, ws_floats);
-    if (n <= 0) return;
-    const nnrt_conv_kernels *ks = fast_set(g);
-    if (ks && grad_input_fast(g, ks, n, dy, w, dx, ws, ws_floats)) return;
+    if (n <= 0 || nnrt_conv_fast_grad_input(g, n, (nnrt_conv_dy){dy, NULL, 0}, w, dx, ws, ws_floats)) return;
     nnrt_conv_plain_grad_input(g, n, dy, w, dx, ws);
 }

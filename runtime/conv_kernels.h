@@ -67,7 +67,39 @@ typedef struct {
        to VL − 1 floats past the image's last tile); bias (nk, may be NULL). */
     void (*wo)(const nnrt_wino *w, const float *m, long ldx, int ldm, int nk, long t0, const float *bias, int act,
                float *y, int OH, int OW);
+    /* With 2×2 max pooling (nnrt_conv2d_*_maxpool2; OH, OW even; `at` as nnrt_window.h describes, NULL: not written):
+       fwdp: y, at (K, OH/2, OW/2) = the pooling of fwd's yv (K rows ldv apart, pixel (oh, ow) at oh·Wp + ow) + bias,
+       activated (reads up to 2·VL floats past a row's last pixel); wop: as wo, pooled (each tile is a window):
+       y, at (nk, TH, TW); gwp, gip, gwdp: as gw, gi, gwd with dy given as the pooled dyp, at (K, OH/2, OW/2) and
+       the ReLU's mask (relu). gip's kidx, val: 4·(OW/2)·K entries each, and 4·(OW/2) ints after kidx's; gwdp's
+       dyv: 2·VL floats of slack. */
+    void (*fwdp)(const float *yv, int ldv, int Wp, int K, int OH, int OW, const float *bias, int act, float *y,
+                 unsigned char *at);
+    void (*wop)(const nnrt_wino *w, const float *m, long ldx, int ldm, int nk, long t0, const float *bias, int act,
+                float *y, unsigned char *at);
+    long (*gwp)(const nnrt_conv_bwd *b, const float *dyp, const unsigned char *at, int relu, const float *xT,
+                float *dwt, float *db, int *off, float *val);
+    void (*gip)(const nnrt_conv_bwd *b, const float *dyp, const unsigned char *at, int relu, const float *wt,
+                float *dxT, int *kidx, float *val);
+    void (*gwdp)(const nnrt_conv_fwd *f, int OH, int OW, int Wp, const float *dyp, const unsigned char *at, int relu,
+                 const float *xpad, float *acc, float *db, float *dyv);
 } nnrt_conv_kernels;
+
+/* A dy as the backward kernels take it: dense (at == NULL), or pooled (nnrt_conv2d_*_maxpool2). */
+typedef struct {
+    const float *dy;
+    const unsigned char *at;
+    int relu;
+} nnrt_conv_dy;
+
+/* conv.c's fast paths, for conv_pool.c too (y and dy pooled when `at` is given, pool set); each returns 0 when it
+   does not apply (the geometry, the CPU or the workspace), having written nothing. */
+int nnrt_conv_fast_forward(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias, int act,
+                           float *y, int pool, unsigned char *at, float *ws, size_t ws_floats);
+int nnrt_conv_fast_grad_input(const nnrt_conv2d_geom *g, int n, nnrt_conv_dy dy, const float *w, float *dx, float *ws,
+                              size_t ws_floats);
+int nnrt_conv_fast_grad_weight(const nnrt_conv2d_geom *g, int n, nnrt_conv_dy dy, const float *x, float *dw, float *db,
+                               float *ws, size_t ws_floats);
 
 /* NULL when the set was not built (not x86-64) — conv.c then takes its plain path. */
 extern const nnrt_conv_kernels *const nnrt_conv_k512, *const nnrt_conv_k256;

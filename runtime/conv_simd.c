@@ -39,6 +39,15 @@ TGT static int k512_scan(const float *dy, const int *tab, int n, int *off, float
     for (; p < n; p++) off[cnt] = tab[p], val[cnt] = dy[p], cnt += dy[p] != 0.0f;
     return cnt;
 }
+/* off[0..), val[0..) = the lanes of offs and v that keep (−1 or 0 per lane) selects, in lane order; returns their
+   count. Writes up to VL entries. */
+typedef int v16i __attribute__((vector_size(64)));
+TGT static int k512_pack(v16f v, v16i offs, v16i keep, int *off, float *val) {
+    __mmask16 m = _mm512_test_epi32_mask((__m512i)keep, (__m512i)keep);
+    _mm512_storeu_ps(val, _mm512_maskz_compress_ps(m, (__m512)v));
+    _mm512_storeu_si512((void *)off, _mm512_maskz_compress_epi32(m, (__m512i)offs));
+    return __builtin_popcount(m);
+}
 #include "conv_simd.inc"
 #undef VL
 #undef VT
@@ -62,6 +71,12 @@ typedef float v8f __attribute__((vector_size(32)));
 TGT static int k256_scan(const float *dy, const int *tab, int n, int *off, float *val) {
     int cnt = 0;
     for (int p = 0; p < n; p++) off[cnt] = tab[p], val[cnt] = dy[p], cnt += dy[p] != 0.0f;
+    return cnt;
+}
+typedef int v8i __attribute__((vector_size(32)));
+TGT static int k256_pack(v8f v, v8i offs, v8i keep, int *off, float *val) {
+    int cnt = 0;
+    for (int l = 0; l < 8; l++) off[cnt] = offs[l], val[cnt] = v[l], cnt += keep[l] != 0;
     return cnt;
 }
 TGT INL void k256_stn(float *p, v8f v, int n) {

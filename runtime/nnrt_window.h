@@ -1,4 +1,4 @@
-/* nnrt_window.h — window operations on NCHW tensors: 2-d convolution and pooling (window.c, conv.c, pool.c).
+/* nnrt_window.h — window operations on NCHW tensors: 2-d convolution and pooling (conv.c, conv_pool.c, pool.c).
  *
  * The contract between the generated C (nncc's CodeGen emits these calls) and runtime/. Layout is PyTorch's
  * everywhere: activations are row-major (n, C, H, W); a convolution's weight is (K, C/groups, kh, kw) and its
@@ -49,6 +49,38 @@ void nnrt_conv2d_grad_input(const nnrt_conv2d_geom *g, int n, const float *dy, c
    NULL. */
 void nnrt_conv2d_grad_weight(const nnrt_conv2d_geom *g, int n, const float *dy, const float *x, float *dw,
                              float *db, float *ws, size_t ws_floats);
+
+/* A convolution followed by 2×2 max pooling (stride 2, no padding; OH and OW even), in the convolution's calls, so
+ * that its (n, K, OH, OW) output is never written: the forward writes the pooled output and one byte per window,
+ * and the backward passes take the pooled gradient and those bytes instead of a dense dy. The byte of window
+ * (a, b) (output rows 2a, 2a + 1, columns 2b, 2b + 1): bits 0–1 the position s = 2·row + column in the window of
+ * its first maximum (PyTorch's rule as in max pooling below: the first maximum in row-major order, a NaN counts
+ * as the maximum), NNRT_AT_POSITIVE when that maximum is > 0 (the mask of a ReLU before the pooling there).
+ * They need nnrt_conv2d_pool_ws_floats of workspace. Results do not depend on which thread computes what. On
+ * conv.c's fast path the pooled output, the bytes, the input gradient and the weight gradient are the separate
+ * calls' to the bit (the bias gradient adds in another order); elsewhere they agree to rounding (conv_pool.c). */
+enum { NNRT_AT_POSITIVE = 4 };
+static inline size_t nnrt_conv2d_pool_ws_floats(const nnrt_conv2d_geom *g) {
+    /* the convolution's own, then 4 images of its dense output and a partial weight gradient (the path for
+       other CPUs, which runs the separate calls on 4 images at a time) */
+    return nnrt_conv2d_ws_floats(g) + 4 * (size_t)g->K * g->OH * g->OW +
+           (size_t)g->K * (g->C / g->groups) * g->kh * g->kw + (size_t)g->K + 64;
+}
+/* y (n, K, OH/2, OW/2) = maxpool2(act(conv(x, w) + bias)); at (n, K, OH/2, OW/2) the windows' bytes, or NULL. */
+void nnrt_conv2d_forward_maxpool2(const nnrt_conv2d_geom *g, int n, const float *x, const float *w, const float *bias,
+                                  int act, float *y, unsigned char *at, float *ws, size_t ws_floats);
+/* The gradients of the convolution given dyp (n, K, OH/2, OW/2), the gradient of the pooled output: its dy is
+   dyp at each window's maximum and zero elsewhere, times the ReLU's mask (NNRT_AT_POSITIVE) when relu is 1. */
+void nnrt_conv2d_grad_input_maxpool2(const nnrt_conv2d_geom *g, int n, const float *dyp, const unsigned char *at,
+                                     int relu, const float *w, float *dx, float *ws, size_t ws_floats);
+void nnrt_conv2d_grad_weight_maxpool2(const nnrt_conv2d_geom *g, int n, const float *dyp, const unsigned char *at,
+                                      int relu, const float *x, float *dw, float *db, float *ws, size_t ws_floats);
+void nnrt_conv2d_forward_maxpool2_f64(const nnrt_conv2d_geom *g, int n, const double *x, const double *w,
+                                      const double *bias, int act, double *y, unsigned char *at);
+void nnrt_conv2d_grad_input_maxpool2_f64(const nnrt_conv2d_geom *g, int n, const double *dyp, const unsigned char *at,
+                                         int relu, const double *w, double *dx);
+void nnrt_conv2d_grad_weight_maxpool2_f64(const nnrt_conv2d_geom *g, int n, const double *dyp,
+                                          const unsigned char *at, int relu, const double *x, double *dw, double *db);
 
 void nnrt_conv2d_forward_f64(const nnrt_conv2d_geom *g, int n, const double *x, const double *w,
                              const double *bias, int act, double *y);

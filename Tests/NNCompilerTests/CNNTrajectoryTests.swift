@@ -25,9 +25,10 @@ import Testing
         """
     }
 
-    /// Both models fused (the default) and the BatchNorm one also with --no-fusion, the unfused reference path
-    /// (every window op alone: the ReLU, the bias gradient and the ReLU mask in their own kernels).
-    @Test(arguments: [(false, true), (true, true), (true, false)])
+    /// Both models fused (the default: without BatchNorm, the first max pooling runs in its convolution's calls)
+    /// and with --no-fusion, the unfused reference path (every window op alone: the ReLU, the pooling, the bias
+    /// gradient and the ReLU mask in their own kernels).
+    @Test(arguments: [(false, true), (false, false), (true, true), (true, false)])
     func lossesWeightsAndEvalMatchReference(batchNorm: Bool, fusion: Bool) throws {
         let key = batchNorm ? "cnn_bn" : "cnn"
         let tmp = Paths.tempDir(key + (fusion ? "" : "_nofusion"))

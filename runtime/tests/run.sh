@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh — builds libnnrt and the runtime tests (test_unit from unit*.c, test_window, the toy trainers) three times (plain -O2,
-# with ASan+UBSan, and with TSan), runs them all (and the e2e_*.sh and hostile.sh scripts on the toy trainers),
+# run.sh — builds libnnrt and the runtime tests (test_unit from unit*.c, test_window, test_conv_pool, the toy trainers) three
+# times (plain -O2, with ASan+UBSan, and with TSan), runs them all (and the e2e_*.sh and hostile.sh scripts on the toy trainers),
 # and ends with one line "N passed, M failed" (exit status 1 if anything failed).
 # Works from any directory; all build output goes to a temp dir that is removed afterwards.
 # Environment: CC (default: clang from the Swift toolchain, else clang, else gcc), KEEP=1 keeps the temp dir.
@@ -33,6 +33,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     $cc -DTOY_DROPOUT "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dropout" &&
     $cc "$HERE"/unit*.c "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
     $cc "$HERE/test_window.c" "$out/libnnrt.a" $LIBS -o "$out/test_window" &&
+    $cc "$HERE/test_conv_pool.c" "$out/libnnrt.a" $LIBS -o "$out/test_conv_pool" &&
     $cc "$HERE/mkdata.c" -lz -o "$out/mkdata"
 }
 
@@ -95,6 +96,7 @@ for cfg in plain asan tsan; do
            TSAN_OPTIONS=halt_on_error=1:exitcode=86:atexit_sleep_ms=0
     run "$cfg-unit" "$TMP/$cfg/test_unit" "$TMP/$cfg/work-unit"
     run "$cfg-window" "$TMP/$cfg/test_window"
+    run "$cfg-conv-pool" "$TMP/$cfg/test_conv_pool"
     for t in "$HERE"/e2e_*.sh; do
         theme=$(basename "$t" .sh)
         run "$cfg-${theme//_/-}" bash "$t" "$TMP/$cfg" "$TMP/$cfg/data" "$TMP/$cfg/work-$theme"

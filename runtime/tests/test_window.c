@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "nnrt.h"
+#include "kernel_sets.h"
 #include "nnrt_window.h"
 
 static int passed, failed;
@@ -168,26 +169,6 @@ static void case_run(const conv_case *c, double worst_of[4], conv_out *keep) {
 static void geom_text(const nnrt_conv2d_geom *g, int n, char *buf, size_t cap) {
     snprintf(buf, cap, "n %d C %d %dx%d K %d %dx%d k %dx%d s %d,%d p %d,%d d %d,%d groups %d", n, g->C, g->H, g->W, g->K,
              g->OH, g->OW, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->groups);
-}
-
-// ----------------------------------------------------------------------------
-// kernel sets
-
-typedef struct { const char *env; int present; } kernel_set;
-static kernel_set sets[3] = {{"avx512", 0}, {"avx2", 0}, {"blas", 1}};
-
-static void detect_sets(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    sets[1].present = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    sets[0].present = nnrt_gemm512_built && sets[1].present && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-}
-static void use_set(const char *env) {
-    if (env) setenv("NNRT_GEMM", env, 1);
-    else unsetenv("NNRT_GEMM");
-    nnrt_gemm_reset();
 }
 
 // ----------------------------------------------------------------------------

@@ -92,8 +92,8 @@ extension CEmitter {
         case .arenaUpdate: return "NNRT_PROF_OPTIMIZER"
         case .loop: return k.body.contains(where: program.isAssign) ? "NNRT_PROF_OPTIMIZER" : "NNRT_PROF_ELEMENTWISE"
         case .window:
-            switch graph[k.anchor!].op {
-            case .conv2d: return "NNRT_PROF_CONV"
+            if case .conv2d = graph[k.anchor!].op { return "NNRT_PROF_CONV" }
+            switch graph[k.nodes.last!].op {   // a max pooling's backward with the convolution's gradients: those
             case .conv2dGradInput, .conv2dGradWeight, .conv2dGradBias: return "NNRT_PROF_CONV_BACKWARD"
             default: return "NNRT_PROF_POOL"
             }
@@ -110,7 +110,7 @@ extension CEmitter {
     func region(_ v: ValueID) -> Region? {
         let n = graph.type(v).shape.fixedCount
         switch plan.storage[v] ?? .register {
-        case .arena(let off): return Region(space: "A", lo: off, hi: off + plan.bytes(graph.type(v)))
+        case .arena(let off): return Region(space: "A", lo: off, hi: off + plan.bytes(of: v, graph.type(v)))
         case .param(let off): return Region(space: "P", lo: off, hi: off + n)
         case .grad(let off): return Region(space: "G", lo: off, hi: off + n)
         case .state(let slot, let off): return Region(space: "S", lo: slot * layout.total + off, hi: slot * layout.total + off + n)

@@ -38,6 +38,9 @@ struct CEmitter {
     func param(_ v: ValueID, writes: Bool) -> CParam {
         let t = graph.type(v)
         if plan.storage[v] == .local { return writes ? CParam(type: "double *", name: sca(v)) : CParam(type: "\(real) ", name: sca(v)) }
+        if let pooled = plan.windowBytes[v] {   // a max pooling's window bytes (nnrt_window.h)
+            return CParam(type: (writes ? "" : "const ") + "unsigned char *", name: ptr(v), note: "\(pooled.shape) window bytes")
+        }
         let elem = t.dtype == .i32 ? "int32_t" : real
         return CParam(type: (writes ? "" : "const ") + "\(elem) *", name: ptr(v), note: "\(t.shape)")
     }
@@ -50,7 +53,7 @@ struct CEmitter {
         case .grad(let off): return .id("G") + .int(off)
         case .state(let slot, let off): return .id("S") + .int(slot * layout.total + off)
         case .output: return .id("out")
-        case .arena(let off): return .cast("\(real) *", .id("A") + .int(off))
+        case .arena(let off): return .cast(plan.windowBytes[v] != nil ? "unsigned char *" : "\(real) *", .id("A") + .int(off))
         case .local: return writes ? .prefix("&", .id(sca(v))) : .id(sca(v))
         case .register: fatalError("internal compiler error: \(v) has no storage")
         }

@@ -74,6 +74,7 @@ extension Program {
         }
         if fusion {
             p.fuseIntoWindows()
+            p.fusePoolingIntoConvolutions()
             p.sinkIntoConsumers()
             p.appendOptimizerLoops(deferred)
             p.mergeOptimizerUpdates()

@@ -25,14 +25,20 @@ public struct MemoryPlan: Sendable {
     public var naiveBytes = 0
     public let elementSize: Int
     public let maxBatch: Int
+    /// Values stored as their max pooling's window bytes (Program.pooledValues), with that pooling's type: one
+    /// byte per window.
+    public var windowBytes: [ValueID: TensorType] = [:]
 
     public func bytes(_ t: TensorType) -> Int { t.shape.count(batch: maxBatch) * elementSize }
+    /// The bytes value `v` of type `t` takes in its storage.
+    public func bytes(of v: ValueID, _ t: TensorType) -> Int { windowBytes[v].map { $0.shape.count(batch: maxBatch) } ?? bytes(t) }
 }
 
 extension Program {
     /// Places every value: sources and gradients in their arenas, activations in one arena by liveness.
     public func planMemory(elementSize: Int) -> MemoryPlan {
         var plan = MemoryPlan(elementSize: elementSize, maxBatch: graph.config.maxBatch)
+        plan.windowBytes = pooledValues().mapValues { graph.type($0) }
         let layout = ParamLayout(graph)
         let slots = optimizerSlots(graph.config.optimizer)
         let where_ = kernelIndex()
@@ -96,9 +102,9 @@ extension Program {
         for i in kernels.indices {
             let born = needs.filter { where_[$0] == i }.sorted()
             for v in born {
-                let off = arena.allocate(plan.bytes(graph.type(v)))
+                let off = arena.allocate(plan.bytes(of: v, graph.type(v)))
                 plan.storage[v] = .arena(off)
-                plan.naiveBytes += plan.bytes(graph.type(v))
+                plan.naiveBytes += plan.bytes(of: v, graph.type(v))
             }
             let ws = scratchElements(kernels[i], elementSize: plan.elementSize) * plan.elementSize
             if ws > 0 {
@@ -106,7 +112,7 @@ extension Program {
                 arena.free(plan.scratch[i]!.offset, ws)
             }
             for v in needs where plan.lifetimes[v]!.upperBound == i {
-                if case .arena(let off)? = plan.storage[v] { arena.free(off, plan.bytes(graph.type(v))) }
+                if case .arena(let off)? = plan.storage[v] { arena.free(off, plan.bytes(of: v, graph.type(v))) }
             }
         }
         plan.arenaBytes = arena.high

@@ -32,8 +32,9 @@ extension Program {
         out += "state \(optimizerSlots(graph.config.optimizer).count)×\(layout.total)\n"
         for (v, s) in plan.storage.sorted(by: { $0.key < $1.key }) {
             guard case .arena(let off) = s, let life = plan.lifetimes[v] else { continue }
-            let end = off + plan.bytes(graph.type(v))
-            out += "\(v) \(graph.type(v)): arena [\(off), \(end)) live k\(life.lowerBound)..k\(life.upperBound)\n"
+            let end = off + plan.bytes(of: v, graph.type(v))
+            let as_ = plan.windowBytes[v].map { " as u8 \($0.shape) window bytes" } ?? ""   // Program+FusePooling.swift
+            out += "\(v) \(graph.type(v))\(as_): arena [\(off), \(end)) live k\(life.lowerBound)..k\(life.upperBound)\n"
         }
         let saved = plan.naiveBytes - plan.arenaBytes
         let pct = plan.naiveBytes == 0 ? 0 : Double(saved) * 100 / Double(plan.naiveBytes)

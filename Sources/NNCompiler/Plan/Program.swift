@@ -24,7 +24,9 @@ public struct Kernel: Sendable {
         /// One row-wise operation (`anchor`): log-softmax, softmax cross-entropy, …
         case rowwise
         /// One window op (`anchor`: a convolution, a pooling or their backward), a call into runtime/
-        /// (nnrt_window.h); `body` holds a ReLU fused into a convolution's output.
+        /// (nnrt_window.h); `body` holds what the call does besides: a ReLU after a convolution and a 2×2 max
+        /// pooling after that; a convolution's bias gradient with its weight gradient; a ReLU's mask after a max
+        /// pooling's backward, and then the convolution's gradients (Program+FusePooling.swift).
         case window
         /// The optimizer update as one loop over the flat parameter arena (elements `range` of it): `body` is
         /// the update of the first parameter; every parameter in `params` has the same update.
