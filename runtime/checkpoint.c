@@ -105,9 +105,12 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "plateau.bad", "%lld", (long long)c->plateau.bad);
         put(&l, "plateau.cooldown", "%lld", (long long)c->plateau.cooldown);
     }
-    // The hyperparameters' keys are allocated: their names are the model's.
-    int n_fixed = l.n, n_meta = l.n + m->n_hparams;
+    // The hyperparameters' keys are allocated: their names are the model's; so are the data's (weights.c).
+    nnrt_st_kv *data_kv;
+    int n_data = nnrt_data_info_meta(&c->info, &data_kv);
+    int n_fixed = l.n, n_meta = l.n + m->n_hparams + n_data;
     nnrt_st_kv *meta = nnrt_calloc((size_t)n_meta, sizeof *meta);
+    memcpy(meta + l.n + m->n_hparams, data_kv, (size_t)n_data * sizeof *meta);
     char (*hp_keys)[96] = nnrt_calloc((size_t)m->n_hparams + 1, sizeof *hp_keys);
     char (*hp_vals)[32] = nnrt_calloc((size_t)m->n_hparams + 1, sizeof *hp_vals);
     memcpy(meta, l.items, (size_t)n_fixed * sizeof *meta);
@@ -136,6 +139,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     free(extra);
     free(slot_names);
     free(meta);
+    nnrt_st_kv_free(data_kv, n_data);
     free(hp_keys);
     free(hp_vals);
 }
@@ -297,6 +301,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     c->val_split = need_f64(f, path, "val_split");
     need_rng(f, path, "rng", ctx->rng);
     need_rng(f, path, "shuffle_rng", c->shuffle_rng);
+    nnrt_data_info_read(f, m, &c->info);
     for (int i = 0; i < m->n_hparams; i++) {
         char key[96];
         snprintf(key, sizeof key, "hp.%s", m->hparams[i].name);

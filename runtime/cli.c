@@ -73,10 +73,16 @@ static const flag flags[] = {
     FLAG("weights", F_STR, EV | PR | GC | FI, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
     FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
+    FLAG("label-column", F_STR, TS | EV | PR | GC, label_column, "C", "the column of a .csv -x file that holds the labels, by header name or 0-based index (-1: the last); then no -y file (predict: left out of the features when present)"),
+    FLAG("delimiter", F_STR, TS | EV | PR | GC, delimiter, "D", "the field separator of .csv files: one character, or tab (default ,)"),
     FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
+    FLAG("labels", F_BOOL, PR, labels, NULL, "write each sample's predicted class instead of probabilities: its name when the weights name the classes, else its index"),
+    FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (uint8 inputs / 255, floats as they are, in every file), a number, or 1/D (x / D)"),
+    FLAG("normalize", F_STR, TS, normalize, "M", "standardize the inputs with the training split's mean and std: none (default), feature, or channel (image models); kept in the weights"),
     FLAG("output", F_STR, FI | SB, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
+    FLAG("steps", F_POSINT, TS, steps, "N", "train N steps (batches) in all instead of --epochs; the last epoch stops part-way"),
     FLAG("batch", F_POSINT, TS | EV | PR | SB, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
     FLAG("seed", F_U64, TS | GC | SB, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
@@ -118,9 +124,9 @@ enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 _Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");
 
 static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; } commands[] = {
-    {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F]) [flags]", "train the model, optionally saving its weights and a metrics log"},
-    {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F) [flags]", "loss (and accuracy) of saved weights on a test set"},
-    {"predict", NNRT_CMD_PREDICT, "--weights W --input X.npy --output Y.npy|Y.csv [flags]", "model outputs for the samples of a file"},
+    {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F] | --train-x F.csv --label-column C) [flags]", "train the model, optionally saving its weights and a metrics log"},
+    {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F | --test-x F.csv --label-column C) [flags]", "loss (and accuracy) of saved weights on a test set"},
+    {"predict", NNRT_CMD_PREDICT, "--weights W --input X --output Y.npy|Y.csv [--labels] [flags]", "model outputs (or predicted classes) for the samples of a file"},
     {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
     {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
      "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
@@ -352,6 +358,25 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     o->hp[hp] = x;
 }
 
+/* The -x/-y pairs (a -y file, or a CSV's --label-column, not both) and --delimiter. */
+static void check_csv_options(nnrt_options *o) {
+    const char *c = cmd_name(o->cmd);
+    static const char *const pairs[][2] = {{"train-x", "train-y"}, {"test-x", "test-y"}, {"val-x", "val-y"}};
+    const char *given[][2] = {{o->train_x, o->train_y}, {o->test_x, o->test_y}, {o->val_x, o->val_y}};
+    for (int i = 0; i < 3; i++) {
+        if (given[i][1] && o->label_column)
+            nnrt_usage_die("--%s: not with --label-column %s (the labels are that column of --%s)", pairs[i][1], o->label_column,
+                           pairs[i][0]);
+        if (!given[i][0] != !given[i][1] && !(given[i][0] && o->label_column))
+            nnrt_usage_die("%s: --%s and --%s go together (or give --label-column C for a .csv that holds the labels)", c,
+                           pairs[i][0], pairs[i][1]);
+    }
+    const char *d = o->delimiter ? o->delimiter : ",";
+    if (strcmp(d, "tab") == 0 || strcmp(d, "\\t") == 0) o->csv_delim = '\t';
+    else if (strlen(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r') o->csv_delim = d[0];
+    else nnrt_usage_die("--delimiter: expected one character (not a quote or a newline) or tab, got '%s'", d);
+}
+
 /* The combinations of flags each command needs. */
 static void check_options(const nnrt_model *m, nnrt_options *o) {
     const char *c = cmd_name(o->cmd);
@@ -361,10 +386,12 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--samples: %lld is more than this model's maximum batch of %d", (long long)o->samples, m->max_batch);
     if (o->data && (o->train_x || o->train_y || o->test_x || o->test_y))
         nnrt_usage_die("%s: give either --data or --train-x/--train-y/--test-x/--test-y, not both", c);
-    if (!o->train_x != !o->train_y) nnrt_usage_die("%s: --train-x and --train-y go together", c);
-    if (!o->test_x != !o->test_y) nnrt_usage_die("%s: --test-x and --test-y go together", c);
+    check_csv_options(o);
     if ((o->cmd & (TS | SB)) && !o->data && !o->train_x)
-        nnrt_usage_die("%s: needs --data DIR or --train-x F --train-y F (see '%s %s --help')", c, o->prog, c);
+        nnrt_usage_die("%s: needs --data DIR, --train-x F --train-y F, or --train-x F.csv --label-column C (see '%s %s --help')",
+                       c, o->prog, c);
+    if (o->labels && m->target_kind != NNRT_TARGET_CLASS)
+        nnrt_usage_die("predict --labels: model '%s' is not a classifier (its outputs are values, not classes)", m->name);
     if (o->cmd == NNRT_CMD_SEARCH && !o->val_x && !(o->val_split > 0))
         nnrt_usage_die("search: needs a validation set (--val-split F, or --val-x and --val-y) to rank the trials: "
                        "ranking them on the test set would tune to it");
@@ -374,7 +401,8 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (strcmp(o->search_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--search-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->cmd == NNRT_CMD_EVAL && !o->data && !o->test_x)
-        nnrt_usage_die("eval: needs --data DIR or --test-x F --test-y F (see '%s eval --help')", o->prog);
+        nnrt_usage_die("eval: needs --data DIR, --test-x F --test-y F, or --test-x F.csv --label-column C (see '%s eval --help')",
+                       o->prog);
     if ((o->cmd == NNRT_CMD_EVAL || o->cmd == NNRT_CMD_PREDICT) && !o->weights)
         nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
     if (o->cmd == NNRT_CMD_PREDICT && (!o->input || !o->output))
@@ -387,9 +415,13 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--output %s: expected a .png file name", o->output);
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
         nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
-    if (!o->val_x != !o->val_y) nnrt_usage_die("train: --val-x and --val-y go together");
+
     if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
+    if (o->steps && nnrt_flag_given(o, "epochs")) nnrt_usage_die("--steps: give --epochs or --steps, not both");
+    if (o->steps && (o->checkpoint || o->resume))
+        nnrt_usage_die("--steps: not with --%s (checkpoints are taken at epoch ends, and a step budget ends part-way "
+                       "through an epoch; use --epochs)", o->checkpoint ? "checkpoint" : "resume");
     if ((o->early_stop_on || nnrt_flag_given(o, "early-stop-delta")) && !o->early_stop)
         nnrt_usage_die("--%s: needs --early-stop K (the epochs without improvement before training stops)",
                        o->early_stop_on ? "early-stop-on" : "early-stop-delta");

@@ -1,7 +1,7 @@
 /* data.c — data sets: IDX files, picking a loader per file, the checks that tie a file to the model
  * (feature count, label range, sample counts), the MNIST directory layout, and per-batch gathering.
- * Images stay uint8 in memory (60000×784 is 47 MB, not 188 MB) and become float32 in [0, 1] one batch
- * at a time. */
+ * Images stay uint8 in memory (60000×784 is 47 MB, not 188 MB) and become float32 one batch at a time, through
+ * the input preprocessing (prep.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -62,8 +62,10 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-nnrt_tensor_file nnrt_load_any(const char *path, nnrt_role role, int64_t cols) {
-    if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) return nnrt_load_csv(path, role, cols);
+static int is_csv(const char *path) { return ends_with(path, ".csv") || ends_with(path, ".csv.gz"); }
+
+nnrt_tensor_file nnrt_load_any(const char *path, nnrt_role role, int64_t cols, const nnrt_csv_opts *opts) {
+    if (is_csv(path)) return nnrt_load_csv(path, role, cols, opts);
     nnrt_reader *r = nnrt_reader_open(path);
     unsigned char magic[6] = {0};
     size_t got = nnrt_reader_read(r, magic, sizeof magic);
@@ -101,7 +103,7 @@ static void check_finite(const char *path, const nnrt_array *a) {
    or (N, H, W) for one channel, so that a flat (N, k) array or a channels-last one is not read as images by
    accident. A CSV row is flat by nature and is read in NCHW order. */
 static void check_image_shape(const char *path, const nnrt_tensor_file *t, const nnrt_model *m) {
-    if (m->input_rank != 3 || ends_with(path, ".csv") || ends_with(path, ".csv.gz")) return;
+    if (m->input_rank != 3 || is_csv(path)) return;
     const int *s = m->input_shape;
     int nchw = t->ndim == 4 && t->shape[1] == s[0] && t->shape[2] == s[1] && t->shape[3] == s[2];
     int nhw = s[0] == 1 && t->ndim == 3 && t->shape[1] == s[1] && t->shape[2] == s[2];
@@ -112,8 +114,8 @@ static void check_image_shape(const char *path, const nnrt_tensor_file *t, const
              nnrt_shape_str(shape, sizeof shape, t->ndim, t->shape));
 }
 
-nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) {
-    nnrt_tensor_file t = nnrt_load_any(path, NNRT_ROLE_X, m->input_dim);
+/* The features of a loaded file, checked against the model: dtype, shape (images), count, finite values. */
+static nnrt_array x_from(const char *path, nnrt_tensor_file t, const nnrt_model *m) {
     char shape[96];
     if (t.dtype == NNRT_I32)
         nnrt_die("%s: expected float32, float64 or uint8 features, got %s", path, t.dtype_name);
@@ -127,6 +129,25 @@ nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) {
     check_finite(path, &a);
     return a;
 }
+
+/* A CSV table's features as a tensor file (taking them over from the table). */
+static nnrt_tensor_file table_x(nnrt_csv_table *c) {
+    nnrt_tensor_file t = {.dtype = NNRT_F32, .dtype_name = "float32", .ndim = 2, .shape = {c->rows, c->cols}, .data = c->x};
+    c->x = NULL;
+    return t;
+}
+
+nnrt_array nnrt_load_x_with(const char *path, const nnrt_model *m, const nnrt_data_opts *d) {
+    if (d && d->csv.label_column && is_csv(path)) {  // the label column is left out when the file has it
+        nnrt_csv_table c = nnrt_csv_read(path, &d->csv, m->input_dim, 1);
+        nnrt_array a = x_from(path, table_x(&c), m);
+        nnrt_csv_table_free(&c);
+        return a;
+    }
+    return x_from(path, nnrt_load_any(path, NNRT_ROLE_X, m->input_dim, d ? &d->csv : NULL), m);
+}
+
+nnrt_array nnrt_load_x(const char *path, const nnrt_model *m) { return nnrt_load_x_with(path, m, NULL); }
 
 void nnrt_check_labels(const char *path, const int32_t *y, int64_t n, int classes) {
     for (int64_t i = 0; i < n; i++)
@@ -151,9 +172,10 @@ static nnrt_array labels_from(const char *path, nnrt_tensor_file t, const nnrt_m
     return (nnrt_array){.path = strdup(path), .dtype = NNRT_I32, .n = n, .dim = 1, .data = t.data};
 }
 
-nnrt_array nnrt_load_y(const char *path, const nnrt_model *m) {
+nnrt_array nnrt_load_y_with(const char *path, const nnrt_model *m, const nnrt_data_opts *d) {
     int classes = m->target_kind == NNRT_TARGET_CLASS;
-    nnrt_tensor_file t = nnrt_load_any(path, classes ? NNRT_ROLE_LABELS : NNRT_ROLE_TARGETS, classes ? 1 : m->target_dim);
+    nnrt_tensor_file t = nnrt_load_any(path, classes ? NNRT_ROLE_LABELS : NNRT_ROLE_TARGETS, classes ? 1 : m->target_dim,
+                                       d ? &d->csv : NULL);
     if (classes) return labels_from(path, t, m);
     char shape[96];
     if (t.dtype != NNRT_F32) nnrt_die("%s: expected float32 or float64 targets, got %s", path, t.dtype_name);
@@ -166,6 +188,8 @@ nnrt_array nnrt_load_y(const char *path, const nnrt_model *m) {
     check_finite(path, &a);
     return a;
 }
+
+nnrt_array nnrt_load_y(const char *path, const nnrt_model *m) { return nnrt_load_y_with(path, m, NULL); }
 
 void nnrt_array_free(nnrt_array *a) {
     free(a->data);
@@ -183,10 +207,26 @@ static void check_counts(const nnrt_dataset *d) {
     if (d->x.n == 0) nnrt_die("%s: no samples", d->x.path);
 }
 
-nnrt_dataset nnrt_load_dataset(const char *x_path, const char *y_path, const nnrt_model *m) {
-    nnrt_dataset d = {.x = nnrt_load_x(x_path, m), .y = nnrt_load_y(y_path, m)};
+nnrt_dataset nnrt_load_dataset_with(const char *x_path, const char *y_path, const nnrt_model *m, const nnrt_data_opts *o) {
+    if (y_path) {
+        nnrt_dataset d = {.x = nnrt_load_x_with(x_path, m, o), .y = nnrt_load_y_with(y_path, m, o)};
+        check_counts(&d);
+        return d;
+    }
+    if (!o || !o->csv.label_column) nnrt_die("%s: no labels (give its -y file, or --label-column for a CSV that holds them)", x_path);
+    if (!is_csv(x_path))
+        nnrt_die("%s: --label-column %s: expected a .csv file (a label column is a CSV's; give the labels of .npy or IDX "
+                 "inputs as a -y file)", x_path, o->csv.label_column);
+    nnrt_csv_table c = nnrt_csv_read(x_path, &o->csv, m->input_dim, 0);
+    nnrt_dataset d = {.y = nnrt_labels_from_table(x_path, &c, m, o)};
+    d.x = x_from(x_path, table_x(&c), m);
+    nnrt_csv_table_free(&c);
     check_counts(&d);
     return d;
+}
+
+nnrt_dataset nnrt_load_dataset(const char *x_path, const char *y_path, const nnrt_model *m) {
+    return nnrt_load_dataset_with(x_path, y_path, m, NULL);
 }
 
 /* dir/name, or dir/name.gz when only that exists (free it). */
@@ -264,31 +304,25 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 // ----------------------------------------------------------------------------
 // gathering a batch
 
-/* dst[j] = src[j] / 255.0f, exactly what torchvision's ToTensor computes. A true division (not a multiply
-   by 1/255, which rounds differently for some bytes); the loop vectorizes (convert, divide). Measured on a
-   batch of 128 random rows of 784 bytes: 43 µs against 100 µs for a 256-entry lookup table (clang -O3
-   -march=native); what is left is mostly the cache misses of the random rows. */
-static void bytes_to_unit(const uint8_t *restrict src, float *restrict dst, size_t d) {
-    for (size_t j = 0; j < d; j++) dst[j] = (float)src[j] / 255.0f;
-}
+/* Without a nnrt_prep (a file's own loader defaults): uint8 / 255, exactly what torchvision's ToTensor computes (a
+   true division, not a multiply by 1/255, which rounds differently for some bytes; the loop vectorizes: 43 µs for
+   a batch of 128 random rows of 784 bytes against 100 µs for a 256-entry table), floats as they are. */
+static const nnrt_prep automatic = {.scale = "auto", .automatic = 1, .mul = 1.0f};
 
-/* Rows b0..b1 of the batch; with aug (training with --augment), each row is augmented as it lands: crop, flip and
-   jitter on the [0, 1] values, cutout last (torchvision's order: the geometric and colour transforms before
-   ToTensor/Normalize, erasing after). */
+/* Rows b0..b1 of the batch, prepared as --scale and --normalize say; with aug (training with --augment), each
+   row is augmented as it lands: crop, flip and jitter on the scaled values (in [0, 1] for images), then the
+   normalization, then cutout, whose zeros are the mean (torchvision's order: the geometric and colour transforms
+   before ToTensor/Normalize, erasing after). */
 static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out, const nnrt_augment *aug) {
-    size_t d = (size_t)x->dim;
+    const nnrt_prep *p = x->prep ? x->prep : &automatic;
     for (int b = b0; b < b1; b++) {
-        float *dst = x_out + (size_t)b * d;
-        if (x->dtype == NNRT_U8) {
-            bytes_to_unit((const uint8_t *)x->data + (size_t)idx[b] * d, dst, d);
-        } else {
-            memcpy(dst, (const float *)x->data + (size_t)idx[b] * d, d * sizeof(float));
-        }
-        if (aug) {
-            nnrt_augment_draw draw = nnrt_augment_draws(aug, idx[b]);
-            nnrt_augment_image(aug, &draw, dst);
-            nnrt_augment_erase(aug, &draw, dst);
-        }
+        float *dst = x_out + (size_t)b * (size_t)x->dim;
+        if (!aug) { nnrt_prep_row(p, x, idx[b], dst); continue; }
+        nnrt_augment_draw draw = nnrt_augment_draws(aug, idx[b]);
+        nnrt_prep_scale_row(p, x, idx[b], dst);
+        nnrt_augment_image(aug, &draw, dst);
+        nnrt_prep_normalize_row(p, x, dst);
+        nnrt_augment_erase(aug, &draw, dst);
     }
 }
 

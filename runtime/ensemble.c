@@ -9,9 +9,21 @@
 #include "nnrt_safetensors.h"
 #include "nnrt_train.h"
 
+/* Whether two members prepare their inputs alike (the training range, for the warning only, may differ). */
+static int same_data(const nnrt_data_info *a, const nnrt_data_info *b) {
+    if (a->has_prep != b->has_prep || a->classes.n != b->classes.n) return 0;
+    for (int i = 0; i < a->classes.n; i++) if (strcmp(a->classes.names[i], b->classes.names[i]) != 0) return 0;
+    if (!a->has_prep) return 1;
+    const nnrt_prep *p = &a->prep, *q = &b->prep;
+    size_t bytes = (size_t)p->n_stats * sizeof(float);
+    return strcmp(p->scale, q->scale) == 0 && p->norm == q->norm &&
+           (p->norm == NNRT_NORM_NONE || (memcmp(p->mean, q->mean, bytes) == 0 && memcmp(p->std, q->std, bytes) == 0));
+}
+
 /* --weights A,B,…: the files of an ensemble (one file: a list of one). Each is loaded (strictly) into an array of
-   its own; *count gets how many. A path may not be empty. */
-float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count) {
+   its own; *count gets how many. A path may not be empty. *info gets the first member's data metadata; every
+   other member must have the same (an ensemble's inputs go through one preprocessing). */
+float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count, nnrt_data_info *info) {
     int k = 1;
     for (const char *c = list; *c; c++) k += *c == ',';
     float **w = nnrt_calloc((size_t)k, sizeof *w);
@@ -24,7 +36,13 @@ float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count) {
         memcpy(path, p, len);
         path[len] = 0;
         w[i] = nnrt_aligned_calloc(m->params_numel * sizeof(float));
-        nnrt_load_safetensors(path, m, w[i]);
+        nnrt_data_info member;
+        nnrt_load_weights(path, m, w[i], i ? &member : info);
+        if (i && !same_data(info, &member))
+            nnrt_usage_die("--weights %s: its input preprocessing or class names differ from the first member's (an "
+                           "ensemble's inputs go through one; train the members with the same --scale, --normalize and "
+                           "training split, e.g. --val-x files)", path);
+        if (i) nnrt_data_info_free(&member);
         free(path);
         p = comma ? comma + 1 : p + len;
     }

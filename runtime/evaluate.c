@@ -58,9 +58,14 @@ nnrt_split_metrics nnrt_evaluate_split(nnrt_ctx *ctx, int has, const nnrt_datase
 int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
     int k;
-    float **w = nnrt_ensemble_load(m, o->weights, &k);
+    nnrt_data_info info;
+    float **w = nnrt_ensemble_load(m, o->weights, &k, &info);
     nnrt_dataset test;
-    nnrt_load_splits(o, m, NULL, &test);
+    nnrt_load_splits(o, m, NULL, &test, &info.classes);  // CSV class names map as in training
+    if (info.has_prep) {
+        test.x.prep = &info.prep;
+        nnrt_prep_check_range(&info.prep, &test.x);
+    }
     if (o->verbose) { nnrt_verbose_setup(m); nnrt_describe_data("test", &test); }
     float *own = ctx->params;
     for (int i = 0; i < k; i++) {  // each member as a model of its own (its loss is its criterion's)
@@ -121,5 +126,6 @@ int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o) {
     }
     nnrt_ensemble_free(w, k);
     nnrt_dataset_free(&test);
+    nnrt_data_info_free(&info);
     return 0;
 }

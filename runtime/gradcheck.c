@@ -23,6 +23,7 @@
 #include "nnrt_model.h"
 #include "nnrt_rng.h"
 #include "nnrt_safetensors.h"
+#include "nnrt_train.h"
 
 enum { MAX_CHECKED = 64 };
 static const double EPS = 1e-6;
@@ -52,7 +53,10 @@ static void batch_fill(gc_batch *b, const nnrt_model *m, const nnrt_options *o, 
     int classes = m->target_kind == NNRT_TARGET_CLASS;
     size_t nx = (size_t)b->n * (size_t)m->input_dim, ny = (size_t)b->n * (size_t)m->target_dim;
     if (o->data || o->train_x) {
-        nnrt_dataset d = o->data ? nnrt_load_idx_dir(o->data, "train", m) : nnrt_load_dataset(o->train_x, o->train_y, m);
+        nnrt_classes classes = {0};
+        nnrt_data_opts opts = nnrt_data_options(o, &classes, 1);
+        nnrt_dataset d = o->data ? nnrt_load_idx_dir(o->data, "train", m) : nnrt_load_dataset_with(o->train_x, o->train_y, m, &opts);
+        nnrt_classes_free(&classes);
         if (d.x.n < b->n) nnrt_die("%s: has %lld samples, fewer than --samples %d", d.x.path, (long long)d.x.n, b->n);
         int64_t *order = nnrt_malloc((size_t)d.x.n * sizeof(int64_t));
         for (int64_t i = 0; i < d.x.n; i++) order[i] = i;

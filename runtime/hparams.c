@@ -49,6 +49,10 @@ static const struct { const char *name; nnrt_range range; } hparam_ranges[] = {
     {"t_max", {0, INFINITY, 1, 1, NULL}},        {"t_0", {0, INFINITY, 1, 1, NULL}},
     {"t_mult", {1, INFINITY, 0, 1, NULL}},       {"total_iters", {0, INFINITY, 0, 1, NULL}},
     {"total_steps", {0, INFINITY, 1, 1, NULL}},  {"warmup", {0, INFINITY, 0, 1, NULL}},
+    // lengths in epochs (.cosine(epochs:), …): fractions of an epoch are fine
+    {"step_size_epochs", {0, INFINITY, 1, 1, NULL}}, {"t_max_epochs", {0, INFINITY, 1, 1, NULL}},
+    {"t_0_epochs", {0, INFINITY, 1, 1, NULL}},       {"total_iters_epochs", {0, INFINITY, 1, 1, NULL}},
+    {"total_steps_epochs", {0, INFINITY, 1, 1, NULL}}, {"warmup_epochs", {0, INFINITY, 0, 1, NULL}},
 };
 
 static const nnrt_range *hparam_range(const char *name) {

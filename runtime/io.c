@@ -35,6 +35,16 @@ static _Thread_local struct {
     int code;
 } deferred;
 
+/* The program's name, which every error line starts with, as nncc's do ("trainer: error: …"). */
+static char program[64];
+
+void nnrt_set_program(const char *name) { snprintf(program, sizeof program, "%s", name ? name : ""); }
+
+static void error_prefix(void) {
+    if (program[0]) fprintf(stderr, "%s: ", program);
+    fputs("error: ", stderr);
+}
+
 static NNRT_NORETURN void vdie(int code, const char *fmt, va_list ap) {
     if (deferred.back) {
         vsnprintf(deferred.msg, deferred.cap, fmt, ap);
@@ -42,7 +52,7 @@ static NNRT_NORETURN void vdie(int code, const char *fmt, va_list ap) {
         longjmp(*deferred.back, 1);
     }
     fflush(stdout);
-    fputs("error: ", stderr);
+    error_prefix();
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     remove_pending();
@@ -77,7 +87,8 @@ int nnrt_try(void (*fn)(void *arg), void *arg, char *msg, size_t cap) {
 
 void nnrt_exit_with(int code, const char *msg) {
     fflush(stdout);
-    fprintf(stderr, "error: %s\n", msg);
+    error_prefix();
+    fprintf(stderr, "%s\n", msg);
     remove_pending();
     exit(code);
 }

@@ -11,8 +11,9 @@
  *   nnrt_rng.h          random streams (rng.c)
  *   nnrt_compute.h      floating-point mode, worker thread, GEMM, OpenBLAS (cpu.c, parallel.c, gemm*.c, blas.c);
  *                       nnrt_window.h: convolution and pooling (conv*.c, pool.c)
- *   nnrt_data.h         IDX, .npy and CSV files, data sets, batches (data.c, npy.c, csv.c)
- *   nnrt_safetensors.h  weights files (safetensors.c)
+ *   nnrt_data.h         IDX, .npy and CSV files, class names, input preprocessing, data sets, batches (data.c,
+ *                       npy.c, csv.c, labels.c, prep.c)
+ *   nnrt_safetensors.h  weights files (safetensors.c) and the data metadata they keep (weights.c)
  *   nnrt_log.h          JSONL metrics, progress (log.c); nnrt_profile.h: --profile (profile.c)
  *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command); the batch grid (show_batch.c)
  *   nnrt_context.h      the model's context, parameter init, hyperparameters by name (context.c, hparams.c)
@@ -23,7 +24,7 @@
  *
  * Conventions:
  *   - Fatal errors go through nnrt_die (exit 1: bad data or files) or nnrt_usage_die (exit 2: bad
- *     command line). Both print one line "error: …" on stderr and remove any half-written output.
+ *     command line). Both print one line "<trainer>: error: …" on stderr and remove any half-written output.
  *   - Shapes are written in comments as (rows, cols), row-major, like the arenas.
  *   - Gradcheck's float64 twin (loss_grad_f64) gets int32 labels for CLASS models and float64
  *     targets (n, target_dim) for DENSE models.

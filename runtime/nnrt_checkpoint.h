@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nnrt_model.h"
+#include "nnrt_safetensors.h"
 
 /* A checkpoint is a safetensors file: the parameters under their state_dict names (so torch and --init/eval
    read it as weights), NNRT_CHECKPOINT_STATE (state_numel) F32 holding the optimizer's state arena as is,
@@ -61,6 +62,7 @@ typedef struct {
     nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
     nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
     nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
+    nnrt_data_info info;    // the input preprocessing and class names (a save borrows them; a load allocates)
 } nnrt_checkpoint;
 
 void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_checkpoint *c);

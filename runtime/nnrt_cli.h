@@ -18,6 +18,12 @@ typedef struct {
     const char *data, *train_x, *train_y, *test_x, *test_y;
     const char *init, *save, *log, *weights, *input, *output;
     const char *checkpoint, *resume, *val_x, *val_y;   // train: resumable checkpoints, validation files
+    const char *label_column;           // --label-column: a CSV's labels, by header name or 0-based index
+    const char *delimiter;              // --delimiter as given ("," by default; "tab" for tabs)
+    char csv_delim;                     // the character it names
+    int labels;                         // predict --labels: the predicted class (name) instead of probabilities
+    const char *scale, *normalize;      // train --scale (auto) and --normalize (none): the input preprocessing
+    int64_t steps;                      // train --steps N: a budget of N steps in all instead of --epochs (0: off)
     int64_t checkpoint_every;
     double val_split;
     int64_t early_stop;                 // train --early-stop K: patience in epochs (0: off)

@@ -9,6 +9,7 @@
 #include "nnrt_data.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
+#include "nnrt_safetensors.h"
 
 int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o);
@@ -26,9 +27,12 @@ int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o);
 typedef struct {
     nnrt_dataset train, test, val;
     int has_test, has_val;
+    nnrt_data_info info;        // the input preprocessing every set goes through, and the class names of CSV labels
 } nnrt_train_data;
-/* Loads o's training, test and validation sets (the validation split taken out of the training set). */
-void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d);
+/* Loads o's training, test and validation sets (the validation split taken out of the training set), then the
+   input preprocessing: fitted on the training split from --scale and --normalize, or a resumed checkpoint's
+   (resumed: NULL when not resuming; its class names map the labels too). Every set's x points at d->info.prep. */
+void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train_data *d, const nnrt_data_info *resumed);
 void nnrt_train_data_free(nnrt_train_data *d);
 
 /* What a search trial gets back from nnrt_train_run. */

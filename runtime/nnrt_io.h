@@ -22,7 +22,9 @@ enum { NNRT_EXIT_FAIL = 1, NNRT_EXIT_USAGE = 2 };
 #define NNRT_FIELD_OFFSET(S, field, T) \
     (offsetof(S, field) + 0 * sizeof(struct { int field_type_check : _Generic(((S *)0)->field, T: 1, default: -1); }))
 
-/* Prints "error: <message>" on stderr, removes a pending atomic output, exits 1. */
+/* Sets the name error lines start with (nnrt_main: the trainer's file name). */
+void nnrt_set_program(const char *name);
+/* Prints "<program>: error: <message>" on stderr, removes a pending atomic output, exits 1. */
 NNRT_NORETURN void nnrt_die(const char *fmt, ...) NNRT_PRINTF(1, 2);
 /* Same, for command-line mistakes: exits 2. */
 NNRT_NORETURN void nnrt_usage_die(const char *fmt, ...) NNRT_PRINTF(1, 2);

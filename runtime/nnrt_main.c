@@ -12,6 +12,7 @@
 
 int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     nnrt_blas_setup(argv);  // may re-execute this process: must come first
+    nnrt_set_program(nnrt_basename(argc > 0 ? argv[0] : m->name));
     nnrt_check_model(m);
     nnrt_options o;
     nnrt_parse_args(m, argc, argv, &o);

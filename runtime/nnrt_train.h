@@ -16,10 +16,16 @@
 // data sets (train_data.c)
 
 /* The train split (when train is not NULL; required) and the test split (optional) the options name: an MNIST
-   directory (--data, both gunzipped at once on the two threads) or files. Returns 1 when there is a test split. */
-int nnrt_load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test);
+   directory (--data, both gunzipped at once on the two threads) or files. Returns 1 when there is a test split.
+   CSV labels by name map through *classes, which the training file sets when it is empty. */
+int nnrt_load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test,
+                     nnrt_classes *classes);
 /* The validation set, split off the training set (--val-split) or from files (--val-x/--val-y); 0 if none. */
-int nnrt_load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *val);
+int nnrt_load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *val,
+                         nnrt_classes *classes);
+/* The loaders' options of a command: --delimiter and --label-column, and the class names labels map through
+   (the training file's `learn`). */
+nnrt_data_opts nnrt_data_options(const nnrt_options *o, nnrt_classes *classes, int learn);
 /* --verbose: "data: <name> N samples from <path> (…)", and the BLAS, GEMM and model sizes. */
 void nnrt_describe_data(const char *name, const nnrt_dataset *d);
 void nnrt_verbose_setup(const nnrt_model *m);
@@ -38,8 +44,9 @@ int nnrt_argmax(const float *row, int c);
    an early-stopped trial's best epoch) takes the parameters' place for the evaluation. */
 nnrt_split_metrics nnrt_evaluate_split_with(nnrt_ctx *ctx, float *w, int has, const nnrt_dataset *d);
 nnrt_split_metrics nnrt_evaluate_split(nnrt_ctx *ctx, int has, const nnrt_dataset *d);
-/* --weights A,B,…: each file loaded (strictly) into an array of its own; *count gets how many. */
-float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count);
+/* --weights A,B,…: each file loaded (strictly) into an array of its own; *count gets how many; *info the data
+   metadata they share (members that differ are a usage error). */
+float **nnrt_ensemble_load(const nnrt_model *m, const char *list, int *count, nnrt_data_info *info);
 void nnrt_ensemble_free(float **w, int k);
 /* The ensemble's output for a batch: the members' softmax probabilities (classifiers) or outputs (regression),
    averaged into avg (n, output_dim); out is scratch of the same size. */

@@ -143,10 +143,10 @@ nnrt_tensor_file nnrt_load_npy(const char *path) {
 // ----------------------------------------------------------------------------
 // writing
 
-nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols) {
-    char h[128];
-    int n = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                     (long long)rows, (long long)cols);
+/* The header of a .npy of dtype descr and a shape written as a Python tuple ("(3, 4)", "(3,)"). */
+static nnrt_atomic *npy_begin(const char *path, const char *descr, const char *shape) {
+    char h[192];
+    int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
     int total = (10 + n + 1 + 63) / 64 * 64;  // preamble + dict + '\n', aligned to 64 like NumPy
     int hlen = total - 10;
     memset(h + n, ' ', (size_t)(hlen - n));
@@ -156,6 +156,18 @@ nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols) {
     nnrt_atomic_write(a, pre, sizeof pre);
     nnrt_atomic_write(a, h, (size_t)hlen);
     return a;
+}
+
+nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)rows, (long long)cols);
+    return npy_begin(path, "<f4", shape);
+}
+
+nnrt_atomic *nnrt_npy_begin_i32(const char *path, int64_t rows) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%lld,)", (long long)rows);
+    return npy_begin(path, "<i4", shape);
 }
 
 int nnrt_predict_format(const char *path) {

@@ -16,10 +16,13 @@
 // ----------------------------------------------------------------------------
 // writing
 
-/* Appends s to the header with JSON escaping of '"' and '\' (parameter names are plain ASCII). */
+/* Appends s to the header as JSON string content: '"' and '\' escaped, control characters as \u00XX (a class
+   name from a CSV may hold a tab); other bytes (UTF-8) as they are. */
 static size_t put_escaped(char *h, size_t n, size_t cap, const char *s) {
-    for (; *s && n + 2 < cap; s++) {
-        if (*s == '"' || *s == '\\') h[n++] = '\\';
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20) { n += (size_t)snprintf(h + n, cap - n, "\\u%04x", c); continue; }
+        if (c == '"' || c == '\\') h[n++] = '\\';
         h[n++] = *s;
     }
     return n;
@@ -39,9 +42,9 @@ static size_t put_tensor(char *h, size_t n, size_t cap, const char *name, const 
 void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *params, const nnrt_st_kv *meta,
                             int n_meta, const nnrt_st_extra *extra, int n_extra) {
     size_t cap = 256 + (size_t)(m->n_params + n_extra) * 256, n = 0;
-    for (int i = 0; i < m->n_params; i++) cap += strlen(m->params[i].name) * 2;
-    for (int i = 0; i < n_extra; i++) cap += strlen(extra[i].name) * 2;
-    for (int i = 0; i < n_meta; i++) cap += 8 + 2 * (strlen(meta[i].key) + strlen(meta[i].value));
+    for (int i = 0; i < m->n_params; i++) cap += strlen(m->params[i].name) * 6;
+    for (int i = 0; i < n_extra; i++) cap += strlen(extra[i].name) * 6;
+    for (int i = 0; i < n_meta; i++) cap += 8 + 6 * (strlen(meta[i].key) + strlen(meta[i].value));
     for (int i = 0; i < m->n_params; i++)  // the last line of defence: a NaN or infinite weight is never saved
         for (size_t k = 0; k < m->params[i].numel; k++)
             if (!isfinite(params[m->params[i].offset + k]))
@@ -223,7 +226,7 @@ struct nnrt_st {
     int n;
     const char *data;           // the bytes after the header
     uint64_t data_len;
-    char (*keys)[128], (*values)[512];  // (n_meta) string entries of __metadata__
+    char (*keys)[128], **values;        // (n_meta) string entries of __metadata__ (values allocated)
     int n_meta, cap_meta;
 };
 
@@ -245,8 +248,11 @@ static void parse_metadata(json *j, nnrt_st *f) {
             if (!f->keys || !f->values) nnrt_die("%s: out of memory reading the header", j->path);
         }
         snprintf(f->keys[f->n_meta], sizeof f->keys[0], "%s", key);
-        json_string(j, f->values[f->n_meta], sizeof f->values[0]);
+        const char *q = j->p + 1;  // the raw string is at least as long as its value: size the buffer by it
+        while (q < j->end && *q != '"') q += *q == '\\' ? 2 : 1;
+        f->values[f->n_meta] = nnrt_malloc((size_t)(q - j->p) + 1);
         f->n_meta++;
+        json_string(j, f->values[f->n_meta - 1], (size_t)(q - j->p) + 1);
     } while (peek(j, ',') && j->p++);
     expect(j, '}');
 }
@@ -387,13 +393,21 @@ void nnrt_st_free(nnrt_st *f) {
     if (!f) return;
     free(f->entries);
     free(f->keys);
+    for (int i = 0; i < f->n_meta; i++) free(f->values[i]);
     free(f->values);
     free(f->file);
     free(f);
 }
 
+const char *nnrt_st_path(const nnrt_st *f) { return f->path; }
+
 void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params) {
     nnrt_st *f = nnrt_st_read(path);
+    nnrt_st_load_weights(f, m, params);
+    nnrt_st_free(f);
+}
+
+void nnrt_st_load_weights(nnrt_st *f, const nnrt_model *m, float *params) {
     nnrt_st_load_params(f, m, params);
     if (nnrt_st_meta(f, NNRT_CHECKPOINT_KEY))  // a checkpoint's weights: its training state is not a parameter
         for (int k = 0; k < f->n; k++)
@@ -402,5 +416,4 @@ void nnrt_load_safetensors(const char *path, const nnrt_model *m, float *params)
                 strcmp(f->entries[k].name, NNRT_CHECKPOINT_BEST) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_EMA) == 0)
                 f->entries[k].seen = 1;
     nnrt_st_check_unexpected(f, m);
-    nnrt_st_free(f);
 }

@@ -165,7 +165,7 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
     printf("search: %s of %lld trials, %lld epochs each, ranked by %s\n", random ? "random search" : "grid",
            (long long)trials, (long long)o->epochs, o->search_on);
     nnrt_train_data data;  // loaded once: every trial trains on the same sets
-    nnrt_train_data_load(o, m, &data);
+    nnrt_train_data_load(o, m, &data, NULL);
     uint64_t rng[4];
     nnrt_rng_seed(rng, o->seed, NNRT_STREAM_SEARCH);
     double *hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double)), *best_hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
@@ -225,7 +225,6 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
             memcpy(best_w, weights, m->params_numel * sizeof(float));
         }
     }
-    nnrt_train_data_free(&data);
     if (best < 0) {
         if (log) fclose(log);
         nnrt_die("search: no trial finished with a finite %s (every one diverged?)%s%s", o->search_on,
@@ -244,9 +243,10 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         fclose(log);
     }
     if (o->save) {
-        nnrt_save_safetensors(o->save, m, best_w);
+        nnrt_save_weights(o->save, m, best_w, &data.info);
         if (!o->quiet) printf("saved %s (trial %lld's weights)\n", o->save, (long long)best + 1);
     }
+    nnrt_train_data_free(&data);  // after the save: the weights file keeps the data's preprocessing and class names
     for (int i = 0; i < m->n_hparams; i++) free(specs[i].values);
     free(specs); free(given); free(hp); free(best_hp); free(weights); free(best_w);
     return 0;

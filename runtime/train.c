@@ -99,14 +99,16 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
             LOSS_GROWTH_WARN, lr);
 }
 
-/* One epoch over `train`; returns the sample-weighted mean of its batch losses. With prof (--profile), the
+/* One epoch over `train` (with --steps, the budget's last epoch stops part-way); returns the sample-weighted mean
+   of its batch losses. With prof (--profile), the
    gather, the train_step call and the logging of every step are timed into it. A step whose loss is not finite
    ends the epoch there: its loss is logged, *diverged gets the step's index in the epoch (else it is −1), and
    that loss is returned. So does a step whose gradients or updated weights are not finite (b->why says which). With ema (--ema), every finite step updates the moving average (timed with the step). */
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
                           nnrt_profile *prof, nnrt_ema *ema, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
-    int64_t N = train->x.n, B = o->batch;
+    int64_t N = train->x.n, B = o->batch, steps = ctx->steps_per_epoch, samples = 0;
+    if (o->steps && o->steps - ctx->step < steps) steps = o->steps - ctx->step;  // --steps: the budget's last epoch
     double loss_sum = 0;
     *diverged = -1;
     int cur = 0;           // the batch of step s is in b->xb[cur], b->yb[cur]
@@ -115,7 +117,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     aug.seed = o->seed;
     aug.epoch = ctx->epoch;
     const nnrt_augment *augment = aug.on ? &aug : NULL;
-    for (int64_t s = 0; s < ctx->steps_per_epoch; s++) {
+    for (int64_t s = 0; s < steps; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         double t0 = prof ? nnrt_now() : 0;
         if (!gathered) {
@@ -123,7 +125,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
             nnrt_gather_y(&train->y, b->order + s * B, n, b->yb[cur]);
         }
         // the next batch, gathered by the worker while it waits during this step (the rest after it)
-        int64_t after = N - (s + 1) * B;  // samples left after this batch
+        int64_t after = s + 1 < steps ? N - (s + 1) * B : 0;  // samples left after this batch
         gathered = after > 0;
         if (gathered) nnrt_gather_background(train, b->order + (s + 1) * B, (int)(after < B ? after : B), b->xb[1 - cur], b->yb[1 - cur],
                                              augment);
@@ -145,9 +147,10 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
             return loss;
         }
         loss_sum += (double)loss * n;
+        samples += n;
         watch_loss_growth(ctx, b, loss);
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, ctx->lr);
-        nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, ctx->steps_per_epoch, loss);
+        nnrt_log_bar(log, ctx->epoch + 1, o->epochs, s + 1, steps, loss);
         if (prof) {
             prof->gather += (t1 - t0) + (t3 - t2);
             prof->step += t2 - t1;
@@ -157,7 +160,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         }
     }
     nnrt_log_bar_clear(log);
-    return loss_sum / (double)N;
+    return loss_sum / (double)samples;
 }
 
 /* Fails now, not after an hour of training, when the weights file cannot be created. */
@@ -243,15 +246,12 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_profile prof = {0}, *pr = o->profile ? &prof : NULL;
     if (pr) prof.timer_ns = nnrt_timer_cost_ns();
     double t_load = nnrt_now();
-    nnrt_dataset train, test, val;
-    int borrowed = res && res->data, has_test, has_val;  // a search's trials share the data it loaded once
-    if (borrowed) {
-        train = res->data->train, test = res->data->test, val = res->data->val;
-        has_test = res->data->has_test, has_val = res->data->has_val;
-    } else {
-        has_test = nnrt_load_splits(&run, m, &train, &test);
-        has_val = nnrt_load_validation(&run, m, &train, &val);
-    }
+    int borrowed = res && res->data;  // a search's trials share the data it loaded once
+    nnrt_train_data own;
+    if (!borrowed) nnrt_train_data_load(&run, m, &own, o->resume ? &ck.info : NULL);
+    const nnrt_train_data *data = borrowed ? res->data : &own;
+    nnrt_dataset train = data->train, test = data->test, val = data->val;
+    int has_test = data->has_test, has_val = data->has_val;
     double t_init = nnrt_now();
     if (o->resume) nnrt_check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
     else if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);
@@ -266,6 +266,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     }
     int64_t N = train.x.n, B = run.batch;
     ctx->steps_per_epoch = (N + B - 1) / B;
+    if (run.steps) run.epochs = (run.steps + ctx->steps_per_epoch - 1) / ctx->steps_per_epoch;  // the last may stop part-way
     train_buffers b = {
         .order = nnrt_malloc(nnrt_mul_size((size_t)N, sizeof(int64_t), "order")),
         .xb = {nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
@@ -286,7 +287,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_log log;
     nnrt_log_open(&log, o->log, o->quiet, o->resume != NULL);
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
-                           .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order};
+                           .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order,
+                           .info = data->info};
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
     nnrt_early_stop es;
     nnrt_early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
@@ -393,13 +395,13 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         res->epochs = ctx->epoch;
     }
     if (o->save) {
-        nnrt_save_safetensors(o->save, m, best ? es.weights : ctx->params);
+        nnrt_save_weights(o->save, m, best ? es.weights : ctx->params, &data->info);
         if (!o->quiet && best)
             printf("saved %s (the weights of epoch %lld, the best %s: %.4f)\n", o->save, (long long)es.best_epoch, es.on, es.best);
         else if (!o->quiet) printf("saved %s\n", o->save);
     }
     if (o->save_ema) {  // before any step, the average is the weights themselves
-        nnrt_save_safetensors(o->save_ema, m, ema.count > 0 ? ema.weights : ctx->params);
+        nnrt_save_weights(o->save_ema, m, ema.count > 0 ? ema.weights : ctx->params, &data->info);
         if (!o->quiet) printf("saved %s (the moving average of the weights, decay %g, over %lld steps)\n", o->save_ema, run.ema,
                               (long long)ema.count);
     }
@@ -409,10 +411,7 @@ done:
     if (res && res->diverged) nnrt_log_close(&log);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
-    if (!borrowed) {
-        nnrt_dataset_free(&train);
-        if (has_test) nnrt_dataset_free(&test);
-        if (has_val) nnrt_dataset_free(&val);
-    }
+    nnrt_data_info_free(&ck.info);
+    if (!borrowed) nnrt_train_data_free(&own);
     return 0;
 }

@@ -10,7 +10,8 @@ struct Plot: ParsableCommand {
         abstract: "Plot a trainer's JSON Lines metrics (train --log) as a self-contained SVG.",
         discussion: """
         Panels, for what the log holds: the batch loss per logged step (with a moving average when there are many \
-        steps), train/val/test loss per epoch, val/test accuracy per epoch, and the learning rate per step (on a log \
+        steps), train/val/test loss per epoch, val/test accuracy per epoch (both with the best epoch marked: early \
+        stopping's, else the lowest val_loss, else the lowest train_loss), and the learning rate per step (on a log \
         scale when it spans more than a factor of 20). A step or epoch logged twice (a resumed run appends to its \
         log) keeps its last value.
         """)

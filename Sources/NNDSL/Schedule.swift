@@ -1,7 +1,7 @@
 /// A learning-rate schedule: η(t) from the optimizer's learning rate η₀ and the counter t, the 0-based index
 /// of the step (`schedulePer: .step`, the default) or of the epoch (`schedulePer: .epoch`, where the rate
 /// during epoch e is η(e), as when PyTorch's `scheduler.step()` is called once per epoch).
-/// Lengths (k, T, milestones, …) count in the same unit. Every number is a default the trainer's command
+/// Lengths (k, T, milestones, …) count in the same unit, or in epochs with the `epochs:` forms below. Every number is a default the trainer's command
 /// line can override, under PyTorch's parameter name (`--gamma`, `--t-max`, `--eta-min`, `--warmup`, …).
 ///
 /// ```swift
@@ -128,9 +128,90 @@ public struct LRSchedule {
                               file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
         let s = site(file, line, column)
         positive("warmup length", w, s)
-        if case .warmup = then.spec { fail("warmup(…, then: .warmup(…)): one warmup per schedule", at: s) }
+        if then.isWarmup { fail("warmup(…, then: .warmup(…)): one warmup per schedule", at: s) }
         return LRSchedule(spec: .warmup(steps: w, then: then.spec))
     }
+
+    var isWarmup: Bool {
+        switch spec {
+        case .warmup, .epochs(.warmup): return true
+        default: return false
+        }
+    }
+}
+
+/// Lengths in epochs: the same schedules with their lengths counted in epochs, so that a schedule fits the run
+/// whatever the data size and batch. Per step (`schedulePer: .step`), each length is its epochs times the
+/// run's steps per epoch, ⌈N/B⌉ for the N training samples (after a validation split) and batch B, worked out
+/// at run time; per epoch, it is the epochs themselves. The trainer's flags for them end in `-epochs` and take
+/// fractions (`--warmup-epochs 0.5`).
+///
+/// ```swift
+/// train(model, input: 4, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-2),
+///       schedule: .warmup(epochs: 2, then: .cosine(epochs: 18)), epochs: 20)
+/// ```
+extension LRSchedule {
+    /// `cosine(tMax:etaMin:)` over `epochs` epochs (`--t-max-epochs`, `--eta-min`).
+    public static func cosine(epochs T: Int, etaMin: Double = 0,
+                              file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        cosine(tMax: T, etaMin: etaMin, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `linear(totalIters:)` to zero after `epochs` epochs (`--total-iters-epochs`).
+    public static func linear(epochs T: Int, file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        linear(totalIters: T, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `polynomial(totalIters:power:)` over `epochs` epochs (`--total-iters-epochs`, `--power`).
+    public static func polynomial(epochs T: Int, power: Double = 1,
+                                  file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        polynomial(totalIters: T, power: power, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `stepDecay(every:gamma:)` every k epochs (`--step-size-epochs`, `--gamma`).
+    public static func stepDecay(everyEpochs k: Int, gamma: Double = 0.1,
+                                 file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        stepDecay(every: k, gamma: gamma, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `halving(every:)` every k epochs (`--step-size-epochs`).
+    public static func halving(everyEpochs k: Int, file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        halving(every: k, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `multiStep(milestones:gamma:)` with the milestones in epochs (`--milestone-1-epochs`, …).
+    public static func multiStep(milestoneEpochs m: [Int], gamma: Double = 0.1,
+                                 file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        multiStep(milestones: m, gamma: gamma, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `warmRestarts(t0:tMult:etaMin:)` with the first period T_0 in epochs (`--t-0-epochs`).
+    public static func warmRestarts(t0Epochs t0: Int, tMult: Int = 1, etaMin: Double = 0,
+                                    file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        warmRestarts(t0: t0, tMult: tMult, etaMin: etaMin, file: file, line: line, column: column).inEpochs
+    }
+
+    /// `oneCycle(totalSteps:…)` over `epochs` epochs (`--total-steps-epochs`); pctStart only needs to be in (0, 1),
+    /// since an epoch has at least one step.
+    public static func oneCycle(epochs T: Int, pctStart: Double = 0.3, divFactor: Double = 25, finalDivFactor: Double = 1e4,
+                                file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        let s = site(file, line, column)
+        positive("oneCycle epochs", T, s)
+        if !(pctStart > 0 && pctStart < 1) { fail("oneCycle pctStart must be in (0, 1), got \(pctStart)", at: s) }
+        if !(divFactor > 0 && finalDivFactor > 0) { fail("oneCycle divFactor and finalDivFactor must be positive", at: s) }
+        return LRSchedule(spec: .epochs(.oneCycle(totalSteps: T, pctStart: pctStart, divFactor: divFactor,
+                                                  finalDivFactor: finalDivFactor)))
+    }
+
+    /// `warmup(_:then:)` over the first `epochs` epochs (`--warmup-epochs`; 0 turns it off); `then` keeps its own
+    /// unit (`.cosine(epochs:)` or `.cosine(tMax:)`).
+    public static func warmup(epochs w: Int, then: LRSchedule = .constant,
+                              file: String = #filePath, line: Int = #line, column: Int = #column) -> LRSchedule {
+        let warm = warmup(w, then: then, file: file, line: line, column: column)
+        return LRSchedule(spec: .epochs(warm.spec))
+    }
+
+    private var inEpochs: LRSchedule { LRSchedule(spec: .epochs(spec)) }
 }
 
 /// What the schedule's counter t counts.

@@ -20,7 +20,7 @@ extension Op {
         case .input, .param, .state:
             guard let d = declared else { throw TypeError("\(mnemonic) needs a declared type") }
             return d
-        case .hyper, .stepCount, .epochCount, .batchSize, .constant:
+        case .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant:
             try arity(0)
             return .scalar
         case .unary:

@@ -73,6 +73,10 @@ public indirect enum ScheduleSpec: Codable, Hashable, Sendable {
     case oneCycle(totalSteps: Int, pctStart: Double, divFactor: Double, finalDivFactor: Double)
     /// The factor min(1, (t+1)/W) times `then` evaluated at max(t − W, 0).
     case warmup(steps: Int, then: ScheduleSpec)
+    /// The wrapped schedule with its own lengths (k, T, milestones, W; not a warmup's `then`) counted in epochs:
+    /// per step, each is its value times the run's steps per epoch, worked out from the data size and batch at
+    /// run time; its hyperparameters are named with `_epochs` (`t_max_epochs`, `warmup_epochs`).
+    case epochs(ScheduleSpec)
 
     public var name: String {
         switch self {
@@ -91,6 +95,7 @@ public indirect enum ScheduleSpec: Codable, Hashable, Sendable {
         case .warmRestarts: return "warm_restarts"
         case .oneCycle: return "one_cycle"
         case .warmup(_, let then): return "warmup+" + then.name
+        case .epochs(let s): return s.name + "@epochs"
         }
     }
 }

@@ -74,7 +74,7 @@ import Testing
         for (ckpt, message) in cases {
             let out = file("never.st")
             let r = try Run.run(Self.resmlp, ["train", "--data", Self.data.path, "--resume", ckpt.path, "--save", out.path])
-            #expect(r.status == 1 && r.stderr.hasPrefix("error: ") && r.stderr.contains(message), "\(ckpt.lastPathComponent): \(r.stderr)")
+            #expect(r.status == 1 && r.stderr.hasPrefix("\(URL(fileURLWithPath: Self.resmlp).lastPathComponent): error: ") && r.stderr.contains(message), "\(ckpt.lastPathComponent): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out.path))
         }

@@ -102,7 +102,8 @@ import Testing
         ]
         for (args, status, message) in cases {
             let r = try Run.run(flat.exe, ["filters"] + args)
-            #expect(r.status == status && r.stderr.hasPrefix("error: ") && r.stderr.contains(message), "\(args): \(r.status) \(r.stderr)")
+            #expect(r.status == status && r.stderr.hasPrefix("\(URL(fileURLWithPath: flat.exe).lastPathComponent): error: ") && r.stderr.contains(message),
+                    "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out), "no picture for \(args)")
         }

@@ -66,6 +66,21 @@ import Testing
             #expect((legend?.children.filter { $0.name == "text" }.count ?? 0) >= 1, "a legend")
         }
         #expect(Set(seen) == ["loss", "loss_smoothed", "train_loss", "val_loss", "test_loss", "val_acc", "test_acc", "lr"])
+        let yLabels = panels.map { $0.children.first { $0["class"] == "axis-label y" }?.text }
+        #expect(yLabels == ["loss", "loss", "accuracy", "learning rate"], "every y-axis says what it measures")
+        #expect(panels.allSatisfy { ($0.children.first { $0["class"] == "axis-label y" }?["transform"] ?? "").hasPrefix("rotate(-90") })
+        // The best epoch (the lowest val_loss, 1.2/e: epoch 3) is marked on both per-epoch panels, at epoch 3's x.
+        for panel in panels {
+            let marks = panel.children.filter { $0["class"] == "best-epoch" }
+            let perEpoch = (panel["data-title"] ?? "").hasSuffix("per epoch")
+            #expect(marks.count == (perEpoch ? 1 : 0), "\(panel["data-title"] ?? "")")
+            guard let mark = marks.first else { continue }
+            #expect(mark["data-epoch"] == "3" && mark["data-metric"] == "val_loss")
+            let frame = try #require(panel.children.first { $0["class"] == "frame" })
+            let line = try #require(mark.children.first { $0.name == "line" })
+            #expect(abs(line.number("x1") - (frame.number("x") + frame.number("width"))) < 0.01, "epoch 3 is the right edge")
+            #expect(mark.children.first { $0.name == "text" }?.text == "best: epoch 3, val_loss 0.4")
+        }
         #expect(svg.contains("run &lt;1&gt; &amp; co"), "the title is escaped")
     }
 
@@ -85,6 +100,24 @@ import Testing
         }
         #expect(dashed == ["train_loss": false, "val_loss": false, "ema_val_loss": true, "val_acc": false, "ema_val_acc": true])
         #expect(log.svg(title: "ema").contains(">val loss (EMA)</text>"), "the legend names it")
+    }
+
+    /// The best epoch is early stopping's when the log has one (even on accuracy), else the lowest val_loss, else the
+    /// lowest train_loss; the first of equal values wins, as early stopping keeps the first.
+    @Test func bestEpochFollowsEarlyStoppingThenValidationLoss() throws {
+        let rows = [(0.9, 0.5, 0.70), (0.6, 0.4, 0.80), (0.5, 0.4, 0.85), (0.4, 0.45, 0.90)]
+        let epochs = rows.enumerated().map { i, r in
+            "{\"epoch\":\(i + 1),\"train_loss\":\(r.0),\"val_loss\":\(r.1),\"val_acc\":\(r.2),\"seconds\":1}"
+        }
+        let plain = try MetricsLog(jsonl: epochs.joined(separator: "\n"), path: "b.jsonl")
+        #expect(plain.bestEpoch == BestEpoch(epoch: 2, metric: "val_loss", value: 0.4), "the first of the two 0.4s")
+        let stopped = epochs + ["{\"early_stop\":{\"epoch\":4,\"on\":\"val_acc\",\"best_epoch\":4,\"best\":0.9}}"]
+        let log = try MetricsLog(jsonl: stopped.joined(separator: "\n"), path: "b.jsonl")
+        #expect(log.bestEpoch == BestEpoch(epoch: 4, metric: "val_acc", value: 0.9))
+        #expect(log.svg(title: "b").contains(">best: epoch 4, val_acc 0.9</text>"))
+        let trainOnly = try MetricsLog(jsonl: "{\"epoch\":1,\"train_loss\":0.5,\"seconds\":1}\n{\"epoch\":2,\"train_loss\":0.3,\"seconds\":1}", path: "t")
+        #expect(trainOnly.bestEpoch == BestEpoch(epoch: 2, metric: "train_loss", value: 0.3))
+        #expect(try MetricsLog(jsonl: "{\"step\":1,\"epoch\":1,\"loss\":1,\"lr\":0.1}", path: "s").bestEpoch == nil)
     }
 
     @Test func onlyWhatWasLoggedIsPlotted() throws {

@@ -51,7 +51,10 @@ import Testing
         kill(p.processIdentifier, signal)
         p.waitUntilExit()
         #expect(p.terminationStatus == 128 + signal, "exit \(p.terminationStatus)")
-        usleep(200_000)
+        // A killed process is gone only once the kernel has torn it down and its parent has reaped it, which
+        // takes longer than any fixed pause on a loaded machine: wait for it, up to a deadline.
+        let gone = Date().addingTimeInterval(10)
+        while !Self.processes(mentioning: cache.path).isEmpty && Date() < gone { usleep(50_000) }
         #expect(Self.processes(mentioning: cache.path).isEmpty)
         #expect(try Self.scratchFolders(cache).isEmpty)
     }

@@ -46,10 +46,10 @@ import Testing
             try graph.verify()
         }
         /// Per step, t is step − 1; per epoch, t is the epoch whatever the step (here 1000·t + 7).
-        func at(_ t: Int, hypers: [String: Double] = [:]) throws -> Double {
+        func at(_ t: Int, hypers: [String: Double] = [:], stepsPerEpoch: Int = 1) throws -> Double {
             let perStep = graph.config.scheduleInterval == .step
             let v = try graph.evaluate(inputs: [:], params: [:], hypers: hypers, step: perStep ? t + 1 : 1000 * t + 7,
-                                       epoch: perStep ? 0 : t)
+                                       epoch: perStep ? 0 : t, stepsPerEpoch: stepsPerEpoch)
             return v[graph.outputs["lr"]!]!.scalar
         }
     }
@@ -106,6 +106,43 @@ import Testing
                 #expect(Swift.abs(got - e) <= Swift.max(1e-12 * Swift.abs(e), 1e-15), "\(spec.name) at t = \(t): \(got), expected \(e)")
             }
         }
+    }
+
+    /// Lengths in epochs (`.cosine(epochs:)`, `.warmup(epochs:then:)`, …): per step each is epochs × the run's steps
+    /// per epoch (here 7, as ⌈N/B⌉ of a run would give), so the rates equal the step schedule of those lengths in
+    /// closed form; per epoch they are the epochs themselves. Their hyperparameters end in `_epochs`.
+    @Test func lengthsInEpochsScaleWithTheStepsOfAnEpoch() throws {
+        let pi = Double.pi, spe = 7
+        let cases: [(ScheduleSpec, [(Int, Double)])] = [
+            (.epochs(.cosine(tMax: 3, etaMin: 0.001)), [(0, 0.1), (7, 0.001 + 0.099 * (1 + cos(pi / 3)) / 2), (21, 0.001), (30, 0.001)]),
+            (.epochs(.warmup(steps: 2, then: .epochs(.cosine(tMax: 4, etaMin: 0)))),   // W = 14 steps, then T = 28
+             [(0, 0.1 / 14), (6, 0.1 * 7 / 14), (13, 0.1), (14 + 7, 0.1 * (1 + cos(pi / 4)) / 2), (14 + 28, 0)]),
+            (.epochs(.warmup(steps: 1, then: .cosine(tMax: 10, etaMin: 0))),            // W = 7 steps, T = 10 steps
+             [(3, 0.1 * 4 / 7), (7 + 5, 0.05), (17, 0)]),
+            (.epochs(.stepDecay(every: 2, gamma: 0.5)), [(13, 0.1), (14, 0.05), (28, 0.025)]),
+            (.epochs(.multiStep(milestones: [1, 3], gamma: 0.1)), [(6, 0.1), (7, 0.01), (20, 0.01), (21, 0.001)]),
+            (.epochs(.linear(totalIters: 2)), [(0, 0.1), (7, 0.05), (14, 0)]),
+            (.epochs(.polynomial(totalIters: 2, power: 2)), [(7, 0.025), (14, 0)]),
+            (.epochs(.halving(every: 1)), [(6, 0.1), (7, 0.05), (14, 0.025)]),
+            (.epochs(.warmRestarts(t0: 1, tMult: 2, etaMin: 0)), [(0, 0.1), (7, 0.1), (14, 0.05), (21, 0.1)]),
+            (.epochs(.oneCycle(totalSteps: 2, pctStart: 0.5, divFactor: 25, finalDivFactor: 1e4)), [(0, 0.004), (6, 0.1), (13, 0.004 / 1e4)]),
+        ]
+        for (spec, points) in cases {
+            let rates = try Rates(spec, per: .step)
+            for (t, e) in points {
+                let got = try rates.at(t, stepsPerEpoch: spe)
+                #expect(Swift.abs(got - e) <= Swift.max(1e-12 * Swift.abs(e), 1e-15), "\(spec.name) at t = \(t): \(got), expected \(e)")
+            }
+        }
+        let cosine = try Rates(.epochs(.cosine(tMax: 3, etaMin: 0)), per: .step)
+        #expect(cosine.graph.hyper(named: "t_max_epochs")?.value == 3 && cosine.graph.hyper(named: "t_max") == nil)
+        #expect(Swift.abs(try cosine.at(7, hypers: ["t_max_epochs": 2], stepsPerEpoch: 7) - 0.05) < 1e-15, "--t-max-epochs 2")
+        #expect(Swift.abs(try cosine.at(14, hypers: ["t_max_epochs": 2], stepsPerEpoch: 14) - 0.05) < 1e-15, "other data: 14 steps an epoch")
+        let warm = try Rates(.epochs(.warmup(steps: 2, then: .constant)), per: .step)
+        #expect(Swift.abs(try warm.at(3, hypers: ["warmup_epochs": 0.5], stepsPerEpoch: 8) - 0.1) < 1e-15, "--warmup-epochs 0.5: 4 steps")
+        #expect(Swift.abs(try warm.at(2, hypers: ["warmup_epochs": 0.5], stepsPerEpoch: 8) - 0.075) < 1e-15)
+        let perEpoch = try Rates(.epochs(.cosine(tMax: 4, etaMin: 0)), per: .epoch)
+        #expect(Swift.abs(try perEpoch.at(2, stepsPerEpoch: 9) - 0.05) < 1e-15, "per epoch, epochs are the counter's own unit")
     }
 
     /// Hyperparameter overrides (the trainer's --t-max, --gamma, …) reach the rate.

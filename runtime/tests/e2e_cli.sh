@@ -31,7 +31,7 @@ expect positional 2 "unexpected argument 'extra'" $TOY train --data . extra
 expect batch-max 2 "maximum batch of 8" $TOY train --data . --batch 9
 expect flag-wrong-cmd 2 "flag '--save' does not apply to 'eval'" $TOY eval --weights w --data . --save x
 expect hparam-wrong-cmd 2 "'--lr' is a hyperparameter of 'train'" $TOY eval --weights w --data . --lr 1
-expect train-no-data 2 "train: needs --data DIR or --train-x F --train-y F" $TOY train
+expect train-no-data 2 "train: needs --data DIR, --train-x F --train-y F, or --train-x F.csv --label-column C" $TOY train
 expect data-and-x 2 "not both" $TOY train --data . --train-x a --train-y b
 expect x-without-y 2 "--train-x and --train-y go together" $TOY train --train-x a
 expect eval-no-weights 2 "eval: needs --weights W" $TOY eval --data .

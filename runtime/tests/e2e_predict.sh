@@ -14,7 +14,7 @@ check eval-matches-train '[ "$($TOY eval --weights a.st --test-x $D/x.npy --test
 $TOY train --train-x $D/x.npy --train-y $D/y.npy --quiet --init a.st --epochs 1 --lr 0 --save b.st >/dev/null
 # (--epochs 0 is refused: one epoch at --lr 0 keeps the weights; only the I64 counter "seen", the last 8 bytes, moves on)
 check init-roundtrip 'same_but_counter a.st b.st'
-check safetensors-header 'head -c 300 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
+check safetensors-header 'head -c 400 a.st | tail -c +9 | grep -q "^{\"__metadata__\":{\"format\":\"pt\",\"input.scale\":\"auto\",\"input.normalize\":\"none\",\"input.max\":\"[0-9.e+-]*\"},\"weight\":{\"dtype\":\"F32\",\"shape\":\[3,5\],\"data_offsets\":\[0,60\]},\"bias\""'
 check safetensors-aligned '[ $(( $(od -An -tu8 -N8 a.st) % 8 )) -eq 0 ]'
 expect save-bad-dir 1 "nodir/w.st: cannot create a file in that directory" $TOY train --train-x $D/x.npy --train-y $D/y.npy --save nodir/w.st
 echo old >keep.st

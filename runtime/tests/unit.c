@@ -110,6 +110,7 @@ int main(int argc, char **argv) {
     test_npy();
     test_idx();
     test_csv();
+    test_user_data();
     test_gather();
     test_augment();
     test_batch_grid();

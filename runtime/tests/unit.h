@@ -33,6 +33,7 @@ void test_idx(void);
 void test_csv(void);
 void test_gather(void);
 void test_data_errors(void);
+void test_user_data(void);     // unit_user_data.c
 void test_safetensors(void);   // unit_safetensors.c
 void test_safetensors_general(void);
 void test_atomic(void);        // unit_io.c

@@ -45,7 +45,7 @@ void test_idx(void) {
     for (int i = 0; i < 24; i++) buf[16 + i] = (unsigned char)(i * 10);
     write_bytes(at("a.idx"), buf, sizeof buf);
     write_gz(at("a.idx.gz"), buf, sizeof buf);
-    nnrt_tensor_file t = nnrt_load_idx(at("a.idx")), g = nnrt_load_any(at("a.idx.gz"), NNRT_ROLE_X, 0);
+    nnrt_tensor_file t = nnrt_load_idx(at("a.idx")), g = nnrt_load_any(at("a.idx.gz"), NNRT_ROLE_X, 0, NULL);
     CHECK("idx raw", t.dtype == NNRT_U8 && t.ndim == 3 && t.shape[0] == 2 && t.shape[2] == 4 && ((uint8_t *)t.data)[23] == 230);
     CHECK("idx gz", g.ndim == 3 && memcmp(t.data, g.data, 24) == 0);
     free(t.data); free(g.data);
@@ -53,20 +53,20 @@ void test_idx(void) {
 
 void test_csv(void) {
     write_bytes(at("h.csv"), "a,b,c\n1,2,3\n\n4.5, -5e1 ,6\r\n", 27);
-    nnrt_tensor_file t = nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 0);
+    nnrt_tensor_file t = nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 0, NULL);
     float *x = t.data;
     CHECK("csv header skipped", t.shape[0] == 2 && t.shape[1] == 3 && x[0] == 1 && x[3] == 4.5f && x[4] == -50 && x[5] == 6);
     free(t.data);
     write_bytes(at("n.csv"), "1\n2\n0", 5);
-    t = nnrt_load_csv(at("n.csv"), NNRT_ROLE_LABELS, 1);
+    t = nnrt_load_csv(at("n.csv"), NNRT_ROLE_LABELS, 1, NULL);
     int32_t *y = t.data;
     CHECK("csv labels, no header, no final newline", t.dtype == NNRT_I32 && t.shape[0] == 3 && y[0] == 1 && y[2] == 0);
     free(t.data);
 }
 
-static void die_csv_cols(const void *p) { nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 4); }
+static void die_csv_cols(const void *p) { nnrt_load_csv(at("h.csv"), NNRT_ROLE_X, 4, NULL); }
 static void die_labels(const void *p) { int32_t y[3] = {0, 3, 1}; nnrt_check_labels("l.npy", y, 3, 3); }
-static void die_missing(const void *p) { nnrt_load_any(at("nope.npy"), NNRT_ROLE_X, 0); }
+static void die_missing(const void *p) { nnrt_load_any(at("nope.npy"), NNRT_ROLE_X, 0, NULL); }
 
 void test_gather(void) {
     uint8_t u[3 * 2] = {0, 255, 51, 102, 1, 2};

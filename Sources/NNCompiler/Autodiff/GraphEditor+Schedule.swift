@@ -10,21 +10,31 @@ extension GraphEditor {
     mutating func learningRate(_ config: TrainingConfig) -> ValueID {
         let lr = hyper("lr", config.optimizer.learningRate, "learning rate")
         let t = config.scheduleInterval == .step ? sub(add(.stepCount, []), const(1)) : add(.epochCount, [])
-        return schedule(config.schedule, t: t, base: lr)
+        return schedule(config.schedule, t: t, base: lr, unit: config.scheduleInterval)
     }
 
-    mutating func schedule(_ s: ScheduleSpec, t: ValueID, base lr: ValueID) -> ValueID {
+    /// η(t) of `s`; `perEpochLengths`: the case's own lengths count epochs (inside `.epochs`), while t counts
+    /// `unit` (steps or epochs).
+    mutating func schedule(_ s: ScheduleSpec, t: ValueID, base lr: ValueID, unit: ScheduleInterval = .step,
+                           perEpochLengths: Bool = false) -> ValueID {
         let one = const(1)
+        /// A length hyperparameter in t's unit: as declared, or, counted in epochs, `<name>_epochs` times the steps
+        /// of an epoch when t counts steps.
+        func length(_ name: String, _ value: Double, _ help: String) -> ValueID {
+            guard perEpochLengths else { return hyper(name, value, help) }
+            let epochs = hyper(name + "_epochs", value, help + ", in epochs")
+            return unit == .step ? mul(epochs, add(.stepsPerEpoch, [])) : epochs
+        }
         switch s {
         case .constant:
             return lr
         case .stepDecay(let k, let gamma):
-            let size = hyper("step_size", Double(k), "schedule: decay every step_size steps or epochs")
+            let size = length("step_size", Double(k), "schedule: decay every step_size steps or epochs")
             return mul(lr, pow(hyper("gamma", gamma, "schedule: decay factor γ"), unary(.floor, div(t, size))))
         case .multiStep(let milestones, let gamma):
             var passed = const(0)                                   // milestones ≤ t, as t is an integer
             for (i, m) in milestones.enumerated() {
-                let mi = hyper("milestone_\(i + 1)", Double(m), "schedule: milestone \(i + 1) (step or epoch)")
+                let mi = length("milestone_\(i + 1)", Double(m), "schedule: milestone \(i + 1) (step or epoch)")
                 passed = add(passed, unary(.step, sub(add(t, const(0.5)), mi)))
             }
             return mul(lr, pow(hyper("gamma", gamma, "schedule: decay factor γ"), passed))
@@ -33,45 +43,47 @@ extension GraphEditor {
         case .exponentialDecay(let rate):
             return mul(lr, unary(.exp, neg(mul(hyper("decay_rate", rate, "schedule: rate k of e^(−kt)"), t))))
         case .halving(let k):
-            let size = hyper("step_size", Double(k), "schedule: halve every step_size steps or epochs")
+            let size = length("step_size", Double(k), "schedule: halve every step_size steps or epochs")
             return mul(lr, pow(const(0.5), unary(.floor, div(t, size))))
         case .inverseTime(let rate):
             return div(lr, add(one, mul(hyper("decay_rate", rate, "schedule: rate k of 1/(1+kt)"), t)))
         case .inverseSqrt:
             return div(lr, unary(.sqrt, add(t, one)))
         case .polynomial(let total, let power):
-            let T = hyper("total_iters", Double(total), "schedule: length T of the decay")
+            let T = length("total_iters", Double(total), "schedule: length T of the decay")
             let p = hyper("power", power, "schedule: polynomial power")
             return mul(lr, pow(sub(one, div(minimum(t, T), T)), p))
         case .linear(let total):
-            let T = hyper("total_iters", Double(total), "schedule: length T of the decay")
+            let T = length("total_iters", Double(total), "schedule: length T of the decay")
             return mul(lr, maximum(sub(one, div(t, T)), const(0)))
         case .cosine(let tMax, let etaMin):
-            let T = hyper("t_max", Double(tMax), "schedule: cosine period T_max")
+            let T = length("t_max", Double(tMax), "schedule: cosine period T_max")
             let low = hyper("eta_min", etaMin, "schedule: minimum learning rate η_min")
             return cosineBetween(lr, low, progress: div(minimum(t, T), T))
         case .cyclic(let maxLR, let stepSize):
             let top = hyper("max_lr", maxLR, "schedule: upper learning rate of the cycle")
-            let s = hyper("step_size_up", Double(stepSize), "schedule: steps from the base to max_lr")
+            let s = length("step_size_up", Double(stepSize), "schedule: steps from the base to max_lr")
             let cycle = unary(.floor, add(one, div(t, mul(const(2), s))))
             let y = add(sub(div(t, s), mul(const(2), cycle)), one)
             let x = maximum(y, neg(y))                                  // |t/s − 2·cycle + 1|
             return add(lr, mul(sub(top, lr), maximum(sub(one, x), const(0))))
         case .warmRestarts(let t0, let tMult, let etaMin):
-            return warmRestarts(t: t, base: lr, t0: hyper("t_0", Double(t0), "schedule: first restart period T_0"),
+            return warmRestarts(t: t, base: lr, t0: length("t_0", Double(t0), "schedule: first restart period T_0"),
                                 tMult: hyper("t_mult", tMult, "schedule: period growth T_mult after each restart"),
                                 etaMin: hyper("eta_min", etaMin, "schedule: minimum learning rate η_min"))
         case .oneCycle(let total, let pct, let div0, let finalDiv):
-            return oneCycle(t: t, top: lr, total: hyper("total_steps", Double(total), "schedule: OneCycle length"),
+            return oneCycle(t: t, top: lr, total: length("total_steps", Double(total), "schedule: OneCycle length"),
                             pct: hyper("pct_start", pct, "schedule: OneCycle fraction spent increasing"),
                             divFactor: hyper("div_factor", div0, "schedule: OneCycle initial lr = lr/div_factor"),
                             finalDiv: hyper("final_div_factor", finalDiv,
                                             "schedule: OneCycle final lr = initial lr/final_div_factor"))
         case .warmup(let w, let then):
             // torch's SequentialLR(LinearLR(1/W, 1, total_iters=W−1), then, milestones=[W]).
-            let W = hyper("warmup", Double(w), "schedule: linear warmup length W (steps or epochs)")
-            let main = schedule(then, t: maximum(sub(t, W), const(0)), base: lr)
+            let W = length("warmup", Double(w), "schedule: linear warmup length W (steps or epochs)")
+            let main = schedule(then, t: maximum(sub(t, W), const(0)), base: lr, unit: unit)
             return mul(main, minimum(one, div(add(t, one), W)))
+        case .epochs(let inner):
+            return schedule(inner, t: t, base: lr, unit: unit, perEpochLengths: true)
         }
     }
 

@@ -85,6 +85,7 @@ struct CEmitter {
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
         case .epochCount: return f64 ? .num(0, float: false) : .cast("double", .member(.id("ctx"), "epoch"))
+        case .stepsPerEpoch: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "steps_per_epoch"))
         case .batchSize: return .cast("double", .id("n"))
         case .unary(let f): return unaryExpr(f, x[0], double: true)
         case .binary(let f): return binaryExpr(f, x[0], x[1], double: true)

@@ -11,6 +11,7 @@ extension Graph {
     ///   - hypers: overrides of the graph's declared hyperparameter values.
     ///   - step: the 1-based update index `stepCount` reads.
     ///   - epoch: the 0-based epoch `epochCount` reads.
+    ///   - stepsPerEpoch: what `stepsPerEpoch` reads (a schedule whose lengths count epochs).
     ///   - batch: `n`; by default the leading dimension of input "x", else of the first batched input bound.
     /// - Returns: the value of every node. An `assign` node's value is the value it writes.
     ///
@@ -18,7 +19,8 @@ extension Graph {
     ///     let loss = v[graph.outputs["loss"]!]!.scalar
     public func evaluate(inputs: [String: Tensor64], params: [String: Tensor64],
                          state: [String: Tensor64] = [:], hypers: [String: Double] = [:],
-                         step: Int = 1, epoch: Int = 0, batch: Int? = nil) throws -> [ValueID: Tensor64] {
+                         step: Int = 1, epoch: Int = 0, stepsPerEpoch: Int = 1,
+                         batch: Int? = nil) throws -> [ValueID: Tensor64] {
         let n = try batchSize(inputs, override: batch)
         var values: [Tensor64] = []
         values.reserveCapacity(nodes.count)
@@ -43,6 +45,7 @@ extension Graph {
                 result = .scalar(value)
             case .stepCount: result = .scalar(Double(step))
             case .epochCount: result = .scalar(Double(epoch))
+            case .stepsPerEpoch: result = .scalar(Double(stepsPerEpoch))
             case .batchSize:
                 guard let n else { throw EvaluationError.unknownBatchSize }
                 result = .scalar(Double(n))

@@ -53,7 +53,7 @@ extension Program {
             case .state(let s):
                 let (slot, param) = parseStateName(s)!
                 pin(v, .state(slot: slots.firstIndex(of: slot)!, offset: layout.offset[param]!))
-            case .hyper, .constant, .stepCount, .epochCount, .batchSize: pin(v, .local)
+            case .hyper, .constant, .stepCount, .epochCount, .stepsPerEpoch, .batchSize: pin(v, .local)
             case .assign(let t):
                 if let off = layout.offset[t] { pin(v, .param(off)) } else {
                     let (slot, param) = parseStateName(t)!

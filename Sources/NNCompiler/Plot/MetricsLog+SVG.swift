@@ -14,7 +14,7 @@ extension MetricsLog {
                 s.append(PlotSeries(key: "loss_smoothed", label: "moving average", points: Self.movingAverage(loss, window: loss.count / 25),
                                     color: Self.colors["train"]!, width: 2))
             }
-            out.append(SVGPanel(title: "Loss per step", xLabel: "step", series: s, integerX: true))
+            out.append(SVGPanel(title: "Loss per step", xLabel: "step", yLabel: "loss", series: s, integerX: true))
         }
         // Each split's own metric, and with --ema the moving average's, dashed in the split's color.
         let perEpoch = { (splits: [String], metric: String, label: String) -> [PlotSeries] in
@@ -28,13 +28,19 @@ extension MetricsLog {
             }
         }
         let lossSeries = perEpoch(["train", "val", "test"], "loss", "loss")
-        if !lossSeries.isEmpty { out.append(SVGPanel(title: "Loss per epoch", xLabel: "epoch", series: lossSeries, integerX: true)) }
+        if !lossSeries.isEmpty {
+            out.append(SVGPanel(title: "Loss per epoch", xLabel: "epoch", yLabel: "loss", series: lossSeries, integerX: true,
+                                best: bestEpoch))
+        }
         let accSeries = perEpoch(["val", "test"], "acc", "accuracy")
-        if !accSeries.isEmpty { out.append(SVGPanel(title: "Accuracy per epoch", xLabel: "epoch", series: accSeries, integerX: true)) }
+        if !accSeries.isEmpty {
+            out.append(SVGPanel(title: "Accuracy per epoch", xLabel: "epoch", yLabel: "accuracy", series: accSeries,
+                                integerX: true, best: bestEpoch))
+        }
         if let lr = steps["lr"] {
             let ys = lr.compactMap(\.y)
             let wide = (ys.min() ?? 0) > 0 && (ys.max() ?? 0) / (ys.min() ?? 1) > 20
-            out.append(SVGPanel(title: "Learning rate per step" + (wide ? " (log scale)" : ""), xLabel: "step",
+            out.append(SVGPanel(title: "Learning rate per step" + (wide ? " (log scale)" : ""), xLabel: "step", yLabel: "learning rate",
                                 series: [PlotSeries(key: "lr", label: "learning rate", points: lr, color: Self.colors["lr"]!)],
                                 integerX: true, logY: wide))
         }

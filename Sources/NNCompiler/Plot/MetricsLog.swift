@@ -27,6 +27,13 @@ public struct CurvePoint: Equatable {
     public var y: Double?
 }
 
+/// The epoch a plot marks as the best, and by what.
+public struct BestEpoch: Equatable {
+    public var epoch: Double
+    public var metric: String    // "val_loss", "val_acc" (an early stop on accuracy) or "train_loss"
+    public var value: Double?
+}
+
 /// The metrics of a trainer's `--log` file: per logged step `{"step","epoch","loss","lr"}`, per epoch
 /// `{"epoch","train_loss","val_loss"?,"val_acc"?,"test_loss"?,"test_acc"?,"ema_…"?,"seconds"}` (the ema_ keys with
 /// `--ema`: the moving average's metrics); other lines (the
@@ -42,11 +49,16 @@ public struct MetricsLog {
     public var epochs: [String: [CurvePoint]] = [:]
     /// Per-step histograms by name, in step order.
     public var histograms: [String: [HistogramPoint]] = [:]
+    /// The epoch whose weights a run keeps: the `best_epoch` of an `{"early_stop":…}` line when there is one, else
+    /// the epoch of the lowest `val_loss` (what `--early-stop` watches by default), else of the lowest `train_loss`.
+    /// The earliest wins a tie, as in early stopping, where only a strictly better value counts.
+    public var bestEpoch: BestEpoch?
 
     /// Parses JSON Lines text; `path` names the file in errors.
     public init(jsonl text: String, path: String) throws {
         var stepRows: [Double: [String: Double?]] = [:], epochRows: [Double: [String: Double?]] = [:]
         var histogramRows: [String: [Double: Histogram]] = [:]
+        var stopped: BestEpoch?
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
@@ -62,12 +74,23 @@ public struct MetricsLog {
             } else if let epoch = Self.number(object["epoch"]) {
                 let values = Self.values(object, except: ["epoch"])
                 if !values.isEmpty { epochRows[epoch, default: [:]].merge(values) { $1 } }
+            } else if let stop = object["early_stop"] as? [String: Any], let best = Self.number(stop["best_epoch"]),
+                      let on = stop["on"] as? String {
+                stopped = BestEpoch(epoch: best, metric: on, value: Self.number(stop["best"]))
             }
         }
         steps = Self.series(stepRows)
         epochs = Self.series(epochRows)
         histograms = histogramRows.mapValues { rows in rows.keys.sorted().map { HistogramPoint(step: $0, histogram: rows[$0]!) } }
         if steps.isEmpty && epochs.isEmpty && histograms.isEmpty { throw PlotError.noMetrics(path: path) }
+        bestEpoch = stopped ?? Self.lowest(epochs, "val_loss") ?? Self.lowest(epochs, "train_loss")
+    }
+
+    /// The first epoch with the smallest finite value of a metric.
+    private static func lowest(_ epochs: [String: [CurvePoint]], _ key: String) -> BestEpoch? {
+        var best: CurvePoint?
+        for p in epochs[key] ?? [] where p.y != nil && (best == nil || p.y! < best!.y!) { best = p }
+        return best.map { BestEpoch(epoch: $0.x, metric: key, value: $0.y) }
     }
 
     /// Reads and parses a file.

@@ -21,9 +21,11 @@ extension PlotSeries {
 struct SVGPanel {
     var title: String
     var xLabel: String
+    var yLabel: String
     var series: [PlotSeries]
     var integerX = false     // epochs and steps: ticks at whole numbers
     var logY = false         // the learning rate can span decades
+    var best: BestEpoch?     // per-epoch panels: a vertical marker at the epoch a run keeps
 
     static let margin = (left: 68.0, right: 26.0, top: 30.0, bottom: 42.0)
 
@@ -51,6 +53,11 @@ struct SVGPanel {
             out += "<text class=\"tick y\" x=\"\(svgNum(plot.x - 6))\" y=\"\(svgNum(y + 4))\" text-anchor=\"end\">\(yAxis.label(t))</text>\n"
         }
         out += "<text class=\"axis-label\" x=\"\(svgNum(plot.x + plot.w / 2))\" y=\"\(svgNum(plot.y + plot.h + 34))\" text-anchor=\"middle\">\(xmlEscape(xLabel))</text>\n"
+        // The y label, turned to read upwards, left of the tick labels.
+        let ly = plot.y + plot.h / 2
+        out += "<text class=\"axis-label y\" x=\"\(svgNum(x0 + 16))\" y=\"\(svgNum(ly))\" text-anchor=\"middle\" "
+            + "transform=\"rotate(-90 \(svgNum(x0 + 16)) \(svgNum(ly)))\">\(xmlEscape(yLabel))</text>\n"
+        if let best, best.epoch >= xAxis.lo, best.epoch <= xAxis.hi { out += marker(best, x: px(best.epoch), plot: plot) }
         for s in series { out += curve(s, px: px, py: py) }
         // The legend goes in the corner that hides the fewest points.
         let size = legendSize()
@@ -76,6 +83,18 @@ struct SVGPanel {
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"\(s.width)\" stroke-linejoin=\"round\"\(s.dash) points=\"\(r.joined(separator: " "))\"/>"
         }
         return out + dots + "</g>\n"
+    }
+
+    /// A dashed vertical line at the best epoch, labelled at the top ("best: epoch 8, val_loss 0.7928").
+    private func marker(_ b: BestEpoch, x: Double, plot: (x: Double, y: Double, w: Double, h: Double)) -> String {
+        let value = b.value.map { String(format: ", %@ %.4g", b.metric, $0) } ?? ", \(b.metric)"
+        let text = "best: epoch \(String(format: "%g", b.epoch))\(value)"
+        let anchor = x > plot.x + plot.w / 2 ? "end" : "start", dx = anchor == "end" ? -4.0 : 4.0
+        return "<g class=\"best-epoch\" data-epoch=\"\(String(format: "%g", b.epoch))\" data-metric=\"\(b.metric)\">"
+            + "<line x1=\"\(svgNum(x))\" y1=\"\(svgNum(plot.y))\" x2=\"\(svgNum(x))\" y2=\"\(svgNum(plot.y + plot.h))\" "
+            + "stroke=\"#d62728\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>"
+            + "<text x=\"\(svgNum(x + dx))\" y=\"\(svgNum(plot.y + 12))\" text-anchor=\"\(anchor)\" fill=\"#d62728\" "
+            + "font-size=\"11\">\(xmlEscape(text))</text></g>\n"
     }
 
     private static let legendRow = 16.0
