@@ -42,8 +42,12 @@ int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
     if (m->input_rank != 3 || (m->input_shape[0] != 1 && m->input_shape[0] != 3))
         nnrt_usage_die("show-batch: model '%s' does not take 1- or 3-channel images (C, H, W); there is no picture to draw", m->name);
-    nnrt_dataset train, test = {0};
-    int has_test = nnrt_load_splits(o, m, &train, &test);
+    nnrt_train_data d;  // the training split as train loads it (after --val-split), with its --scale
+    nnrt_train_data_load(o, m, &d, NULL);
+    nnrt_dataset train = d.train;
+    nnrt_prep shown = d.info.prep;  // the picture shows the scaled pixels, before --normalize
+    shown.norm = NNRT_NORM_NONE;
+    train.x.prep = &shown;
     int n = (int)(train.x.n < o->batch ? train.x.n : o->batch);
     int64_t *idx = nnrt_malloc(sizeof(int64_t) * (size_t)n);
     for (int i = 0; i < n; i++) idx[i] = i;
@@ -62,7 +66,6 @@ int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o) {
     free(g.pixels);
     free(x);
     free(idx);
-    nnrt_dataset_free(&train);
-    if (has_test) nnrt_dataset_free(&test);
+    nnrt_train_data_free(&d);
     return 0;
 }

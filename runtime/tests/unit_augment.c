@@ -172,6 +172,27 @@ static void gather(void) {
     int unit = 1;
     for (int i = 0; i < B * D; i++) unit &= plain[i] == pixels[order[i / D] * D + i % D] / 255.0f;
     CHECK("plain gather (eval, predict) is not augmented", unit);
+
+    // With --normalize: crop, flip and jitter on the scaled image, then the normalization, then cutout (so the
+    // erased square is 0, the mean, as torchvision's RandomErasing after Normalize).
+    static float fmean[D], fstd[D], normed[B * D];
+    for (int i = 0; i < D; i++) { fmean[i] = 0.25f + 0.01f * (float)(i % 7); fstd[i] = 0.5f + 0.02f * (float)(i % 5); }
+    nnrt_prep p = {.scale = "auto", .automatic = 1, .mul = 1.0f, .norm = NNRT_NORM_FEATURE, .fmean = fmean, .fstd = fstd};
+    nnrt_array xn = d.x;
+    xn.prep = &p;
+    nnrt_gather_x_augmented(&xn, order, B, normed, &a);
+    int ordered = 1, erased = 0;
+    for (int b = 0; b < B; b++) {
+        float row[D];
+        memcpy(row, plain + b * D, sizeof row);
+        nnrt_augment_draw dr = nnrt_augment_draws(&a, order[b]);
+        nnrt_augment_image(&a, &dr, row);
+        for (int i = 0; i < D; i++) row[i] = (row[i] - fmean[i]) / fstd[i];
+        nnrt_augment_erase(&a, &dr, row);
+        ordered &= memcmp(row, normed + b * D, sizeof row) == 0;
+        for (int i = 0; i < D; i++) erased += row[i] == 0.0f;
+    }
+    CHECK("augmented gather with --normalize: scale, augment, normalize, then cutout", ordered && erased > 0);
 }
 
 // ----------------------------------------------------------------------------
