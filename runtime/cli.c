@@ -21,9 +21,10 @@
 
 typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
-enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH | NNRT_CMD_FILTERS,
+enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH | NNRT_CMD_FILTERS |
+             NNRT_CMD_SHOW_BATCH,
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
-       FI = NNRT_CMD_FILTERS,
+       FI = NNRT_CMD_FILTERS, SB = NNRT_CMD_SHOW_BATCH,
        TS = TR | SE };  // train's flags that every trial of a search takes too
 
 /* The values a number flag takes (nnrt_context.h). */
@@ -64,9 +65,9 @@ enum { INT_FLAG_MAX = 1000000000 };  // no count, batch or epoch number a traine
 #define F_NNFLOAT_TYPE double
 #define F_BOOL_TYPE int
 static const flag flags[] = {
-    FLAG("data", F_STR, TS | EV | GC, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
-    FLAG("train-x", F_STR, TS | GC, train_x, "F", "training inputs: .npy, IDX (raw or .gz) or .csv"),
-    FLAG("train-y", F_STR, TS | GC, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
+    FLAG("data", F_STR, TS | EV | GC | SB, data, "DIR", "directory in the MNIST IDX layout (train-/t10k- images and labels, raw or .gz)"),
+    FLAG("train-x", F_STR, TS | GC | SB, train_x, "F", "training inputs: .npy, IDX (raw or .gz) or .csv"),
+    FLAG("train-y", F_STR, TS | GC | SB, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
     FLAG("test-x", F_STR, TS | EV, test_x, "F", "test inputs"),
     FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
     FLAG("weights", F_STR, EV | PR | GC | FI, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
@@ -79,11 +80,11 @@ static const flag flags[] = {
     FLAG("labels", F_BOOL, PR, labels, NULL, "write each sample's predicted class instead of probabilities: its name when the weights name the classes, else its index"),
     FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (uint8 inputs / 255, floats as they are, in every file), a number, or 1/D (x / D)"),
     FLAG("normalize", F_STR, TS, normalize, "M", "standardize the inputs with the training split's mean and std: none (default), feature, or channel (image models); kept in the weights"),
-    FLAG("output", F_STR, FI, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
+    FLAG("output", F_STR, FI | SB, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("steps", F_POSINT, TS, steps, "N", "train N steps (batches) in all instead of --epochs; the last epoch stops part-way"),
-    FLAG("batch", F_POSINT, TS | EV | PR, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
-    FLAG("seed", F_U64, TS | GC, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
+    FLAG("batch", F_POSINT, TS | EV | PR | SB, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
+    FLAG("seed", F_U64, TS | GC | SB, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
     FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
     FLAG_BELOW("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch",
@@ -107,6 +108,7 @@ static const flag flags[] = {
     FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
                1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
+    FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J (see docs/data.md)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
@@ -129,6 +131,8 @@ static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; }
     {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
      "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
     {"filters", NNRT_CMD_FILTERS, "--weights W --output F.png [flags]", "draw the first Conv2d's filters (or the first Linear layer's rows) as a PNG grid"},
+    {"show-batch", NNRT_CMD_SHOW_BATCH, "(--data DIR | --train-x F --train-y F) [--augment LIST] --output F.png [flags]",
+     "draw the first --batch training images, augmented as epoch 1 of training would see them, as a PNG grid"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -259,7 +263,7 @@ static void set_value(const flag *f, const char *v, nnrt_options *o) {
     errno = 0;
     const flag_range *r = &f->range;
     if (f->kind == F_STR) {
-        if (!*v) nnrt_usage_die("--%s: expected a path, got ''", f->name);
+        if (!*v) nnrt_usage_die("--%s: expected %s, got ''", f->name, strcmp(f->metavar, "LIST") == 0 ? "a list" : "a path");
         *(const char **)field = v;
         return;
     }
@@ -383,7 +387,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (o->data && (o->train_x || o->train_y || o->test_x || o->test_y))
         nnrt_usage_die("%s: give either --data or --train-x/--train-y/--test-x/--test-y, not both", c);
     check_csv_options(o);
-    if ((o->cmd & TS) && !o->data && !o->train_x)
+    if ((o->cmd & (TS | SB)) && !o->data && !o->train_x)
         nnrt_usage_die("%s: needs --data DIR, --train-x F --train-y F, or --train-x F.csv --label-column C (see '%s %s --help')",
                        c, o->prog, c);
     if (o->labels && m->target_kind != NNRT_TARGET_CLASS)
@@ -405,7 +409,9 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("predict: needs --input X and --output Y (see '%s predict --help')", o->prog);
     if (o->cmd == NNRT_CMD_FILTERS && (!o->weights || !o->output))
         nnrt_usage_die("filters: needs --weights W and --output F.png (see '%s filters --help')", o->prog);
-    if (o->cmd == NNRT_CMD_FILTERS && (strlen(o->output) < 4 || strcmp(o->output + strlen(o->output) - 4, ".png") != 0))
+    if (o->cmd == NNRT_CMD_SHOW_BATCH && !o->output)
+        nnrt_usage_die("show-batch: needs --output F.png (see '%s show-batch --help')", o->prog);
+    if ((o->cmd & (FI | SB)) && (strlen(o->output) < 4 || strcmp(o->output + strlen(o->output) - 4, ".png") != 0))
         nnrt_usage_die("--output %s: expected a .png file name", o->output);
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
         nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
@@ -434,6 +440,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
+    if (o->augment) nnrt_augment_parse(o->augment, m, &o->aug);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);
 }
@@ -461,7 +468,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     int c = -1;
     for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
     if (c < 0)
-        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search or filters; see '%s --help')", argv[1], o->prog);
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search, filters or show-batch; see '%s --help')", argv[1], o->prog);
     o->cmd = commands[c].cmd;
     o->epochs = m->default_epochs;
     o->batch = m->default_batch;

@@ -309,9 +309,21 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
    a batch of 128 random rows of 784 bytes against 100 µs for a 256-entry table), floats as they are. */
 static const nnrt_prep automatic = {.scale = "auto", .automatic = 1, .mul = 1.0f};
 
-static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out) {
+/* Rows b0..b1 of the batch, prepared as --scale and --normalize say; with aug (training with --augment), each
+   row is augmented as it lands: crop, flip and jitter on the scaled values (in [0, 1] for images), then the
+   normalization, then cutout, whose zeros are the mean (torchvision's order: the geometric and colour transforms
+   before ToTensor/Normalize, erasing after). */
+static void gather_rows(const nnrt_array *x, const int64_t *idx, int b0, int b1, float *x_out, const nnrt_augment *aug) {
     const nnrt_prep *p = x->prep ? x->prep : &automatic;
-    for (int b = b0; b < b1; b++) nnrt_prep_row(p, x, idx[b], x_out + (size_t)b * (size_t)x->dim);
+    for (int b = b0; b < b1; b++) {
+        float *dst = x_out + (size_t)b * (size_t)x->dim;
+        if (!aug) { nnrt_prep_row(p, x, idx[b], dst); continue; }
+        nnrt_augment_draw draw = nnrt_augment_draws(aug, idx[b]);
+        nnrt_prep_scale_row(p, x, idx[b], dst);
+        nnrt_augment_image(aug, &draw, dst);
+        nnrt_prep_normalize_row(p, x, dst);
+        nnrt_augment_erase(aug, &draw, dst);
+    }
 }
 
 /* Asks for rows b0..b1 to be brought into this core's cache, without waiting for them. */
@@ -329,47 +341,53 @@ static void gather_y_rows(const nnrt_array *y, const int64_t *idx, int b0, int b
         memcpy((char *)y_out + (size_t)b * row, (const char *)y->data + (size_t)idx[b] * row, row);
 }
 
-typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; } gather_job;
+typedef struct { const nnrt_array *x; const int64_t *idx; int n; float *out; const nnrt_augment *aug; } gather_job;
 
 static void gather_half(void *arg, int part) {
     const gather_job *j = arg;
     int mid = j->n / 2;
-    gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out);
+    gather_rows(j->x, j->idx, part ? mid : 0, part ? j->n : mid, j->out, j->aug);
 }
 
 /* A large batch is gathered by both threads, half the rows each: the rows are random, so the copy is bound by
    cache misses, which two cores overlap. */
-void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) {
+void nnrt_gather_x_augmented(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const nnrt_augment *aug) {
     if ((size_t)n * (size_t)x->dim < 32768) {
-        gather_rows(x, idx, 0, n, x_out);
+        gather_rows(x, idx, 0, n, x_out, aug);
         return;
     }
-    gather_job j = {x, idx, n, x_out};
+    gather_job j = {x, idx, n, x_out, aug};
     nnrt_par2(gather_half, &j);
 }
+
+void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out) { nnrt_gather_x_augmented(x, idx, n, x_out, NULL); }
 
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out) { gather_y_rows(y, idx, 0, n, y_out); }
 
 /* The batch after the current one, gathered as background work (nnrt_par_background) in pieces of a few rows,
-   each of which first asks for the next piece's rows. One at a time: the job lives in a static struct. */
+   each of which first asks for the next piece's rows. One at a time: the job lives in a static struct. A piece
+   should take about a microsecond (a job posted meanwhile waits for it): four plain rows of 784 bytes do, but an
+   augmented 28×28 row alone takes about 1 µs of CPU (bench/augment_cost.c), so augmented pieces are one row. */
 enum { GATHER_PIECE_ROWS = 4 };
-static struct { const nnrt_array *x, *y; const int64_t *idx; int n; float *x_out; void *y_out; } next_batch;
+static struct { const nnrt_array *x, *y; const int64_t *idx; int n, rows; float *x_out; void *y_out; const nnrt_augment *aug; } next_batch;
 
 static void gather_piece(void *unused, int piece) {
     (void)unused;
-    int b0 = piece * GATHER_PIECE_ROWS, b1 = b0 + GATHER_PIECE_ROWS < next_batch.n ? b0 + GATHER_PIECE_ROWS : next_batch.n;
-    int p1 = b1 + GATHER_PIECE_ROWS < next_batch.n ? b1 + GATHER_PIECE_ROWS : next_batch.n;
+    int rows = next_batch.rows, n = next_batch.n;
+    int b0 = piece * rows, b1 = b0 + rows < n ? b0 + rows : n, p1 = b1 + rows < n ? b1 + rows : n;
     prefetch_rows(next_batch.x, next_batch.idx, b1, p1);
-    gather_rows(next_batch.x, next_batch.idx, b0, b1, next_batch.x_out);
+    gather_rows(next_batch.x, next_batch.idx, b0, b1, next_batch.x_out, next_batch.aug);
     gather_y_rows(next_batch.y, next_batch.idx, b0, b1, next_batch.y_out);
 }
 
-void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out) {
+void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out, const nnrt_augment *aug) {
     next_batch.x = &d->x;
     next_batch.y = &d->y;
     next_batch.idx = idx;
     next_batch.n = n;
     next_batch.x_out = x_out;
     next_batch.y_out = y_out;
-    nnrt_par_background(gather_piece, NULL, (n + GATHER_PIECE_ROWS - 1) / GATHER_PIECE_ROWS);
+    next_batch.aug = aug;
+    next_batch.rows = aug ? 1 : GATHER_PIECE_ROWS;
+    nnrt_par_background(gather_piece, NULL, (n + next_batch.rows - 1) / next_batch.rows);
 }

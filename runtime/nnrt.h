@@ -15,7 +15,7 @@
  *                       npy.c, csv.c, labels.c, prep.c)
  *   nnrt_safetensors.h  weights files (safetensors.c) and the data metadata they keep (weights.c)
  *   nnrt_log.h          JSONL metrics, progress (log.c); nnrt_profile.h: --profile (profile.c)
- *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command)
+ *   nnrt_image.h        PNG output (png.c); the filter grid (filters.c, a command); the batch grid (show_batch.c)
  *   nnrt_context.h      the model's context, parameter init, hyperparameters by name (context.c, hparams.c)
  *   nnrt_checkpoint.h   resumable checkpoints and the training state they keep (checkpoint.c)
  *   nnrt_cli.h          the command line (cli.c)
@@ -36,6 +36,7 @@
 #include "nnrt_io.h"
 #include "nnrt_rng.h"
 #include "nnrt_compute.h"
+#include "nnrt_augment.h"
 #include "nnrt_data.h"
 #include "nnrt_safetensors.h"
 #include "nnrt_log.h"

@@ -5,11 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nnrt_augment.h"
 #include "nnrt_context.h"
 #include "nnrt_model.h"
 
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
-               NNRT_CMD_FILTERS = 32 } nnrt_cmd;
+               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64 } nnrt_cmd;
 
 typedef struct {
     nnrt_cmd cmd;
@@ -38,6 +39,8 @@ typedef struct {
     int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
     double ema;                         // --ema D: the decay of the weights' moving average (on when given)
     const char *save_ema;               // --save-ema W: where the averaged weights go
+    const char *augment;                // --augment LIST: train's image augmentation, as given
+    nnrt_augment aug;                   // the list parsed (aug.on 0 without --augment)
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

@@ -19,6 +19,9 @@ int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o);
 /* filters: the first Conv2d's filters, or the first Linear layer's rows as input images, as a PNG (filters.c). */
 int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o);
+/* show-batch: the first --batch training images, augmented as epoch 1 of a run with --augment would, as a PNG
+   grid (show_batch.c). */
+int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* The datasets of a training run, loaded once for all the trials of a search. */
 typedef struct {

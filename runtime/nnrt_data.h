@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "nnrt_augment.h"
 #include "nnrt_io.h"
 #include "nnrt_model.h"
 
@@ -45,6 +46,10 @@ int nnrt_prep_set_norm(nnrt_prep *p, const char *text, const nnrt_model *m);
 /* Fills fmean/fstd from mean/std (after mean and std are set). */
 void nnrt_prep_expand(nnrt_prep *p, const nnrt_model *m);
 void nnrt_prep_free(nnrt_prep *p);
+// The two halves of nnrt_prep_row, for the batch gather's augmentation between them: the scale alone, then the
+// normalization of the scaled row in place.
+void nnrt_prep_scale_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *dst);
+void nnrt_prep_normalize_row(const nnrt_prep *p, const nnrt_array *x, float *dst);
 /* dst (dim) ← row `row` of x, preprocessed. */
 void nnrt_prep_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *dst);
 /* The largest |x·scale| of an array. */
@@ -138,11 +143,14 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, preprocessed by x->prep (NULL: uint8 scaled by 1/255). */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);
+/* The same with each row augmented by aug (training's --augment; NULL: none), as a function of its sample index. */
+void nnrt_gather_x_augmented(const nnrt_array *x, const int64_t *idx, int n, float *x_out, const nnrt_augment *aug);
 /* y_out ← rows idx[0..n) of y: int32 (n) labels or float (n, target_dim). */
 void nnrt_gather_y(const nnrt_array *y, const int64_t *idx, int n, void *y_out);
-/* Both, as background work for the worker's idle time (nnrt_par_background): the caller must call
-   nnrt_par_background_finish before it reads x_out or y_out, or gathers another batch this way. */
-void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out);
+/* Both (x augmented by aug unless NULL), as background work for the worker's idle time (nnrt_par_background): the
+   caller must call nnrt_par_background_finish before it reads x_out or y_out, or gathers another batch this way;
+   *aug must live until then. */
+void nnrt_gather_background(const nnrt_dataset *d, const int64_t *idx, int n, float *x_out, void *y_out, const nnrt_augment *aug);
 
 /* Streams a float32 .npy of shape (rows, cols) through an atomic output. */
 nnrt_atomic *nnrt_npy_begin(const char *path, int64_t rows, int64_t cols);

@@ -21,4 +21,9 @@ typedef struct {
 /* The grid of n filters (n, C, h, w) row-major; zoom = max(1, 28 / max(h, w)), cols = ceil(sqrt(n)) for C 1 or 3. */
 nnrt_filter_grid nnrt_filter_grid_make(const float *w, int n, int C, int h, int w_);
 
+/* The grid of n images (n, C, H, W) row-major, C 1 or 3, values clamped to [0, 1] and scaled to [0, 255] (not
+   normalized per tile: a brightness change must show), zoom = max(1, 64 / max(H, W)), cols = ceil(sqrt(n)), the
+   separators of the filter grid (show_batch.c). */
+nnrt_filter_grid nnrt_batch_grid_make(const float *x, int n, int C, int H, int W);
+
 #endif

@@ -144,7 +144,7 @@ void nnrt_prep_free(nnrt_prep *p) {
 // ----------------------------------------------------------------------------
 // applying it
 
-void nnrt_prep_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *restrict dst) {
+void nnrt_prep_scale_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *restrict dst) {
     size_t d = (size_t)x->dim;
     float div, mul;
     factors(p, x->dtype, &div, &mul);
@@ -158,9 +158,18 @@ void nnrt_prep_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *
         else if (mul != 1) for (size_t j = 0; j < d; j++) dst[j] = s[j] * mul;
         else memcpy(dst, s, d * sizeof(float));
     }
+}
+
+void nnrt_prep_normalize_row(const nnrt_prep *p, const nnrt_array *x, float *restrict dst) {
     if (p->norm == NNRT_NORM_NONE) return;
+    size_t d = (size_t)x->dim;
     const float *restrict mean = p->fmean, *restrict std = p->fstd;
     for (size_t j = 0; j < d; j++) dst[j] = (dst[j] - mean[j]) / std[j];
+}
+
+void nnrt_prep_row(const nnrt_prep *p, const nnrt_array *x, int64_t row, float *restrict dst) {
+    nnrt_prep_scale_row(p, x, row, dst);
+    nnrt_prep_normalize_row(p, x, dst);
 }
 
 void nnrt_prep_check_range(const nnrt_prep *p, const nnrt_array *x) {

@@ -25,6 +25,22 @@ void nnrt_rng_seed(uint64_t s[4], uint64_t seed, uint64_t stream) {
     for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
 }
 
+/* splitmix64's finalizer alone: a bijection of 64-bit words that spreads every input bit over the output. */
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A generator keyed by (seed, stream, i, j), counter-based: the key is a chain of bijections, each step xor-ing in
+   one counter, so that nearby counters (sample 7 and 8, epoch 0 and 1) give unrelated states. */
+void nnrt_rng_seed_at(uint64_t s[4], uint64_t seed, uint64_t stream, uint64_t i, uint64_t j) {
+    uint64_t x = mix64(seed + stream * 0x9E3779B97F4A7C15ull);
+    x = mix64(x ^ i) + 0x9E3779B97F4A7C15ull;
+    x = mix64(x ^ j);
+    for (int k = 0; k < 4; k++) s[k] = splitmix64(&x);
+}
+
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t nnrt_rng_next(uint64_t s[4]) {

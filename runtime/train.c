@@ -112,17 +112,22 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     *diverged = -1;
     int cur = 0;           // the batch of step s is in b->xb[cur], b->yb[cur]
     int gathered = 0;      // 1 when the previous step gathered it already
+    nnrt_augment aug = o->aug;  // --augment: a function of (seed, epoch, sample), applied as each batch is gathered
+    aug.seed = o->seed;
+    aug.epoch = ctx->epoch;
+    const nnrt_augment *augment = aug.on ? &aug : NULL;
     for (int64_t s = 0; s < steps; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         double t0 = prof ? nnrt_now() : 0;
         if (!gathered) {
-            nnrt_gather_x(&train->x, b->order + s * B, n, b->xb[cur]);
+            nnrt_gather_x_augmented(&train->x, b->order + s * B, n, b->xb[cur], augment);
             nnrt_gather_y(&train->y, b->order + s * B, n, b->yb[cur]);
         }
         // the next batch, gathered by the worker while it waits during this step (the rest after it)
         int64_t after = s + 1 < steps ? N - (s + 1) * B : 0;  // samples left after this batch
         gathered = after > 0;
-        if (gathered) nnrt_gather_background(train, b->order + (s + 1) * B, (int)(after < B ? after : B), b->xb[1 - cur], b->yb[1 - cur]);
+        if (gathered) nnrt_gather_background(train, b->order + (s + 1) * B, (int)(after < B ? after : B), b->xb[1 - cur], b->yb[1 - cur],
+                                             augment);
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;

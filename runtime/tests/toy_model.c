@@ -4,7 +4,8 @@
  * momentum and weight decay. Build variants:
  *   -DTOY_DENSE       linear regression with MSE (DENSE targets, target_dim = C)
  *   -DTOY_WRONG_GRAD  loss_grad_f64 returns a bias gradient 10% too large (gradcheck must fail)
- *   -DTOY_MNIST       D = 784, C = 10, max_batch 256 (for the MNIST directory layout)
+ *   -DTOY_MNIST       D = 784 read as (1, 28, 28) images, C = 10, max_batch 256 (for the MNIST directory layout
+ *                     and --augment)
  *   -DTOY_DROPOUT     drops a quarter of the logits' gradient elements with masks from ctx->rng (so that
  *                     resuming a checkpoint must restore the generator, as for nncc's Dropout)
  * A non-trainable buffer "seen" (1,) counts the samples trained on, like BatchNorm's counters; with
@@ -194,6 +195,10 @@ static const nnrt_model MODEL = {
     .default_batch = DEF_B,
     .default_epochs = 2,
     .default_seed = 42,
+#ifdef TOY_MNIST
+    .input_rank = 3,
+    .input_shape = {1, 28, 28},
+#endif
     .train_step = toy_train_step,
     .eval_batch = toy_eval_batch,
     .predict = toy_predict,

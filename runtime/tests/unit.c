@@ -112,6 +112,8 @@ int main(int argc, char **argv) {
     test_csv();
     test_user_data();
     test_gather();
+    test_augment();
+    test_batch_grid();
     test_safetensors();
     test_safetensors_general();
     test_atomic();

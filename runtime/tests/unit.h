@@ -46,6 +46,8 @@ void test_blas_core(void);
 void test_parallel(void);
 void test_chunks(void);
 void test_gemm(void);          // unit_gemm.c
+void test_augment(void);       // unit_augment.c
+void test_batch_grid(void);
 void test_png(void);           // unit_image.c
 
 #endif

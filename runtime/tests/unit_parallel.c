@@ -165,7 +165,7 @@ void test_parallel(void) {
     for (int n = 1; n <= B; n += 64) {
         memset(three, 0, sizeof three);
         memset(y_three, 0, sizeof y_three);
-        nnrt_gather_background(&d, order, n, three, y_three);
+        nnrt_gather_background(&d, order, n, three, y_three, NULL);
         double t = nnrt_now();
         while (nnrt_now() - t < 5e-6) {}
         nnrt_par_background_finish();
