@@ -70,7 +70,7 @@ check show-batch-reproducible 'cmp -s sb1.png sb2.png'
 check show-batch-augments '! cmp -s sb1.png sb3.png'
 expect show-batch-no-output 2 "show-batch: needs --output F.png" $MNIST show-batch --data $D/mnist $A
 expect show-batch-not-png 2 "--output sb.jpg: expected a .png file name" $MNIST show-batch --data $D/mnist -o sb.jpg
-expect show-batch-no-data 2 "show-batch: needs --data DIR or --train-x F --train-y F" $MNIST show-batch -o sb.png
+expect show-batch-no-data 2 "show-batch: needs --data DIR, --train-x F --train-y F, or --train-x F.csv --label-column C" $MNIST show-batch -o sb.png
 expect show-batch-flat 2 "show-batch: model 'toy' does not take 1- or 3-channel images" $TOY show-batch --train-x $D/x.npy --train-y $D/y.npy -o sb.png
 expect show-batch-bad-augment 2 "--augment: cutout:S expects" $MNIST show-batch --data $D/mnist --augment cutout:0 -o sb.png
 
