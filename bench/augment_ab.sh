@@ -10,7 +10,7 @@ T=$1 PAIRS=${2:-4} AUG=${3:-crop:4,flip,cutout:8,jitter:0.2} DATA=${4:-/usr/shar
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 epoch_s() {  # the epoch's training seconds from the JSONL epoch line
-    "$T" train --data "$DATA" --epochs 1 --quiet --log "$W/log.jsonl" "$@" >/dev/null
+    "$T" train --data "$DATA" --epochs 1 --val-split 0 --quiet --log "$W/log.jsonl" "$@" >/dev/null
     sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$W/log.jsonl" | tail -1
     rm -f "$W/log.jsonl"
 }

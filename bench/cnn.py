@@ -56,7 +56,7 @@ def nncc_epochs(trainer, data, epochs, work):
     log_path = os.path.join(work, "cnn.jsonl")
     if os.path.exists(log_path):
         os.remove(log_path)
-    run([trainer, "train", "--data", data, "--epochs", str(epochs), "--quiet", "--log", log_path, "--log-every", "1000000"])
+    run([trainer, "train", "--data", data, "--epochs", str(epochs), "--val-split", "0", "--report-test", "--quiet", "--log", log_path, "--log-every", "1000000"])
     rows = [json.loads(l) for l in open(log_path) if '"train_loss"' in l]
     secs = [r["seconds"] for r in rows]
     log(f"nncc: {', '.join(f'{s:.2f}' for s in secs)} s/epoch (load {loadavg()}), test_acc {rows[-1].get('test_acc')}")
@@ -84,7 +84,7 @@ def sgemm_peak(work):
 
 def profile(trainer, data, work):
     path = os.path.join(work, "profile.jsonl")
-    run([trainer, "train", "--data", data, "--epochs", "1", "--quiet", "--profile", "--log", path, "--log-every", "1000000"])
+    run([trainer, "train", "--data", data, "--epochs", "1", "--val-split", "0", "--quiet", "--profile", "--log", path, "--log-every", "1000000"])
     p = [json.loads(l)["profile"] for l in open(path) if '"profile"' in l][-1]
     step = p["step_s"] / p["steps"] * 1e3
     parts = {k: p.get(f"{k}_s", 0) / p["steps"] * 1e3 for k in ("conv", "conv_backward", "pool", "gemm", "elementwise", "rowwise", "optimizer")}

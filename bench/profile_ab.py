@@ -31,7 +31,7 @@ def die(msg):
 
 def profile(exe, data, epochs, extra):
     """{name: ms per step} from one `--profile` run: "step", "epoch", "gather" and each kernel's line."""
-    r = subprocess.run([exe, "train", "--data", data, "--epochs", str(epochs), "--quiet", "--profile", *extra],
+    r = subprocess.run([exe, "train", "--data", data, "--epochs", str(epochs), "--val-split", "0", "--quiet", "--profile", *extra],
                        capture_output=True, text=True)
     if r.returncode != 0:
         die(f"{exe} exited {r.returncode}: {r.stderr.strip().splitlines()[-1:] or ''}")

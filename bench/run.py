@@ -172,7 +172,7 @@ def steady(per_epoch):
 
 def trainer_epochs(trainer, data, epochs, work):
     jsonl = os.path.join(work, "epochs.jsonl")
-    _, _, out, _ = run_child([trainer, "train", "--data", data, "--epochs", str(epochs), "--quiet", "--verbose",
+    _, _, out, _ = run_child([trainer, "train", "--data", data, "--epochs", str(epochs), "--val-split", "0", "--report-test", "--quiet", "--verbose",
                               "--log", jsonl, "--log-every", "1000000"])
     rows = [r for r in read_jsonl(jsonl) if "train_loss" in r]
     secs = [r["seconds"] for r in rows]
@@ -241,7 +241,7 @@ def pingpong(work):
 
 def profile_run(trainer, data, epochs, work):
     jsonl = os.path.join(work, "profile.jsonl")
-    _, _, out, _ = run_child([trainer, "train", "--data", data, "--epochs", str(epochs), "--quiet", "--profile",
+    _, _, out, _ = run_child([trainer, "train", "--data", data, "--epochs", str(epochs), "--val-split", "0", "--report-test", "--quiet", "--profile",
                               "--log", jsonl, "--log-every", "1000000"])
     lines = out.splitlines()
     start = next((i for i, l in enumerate(lines) if l.startswith("profile: ")), len(lines))
@@ -451,7 +451,7 @@ def main():
         res["nncc"] = nncc
         res["compile"], trainer = compile_times(nncc, work, args.cold_runs, args.warm_runs)
         res["trainer"] = trainer_epochs(trainer, args.data, args.epochs, work)
-        res["process"] = whole_process([trainer, "train", "--data", args.data, "--epochs", "1", "--quiet"],
+        res["process"] = whole_process([trainer, "train", "--data", args.data, "--epochs", "1", "--val-split", "0", "--report-test", "--quiet"],
                                        args.process_runs)
         log(f"nncc whole process: {res['process']['wall_s']:.2f} s, {res['process']['rss_mb']:.0f} MB")
         res["gemm_floor"] = gemm_floor(work, res["trainer"]["core"], res["trainer"]["threads"], args.gemm_epochs, 128)

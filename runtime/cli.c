@@ -87,10 +87,11 @@ static const flag flags[] = {
     FLAG("seed", F_U64, TS | GC | SB, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
     FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
-    FLAG_BELOW("val-split", F_POSFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 < F < 1 of the training set; report val_loss/val_acc per epoch",
-               1, "a fraction between 0 and 1"),
+    FLAG_BELOW("val-split", F_NNFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 <= F < 1 of the training set and report val_loss/val_acc per epoch (default 0.1 without --val-x; 0: none)",
+               1, "a fraction in [0, 1)"),
     FLAG("val-x", F_STR, TS, val_x, "F", "validation inputs (instead of --val-split)"),
     FLAG("val-y", F_STR, TS, val_y, "F", "validation labels or targets"),
+    FLAG("report-test", F_BOOL, TR, report_test, NULL, "evaluate the test split of --data each epoch too (--test-x/--test-y given to train are always reported)"),
     FLAG("checkpoint", F_STR, TR, checkpoint, "C", "write a resumable checkpoint here (weights, optimizer state, step, RNG, data order) at epoch ends"),
     FLAG("checkpoint-every", F_POSINT, TR, checkpoint_every, "K", "write the checkpoint every K epochs (and after the last)"),
     FLAG("resume", F_STR, TR, resume, "C", "continue from a checkpoint, bit-identical to a run that never stopped (--epochs counts from the start)"),
@@ -105,6 +106,10 @@ static const flag flags[] = {
     FLAG("plateau-min-lr", F_NNFLOAT, TS, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
     FLAG("trials", F_POSINT, SE, trials, "N", "trials of a random search (a search over lists only is the whole grid)"),
     FLAG("search-on", F_STR, SE, search_on, "M", "the validation metric that ranks the trials: val_loss (default) or val_acc"),
+    FLAG("folds", F_POSINT, SE, folds, "K", "score each setting by K-fold cross-validation (mean ± std over the folds) instead of a validation split; --save then trains the best on all the data"),
+    FLAG("jobs", F_POSINT, SE, jobs, "N", "run up to N trials at once, one single-threaded process each (default 1)"),
+    FLAG("prune", F_STR, SE, prune, "halving", "stop weak trials early by successive halving: all trials get a few epochs, the best 1/--prune-factor get more, up to --epochs"),
+    FLAG("prune-factor", F_POSINT, SE, prune_factor, "F", "the factor of --prune halving: keep the best 1/F of each rung, which trains F times longer (default 3)"),
     FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
                1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
@@ -121,14 +126,14 @@ static const flag flags[] = {
     FLAG("json", F_BOOL, EV, json, NULL, "print the results as JSON, one object per line, at full precision (%.17g)"),
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
-_Static_assert(N_FLAGS <= 64, "nnrt_options.given has one bit per flag");
+_Static_assert((int)N_FLAGS <= (int)NNRT_MAX_FLAGS, "nnrt_options.given has one byte per flag");
 
 static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; } commands[] = {
     {"train", NNRT_CMD_TRAIN, "(--data DIR | --train-x F --train-y F [--test-x F --test-y F] | --train-x F.csv --label-column C) [flags]", "train the model, optionally saving its weights and a metrics log"},
     {"eval", NNRT_CMD_EVAL, "--weights W (--data DIR | --test-x F --test-y F | --test-x F.csv --label-column C) [flags]", "loss (and accuracy) of saved weights on a test set"},
     {"predict", NNRT_CMD_PREDICT, "--weights W --input X --output Y.npy|Y.csv [--labels] [flags]", "model outputs (or predicted classes) for the samples of a file"},
     {"gradcheck", NNRT_CMD_GRADCHECK, "[--weights W] [--data DIR | --train-x F --train-y F] [flags]", "compare the analytic gradient with central differences (float64)"},
-    {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) (--val-split F | --val-x F --val-y F) --HPARAM SPEC… [flags]",
+    {"search", NNRT_CMD_SEARCH, "(--data DIR | --train-x F --train-y F) [--val-split F | --val-x F --val-y F | --folds K] --HPARAM SPEC… [flags]",
      "train once per hyperparameter setting and keep the best by a validation metric (random or grid search)"},
     {"filters", NNRT_CMD_FILTERS, "--weights W --output F.png [flags]", "draw the first Conv2d's filters (or the first Linear layer's rows) as a PNG grid"},
     {"show-batch", NNRT_CMD_SHOW_BATCH, "(--data DIR | --train-x F --train-y F) [--augment LIST] --output F.png [flags]",
@@ -214,7 +219,10 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
                "stream of --seed. Every trial trains from the same init, data order and dropout masks (--seed),\n"
                "with the train flags given (--epochs, --early-stop, ...), and is ranked by --search-on on the\n"
                "validation set (with --early-stop, at its best epoch). A trial whose loss stops being finite is\n"
-               "out. --save writes the best trial's weights; --log writes one JSON line per trial and the best.\n");
+               "out. --save writes the best trial's weights; --log writes one JSON line per trial and the best.\n"
+               "--folds K scores each setting by K-fold cross-validation (mean ± std; --save then trains the best\n"
+               "setting on all the data), --jobs N runs N trials at once in processes of their own, and --prune\n"
+               "halving trains every trial a few epochs and only the best 1/--prune-factor longer, up to --epochs.\n");
     }
     if (commands[c].cmd == NNRT_CMD_TRAIN)
         printf("\n--profile adds a line per epoch and a table after training: milliseconds per step and share of\n"
@@ -331,9 +339,9 @@ static void parse_flag(const nnrt_model *m, int argc, char **argv, int *i, nnrt_
     for (int k = 0; k < N_FLAGS && !f; k++) if ((flags[k].cmds & o->cmd) && strcmp(flags[k].name, name) == 0) f = &flags[k];
     int hp = f || !(o->cmd & TS) ? -1 : nnrt_find_hparam(m, name);
     if (!f && hp < 0) unknown_flag(m, o, name);
-    if (f ? o->given >> (f - flags) & 1 : o->hp_given[hp])
+    if (f ? o->given[f - flags] : o->hp_given[hp])
         nnrt_usage_die("--%s is given twice (give each flag once)", name);
-    if (f) o->given |= 1ull << (f - flags);
+    if (f) o->given[f - flags] = 1;
     else o->hp_given[hp] = 1;
     if (f && f->kind == F_BOOL) {
         if (value) nnrt_usage_die("--%s takes no value, got '%s'", name, value);
@@ -377,6 +385,28 @@ static void check_csv_options(nnrt_options *o) {
     else nnrt_usage_die("--delimiter: expected one character (not a quote or a newline) or tab, got '%s'", d);
 }
 
+/* search's --folds, --jobs and --prune. */
+static void check_search_options(nnrt_options *o) {
+    if (o->folds == 1) nnrt_usage_die("--folds: expected at least 2 folds (one fold would leave nothing to train on), got 1");
+    if (o->folds > NNRT_MAX_SEARCH_FOLDS) nnrt_usage_die("--folds: expected at most %d folds, got %lld", NNRT_MAX_SEARCH_FOLDS, (long long)o->folds);
+    if (o->folds && (o->val_x || nnrt_flag_given(o, "val-split")))
+        nnrt_usage_die("--folds: the folds are the validation sets; not with --%s", o->val_x ? "val-x" : "val-split");
+    if (o->folds && (o->early_stop || nnrt_flag_given(o, "reduce-lr-on-plateau")))
+        nnrt_usage_die("--folds: not with --%s (each fold has its own validation set, and the final model trained on "
+                       "all the data has none)", o->early_stop ? "early-stop" : "reduce-lr-on-plateau");
+    if (o->jobs > 256) nnrt_usage_die("--jobs: expected at most 256 processes, got %lld", (long long)o->jobs);
+    if (!o->jobs) o->jobs = 1;
+    if (o->jobs > 1 && nnrt_flag_given(o, "threads") && o->threads > 1)
+        nnrt_usage_die("--jobs %lld: each trial runs in a process of its own on one thread; not with --threads %lld",
+                       (long long)o->jobs, (long long)o->threads);
+    if (o->jobs > 1) o->threads = 1;
+    if (nnrt_flag_given(o, "prune-factor") && !o->prune) nnrt_usage_die("--prune-factor: needs --prune halving");
+    if (o->prune && strcmp(o->prune, "halving") != 0) nnrt_usage_die("--prune: expected halving, got '%s'", o->prune);
+    if (nnrt_flag_given(o, "prune-factor") && o->prune_factor < 2)
+        nnrt_usage_die("--prune-factor: expected an integer of at least 2, got %lld", (long long)o->prune_factor);
+    if (!o->prune_factor) o->prune_factor = 3;
+}
+
 /* The combinations of flags each command needs. */
 static void check_options(const nnrt_model *m, nnrt_options *o) {
     const char *c = cmd_name(o->cmd);
@@ -392,9 +422,10 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
                        c, o->prog, c);
     if (o->labels && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("predict --labels: model '%s' is not a classifier (its outputs are values, not classes)", m->name);
-    if (o->cmd == NNRT_CMD_SEARCH && !o->val_x && !(o->val_split > 0))
-        nnrt_usage_die("search: needs a validation set (--val-split F, or --val-x and --val-y) to rank the trials: "
-                       "ranking them on the test set would tune to it");
+    check_search_options(o);
+    if (o->cmd == NNRT_CMD_SEARCH && !o->folds && !o->val_x && nnrt_flag_given(o, "val-split") && !(o->val_split > 0))
+        nnrt_usage_die("search: needs a validation set (--val-split F with F > 0, or --val-x and --val-y) to rank the "
+                       "trials: ranking them on the test set would tune to it");
     if (!o->search_on) o->search_on = "val_loss";
     if (strcmp(o->search_on, "val_loss") != 0 && strcmp(o->search_on, "val_acc") != 0)
         nnrt_usage_die("--search-on: expected val_loss or val_acc, got '%s'", o->search_on);
@@ -416,7 +447,14 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
         nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
 
-    if (o->val_x && o->val_split > 0) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
+    if (o->val_x && nnrt_flag_given(o, "val-split")) nnrt_usage_die("train: give either --val-split or --val-x/--val-y, not both");
+    if ((o->cmd & TS) && !o->val_x && !o->folds && !nnrt_flag_given(o, "val-split")) {
+        o->val_split = NNRT_VAL_SPLIT_DEFAULT;
+        o->val_split_default = 1;
+    }
+    if (o->report_test && !o->data)
+        nnrt_usage_die("--report-test: reports the test split of --data DIR; test files given with --test-x/--test-y are "
+                       "reported without it");
     if (o->resume && o->init) nnrt_usage_die("train: --resume continues a checkpoint; --init starts from weights: give one");
     if (o->steps && nnrt_flag_given(o, "epochs")) nnrt_usage_die("--steps: give --epochs or --steps, not both");
     if (o->steps && (o->checkpoint || o->resume))
@@ -446,7 +484,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
 }
 
 int nnrt_flag_given(const nnrt_options *o, const char *name) {
-    for (int k = 0; k < N_FLAGS; k++) if (strcmp(flags[k].name, name) == 0) return (int)(o->given >> k & 1);
+    for (int k = 0; k < N_FLAGS; k++) if (strcmp(flags[k].name, name) == 0) return o->given[k];
     return 0;
 }
 

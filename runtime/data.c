@@ -281,6 +281,13 @@ static nnrt_array take_rows(const nnrt_array *a, const unsigned char *keep, int 
     return (nnrt_array){.path = path, .dtype = a->dtype, .n = count, .dim = a->dim, .data = out};
 }
 
+void nnrt_dataset_split(const nnrt_dataset *d, const unsigned char *is_val, int64_t n_val, nnrt_dataset *train,
+                        nnrt_dataset *val) {
+    int64_t n = d->x.n;
+    *train = (nnrt_dataset){take_rows(&d->x, is_val, 0, n - n_val, " (training part)"), take_rows(&d->y, is_val, 0, n - n_val, " (training part)")};
+    *val = (nnrt_dataset){take_rows(&d->x, is_val, 1, n_val, " (validation part)"), take_rows(&d->y, is_val, 1, n_val, " (validation part)")};
+}
+
 void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt_dataset *val) {
     int64_t n = d->x.n, n_val = (int64_t)llround(fraction * (double)n);
     if (n_val < 1 || n_val >= n)
@@ -293,8 +300,8 @@ void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt
     nnrt_rng_seed(rng, seed, NNRT_STREAM_VAL);
     nnrt_rng_shuffle(rng, perm, n);
     for (int64_t i = 0; i < n_val; i++) is_val[perm[i]] = 1;
-    nnrt_dataset train = {take_rows(&d->x, is_val, 0, n - n_val, " (training part)"), take_rows(&d->y, is_val, 0, n - n_val, " (training part)")};
-    *val = (nnrt_dataset){take_rows(&d->x, is_val, 1, n_val, " (validation part)"), take_rows(&d->y, is_val, 1, n_val, " (validation part)")};
+    nnrt_dataset train;
+    nnrt_dataset_split(d, is_val, n_val, &train, val);
     nnrt_dataset_free(d);
     *d = train;
     free(perm);

@@ -12,6 +12,9 @@
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
                NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64 } nnrt_cmd;
 
+/* The most flags cli.c's table may hold (a static assertion there checks). */
+enum { NNRT_MAX_FLAGS = 128, NNRT_MAX_SEARCH_FOLDS = 100 };
+
 typedef struct {
     nnrt_cmd cmd;
     const char *prog;                   // basename of argv[0], for messages
@@ -25,7 +28,9 @@ typedef struct {
     const char *scale, *normalize;      // train --scale (auto) and --normalize (none): the input preprocessing
     int64_t steps;                      // train --steps N: a budget of N steps in all instead of --epochs (0: off)
     int64_t checkpoint_every;
-    double val_split;
+    double val_split;                   // train --val-split F (0: none); NNRT_VAL_SPLIT_DEFAULT when neither it nor --val-x is given
+    int val_split_default;              // 1 when val_split is that default, not the user's
+    int report_test;                    // train --report-test: evaluate the test split of --data each epoch too
     int64_t early_stop;                 // train --early-stop K: patience in epochs (0: off)
     const char *early_stop_on;          // --early-stop-on: "val_loss" (default) or "val_acc"
     double early_stop_delta;            // --early-stop-delta: the least change that counts as better (default 0)
@@ -35,6 +40,10 @@ typedef struct {
     int64_t plateau_cooldown;           // default 0
     int64_t trials;                     // search --trials N (random search)
     const char *search_on;              // search --search-on: "val_loss" (default) or "val_acc"
+    int64_t folds;                      // search --folds K: k-fold cross-validation (0: off)
+    int64_t jobs;                       // search --jobs N: trials side by side in N processes (1: in this one)
+    const char *prune;                  // search --prune halving (NULL: off)
+    int64_t prune_factor;               // --prune-factor (3)
     const char **hp_spec;               // (n_hparams) search: each hyperparameter flag's text (NULL: not given)
     int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
     double ema;                         // --ema D: the decay of the weights' moving average (on when given)
@@ -48,9 +57,13 @@ typedef struct {
     int json;  // eval --json: one JSON object per line, numbers at full precision
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
-    uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line
+    unsigned char given[NNRT_MAX_FLAGS];  // 1 where the k-th flag of cli.c's table was on the command line
     unsigned char *hp_given;            // (n_hparams) 1 where the command line set the hyperparameter
 } nnrt_options;
+
+/* The validation fraction train holds out when given neither --val-split nor --val-x (as Keras users pass
+   validation_split=0.1); a training set too small to leave a sample on each side gets none. */
+#define NNRT_VAL_SPLIT_DEFAULT 0.1
 
 /* Parses argv into o (printing help and exiting 0 for --help, dying with exit 2 on mistakes). */
 void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o);

@@ -140,6 +140,9 @@ void nnrt_dataset_free(nnrt_dataset *d);
 /* Moves round(fraction·N) samples of d, chosen by the NNRT_STREAM_VAL stream of seed, into *val; both keep the
    file's order. Dies unless both parts get at least one sample. */
 void nnrt_split_validation(nnrt_dataset *d, double fraction, uint64_t seed, nnrt_dataset *val);
+/* The rows of d with is_val[i] == 0 into *train and the n_val others into *val, in order, as new arrays. */
+void nnrt_dataset_split(const nnrt_dataset *d, const unsigned char *is_val, int64_t n_val, nnrt_dataset *train,
+                        nnrt_dataset *val);
 
 /* x_out (n, input_dim) ← rows idx[0..n) of x, preprocessed by x->prep (NULL: uint8 scaled by 1/255). */
 void nnrt_gather_x(const nnrt_array *x, const int64_t *idx, int n, float *x_out);

@@ -20,6 +20,7 @@
 #include "nnrt_model.h"
 #include "nnrt_rng.h"
 #include "nnrt_safetensors.h"
+#include "nnrt_search.h"
 
 typedef enum { SPEC_LIST, SPEC_UNIFORM, SPEC_LOGUNIFORM } spec_kind;
 
@@ -119,13 +120,130 @@ static void json_setting(FILE *f, const nnrt_model *m, const unsigned char *give
     fputc('}', f);
 }
 
-static void json_metrics(FILE *f, nnrt_split_metrics v) {
-    fputs(",\"val_loss\":", f);
-    nnrt_json_number(f, v.loss);
-    if (v.acc >= 0) {
-        fputs(",\"val_acc\":", f);
-        nnrt_json_number(f, v.acc);
+static int by_trial(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --save: the best trial's weights; with --folds, which leave no single model, the best setting trained again on
+   the whole training set for --epochs (scikit-learn's refit=True). */
+static void save_best(nnrt_ctx *ctx, const nnrt_search_plan *plan, const double *hp, const float *w, int64_t t) {
+    const nnrt_options *o = plan->o;
+    const nnrt_model *m = ctx->model;
+    if (w) {
+        nnrt_save_weights(o->save, m, w, &plan->data->info);
+        if (!o->quiet) printf("saved %s (trial %lld's weights)\n", o->save, (long long)t + 1);
+        return;
     }
+    float *all = nnrt_aligned_calloc(m->params_numel * sizeof(float));
+    nnrt_search_plan whole = *plan;
+    whole.folds = 0;
+    nnrt_search_result r;
+    nnrt_search_run_setting(ctx, &whole, hp, o->epochs, &r, all);
+    if (r.diverged) nnrt_die("search: trial %lld's setting diverged when trained on the whole training set; nothing was "
+                             "written to %s", (long long)t + 1, o->save);
+    nnrt_save_weights(o->save, m, all, &plan->data->info);
+    if (!o->quiet) printf("saved %s (trial %lld's setting trained on all %lld training samples for %lld epochs)\n", o->save,
+                          (long long)t + 1, (long long)plan->data->train.x.n, (long long)o->epochs);
+    free(all);
+}
+
+static void json_metrics(FILE *f, const nnrt_search_result *r) {
+    fputs(",\"val_loss\":", f);
+    nnrt_json_number(f, r->val.loss);
+    if (r->val.acc >= 0) {
+        fputs(",\"val_acc\":", f);
+        nnrt_json_number(f, r->val.acc);
+    }
+    if (!r->folds) return;
+    fputs(",\"val_loss_std\":", f);
+    nnrt_json_number(f, r->loss_std);
+    if (r->val.acc >= 0) {
+        fputs(",\"val_acc_std\":", f);
+        nnrt_json_number(f, r->acc_std);
+    }
+    fputs(",\"folds\":[", f);
+    for (int k = 0; k < r->folds; k++) {
+        fputs(k ? ",{\"val_loss\":" : "{\"val_loss\":", f);
+        nnrt_json_number(f, r->fold_loss[k]);
+        if (r->val.acc >= 0) {
+            fputs(",\"val_acc\":", f);
+            nnrt_json_number(f, r->fold_acc[k]);
+        }
+        fputc('}', f);
+    }
+    fputc(']', f);
+}
+
+static void print_metrics(const nnrt_search_result *r) {
+    printf("  val_loss %.4f", r->val.loss);
+    if (r->folds) printf(" ± %.4f", r->loss_std);
+    if (r->val.acc >= 0) printf("  val_acc %.4f", r->val.acc);
+    if (r->folds && r->val.acc >= 0) printf(" ± %.4f", r->acc_std);
+}
+
+/* What the report of each finished setting needs: the rung's settings in order, and where they go. */
+typedef struct {
+    const nnrt_model *m;
+    const unsigned char *given;
+    FILE *log;
+    int rung, rungs;                    // 1-based; rungs 1: no pruning
+    int64_t trials;
+    const int64_t *ids;                 // (n) the trial number (0-based) of each setting of the rung
+    double *const *hps;                 // (n)
+    const nnrt_search_result *results;  // (n)
+} rung_report;
+
+/* One console line and one JSON line for setting k of the rung. */
+static void report_setting(int64_t k, void *arg) {
+    const rung_report *rr = arg;
+    const nnrt_search_result *r = &rr->results[k];
+    int64_t t = rr->ids[k];
+    printf("trial %lld/%lld", (long long)t + 1, (long long)rr->trials);
+    print_setting(stdout, rr->m, rr->given, rr->hps[k]);
+    if (r->diverged) printf("  diverged (the loss stopped being finite)");
+    else {
+        print_metrics(r);
+        printf("  (%lld epoch%s%s)", (long long)r->epochs, r->epochs == 1 ? "" : "s", r->folds ? " per fold" : "");
+    }
+    printf("  %.2fs\n", r->seconds);
+    fflush(stdout);
+    if (!rr->log) return;
+    fprintf(rr->log, "{\"trial\":%lld,", (long long)t + 1);
+    if (rr->rungs > 1) fprintf(rr->log, "\"rung\":%d,", rr->rung);
+    json_setting(rr->log, rr->m, rr->given, rr->hps[k]);
+    if (r->diverged) fputs(",\"diverged\":true", rr->log);
+    else {
+        json_metrics(rr->log, r);
+        fprintf(rr->log, ",\"epochs\":%lld", (long long)r->epochs);
+    }
+    fputs(",\"seconds\":", rr->log);
+    nnrt_json_number(rr->log, r->seconds);
+    fputs("}\n", rr->log);
+    fflush(rr->log);
+}
+
+/* The ranking key of a result: lower is better; a diverged or non-finite one last. */
+static double rank_key(const nnrt_search_result *r, int acc) {
+    double x = acc ? -r->val.acc : r->val.loss;
+    return r->diverged || !isfinite(x) ? INFINITY : x;
+}
+
+typedef struct { double key; int64_t k; } ranked;
+
+static int by_key(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->k < y->k ? -1 : x->k > y->k;  // ties: the earlier trial first
+}
+
+/* Successive halving's budgets (Jamieson and Talwalkar 2016): the last rung trains --epochs E, each rung before it
+   E / factor^i epochs (integer division), down to the smallest that is still at least one epoch. */
+static int halving_budgets(int64_t epochs, int64_t factor, int64_t *budgets, int cap) {
+    int n = 0;
+    for (int64_t b = epochs; b >= 1 && n < cap; b /= factor) budgets[n++] = b;
+    for (int i = 0; i < n / 2; i++) { int64_t t = budgets[i]; budgets[i] = budgets[n - 1 - i]; budgets[n - 1 - i] = t; }
+    return n;
 }
 
 int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
@@ -155,6 +273,11 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
                        "uniform: or loguniform: spec for a random search", (long long)grid);
     if (!random && grid > MAX_TRIALS) nnrt_usage_die("search: the grid has more than %d settings", MAX_TRIALS);
     int64_t trials = random ? o->trials : grid;
+    int64_t budgets[64] = {o->epochs};
+    int rungs = o->prune ? halving_budgets(o->epochs, o->prune_factor, budgets, 64) : 1;
+    if (o->prune && rungs < 2)
+        nnrt_usage_die("--prune halving: --epochs %lld leaves one rung; successive halving needs --epochs of at least "
+                       "--prune-factor (%lld)", (long long)o->epochs, (long long)o->prune_factor);
     int acc = strcmp(o->search_on, "val_acc") == 0;
     if (o->save) nnrt_atomic_abort(nnrt_atomic_open(o->save));  // fail now, not after the last trial
     FILE *log = NULL;
@@ -162,91 +285,92 @@ int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o) {
         log = fopen(o->log, "w");
         if (!log) nnrt_die("%s: cannot write the search log: %s", o->log, strerror(errno));
     }
-    printf("search: %s of %lld trials, %lld epochs each, ranked by %s\n", random ? "random search" : "grid",
+    printf("search: %s of %lld trials, %lld epochs each, ranked by %s", random ? "random search" : "grid",
            (long long)trials, (long long)o->epochs, o->search_on);
+    if (o->folds) printf(" (mean of %lld-fold cross-validation)", (long long)o->folds);
+    if (rungs > 1) {
+        printf("; successive halving over %d rungs of", rungs);
+        for (int i = 0; i < rungs; i++) printf("%s%lld", i ? ", " : " ", (long long)budgets[i]);
+        printf(" epochs, keeping the best 1/%lld at each", (long long)o->prune_factor);
+    }
+    if (o->jobs > 1) printf("; %lld processes", (long long)o->jobs);
+    printf("\n");
     nnrt_train_data data;  // loaded once: every trial trains on the same sets
     nnrt_train_data_load(o, m, &data, NULL);
+    nnrt_search_plan plan = {.o = o, .data = &data, .folds = (int)o->folds};
+    unsigned char *fold_of = NULL;
+    if (o->folds) {
+        if (o->folds > data.train.x.n)
+            nnrt_usage_die("--folds %lld: the training set has only %lld samples", (long long)o->folds, (long long)data.train.x.n);
+        fold_of = nnrt_malloc((size_t)data.train.x.n);
+        nnrt_search_assign_folds(data.train.x.n, (int)o->folds, o->seed, fold_of);
+        plan.fold_of = fold_of;
+    }
     uint64_t rng[4];
     nnrt_rng_seed(rng, o->seed, NNRT_STREAM_SEARCH);
-    double *hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double)), *best_hp = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
-    float *weights = nnrt_aligned_calloc(m->params_numel * sizeof(float)), *best_w = nnrt_aligned_calloc(m->params_numel * sizeof(float));
-    int64_t best = -1;
-    nnrt_split_metrics best_val = {0, NAN, -1};
+    double **hps = nnrt_calloc((size_t)trials, sizeof *hps);  // (trials) every setting, drawn in trial order
     for (int64_t t = 0; t < trials; t++) {
-        memcpy(hp, o->hp, (size_t)m->n_hparams * sizeof(double));
-        trial_values(m, specs, given, random, t, rng, hp);
-        // a fresh start: the run initialises the parameters (--seed, or --init); optimizer state, step and rng here
-        memcpy(ctx->hp, hp, (size_t)m->n_hparams * sizeof(double));
-        memset(ctx->state, 0, m->state_numel * sizeof(float));
-        ctx->step = 0;
-        ctx->epoch = 0;
-        nnrt_rng_seed(ctx->rng, o->seed, NNRT_STREAM_MODEL);
-        if (ctx->lr_hparam >= 0) ctx->lr = hp[ctx->lr_hparam];
-        nnrt_options run = *o;
-        run.cmd = NNRT_CMD_TRAIN;
-        run.trial = t + 1;
-        run.quiet = 1;
-        run.save = NULL;
-        run.log = NULL;
-        nnrt_train_result r = {.data = &data, .weights = weights};
-        double t0 = nnrt_now();
-        nnrt_train_run(ctx, &run, &r);
-        double seconds = nnrt_now() - t0;
-        printf("trial %lld/%lld", (long long)t + 1, (long long)trials);
-        print_setting(stdout, m, given, hp);
-        double x = acc ? r.val.acc : r.val.loss;
-        if (r.diverged) printf("  diverged (the loss stopped being finite)");
-        else {
-            printf("  val_loss %.4f", r.val.loss);
-            if (r.val.acc >= 0) printf("  val_acc %.4f", r.val.acc);
-            printf("  (%lld epoch%s)", (long long)r.epochs, r.epochs == 1 ? "" : "s");
+        hps[t] = nnrt_calloc((size_t)m->n_hparams + 1, sizeof(double));
+        memcpy(hps[t], o->hp, (size_t)m->n_hparams * sizeof(double));
+        trial_values(m, specs, given, random, t, rng, hps[t]);
+    }
+    int64_t n = trials, *ids = nnrt_calloc((size_t)trials, sizeof *ids);
+    for (int64_t t = 0; t < trials; t++) ids[t] = t;
+    double **rung_hps = nnrt_calloc((size_t)trials, sizeof *rung_hps);
+    nnrt_search_result *results = nnrt_calloc((size_t)trials, sizeof *results);
+    ranked *order = nnrt_calloc((size_t)trials, sizeof *order);
+    int keep_weights = o->save && !o->folds;  // the best trial's weights are what --save writes
+    float **weights = NULL;
+    for (int r = 0; r < rungs; r++) {
+        int last = r == rungs - 1;
+        if (r > 0) printf("rung %d/%d: the best %lld, %lld epochs each\n", r + 1, rungs, (long long)n, (long long)budgets[r]);
+        else if (rungs > 1) printf("rung 1/%d: %lld trials, %lld epoch%s each\n", rungs, (long long)n, (long long)budgets[0],
+                                   budgets[0] == 1 ? "" : "s");
+        for (int64_t k = 0; k < n; k++) rung_hps[k] = hps[ids[k]];
+        if (last && keep_weights) {
+            weights = nnrt_calloc((size_t)n, sizeof *weights);
+            for (int64_t k = 0; k < n; k++) weights[k] = nnrt_aligned_calloc(m->params_numel * sizeof(float));
         }
-        printf("  %.2fs\n", seconds);
-        fflush(stdout);
-        if (log) {
-            fprintf(log, "{\"trial\":%lld,", (long long)t + 1);
-            json_setting(log, m, given, hp);
-            if (r.diverged) fputs(",\"diverged\":true", log);
-            else {
-                json_metrics(log, r.val);
-                fprintf(log, ",\"epochs\":%lld", (long long)r.epochs);
-            }
-            fputs(",\"seconds\":", log);
-            nnrt_json_number(log, seconds);
-            fputs("}\n", log);
-            fflush(log);
-        }
-        double b = acc ? best_val.acc : best_val.loss;
-        if (!r.diverged && isfinite(x) && (best < 0 || (acc ? x > b : x < b))) {
-            best = t;
-            best_val = r.val;
-            memcpy(best_hp, hp, (size_t)m->n_hparams * sizeof(double));
-            memcpy(best_w, weights, m->params_numel * sizeof(float));
+        rung_report rr = {m, given, log, r + 1, rungs, trials, ids, rung_hps, results};
+        nnrt_search_run_settings(ctx, &plan, o->jobs, rung_hps, n, budgets[r], results, weights, report_setting, &rr);
+        for (int64_t k = 0; k < n; k++) order[k] = (ranked){rank_key(&results[k], acc), k};
+        qsort(order, (size_t)n, sizeof *order, by_key);
+        if (last) break;
+        int64_t keep = n / o->prune_factor > 0 ? n / o->prune_factor : 1;
+        int64_t *next = nnrt_calloc((size_t)keep, sizeof *next);
+        for (int64_t k = 0; k < keep; k++) next[k] = ids[order[k].k];
+        qsort(next, (size_t)keep, sizeof *next, by_trial);  // a rung runs its settings in trial order
+        memcpy(ids, next, (size_t)keep * sizeof *ids);
+        free(next);
+        n = keep;
+        if (n == 1 && r < rungs - 2) {  // one left: straight to the full budget
+            budgets[r + 1] = budgets[rungs - 1];
+            rungs = r + 2;
         }
     }
-    if (best < 0) {
+    const nnrt_search_result *best = &results[order[0].k];
+    if (!isfinite(order[0].key)) {
         if (log) fclose(log);
         nnrt_die("search: no trial finished with a finite %s (every one diverged?)%s%s", o->search_on,
                  o->save ? "; nothing was written to " : "", o->save ? o->save : "");
     }
-    printf("best: trial %lld", (long long)best + 1);
+    const double *best_hp = hps[ids[order[0].k]];
+    printf("best: trial %lld", (long long)ids[order[0].k] + 1);
     print_setting(stdout, m, given, best_hp);
-    printf("  val_loss %.4f", best_val.loss);
-    if (best_val.acc >= 0) printf("  val_acc %.4f", best_val.acc);
+    print_metrics(best);
     printf("\n");
     if (log) {
-        fprintf(log, "{\"best\":{\"trial\":%lld,", (long long)best + 1);
+        fprintf(log, "{\"best\":{\"trial\":%lld,", (long long)ids[order[0].k] + 1);
         json_setting(log, m, given, best_hp);
-        json_metrics(log, best_val);
+        json_metrics(log, best);
         fputs("}}\n", log);
         fclose(log);
     }
-    if (o->save) {
-        nnrt_save_weights(o->save, m, best_w, &data.info);
-        if (!o->quiet) printf("saved %s (trial %lld's weights)\n", o->save, (long long)best + 1);
-    }
+    if (o->save) save_best(ctx, &plan, best_hp, weights ? weights[order[0].k] : NULL, ids[order[0].k]);
     nnrt_train_data_free(&data);  // after the save: the weights file keeps the data's preprocessing and class names
     for (int i = 0; i < m->n_hparams; i++) free(specs[i].values);
-    free(specs); free(given); free(hp); free(best_hp); free(weights); free(best_w);
+    for (int64_t t = 0; t < trials; t++) free(hps[t]);
+    for (int64_t k = 0; weights && k < n; k++) free(weights[k]);
+    free(specs); free(given); free(hps); free(ids); free(rung_hps); free(results); free(order); free(weights); free(fold_of);
     return 0;
 }

@@ -231,7 +231,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_checkpoint_load(o->resume, ctx, &ck);
         nnrt_resume_options(ctx, o, &run, &ck);
     }
-    int has_validation = run.val_x || run.val_split > 0;
+    // A search's trial runs on the data it is given (a fold's, say), whatever the flags say.
+    int has_validation = res && res->data ? res->data->has_val : run.val_x || run.val_split > 0;
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && strncmp(run.plateau_on, "val_", 4) == 0 && !has_validation)
         nnrt_usage_die("--reduce-lr-on-plateau: it watches %s, which needs a validation set (--val-split F, or --val-x and "
                        "--val-y); --plateau-on train_loss watches the training loss instead", run.plateau_on);
@@ -250,6 +251,10 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     const nnrt_train_data *data = borrowed ? res->data : &own;
     nnrt_dataset train = data->train, test = data->test, val = data->val;
     int has_test = data->has_test, has_val = data->has_val;
+    if (has_validation && !has_val && (run.early_stop || (nnrt_flag_given(o, "reduce-lr-on-plateau") && strncmp(run.plateau_on, "val_", 4) == 0)))
+        nnrt_usage_die("--%s: the training set's %lld samples are too few for the default validation split of %g; give "
+                       "--val-x and --val-y", run.early_stop ? "early-stop" : "reduce-lr-on-plateau", (long long)train.x.n,
+                       NNRT_VAL_SPLIT_DEFAULT);
     double t_init = nnrt_now();
     if (o->resume) nnrt_check_resumed_data(o->resume, &ck, &train, has_val ? val.x.n : 0);
     else if (o->init) nnrt_load_safetensors(o->init, m, ctx->params);

@@ -38,9 +38,14 @@ nnrt_data_opts nnrt_data_options(const nnrt_options *o, nnrt_classes *classes, i
     return (nnrt_data_opts){.csv = {o->csv_delim, o->label_column}, .classes = classes, .learn = learn};
 }
 
-/* The train split (required) and the test split (optional) named by the options. */
+/* The train split (required) and the test split (optional) named by the options; test NULL: the train split of
+   --data alone. */
 int nnrt_load_splits(const nnrt_options *o, const nnrt_model *m, nnrt_dataset *train, nnrt_dataset *test,
                      nnrt_classes *classes) {
+    if (o->data && train && !test) {
+        *train = nnrt_load_idx_dir(o->data, "train", m);
+        return 0;
+    }
     if (o->data && train) {
         idx_dir_job j = {.dir = o->data, .m = m, .train = train, .test = test};
         nnrt_par2(load_idx_part, &j);
@@ -79,8 +84,11 @@ int nnrt_load_validation(const nnrt_options *o, const nnrt_model *m, nnrt_datase
                          nnrt_classes *classes) {
     nnrt_data_opts use = nnrt_data_options(o, classes, 0);
     if (o->val_x) { *val = nnrt_load_dataset_with(o->val_x, o->val_y, m, &use); return 1; }
-    if (o->val_split > 0) { nnrt_split_validation(train, o->val_split, o->seed, val); return 1; }
-    return 0;
+    if (!(o->val_split > 0)) return 0;
+    int64_t n = train->x.n, n_val = (int64_t)llround(o->val_split * (double)n);
+    if (o->val_split_default && (n_val < 1 || n_val >= n)) return 0;  // too few samples to hold any out
+    nnrt_split_validation(train, o->val_split, o->seed, val);
+    return 1;
 }
 
 /* A resumed run applies its checkpoint's preprocessing; --scale or --normalize given again must agree with it. */
@@ -110,7 +118,9 @@ void nnrt_train_data_load(const nnrt_options *o, const nnrt_model *m, nnrt_train
         c->names = nnrt_calloc((size_t)c->n, sizeof *c->names);
         for (int i = 0; i < c->n; i++) c->names[i] = strcpy(nnrt_malloc(strlen(resumed->classes.names[i]) + 1), resumed->classes.names[i]);
     }
-    d->has_test = nnrt_load_splits(o, m, &d->train, &d->test, c);
+    // Train reports the test split of --data only when asked (--report-test), as Keras evaluates a test set only
+    // in evaluate(): the epoch line's held-out numbers are the validation split's.
+    d->has_test = nnrt_load_splits(o, m, &d->train, o->data && !o->report_test ? NULL : &d->test, c);
     d->has_val = nnrt_load_validation(o, m, &d->train, &d->val, c);
     d->info.has_prep = 1;
     if (resumed && resumed->has_prep) resumed_prep(o, m, &resumed->prep, &d->info.prep);

@@ -109,7 +109,7 @@ import Testing
         try DataFiles.npyF32(x, shape: [40, 1, 1, 4], Array(repeating: 1, count: 160))
         try DataFiles.npyF32(y, shape: [40, 1], Array(repeating: 0, count: 40))
         let log = tmp.appendingPathComponent("m.jsonl")
-        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--log", log.path, "--log-every", "1", "--quiet"])
+        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--val-split", "0", "--log", log.path, "--log-every", "1", "--quiet"])
         try #require(r.status == 0, "\(r.stderr)")
         let losses = try readJSONL(log).compactMap { $0["step"] != nil ? $0["loss"] as? Double : nil }
         #expect(losses.count == 40)

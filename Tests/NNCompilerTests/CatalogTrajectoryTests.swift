@@ -67,7 +67,7 @@ import Testing
         let log = tmp.appendingPathComponent("m.jsonl")
         let d = TrajectoryTests.dir.path
         let r = try Run.run(exe, ["train", "--train-x", "\(d)/cls_x.npy", "--train-y", "\(d)/cls_y.npy", "--epochs", "1",
-                                  "--init", "\(d)/cls_init.safetensors", "--no-shuffle", "--log", log.path,
+                                  "--init", "\(d)/cls_init.safetensors", "--no-shuffle", "--val-split", "0", "--log", log.path,
                                   "--log-every", "1", "--l2", "0", "--quiet"])
         try #require(r.status == 0, "train failed: \(r.stderr)")
         let first = try readJSONL(log).first { $0["step"] != nil }?["loss"] as? Double

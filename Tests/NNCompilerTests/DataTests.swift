@@ -115,7 +115,8 @@ import Testing
             train(model, input: [2, 3, 4], loss: .crossEntropy, optimizer: SGD(learningRate: 0.1), batchSize: 4, epochs: 1)
             """, in: Self.work)
         let exe = try compileTrainer(model, into: Self.work)
-        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--normalize", "channel", "--save", w.path, "--quiet"])
+        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--val-split", "0", "--normalize", "channel",
+                                  "--save", w.path, "--quiet"])
         try #require(r.status == 0, "\(r.stderr)")
         let meta = try metadata(w)
         let mean = numbers(meta["input.mean"]), std = numbers(meta["input.std"])

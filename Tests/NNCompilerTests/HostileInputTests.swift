@@ -30,7 +30,7 @@ import Testing
         #expect(close(loss, exact, rtol: 1e-3), "eval: \(loss), float64 gives \(exact)")
 
         let log = dir.appendingPathComponent("m.jsonl")
-        let t = try Run.run(exe, ["train", "--init", w.path, "--train-x", x.path, "--train-y", y.path, "--epochs", "1",
+        let t = try Run.run(exe, ["train", "--init", w.path, "--train-x", x.path, "--train-y", y.path, "--epochs", "1", "--val-split", "0",
                                   "--lr", "0", "--log-every", "1", "--log", log.path, "--quiet"])
         #expect(t.status == 0, "\(t.stderr)")
         let step = try #require(try readJSONL(log).first { $0["step"] != nil }?["loss"] as? Double)

@@ -54,7 +54,7 @@ import NNIR
 
         // The first logged loss is the train-mode loss of samples 0..<8 before any update.
         let log = Self.dir.appendingPathComponent("m.jsonl")
-        let t = try Run.run(exe, ["train", "--train-x", xf.path, "--train-y", yf.path, "--init", w.path, "--no-shuffle",
+        let t = try Run.run(exe, ["train", "--train-x", xf.path, "--train-y", yf.path, "--init", w.path, "--no-shuffle", "--val-split", "0",
                                   "--epochs", "1", "--log", log.path, "--log-every", "1", "--quiet"])
         try #require(t.status == 0, "\(t.stderr)")
         let first = try #require(try readJSONL(log).first?["loss"] as? Double)
@@ -159,7 +159,7 @@ import NNIR
         let exe = try compileTrainer(try writeModel("dag_one", Self.dagSource, in: Self.dir), into: Self.dir)
         let (x, y, _, _) = try Self.data()
         let w = Self.dir.appendingPathComponent("one.safetensors")
-        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--batch", "19", "--epochs", "1",
+        let r = try Run.run(exe, ["train", "--train-x", x.path, "--train-y", y.path, "--batch", "19", "--epochs", "1", "--val-split", "0",
                                   "--save", w.path, "--quiet"])
         try #require(r.status == 0, "\(r.stderr)")
         let saved = try readSafetensors(w)

@@ -11,7 +11,7 @@ import Testing
     func rates(_ tmp: URL, _ exe: String, _ flags: [String]) throws -> [(Int, Double)] {
         let log = tmp.appendingPathComponent("m\(flags.count).jsonl")
         let d = Self.data.path
-        let r = try Run.run(exe, ["train", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--no-shuffle",
+        let r = try Run.run(exe, ["train", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--no-shuffle", "--val-split", "0",
                                   "--log", log.path, "--log-every", "1", "--quiet"] + flags)
         try #require(r.status == 0, "train failed: \(r.stderr)")
         return try readJSONL(log).filter { $0["step"] != nil }.map { ($0["epoch"] as! Int, $0["lr"] as! Double) }

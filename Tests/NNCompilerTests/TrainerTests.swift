@@ -17,7 +17,7 @@ import Testing
 
     @Test func trainsLogsAndSavesPyTorchWeights() throws {
         let log = Self.work.appendingPathComponent("m.jsonl"), w = Self.work.appendingPathComponent("w.safetensors")
-        let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "3", "--batch", "64",
+        let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "3", "--batch", "64", "--report-test",
                                            "--log", log.path, "--log-every", "1", "--save", w.path, "--lr", "0.003"])
         try #require(r.status == 0, "\(r.stderr)")
         let lines = try readJSONL(log)
@@ -83,7 +83,7 @@ import Testing
         let g = try Run.run(exe, ["gradcheck"])
         #expect(g.status == 0 && g.stdout.contains("gradcheck: passed"), "\(g.stdout)\(g.stderr)")
         let log = Self.work.appendingPathComponent("res.jsonl")
-        let r = try Run.run(exe, ["train", "--data", Self.data.path, "--epochs", "1", "--batch", "32", "--log", log.path,
+        let r = try Run.run(exe, ["train", "--data", Self.data.path, "--epochs", "1", "--batch", "32", "--val-split", "0", "--log", log.path,
                                   "--log-every", "1", "--warmup", "4", "--t-max", "5", "--quiet"])
         try #require(r.status == 0, "\(r.stderr)")
         let lrs = try readJSONL(log).compactMap { $0["step"] != nil ? $0["lr"] as? Double : nil }
@@ -101,7 +101,7 @@ import Testing
         var logs: [[Double]] = []
         for gemm in ["nnrt", "blas"] {
             let log = Self.work.appendingPathComponent("gemm-\(gemm).jsonl")
-            let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "2", "--batch", "32", "--verbose",
+            let r = try Run.run(Self.trainer, ["train", "--data", Self.data.path, "--epochs", "2", "--batch", "32", "--val-split", "0", "--verbose",
                                                "--log", log.path, "--log-every", "1", "--quiet"], env: ["NNRT_GEMM": gemm])
             try #require(r.status == 0, "\(r.stderr)")
             #expect(r.stdout.contains(gemm == "blas" ? "gemm: OpenBLAS cblas_sgemm" : "gemm: nnrt's AVX-512 kernels"), "\(r.stdout)")
@@ -204,7 +204,7 @@ import Testing
         for (exe, name) in [(with, "on"), (without, "off")] {
             let log = Self.work.appendingPathComponent("pen_\(name).jsonl"), w = Self.work.appendingPathComponent("pen_\(name).safetensors")
             try? FileManager.default.removeItem(at: log)
-            let r = try Run.run(exe, ["train", "--data", Self.data.path, "--val-split", "0.2", "--log", log.path,
+            let r = try Run.run(exe, ["train", "--data", Self.data.path, "--val-split", "0.2", "--report-test", "--log", log.path,
                                       "--log-every", "1", "--save", w.path, "--quiet"])
             try #require(r.status == 0, "\(r.stderr)")
             let lines = try readJSONL(log)

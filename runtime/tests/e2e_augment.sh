@@ -34,7 +34,7 @@ check aug-flip-differs '! cmp -s f.st a1.st && ! cmp -s f.st p.st'
 # the evaluation never sees it: at --lr 0 the weights stay the init's, so the test metrics of every epoch match a
 # run without --augment, while the training loss (of augmented batches) does not
 
-lr0() { $MNIST train $T $S5 --epochs 2 --lr 0 "$@" 2>&1 | grep "^epoch"; }
+lr0() { $MNIST train $T $S5 --epochs 2 --lr 0 --report-test "$@" 2>&1 | grep "^epoch"; }
 check lr0-runs '[ "$(lr0 $A | grep -c "test_loss")" = 2 ]'
 check eval-unaffected '[ "$(lr0 $A | sed "s/train_loss [0-9.]*//; s/[0-9.]*s$//")" = "$(lr0 | sed "s/train_loss [0-9.]*//; s/[0-9.]*s$//")" ]'
 check train-loss-augmented '[ "$(lr0 $A | sed "s/[0-9.]*s$//")" != "$(lr0 | sed "s/[0-9.]*s$//")" ]'

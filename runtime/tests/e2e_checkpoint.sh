@@ -22,7 +22,7 @@ check resume-dropout-matters '! cmp -s s_TOY.st s_DROP.st'
 $TOY train $K --epochs 4 --resume c_TOY.st --momentum 0 --save r_mom0.st >/dev/null
 check resume-hparam-override '! cmp -s s_TOY.st r_mom0.st'
 # --epochs defaults to the checkpointed run's; a straight run's checkpoint resumes to the same place
-$TOY train $K --epochs 3 --momentum 0.9 --checkpoint c3.st --checkpoint-every 2 --save s3.st >/dev/null
+$TOY train $K --epochs 3 --momentum 0.9 --val-split 0 --checkpoint c3.st --checkpoint-every 2 --save s3.st >/dev/null
 check checkpoint-last-epoch 'head -c 2000 c3.st | grep -q "\"epochs_done\":\"3\""'
 check checkpoint-metadata 'head -c 2000 c3.st | grep -q "\"nncc.checkpoint\":\"2\",\"model\":\"toy\",\"params_numel\":\"19\",\"state_numel\":\"19\",\"step\":\"9\""'
 # format 1 (the whole state arena, as the toy, which names no state slots, still writes it) is read too

@@ -20,7 +20,7 @@ check same-3d 'cmp -s w_x.npy_y.npy.st w_x3d.npy_y2d.npy.st'
 check same-u8-idx 'cmp -s w_xu8.npy_y.npy.st w_x.idx_y.idx.st'
 check same-idx-gz 'cmp -s w_x.idx_y.idx.st w_x.idx.gz_y.idx.gz.st'
 check u8-differs '! cmp -s w_x.npy_y.npy.st w_xu8.npy_y.npy.st'
-expect mnist-dir 0 "test_acc" $MNIST train --data $D/mnist --epochs 1 --quiet --save mn.st
+expect mnist-dir 0 "test_acc" $MNIST train --data $D/mnist --epochs 1 --quiet --report-test --save mn.st
 expect dense-train 0 "test_loss" $DENSE train --train-x $D/x.npy --train-y $D/t.npy --test-x $D/x.npy --test-y $D/t.npy --quiet
 check dense-no-acc '! $DENSE train --train-x $D/x.npy --train-y $D/t.npy --test-x $D/x.npy --test-y $D/t.npy --quiet | grep -q test_acc'
 
@@ -50,8 +50,10 @@ expect mnist-missing 1 "no train-images-idx3-ubyte or train-images-idx3-ubyte.gz
 expect mnist-no-dir 1 "--data $D/nowhere: the directory does not exist" $MNIST train --data $D/nowhere
 expect mnist-no-dir-eval 1 "--data $D/nowhere: the directory does not exist" $MNIST eval --weights mn.st --data $D/nowhere
 # The two splits load at once (the test set on the worker thread); a bad test set is still one line, exit 1.
-expect idx-magic-test 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest
-expect idx-magic-test-1thread 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest --threads 1
+expect idx-magic-test 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest --report-test
+expect idx-magic-test-1thread 1 "t10k-images-idx3-ubyte: not an IDX image file (magic 2049, expected 2051)" $MNIST train --data $D/mnist_badtest --report-test --threads 1
+# without --report-test, train does not read the test split of --data at all (the epoch line reports validation)
+expect test-split-unread 0 "val_acc" $MNIST train --data $D/mnist_badtest --epochs 1 --quiet
 expect mnist-dims-1thread 1 "expected 5 features per sample, got shape (20, 28, 28)" $TOY train --data $D/mnist --threads 1
 expect mnist-dims 1 "expected 5 features per sample, got shape (20, 28, 28)" $TOY train --data $D/mnist
 expect test-file-bad 1 "x_shape.npy: expected 5 features" $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x_shape.npy --test-y $D/y.npy

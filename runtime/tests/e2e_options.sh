@@ -21,8 +21,22 @@ $TOY train $V2 --val-split 0.3 --seed 2 --log vs2.jsonl >/dev/null
 check val-split-seeded '[ "$(nosecs vs1.jsonl)" != "$(nosecs vs2.jsonl)" ]'
 expect val-dense 0 "val_loss" $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet
 check val-dense-no-acc '! $DENSE train --train-x $D/x.npy --train-y $D/t.npy --val-split 0.5 --quiet | grep -q val_acc'
-expect val-split-one 2 "--val-split: expected a fraction between 0 and 1, got 1" $TOY train $V2 --val-split 1
-expect val-split-zero 2 "--val-split: expected a positive number, got '0'" $TOY train $V2 --val-split 0
+expect val-split-one 2 "--val-split: expected a fraction in [0, 1), got 1" $TOY train $V2 --val-split 1
+# the default: 10 % held out (1 of the 10 samples); --val-split 0: none, every sample trains
+expect val-split-default 0 "val_loss" $TOY train $V2
+$TOY train $V2 --val-split 0 --verbose >vs0.out 2>&1
+check val-split-zero-none '! grep -q "val_loss" vs0.out && grep -q "data: train 10 samples" vs0.out && ! grep -q "data: validation" vs0.out'
+$TOY train $V2 --verbose >vsd.out 2>&1
+check val-split-default-sizes 'grep -q "data: train 9 samples" vsd.out && grep -q "data: validation 1 samples" vsd.out'
+expect val-split-negative 2 "--val-split: expected a non-negative number, got '-0.1'" $TOY train $V2 --val-split -0.1
+expect val-split-and-files 2 "train: give either --val-split or --val-x/--val-y, not both" $TOY train $V2 --val-split 0 --val-x $D/x.npy --val-y $D/y.npy
+# a set of 4 samples leaves none for a 10 % split: no validation by default (and early stopping then says why)
+printf '0,0,0,0,0,0\n1,1,1,1,1,1\n0,1,0,1,0,0\n1,0,1,0,1,1\n' >tiny.csv
+$TOY train --train-x tiny.csv --label-column -1 --epochs 2 --quiet >tiny.out 2>&1
+check val-split-default-tiny 'grep -q "^epoch 2/2" tiny.out && ! grep -q val_loss tiny.out'
+expect val-split-default-tiny-es 2 "--early-stop: the training set's 4 samples are too few for the default validation split of 0.1" \
+    $TOY train --train-x tiny.csv --label-column -1 --early-stop 2
+expect report-test-needs-data 2 "--report-test: reports the test split of --data DIR" $TOY train $V2 --report-test
 expect val-split-tiny 1 "--val-split 0.01 of 10 samples leaves 0 for validation" $TOY train $V2 --val-split 0.01
 expect val-x-without-y 2 "--val-x and --val-y go together" $TOY train $V2 --val-x $D/x.npy
 expect val-both 2 "either --val-split or --val-x/--val-y" $TOY train $V2 --val-x $D/x.npy --val-y $D/y.npy --val-split 0.2
@@ -90,7 +104,7 @@ expect es-resume-corrupt 1 "es_bad.ck: corrupt checkpoint (metadata 'early_stop.
 expect es-weights-of-checkpoint 0 "test_loss" $TOY eval --weights esB.ck --test-x $D/x.npy --test-y $D/y.npy
 # mistakes
 expect es-needs-validation 2 "--early-stop: needs a validation set (--val-split F, or --val-x and --val-y)" \
-    $TOY train --train-x $D/x.npy --train-y $D/y.npy --early-stop 2
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --early-stop 2
 expect es-zero 2 "--early-stop: expected a positive integer, got '0'" $TOY train $E --early-stop 0
 expect es-on-alone 2 "--early-stop-on: needs --early-stop K" $TOY train $E --early-stop-on val_acc
 expect es-delta-alone 2 "--early-stop-delta: needs --early-stop K" $TOY train $E --early-stop-delta 0.1
@@ -152,7 +166,7 @@ sed 's/"plateau.on":"val_loss"/"plateau.on":"val_lxss"/' plB.ck >pl_bad.ck
 expect plateau-resume-corrupt 1 "pl_bad.ck: corrupt checkpoint (metadata 'plateau.on' is 'val_lxss'" $TOY train $P --resume pl_bad.ck
 # mistakes
 expect plateau-needs-validation 2 "--reduce-lr-on-plateau: it watches val_loss, which needs a validation set" \
-    $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 2
+    $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --reduce-lr-on-plateau 2
 expect plateau-train-loss-alone 0 "epoch 2/2" $TOY train --train-x $D/x.npy --train-y $D/y.npy --reduce-lr-on-plateau 0 --plateau-on train_loss
 expect plateau-factor-one 2 "--plateau-factor: expected a factor below 1, got 1" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 1
 expect plateau-factor-zero 2 "--plateau-factor: expected a positive number, got '0'" $TOY train $P --reduce-lr-on-plateau 2 --plateau-factor 0

@@ -11,7 +11,7 @@ $TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y
 # the training loop: order, partial last batch, shuffling, logging
 
 rm -f trace1 trace2 trace3 trace4
-TOY_TRACE=trace1 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --no-shuffle --quiet \
+TOY_TRACE=trace1 $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --epochs 2 --batch 4 --no-shuffle --quiet \
     --log m1.jsonl --log-every 1 --save seen.st >/dev/null
 check noshuffle-steps '[ "$(wc -l <trace1)" -eq 6 ]'
 check noshuffle-order '[ "$(cut -d" " -f1-13 trace1 | head -3 | tr "\n" "|")" = "step 1 epoch 0 spe 3 n 4 x0 0 1 2 3|step 2 epoch 0 spe 3 n 4 x0 4 5 6 7|step 3 epoch 0 spe 3 n 2 x0 8 9|" ]'
@@ -22,14 +22,14 @@ check jsonl-step '[ "$(head -1 m1.jsonl | sed "s/\"loss\":[^,]*/L/")" = "{\"step
 check jsonl-epoch 'grep -q "^{\"epoch\":2,\"train_loss\":[0-9.e+-]*,\"seconds\":[0-9.e+-]*}$" m1.jsonl'
 # train_loss is the sample-weighted mean of the epoch's batch losses (4, 4 and 2 samples)
 check train-loss-weighted 'awk -F"[:,}]" "/\"step\"/ && \$4 == 1 { s += (NR == 3 ? 2 : 4) * \$6 } /\"train_loss\"/ && \$2 == 1 { t = \$4 } END { d = s / 10 - t; exit !(d < 1e-6 && d > -1e-6) }" m1.jsonl'
-TOY_TRACE=trace2 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
-TOY_TRACE=trace3 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
-TOY_TRACE=trace4 $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 2 --batch 4 --seed 8 --quiet >/dev/null
+TOY_TRACE=trace2 $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
+TOY_TRACE=trace3 $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --epochs 2 --batch 4 --seed 7 --quiet >/dev/null
+TOY_TRACE=trace4 $TOY train --train-x $D/x.npy --train-y $D/y.npy --val-split 0 --epochs 2 --batch 4 --seed 8 --quiet >/dev/null
 check shuffle-deterministic 'cmp -s trace2 trace3'
 check shuffle-seed-matters '! cmp -s trace2 trace4'
 check shuffle-epochs-differ '[ "$(head -1 trace2 | cut -d" " -f10-)" != "$(sed -n 4p trace2 | cut -d" " -f10-)" ]'
 check shuffle-permutation '[ "$(head -3 trace2 | cut -d" " -f10- | tr " " "\n" | sort -n | tr "\n" " ")" = "0 1 2 3 4 5 6 7 8 9 " ]'
-$TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --epochs 3 --quiet --log m2.jsonl --log-every 2 --lr 0.25 >out2
+$TOY train --train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --val-split 0 --epochs 3 --quiet --log m2.jsonl --log-every 2 --lr 0.25 >out2
 check jsonl-every-k '[ "$(grep -c "\"step\"" m2.jsonl)" -eq 4 ] && grep -q "^{\"step\":8,\"epoch\":3," m2.jsonl'
 check jsonl-lr-override 'grep -q "\"lr\":0.25}" m2.jsonl'
 check jsonl-test 'grep -q "^{\"epoch\":3,\"train_loss\":[0-9.e+-]*,\"test_loss\":[0-9.e+-]*,\"test_acc\":[0-9.e+-]*,\"seconds\":" m2.jsonl'
@@ -55,7 +55,7 @@ expect gradcheck-too-many 2 "--samples: 9 is more than" $TOY gradcheck --samples
 # ----------------------------------------------------------------------------
 # --profile: the kernels' kinds and the runtime's own parts, per epoch and in total
 
-P="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --epochs 2 --batch 4 --quiet"
+P="--train-x $D/x.npy --train-y $D/y.npy --test-x $D/x.npy --test-y $D/y.npy --val-split 0 --epochs 2 --batch 4 --quiet"
 expect help-train-profile 0 "--profile            time every kernel" $TOY train --help
 expect help-train-profile-totals 0 "totals since the start of training (never reset)" $TOY train --help
 expect profile-not-eval 2 "flag '--profile' does not apply to 'eval'" $TOY eval --weights a.st --data . --profile

@@ -47,7 +47,7 @@ expect predict-labels-dense 2 "predict --labels: model 'toy' is not a classifier
 # ----------------------------------------------------------------------------
 # input preprocessing
 
-expect normalize-feature 0 "saved nf.st" $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 1 --normalize feature --scale 0.5 --save nf.st
+expect normalize-feature 0 "saved nf.st" $TOY train --train-x $D/x.npy --train-y $D/y.npy --epochs 1 --val-split 0 --normalize feature --scale 0.5 --save nf.st
 want_mean=$(tail -n +2 $D/x.csv | awk -F, '{ for (j = 1; j <= 5; j++) { v = $j * 0.5; s[j] += v; q[j] += v * v } } END {
     for (j = 1; j <= 5; j++) { m = s[j] / NR; printf "%s%.6g", (j > 1 ? "," : ""), m } }')
 want_std=$(tail -n +2 $D/x.csv | awk -F, '{ for (j = 1; j <= 5; j++) { v = $j * 0.5; s[j] += v; q[j] += v * v } } END {

@@ -8,7 +8,7 @@ func trainFromFixture(_ exe: String, x: String, y: String, initial: String, in t
     let log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
     let d = Paths.fixtures.appendingPathComponent("trajectory").path
     let r = try Run.run(exe, ["train", "--train-x", "\(d)/\(x).npy", "--train-y", "\(d)/\(y).npy",
-                              "--init", "\(d)/\(initial)_init.safetensors", "--no-shuffle", "--log", log.path,
+                              "--init", "\(d)/\(initial)_init.safetensors", "--no-shuffle", "--val-split", "0", "--log", log.path,
                               "--log-every", "1", "--save", saved.path, "--quiet"])
     try #require(r.status == 0, "train failed: \(r.stderr)", sourceLocation: sourceLocation)
     return (log, saved)
