@@ -51,9 +51,10 @@ import Testing
     /// same sums in another order: each rank's gradient is a mean over its 16 samples, scaled by 1/2 and summed by
     /// the allreduce, where one process sums 32 samples in one GEMM. The first step's loss differs by float32
     /// rounding only (one ulp, ~1e-7 relative); later steps start from weights that differ by such rounding,
-    /// which Adam's normalized update carries on. Over 40 steps (4 epochs) the loss stays within 1e-4 relative, two
-    /// orders of magnitude above what was measured (see the `worst` printed), and far below a real error: a shard
-    /// trained twice, or gradients summed without the 1/2, moves the loss by percents from the second step on.
+    /// which Adam's normalized update carries on. Measured over these 40 steps (4 epochs): at most 1.1e-7 relative,
+    /// one float32 ulp (the `worst` printed). The bound, 1e-5, leaves two orders of magnitude for other kernel sets
+    /// (AVX2, OpenBLAS) and stays far below a real error: a shard trained twice, or gradients summed without the
+    /// 1/2, moves the loss by percents from the second step on.
     @Test func twoRanksTrainWhatOneProcessTrains() throws {
         guard !skipWithoutMPI() else { return }
         let common = ["train", "--data", Self.data.path, "--batch", "32", "--epochs", "4", "--log-every", "1", "--quiet", "--threads", "1"]
@@ -66,10 +67,10 @@ import Testing
         let worst = zip(a, b).map { abs($0 - $1) / abs($0) }.max()!
         print("DistributedTests: largest relative difference of the 40 step losses, 2 ranks against 1 process: \(worst)")
         #expect(close(b[0], a[0], rtol: 1e-6), "the first step: the same weights, the loss summed in another order")
-        for (s, (x, y)) in zip(a, b).enumerated() { #expect(close(y, x, rtol: 1e-4), "step \(s + 1): 2 ranks \(y), 1 process \(x)") }
+        for (s, (x, y)) in zip(a, b).enumerated() { #expect(close(y, x, rtol: 1e-5), "step \(s + 1): 2 ranks \(y), 1 process \(x)") }
         // rank 0 alone wrote: one JSONL (no line twice), the epoch lines on stdout once
         #expect(try readJSONL(file("two.jsonl")).filter { $0["train_loss"] != nil }.count == 4)
-        #expect(two.stdout.components(separatedBy: "epoch 4/4").count == 1)
+        #expect(two.stdout.components(separatedBy: "epoch 4/4").count == 2, "once: \(two.stdout)")
     }
 
     /// (b) After an epoch every rank holds the same weights, bit for bit: the residual MLP, whose Dropout draws from
@@ -89,14 +90,15 @@ import Testing
         #expect(try Data(contentsOf: file("res1.st")) != w0)
     }
 
-    /// Resuming: a 2-rank run checkpointed after epoch 1 and resumed to 3 equals an unbroken 2-rank run bit for bit;
-    /// resumed by 1 rank at the same global batch it trains on from the same state (its step losses within the noise
-    /// of (a) of the 2-rank run's).
+    /// Resuming: the residual MLP (Dropout, BatchNorm) checkpointed by 2 ranks after epoch 1 and resumed by 2 ranks to
+    /// epoch 3 equals an unbroken 2-rank run bit for bit (rank 0's dropout generator is in the checkpoint, and each
+    /// rank derives its stream from it at every epoch's start). At the same global batch the number of ranks may
+    /// change: the MLP checkpointed by 2 ranks and resumed by 1, or by the plain trainer and resumed by 2 ranks, logs
+    /// the step losses of an unbroken one-process run within the noise of (a).
     @Test func resumesWithTheSameOrAnotherNumberOfRanks() throws {
         guard !skipWithoutMPI() else { return }
         let common = ["--data", Self.data.path, "--batch", "32", "--quiet", "--log-every", "1"]
-        let straight = try mpi(2, Self.resMPI, ["train"] + common + ["--epochs", "3", "--save", file("s.st").path,
-                                                                     "--log", file("s.jsonl").path])
+        let straight = try mpi(2, Self.resMPI, ["train"] + common + ["--epochs", "3", "--save", file("s.st").path])
         try #require(straight.status == 0, "\(straight.stderr)")
         let first = try mpi(2, Self.resMPI, ["train"] + common + ["--epochs", "1", "--checkpoint", file("c.st").path])
         try #require(first.status == 0, "\(first.stderr)")
@@ -104,12 +106,24 @@ import Testing
                                             "--save", file("r.st").path])
         try #require(rest.status == 0, "\(rest.stderr)")
         #expect(try Data(contentsOf: file("s.st")) == Data(contentsOf: file("r.st")), "resumed on 2 ranks: bit-identical")
-        let other = try mpi(1, Self.resMPI, ["train", "--data", Self.data.path, "--resume", file("c.st").path, "--epochs", "3",
-                                             "--save", file("o.st").path, "--log", file("o.jsonl").path])
-        try #require(other.status == 0, "\(other.stderr)")
-        let a = try stepLosses(file("s.jsonl")).suffix(20), b = try stepLosses(file("o.jsonl"))
-        try #require(b.count == 20, "epochs 2 and 3: 20 steps")
-        for (x, y) in zip(a, b) { #expect(close(y, x, rtol: 0.05), "resumed on 1 rank: \(y) against \(x)") }
+
+        let one = try Run.run(Self.mlp, ["train"] + common + ["--epochs", "3", "--threads", "1", "--log", file("m.jsonl").path])
+        try #require(one.status == 0, "\(one.stderr)")
+        let reference = try stepLosses(file("m.jsonl")).suffix(20)
+        for (writer, reader) in [(2, 1), (1, 2)] {
+            let ck = file("m\(writer).st"), log = file("m\(writer)-\(reader).jsonl")
+            let a = writer == 1 ? try Run.run(Self.mlp, ["train"] + common + ["--epochs", "1", "--threads", "1", "--checkpoint", ck.path])
+                                : try mpi(writer, Self.mlpMPI, ["train"] + common + ["--epochs", "1", "--checkpoint", ck.path])
+            try #require(a.status == 0, "\(a.stderr)")
+            let b = try mpi(reader, Self.mlpMPI, ["train", "--data", Self.data.path, "--resume", ck.path, "--epochs", "3",
+                                                  "--log-every", "1", "--log", log.path])
+            try #require(b.status == 0, "\(b.stderr)")
+            let resumed = try stepLosses(log)
+            try #require(resumed.count == 20, "epochs 2 and 3: 20 steps, logged \(resumed.count)")
+            for (x, y) in zip(reference, resumed) {
+                #expect(close(y, x, rtol: 1e-5), "written by \(writer), resumed by \(reader) ranks: \(y) against \(x)")
+            }
+        }
     }
 
     /// (c) Killing one rank ends the job within seconds, with mpirun's message and the other rank's own line.
