@@ -36,7 +36,7 @@ void nnrt_dist_epoch_begin(nnrt_ctx *ctx);
    as PyTorch DDP's broadcast_buffers, so that every rank evaluates and saves the same weights. */
 void nnrt_dist_epoch_end(nnrt_ctx *ctx);
 /* After training: stops with an internal error when the ranks' parameters differ in any bit (a hash of the arena,
-   allreduced as min and max). Returns the hash. */
+   allreduced as min and max). Returns the hash (0 in the one-rank build, which hashes nothing). */
 uint64_t nnrt_dist_check_same(const nnrt_ctx *ctx);
 
 #endif
