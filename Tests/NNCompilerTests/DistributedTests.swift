@@ -191,6 +191,19 @@ import Testing
         #expect(lines.filter { $0.contains("nnrt_dist_grad_ready") }.count == 6, "one report per trainable parameter")
     }
 
+    /// `nncc compile --mpi` on a machine without Open MPI: one error line naming the packages, exit 1, no trainer.
+    @Test func mpiWithoutMpiccIsOneLine() throws {
+        let out = Self.work.appendingPathComponent("no-mpicc")
+        let clang = ["/usr/bin/clang", "/opt/swift/usr/bin/clang"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "clang"
+        let r = try Run.run(Paths.nncc, ["compile", Paths.examples.appendingPathComponent("fashion_mnist_mlp.swiftnn").path, "--mpi",
+                                         "-o", out.path],
+                            env: ["PATH": "/nonexistent", "NNCC_CC": clang, "NNCC_SWIFTC": "/opt/swift/usr/bin/swiftc"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("nncc: error: --mpi: mpicc is not on the PATH: install Open MPI (apt-get install openmpi-bin "
+                                  + "libopenmpi-dev, or scripts/install-deps.sh in nncc's repository)"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// Under mpirun only train runs.
     @Test func onlyTrainRunsUnderMPI() throws {
         guard !skipWithoutMPI() else { return }
