@@ -96,6 +96,12 @@ void nnrt_par_chunks(void (*fn)(void *arg, int chunk), void *arg, int count);
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);
 
+/* Called by the train_step of a trainer built with `nncc compile --mpi` (dist.c), and by no other: after the last
+   kernel that writes the gradient of the parameter at offset off (numel floats), so that its bucket's allreduce can
+   start while backward goes on; and once before the optimizer update, which must see the averaged gradients. */
+void nnrt_dist_grad_ready(nnrt_ctx *ctx, size_t off, size_t numel);
+void nnrt_dist_grads_wait(nnrt_ctx *ctx);
+
 /* NNRT_PROF, and the call's seconds also go to ctx->kprof[id] (train_step's calls: --profile's per-kernel table). */
 #define NNRT_PROF_AT(ctx, kind, id, call)                             \
     do {                                                             \

@@ -16,6 +16,7 @@
 #include "nnrt_compute.h"
 #include "nnrt_context.h"
 #include "nnrt_data.h"
+#include "nnrt_dist.h"
 #include "nnrt_io.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
@@ -118,20 +119,28 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     const nnrt_augment *augment = aug.on ? &aug : NULL;
     for (int64_t s = 0; s < steps; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
+        int64_t lo;  // under mpirun this rank trains samples [lo, lo + mine) of the batch (nnrt_dist.h); else all n
+        int mine;
+        nnrt_dist_shard(n, &lo, &mine);
         double t0 = prof ? nnrt_now() : 0;
         if (!gathered) {
-            nnrt_gather_x_augmented(&train->x, b->order + s * B, n, b->xb[cur], augment);
-            nnrt_gather_y(&train->y, b->order + s * B, n, b->yb[cur]);
+            nnrt_gather_x_augmented(&train->x, b->order + s * B + lo, mine, b->xb[cur], augment);
+            nnrt_gather_y(&train->y, b->order + s * B + lo, mine, b->yb[cur]);
         }
         // the next batch, gathered by the worker while it waits during this step (the rest after it)
         int64_t after = s + 1 < steps ? N - (s + 1) * B : 0;  // samples left after this batch
         gathered = after > 0;
-        if (gathered) nnrt_gather_background(train, b->order + (s + 1) * B, (int)(after < B ? after : B), b->xb[1 - cur], b->yb[1 - cur],
-                                             augment);
+        if (gathered) {
+            int64_t next_lo;
+            int next_mine;
+            nnrt_dist_shard(after < B ? after : B, &next_lo, &next_mine);
+            nnrt_gather_background(train, b->order + (s + 1) * B + next_lo, next_mine, b->xb[1 - cur], b->yb[1 - cur], augment);
+        }
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;
-        float loss = m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
+        nnrt_dist_step_begin(ctx, n);
+        float loss = nnrt_dist_step_end(m->train_step(ctx, mine, b->xb[cur], b->yb[cur]));  // the global batch's
         ctx->training = 0;
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);
@@ -312,9 +321,11 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_profile before = prof;
         double t_shuffle = nnrt_now();
         if (!run.no_shuffle) nnrt_rng_shuffle(shuffle_rng, b.order, N);
+        nnrt_dist_epoch_begin(ctx);  // under mpirun: each rank's dropout stream
         double t0 = nnrt_now();
         int64_t diverged;
         double train_loss = train_epoch(ctx, &run, &train, &b, &log, pr, ema.on ? &ema : NULL, &diverged);
+        nnrt_dist_epoch_end(ctx);  // under mpirun: rank 0's BatchNorm running statistics everywhere
         if (diverged >= 0 && res) {
             if (talk && isfinite(train_loss)) printf("at step %lld %s: the trial stops\n", (long long)ctx->step, b.why);
             else if (talk) printf("the loss of step %lld is not finite: the trial stops\n", (long long)ctx->step);
@@ -377,6 +388,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         }
     }
     ctx->profile = 0;
+    nnrt_dist_check_same(ctx);  // under mpirun: every rank holds the same weights, bit for bit
     if (o->checkpoint && saved_at != ctx->epoch) {  // no epoch ran: the checkpoint is the starting point
         out.epochs_done = ctx->epoch;
         memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);

@@ -36,6 +36,9 @@ struct Compile: ParsableCommand {
     @Flag(help: "Skip fusion: the unfused reference path, for bisecting a miscompile.")
     var noFusion = false
 
+    @Flag(help: "Build for data-parallel training under mpirun (Open MPI; docs/distributed.md).")
+    var mpi = false
+
     @OptionGroup var options: ModelFileOptions
 
     func run() throws {
@@ -45,10 +48,10 @@ struct Compile: ParsableCommand {
         let runtime = emit == .binary ? try driver.startRuntimeBuild() : nil
         defer { _ = try? runtime?.objects() }
         let forward = try driver.evaluate(file)
-        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion))
+        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion, mpi: mpi))
         if emit == .binary {
             let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-            try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out), runtime: runtime)
+            try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out), runtime: runtime, mpi: mpi)
             driver.note("wrote \(out)")
         } else if let output {
             try Data(model.dump(emit).utf8).write(to: URL(fileURLWithPath: output))

@@ -8,7 +8,9 @@ public enum Stage: String, CaseIterable, Sendable {
 public struct PipelineOptions: Sendable {
     /// Off gives the unfused reference path (`--no-fusion`), for bisecting a miscompile.
     public var fusion = true
-    public init(fusion: Bool = true) { self.fusion = fusion }
+    /// `--mpi`: a trainer for data-parallel training under mpirun (docs/distributed.md).
+    public var mpi = false
+    public init(fusion: Bool = true, mpi: Bool = false) { self.fusion = fusion; self.mpi = mpi }
 }
 
 /// Everything the compiler derives from a forward graph.
@@ -17,6 +19,8 @@ public struct CompiledModel: Sendable {
     /// The training graph: forward (train mode), loss, backward and optimizer update.
     public var joint: Graph
     public var programs: [PlannedProgram]
+    /// Built for data-parallel training (`--mpi`): train_step calls the runtime's allreduce hooks.
+    public var mpi = false
 
     public func dump(_ stage: Stage) -> String {
         switch stage {
@@ -28,7 +32,7 @@ public struct CompiledModel: Sendable {
         }
     }
 
-    public var cSource: String { emitC(programs) }
+    public var cSource: String { emitC(programs, mpi: mpi) }
 }
 
 /// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
@@ -60,5 +64,5 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
                            + "maximum batch of \(p.plan.maxBatch), more than \(Limits.limitDescription); a smaller maxBatch "
                            + "in train(…) lowers it")
     }
-    return CompiledModel(forward: forward, joint: train, programs: programs)
+    return CompiledModel(forward: forward, joint: train, programs: programs, mpi: options.mpi)
 }

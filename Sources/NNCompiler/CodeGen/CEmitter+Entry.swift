@@ -36,9 +36,11 @@ extension CEmitter {
             body.append(.decl("const double", sca(v), scalarExpr(v)))
         }
         func scalar(_ k: Kernel) -> CStmt { .decl("const double", sca(k.body[0]), scalarExpr(k.body[0])) }
+        let hooks = mpi ? distHooks() : nil   // --mpi: train_step's allreduce hooks (CEmitter+Dist)
         var i = 0
         while i < program.kernels.count {
             let k = program.kernels[i]
+            body += gradsWaitCall(hooks, before: i)
             if k.kind == .scalar {
                 body.append(scalar(k))
                 i += 1
@@ -47,6 +49,7 @@ extension CEmitter {
             guard let j = pairs[i] else {
                 for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
                 body.append(profiled(kernelCall(i), k, index: i))
+                body += gradReadyCalls(hooks, after: i)
                 i += 1
                 continue
             }
@@ -59,9 +62,11 @@ extension CEmitter {
                 for v in writes(kx, index: x) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
             }
             body.append(pairCall(i, j))
+            body += gradReadyCalls(hooks, after: i)
             body += after.map(scalar)
             i = j + 1
         }
+        body += gradsWaitCall(hooks, before: program.kernels.count)
         let loss = program.kind == .predict ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train:

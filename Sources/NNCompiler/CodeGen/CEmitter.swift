@@ -18,6 +18,8 @@ struct CEmitter {
     var scope = CScope()
     /// The values' names, before each function makes them unique.
     let namer: ValueNamer
+    /// `nncc compile --mpi`: train_step calls the runtime's allreduce hooks (CEmitter+Dist).
+    var mpi = false
 
     init(_ program: Program, _ plan: MemoryPlan, symbols: CSymbols? = nil, pairMin: Int = CEmitter.defaultPairMin) {
         self.program = program

@@ -7,8 +7,9 @@ public struct PlannedProgram: Sendable {
 }
 
 /// Assembles the trainer's C file: the kernels and entry points of every program, the parameter and
-/// hyperparameter tables, the model descriptor and `main`.
-public func emitC(_ programs: [PlannedProgram]) -> String {
+/// hyperparameter tables, the model descriptor and `main`. With `mpi` (`nncc compile --mpi`), train_step calls
+/// the runtime's allreduce hooks (CEmitter+Dist).
+public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
     let graph = programs[0].program.graph
     let layout = programs[0].program.layout
     let symbols = CSymbols(graph, layout)
@@ -41,7 +42,9 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
     var emitted: [String: String] = [:]   // each kernel function's name → the text of it and its wrappers
     for p in programs {
         items.append(.section("\(p.program.kind.rawValue) program"))
-        let emitter = sharingKernels(CEmitter(p.program, p.plan, symbols: symbols), with: &emitted)
+        var plain = CEmitter(p.program, p.plan, symbols: symbols)
+        plain.mpi = mpi
+        let emitter = sharingKernels(plain, with: &emitted)
         for g in emitter.kernelGroups() where !emitted.keys.contains(g.name) {
             emitted[g.name] = CPrinter.print(g.items)
             items += g.items

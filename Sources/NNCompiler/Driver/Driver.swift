@@ -37,10 +37,14 @@ public struct Driver {
     /// the runtime build started by `startRuntimeBuild()`; without it, the runtime is snapshotted (and compiled,
     /// if its objects are not cached) here. The model's C compiles while the runtime's objects may still be
     /// compiling; only the link waits for them.
-    public func build(cSource: String, output: URL, runtime started: RuntimeBuild? = nil) throws {
+    /// With `mpi` (`nncc compile --mpi`), the runtime's dist.c is compiled again with mpicc's flags and
+    /// -DNNRT_MPI, in place of its one-process object, and the trainer links libmpi (Driver+MPI).
+    public func build(cSource: String, output: URL, runtime started: RuntimeBuild? = nil, mpi: Bool = false) throws {
         let runtime = try started ?? startRuntimeBuild(background: false)
+        let mpiFlags = mpi ? try Driver.mpiFlags() : nil
         var h = ContentHash()
         h.update(cSource); h.update(runtime.hash); h.update(Driver.cFlags.joined(separator: " "))
+        if let f = mpiFlags { h.update("mpi " + (f.compile + f.link).joined(separator: " ")) }
         let cached = tools.cacheDir.appendingPathComponent("bin/\(h.hex)")
         if !useCache || !FileManager.default.fileExists(atPath: cached.path) {
             let work = try scratch("build-\(h.hex)")
@@ -49,9 +53,17 @@ public struct Driver {
             try Data(cSource.utf8).write(to: c)
             let exe = work.appendingPathComponent("trainer")
             var r = try Subprocess.run(tools.clang, Driver.cFlags + ["-I", runtime.include.path, "-c", c.path, "-o", o.path])
+            var objects = try runtime.objects(), libs: [String] = []
+            if r.status == 0, let f = mpiFlags {
+                let dist = work.appendingPathComponent("dist_mpi.o")
+                r = try Subprocess.run(tools.clang, Driver.cFlags + f.compile + ["-DNNRT_MPI", "-I", runtime.include.path, "-c",
+                                       runtime.include.appendingPathComponent("dist.c").path, "-o", dist.path])
+                objects = objects.filter { !$0.hasSuffix("/dist.o") } + [dist.path]
+                libs = f.link
+            }
             if r.status == 0 {
-                r = try Subprocess.run(tools.clang, [o.path] + (try runtime.objects())
-                                       + ["-lopenblas", "-lpng", "-lz", "-lm", "-lpthread", "-o", exe.path])
+                r = try Subprocess.run(tools.clang, [o.path] + objects
+                                       + ["-lopenblas", "-lpng", "-lz", "-lm", "-lpthread"] + libs + ["-o", exe.path])
             }
             if r.status != 0 {
                 if let missing = Driver.missingPackage(r.stderr) { throw Diagnostic.error(missing) }
