@@ -74,7 +74,7 @@ import Testing
         #expect(expected.count == f.rows && got.count == f.rows)
         let differing = zip(got, expected).enumerated().filter { $0.element.0 != $0.element.1 }
         #expect(differing.isEmpty, "\(differing.count) rows differ; the first: \(differing.first.map { "row \($0.offset): \($0.element)" } ?? "")")
-        // The AVX2 kernel set (this CPU also runs AVX-512, the default): the same choice on both sides, the same bits.
+        // NNRT_GEMM=avx2 on both sides: the AVX2 kernels (the default where the CPU lacks AVX-512), the same bits.
         #expect(try f.example(exe, env: ["NNRT_GEMM": "avx2"]) == (try f.predict(env: ["NNRT_GEMM": "avx2"])))
     }
 
@@ -166,6 +166,11 @@ import Testing
         ]
         try #require(lines.count == expected.count, "\(r.stdout)")
         for (l, e) in zip(lines, expected) { #expect(l.hasPrefix(e), "got: \(l)") }
+        // The trainer's reader (st_read.c) is the library's: the same message, word for word.
+        for (file, line) in [(reshaped, lines[5]), (truncated.path, lines[8])] {
+            let p = try Run.run(f.trainer, ["predict", "--weights", file, "--input", f.x.path, "--output", f.work.appendingPathComponent("no.csv").path])
+            #expect(p.status == 1 && p.stderr.hasSuffix("error: " + line.dropFirst(2) + "\n"), "trainer: \(p.stderr)library: \(line)")
+        }
     }
 
     /// Two handles on two threads, each predicting every row many times, against one handle on one thread; and the

@@ -1,11 +1,13 @@
-/* nnrt_lib.c — the exported inference library's handle (nnrt_lib.h): a safetensors reader that reports errors
- * instead of exiting, the weights file's input preprocessing (applied by prep.c, the trainer's own code), the
- * batch loop over the generated predict and softmax.c, and what the copied runtime files need from the layers
- * below them (errors, allocation, the clock, the two-thread calls run on the caller).
+/* nnrt_lib.c — the exported inference library's handle (nnrt_lib.h): the weights read by the trainer's own reader
+ * (st_read.c, the same checks and messages), the input preprocessing the file keeps (applied by prep.c, the
+ * trainer's code), the batch loop over the generated predict and softmax.c, and what those runtime files need from
+ * the layers below them (errors, allocation, the clock, the two-thread calls run on the caller).
  *
- * Errors: every check calls fail(), which records the code and message in the call's frame and longjmps back to
- * the API call that set it (thread-local, so two threads never see each other's). A runtime file's nnrt_die lands
- * there too. What a failed load allocated is owned by its handle, which the API call frees. */
+ * Errors: a runtime file's nnrt_die (and every check here) records the code and message in the frame of the API
+ * call in progress on this thread and longjmps back to it (thread-local, so two threads never see each other's).
+ * The code is the frame's phase (reading the header: FORMAT; fitting the model: WEIGHTS; predicting: INTERNAL),
+ * except that a corrupt file is FORMAT in any phase. What a failed load allocated is held by its reader and its
+ * handle, which the API call frees. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include "nnrt_data.h"
 #include "nnrt_io.h"
 #include "nnrt_lib.h"
+#include "nnrt_safetensors.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -32,6 +35,7 @@
 typedef struct {
     jmp_buf back;
     int code;
+    int phase;      // the code of nnrt_die's errors now
     char *msg;
     size_t cap;
 } lib_frame;
@@ -56,9 +60,13 @@ static NNRT_NORETURN NNRT_PRINTF(2, 3) void fail(int code, const char *fmt, ...)
 }
 
 void nnrt_die(const char *fmt, ...) {
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vfail(NNRT_LIB_ERR_INTERNAL, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int corrupt = strstr(msg, ": corrupt safetensors") || strstr(msg, ": not a safetensors");
+    fail(corrupt ? NNRT_LIB_ERR_FORMAT : frame ? frame->phase : NNRT_LIB_ERR_INTERNAL, "%s", msg);
 }
 
 void nnrt_usage_die(const char *fmt, ...) {  // gemm.c: a bad NNRT_GEMM in the environment
@@ -77,6 +85,21 @@ void *nnrt_calloc(size_t count, size_t size) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) fail(NNRT_LIB_ERR_NOMEM, "out of memory (allocating %zu x %zu bytes)", count, size);
     return p;
+}
+
+int64_t nnrt_mul_dims(int64_t a, int64_t b, const char *path) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r))
+        nnrt_die("%s: dimensions overflow (%lld x %lld)", path, (long long)a, (long long)b);
+    return r;
+}
+
+/* "(256, 784)", "(128,)": st_read.c's messages (data.c's, which the library does not compile). */
+char *nnrt_shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, cap, "(");
+    for (int d = 0; d < ndim && k < cap; d++) k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (k < cap) snprintf(buf + k, cap - k, ndim == 1 ? ",)" : ")");
+    return buf;
 }
 
 static void *aligned_calloc(size_t bytes) {
@@ -128,278 +151,15 @@ void nnrt_lib_free(nnrt_lib *h) {
 const char *nnrt_lib_message(const nnrt_lib *h) { return h ? h->msg : "no model (NULL)"; }
 
 // ----------------------------------------------------------------------------
-// safetensors: an 8-byte header length, a JSON header, the tensors' bytes
-
-typedef struct {
-    char name[256], dtype[16];
-    int ndim;
-    int64_t shape[8];
-    uint64_t begin, end;
-    int seen;
-} st_entry;
-
-typedef struct {
-    const char *src;                // the path, or "<memory>", for messages
-    const char *start, *p, *end;    // the header
-    const unsigned char *data;      // the tensors' bytes
-    uint64_t data_len;
-    st_entry *entries;              // (n)
-    int n, cap;
-    char (*keys)[64];               // (n_meta) the string entries of __metadata__
-    char **values;
-    int n_meta, cap_meta;
-} st_file;
-
-static void st_free(st_file *f) {
-    free(f->entries);
-    free(f->keys);
-    for (int i = 0; i < f->n_meta; i++) free(f->values[i]);
-    free(f->values);
-}
-
-static NNRT_NORETURN void corrupt(const st_file *f, const char *what) {
-    fail(NNRT_LIB_ERR_FORMAT, "%s: corrupt safetensors header (%s at byte %ld of the header)", f->src, what,
-         (long)(f->p - f->start));
-}
-
-static int peek(st_file *f, char c) {
-    while (f->p < f->end && strchr(" \t\r\n", *f->p)) f->p++;
-    return f->p < f->end && *f->p == c;
-}
-
-static void expect(st_file *f, char c) {
-    char what[32];
-    snprintf(what, sizeof what, "expected '%c'", c);
-    if (!peek(f, c)) corrupt(f, what);
-    f->p++;
-}
-
-/* A JSON string into out (truncated to cap − 1 bytes; cap 0 skips it); \uXXXX kept only for ASCII. */
-static void json_string(st_file *f, char *out, size_t cap) {
-    expect(f, '"');
-    size_t n = 0;
-    while (f->p < f->end && *f->p != '"') {
-        char c = *f->p++;
-        if (c == '\\') {
-            if (f->p >= f->end) corrupt(f, "unterminated string");
-            c = *f->p++;
-            if (c == 'u') {
-                if (f->end - f->p < 4) corrupt(f, "bad \\u escape");
-                c = (char)strtol((char[5]){f->p[0], f->p[1], f->p[2], f->p[3], 0}, NULL, 16);
-                f->p += 4;
-            } else if (c == 'n') c = '\n'; else if (c == 't') c = '\t'; else if (c == 'r') c = '\r';
-        }
-        if (n + 1 < cap) out[n++] = c;
-    }
-    if (f->p >= f->end) corrupt(f, "unterminated string");
-    f->p++;
-    if (cap) out[n] = 0;
-}
-
-static uint64_t json_uint(st_file *f) {
-    (void)peek(f, '0');  // skips white space
-    if (f->p >= f->end || *f->p < '0' || *f->p > '9') corrupt(f, "expected a non-negative integer");
-    uint64_t v = 0;
-    while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
-        if (v > (UINT64_MAX - 9) / 10) corrupt(f, "integer too large");
-        v = v * 10 + (uint64_t)(*f->p++ - '0');
-    }
-    return v;
-}
-
-static void json_skip(st_file *f, int depth) {
-    if (depth > 32) corrupt(f, "nesting too deep");
-    (void)peek(f, '"');
-    if (f->p >= f->end) corrupt(f, "unexpected end");
-    char c = *f->p;
-    if (c == '"') { json_string(f, NULL, 0); return; }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        f->p++;
-        if (peek(f, close)) { f->p++; return; }
-        do {
-            if (c == '{') { json_string(f, NULL, 0); expect(f, ':'); }
-            json_skip(f, depth + 1);
-        } while (peek(f, ',') && f->p++);
-        expect(f, close);
-        return;
-    }
-    const char *from = f->p;  // a number, true, false or null
-    while (f->p < f->end && strchr("+-.0123456789eEtruefalsn", *f->p)) f->p++;
-    if (f->p == from) corrupt(f, "unexpected character");
-}
-
-/* One tensor's {"dtype":…,"shape":[…],"data_offsets":[b,e]}. */
-static void json_entry(st_file *f, st_entry *e) {
-    int have = 0;
-    expect(f, '{');
-    do {
-        char key[32];
-        json_string(f, key, sizeof key);
-        expect(f, ':');
-        if (strcmp(key, "dtype") == 0) { json_string(f, e->dtype, sizeof e->dtype); have |= 1; }
-        else if (strcmp(key, "shape") == 0) {
-            expect(f, '[');
-            if (!peek(f, ']')) do {
-                if (e->ndim == 8) corrupt(f, "more than 8 dimensions");
-                e->shape[e->ndim++] = (int64_t)json_uint(f);
-            } while (peek(f, ',') && f->p++);
-            expect(f, ']');
-            have |= 2;
-        } else if (strcmp(key, "data_offsets") == 0) {
-            expect(f, '['); e->begin = json_uint(f); expect(f, ','); e->end = json_uint(f); expect(f, ']');
-            have |= 4;
-        } else json_skip(f, 1);
-    } while (peek(f, ',') && f->p++);
-    expect(f, '}');
-    if (have != 7) corrupt(f, "a tensor needs dtype, shape and data_offsets");
-}
-
-static void json_metadata(st_file *f) {
-    if (!peek(f, '{')) { json_skip(f, 1); return; }
-    f->p++;
-    if (peek(f, '}')) { f->p++; return; }
-    do {
-        char key[64];
-        json_string(f, key, sizeof key);
-        expect(f, ':');
-        if (!peek(f, '"')) { json_skip(f, 1); continue; }
-        if (f->n_meta == f->cap_meta) {
-            f->cap_meta = f->cap_meta ? 2 * f->cap_meta : 16;
-            char (*keys)[64] = realloc(f->keys, (size_t)f->cap_meta * sizeof *f->keys);
-            if (keys) f->keys = keys;
-            char **values = realloc(f->values, (size_t)f->cap_meta * sizeof *f->values);
-            if (values) f->values = values;
-            if (!keys || !values) fail(NNRT_LIB_ERR_NOMEM, "%s: out of memory reading the header", f->src);
-        }
-        const char *q = f->p + 1;  // the raw string is at least as long as its value
-        while (q < f->end && *q != '"') q += *q == '\\' ? 2 : 1;
-        f->values[f->n_meta] = nnrt_malloc((size_t)(q - f->p) + 1);
-        memcpy(f->keys[f->n_meta], key, sizeof key);
-        f->n_meta++;
-        json_string(f, f->values[f->n_meta - 1], (size_t)(q - f->p) + 1);
-    } while (peek(f, ',') && f->p++);
-    expect(f, '}');
-}
-
-static void st_parse(st_file *f, const unsigned char *buf, size_t len) {
-    if (len < 8) fail(NNRT_LIB_ERR_FORMAT, "%s: not a safetensors file (only %zu bytes)", f->src, len);
-    uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)buf[i] << (8 * i);
-    if (hlen > len - 8)
-        fail(NNRT_LIB_ERR_FORMAT, "%s: corrupt safetensors file (header length %llu, the file has %zu bytes)", f->src,
-             (unsigned long long)hlen, len);
-    f->start = f->p = (const char *)buf + 8;
-    f->end = f->start + hlen;
-    f->data = buf + 8 + hlen;
-    f->data_len = len - 8 - hlen;
-    expect(f, '{');
-    if (peek(f, '}')) f->p++;
-    else do {
-        char name[256];
-        json_string(f, name, sizeof name);
-        expect(f, ':');
-        if (strcmp(name, "__metadata__") == 0) { json_metadata(f); continue; }
-        if (f->n == f->cap) {
-            f->cap = f->cap ? 2 * f->cap : 16;
-            st_entry *grown = realloc(f->entries, (size_t)f->cap * sizeof *f->entries);
-            if (!grown) fail(NNRT_LIB_ERR_NOMEM, "%s: out of memory reading the header", f->src);
-            f->entries = grown;
-        }
-        st_entry *e = &f->entries[f->n++];
-        memset(e, 0, sizeof *e);
-        memcpy(e->name, name, sizeof name);
-        json_entry(f, e);
-    } while (peek(f, ',') && f->p++);
-    expect(f, '}');
-    (void)peek(f, ' ');
-    if (f->p != f->end) corrupt(f, "trailing characters");
-}
-
-static const char *st_meta(const st_file *f, const char *key) {
-    for (int i = 0; i < f->n_meta; i++) if (strcmp(f->keys[i], key) == 0) return f->values[i];
-    return NULL;
-}
-
-
-// ----------------------------------------------------------------------------
-// the model's tensors, strictly (the trainer's rules: every parameter with its exact shape and dtype, nothing else)
-
-static const char *shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
-    size_t k = (size_t)snprintf(buf, cap, "(");
-    for (int d = 0; d < ndim && k < cap; d++) k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)shape[d]);
-    if (k < cap) snprintf(buf + k, cap - k, ndim == 1 ? ",)" : ")");
-    return buf;
-}
-
-static st_entry *find_entry(st_file *f, const char *name) {
-    for (int k = 0; k < f->n; k++) if (!f->entries[k].seen && strcmp(f->entries[k].name, name) == 0) return &f->entries[k];
-    return NULL;
-}
-
-static void load_param(st_file *f, const nnrt_param *p, float *params) {
-    char want[96], got[96];
-    shape_str(want, sizeof want, p->ndim, p->shape);
-    const char *dtype = p->counter ? "I64" : "F32";
-    size_t size = p->counter ? 8 : 4;
-    st_entry *e = find_entry(f, p->name);
-    if (!e) fail(NNRT_LIB_ERR_WEIGHTS, "%s: missing tensor '%s' (expected %s of shape %s)", f->src, p->name, dtype, want);
-    e->seen = 1;
-    if (strcmp(e->dtype, dtype) != 0) fail(NNRT_LIB_ERR_WEIGHTS, "%s: tensor '%s' has dtype %s, expected %s", f->src, e->name, e->dtype, dtype);
-    int same = e->ndim == p->ndim;
-    for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
-    if (!same)
-        fail(NNRT_LIB_ERR_WEIGHTS, "%s: tensor '%s' has shape %s, expected %s", f->src, e->name,
-             shape_str(got, sizeof got, e->ndim, e->shape), want);
-    if (e->end < e->begin || e->end > f->data_len || e->end - e->begin != p->numel * size)
-        fail(NNRT_LIB_ERR_FORMAT, "%s: corrupt safetensors file (tensor '%s' has data_offsets [%llu, %llu] for %zu bytes, in %llu "
-             "bytes of data: truncated?)", f->src, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
-             p->numel * size, (unsigned long long)f->data_len);
-    float *w = params + p->offset;  // (numel)
-    for (size_t k = 0; k < p->numel; k++) {
-        if (p->counter) {
-            int64_t v;
-            memcpy(&v, f->data + e->begin + 8 * k, 8);
-            w[k] = (float)v;
-            continue;
-        }
-        memcpy(&w[k], f->data + e->begin + 4 * k, 4);
-        if (!isfinite(w[k]))
-            fail(NNRT_LIB_ERR_WEIGHTS, "%s: tensor '%s' holds %s at element %zu, expected finite values", f->src, e->name,
-                 isnan(w[k]) ? "NaN" : "an infinity", k);
-    }
-}
-
-/* A checkpoint (the trainer's --checkpoint file) holds its training state beside the weights: not parameters. */
-static int training_state(const st_file *f, const char *name) {
-    static const char *const kept[] = {"optimizer.", "train.order", "early_stop.weights", "ema.weights"};
-    if (!st_meta(f, "nncc.checkpoint")) return 0;
-    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
-        if (strncmp(name, kept[i], strlen(kept[i])) == 0) return 1;
-    return 0;
-}
-
-static void load_params(st_file *f, const nnrt_model *m, float *params) {
-    for (int i = 0; i < m->n_params; i++) load_param(f, &m->params[i], params);
-    for (int k = 0; k < f->n; k++) {
-        const st_entry *e = &f->entries[k];
-        if (e->seen || training_state(f, e->name)) continue;
-        for (int i = 0; i < m->n_params; i++)
-            if (strcmp(e->name, m->params[i].name) == 0) fail(NNRT_LIB_ERR_WEIGHTS, "%s: tensor '%s' appears twice", f->src, e->name);
-        fail(NNRT_LIB_ERR_WEIGHTS, "%s: unexpected tensor '%s' (not a parameter of %s)", f->src, e->name, m->name);
-    }
-}
-
-// ----------------------------------------------------------------------------
 // the input preprocessing the weights file keeps (the trainer's weights.c writes it; prep.c applies it)
 
-static NNRT_NORETURN void bad_meta(const st_file *f, const char *key, const char *value, const char *expected) {
-    fail(NNRT_LIB_ERR_WEIGHTS, "%s: metadata '%s' is '%.60s', expected %s", f->src, key, value ? value : "", expected);
+static NNRT_NORETURN void bad_meta(const nnrt_st *f, const char *key, const char *value, const char *expected) {
+    fail(NNRT_LIB_ERR_WEIGHTS, "%s: metadata '%s' is '%.60s', expected %s", nnrt_st_path(f), key, value ? value : "", expected);
 }
 
-static float *meta_floats(const st_file *f, const char *key, int64_t n, int positive) {
-    const char *v = st_meta(f, key);
-    if (!v) fail(NNRT_LIB_ERR_WEIGHTS, "%s: metadata 'input.normalize' is set but '%s' is missing", f->src, key);
+static float *meta_floats(const nnrt_st *f, const char *key, int64_t n, int positive) {
+    const char *v = nnrt_st_meta(f, key);
+    if (!v) fail(NNRT_LIB_ERR_WEIGHTS, "%s: metadata 'input.normalize' is set but '%s' is missing", nnrt_st_path(f), key);
     float *out = nnrt_malloc((size_t)(n ? n : 1) * sizeof(float));
     const char *p = v;
     for (int64_t i = 0; i < n; i++) {
@@ -416,8 +176,8 @@ static float *meta_floats(const st_file *f, const char *key, int64_t n, int posi
     return out;
 }
 
-static void load_prep(const st_file *f, const nnrt_model *m, nnrt_lib *h) {
-    const char *scale = st_meta(f, "input.scale"), *norm = st_meta(f, "input.normalize");
+static void load_prep(const nnrt_st *f, const nnrt_model *m, nnrt_lib *h) {
+    const char *scale = nnrt_st_meta(f, "input.scale"), *norm = nnrt_st_meta(f, "input.normalize");
     if (!scale) return;  // a file without it (torch's, say): the inputs go in as they are, as the trainer's floats do
     h->has_prep = 1;
     if (!nnrt_prep_set_scale(&h->prep, scale)) bad_meta(f, "input.scale", scale, "auto, a positive number or 1/D");
@@ -434,34 +194,34 @@ static void load_prep(const st_file *f, const nnrt_model *m, nnrt_lib *h) {
 
 /* Sets up the frame of an API call: the caller does `if (setjmp(fr.back)) …` right after. */
 #define LIB_FRAME(fr, message, capacity) \
-    lib_frame fr = {.msg = (message), .cap = (capacity)}; \
+    lib_frame fr = {.msg = (message), .cap = (capacity), .phase = NNRT_LIB_ERR_INTERNAL}; \
     lib_frame *const outer_##fr = frame
 
-static int load(const nnrt_model *m, const char *src, const unsigned char *buf, size_t len, nnrt_lib **out, char *msg,
-                size_t cap) {
+static int load(const nnrt_model *m, const char *src, const char *buf, size_t len, nnrt_lib **out, char *msg, size_t cap) {
     nnrt_lib *volatile h = NULL;
-    st_file *volatile f = NULL;
+    nnrt_st *volatile f = NULL;
     LIB_FRAME(fr, msg, cap);
     if (setjmp(fr.back)) {
         frame = outer_fr;
-        if (f) { st_free(f); free(f); }
+        nnrt_st_free(f);
         nnrt_lib_free(h);
         return fr.code;
     }
     frame = &fr;
+    fr.phase = NNRT_LIB_ERR_NOMEM;
     h = nnrt_calloc(1, sizeof *h);
     h->m = m;
-    f = nnrt_calloc(1, sizeof *f);
-    f->src = src;
-    st_parse(f, buf, len);
     h->ctx.model = m;
     h->ctx.params = aligned_calloc(m->params_numel * sizeof(float));
-    load_params(f, m, h->ctx.params);
-    load_prep(f, m, h);
     h->ctx.arena = aligned_calloc(m->arena_bytes);
     h->xb = aligned_calloc((size_t)m->max_batch * (size_t)m->input_dim * sizeof(float));
-    st_free(f);
-    free(f);
+    f = nnrt_st_new(src);
+    fr.phase = NNRT_LIB_ERR_FORMAT;
+    nnrt_st_parse(f, buf, len, 0);
+    fr.phase = NNRT_LIB_ERR_WEIGHTS;
+    nnrt_st_load_weights(f, m, h->ctx.params);  // the trainer's strict load: every parameter, nothing unknown
+    load_prep(f, m, h);
+    nnrt_st_free(f);
     frame = outer_fr;
     if (msg && cap) msg[0] = 0;
     *out = h;
@@ -486,7 +246,7 @@ int nnrt_lib_load_file(const nnrt_model *m, const char *path, nnrt_lib **out, ch
     FILE *fp = fopen(path, "rb");
     long len = -1;
     if (fp && fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
-    unsigned char *buf = len >= 0 && fseek(fp, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
+    char *buf = len >= 0 && fseek(fp, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
     if (!buf || fread(buf, 1, (size_t)len, fp) != (size_t)len) {
         if (msg && cap) snprintf(msg, cap, "%s: cannot read the weights file%s", path, fp ? "" : " (no such file, or no permission)");
         free(buf);

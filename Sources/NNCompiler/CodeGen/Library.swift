@@ -35,11 +35,12 @@ public struct Library: Sendable {
     var config: TrainingConfig { graph.config }
 
     /// The runtime's files the library compiles (copied from runtime/ and runtime/library/ into the folder's
-    /// `nnrt/`): the GEMM, the floating-point mode, softmax and the input preprocessing, and for convolutional
+    /// `nnrt/`): the GEMM, the floating-point mode, softmax, the input preprocessing and the safetensors reader, and for convolutional
     /// models the convolutions and pooling. The headers come with them.
     public var runtimeFiles: [String] {
         var files = ["nnrt_model.h", "nnrt_compute.h", "nnrt_context.h", "nnrt_io.h", "nnrt_data.h", "nnrt_augment.h",
-                     "gemm.c", "gemm_avx2.c", "gemm_avx512.c", "gemm_plan.c", "cpu.c", "softmax.c", "prep.c",
+                     "nnrt_safetensors.h", "nnrt_checkpoint.h",
+                     "gemm.c", "gemm_avx2.c", "gemm_avx512.c", "gemm_plan.c", "cpu.c", "softmax.c", "prep.c", "st_read.c",
                      "library/nnrt_lib.h", "library/nnrt_lib.c"]
         if hasWindowOps {
             files += ["nnrt_window.h", "conv_kernels.h", "conv_simd.inc", "conv.c", "conv_simd.c", "conv_plain.c",
