@@ -148,7 +148,8 @@ import Testing
         try bytes.prefix(bytes.count - 100).write(to: truncated)
         try Data("not a safetensors file at all, just text".utf8).write(to: garbage)
         let missing = f.work.appendingPathComponent("missing.safetensors").path
-        let r = try Run.run(exe, [f.weights.path, renamed, reshaped, extra, nan, truncated.path, garbage.path, missing], cwd: f.folder)
+        let r = try Run.run(exe, [f.weights.path, renamed, reshaped, extra, nan, truncated.path, garbage.path, missing, f.work.path],
+                            cwd: f.folder)
         #expect(r.status == 0, "no crash, no sanitizer report: \(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let expected = [
@@ -163,6 +164,7 @@ import Testing
             "2 \(truncated.path): corrupt safetensors file (tensor",
             "2 \(garbage.path): corrupt safetensors file (header length",
             "1 \(missing): cannot read the weights file (no such file, or no permission)",
+            "1 \(f.work.path): cannot read the weights file (not a regular file)",
         ]
         try #require(lines.count == expected.count, "\(r.stdout)")
         for (l, e) in zip(lines, expected) { #expect(l.hasPrefix(e), "got: \(l)") }
@@ -239,5 +241,10 @@ import Testing
         #expect(r.status == 1)
         #expect(r.stderr.hasPrefix("nncc: error: --emit=library: the library's name '2fast-mnist'"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("2fast-mnist").path), "no partial output")
+        let file = work.appendingPathComponent("fmnist")
+        try Data("a file in the way".utf8).write(to: file)
+        let inTheWay = try Run.run(Paths.nncc, ["compile", model.path, "--emit=library", "-o", file.path])
+        #expect(inTheWay.status == 1 && inTheWay.stderr == "nncc: error: -o \(file.path): a file is in the way (--emit=library writes a folder)\n",
+                "\(inTheWay.stderr)")
     }
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "nnrt_compute.h"
@@ -244,11 +245,12 @@ int nnrt_lib_load_file(const nnrt_model *m, const char *path, nnrt_lib **out, ch
     }
     *out = NULL;
     FILE *fp = fopen(path, "rb");
+    struct stat st;
     long len = -1;
-    if (fp && fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
+    if (fp && fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
     char *buf = len >= 0 && fseek(fp, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
     if (!buf || fread(buf, 1, (size_t)len, fp) != (size_t)len) {
-        if (msg && cap) snprintf(msg, cap, "%s: cannot read the weights file%s", path, fp ? "" : " (no such file, or no permission)");
+        if (msg && cap) snprintf(msg, cap, "%s: cannot read the weights file%s", path, !fp ? " (no such file, or no permission)" : len < 0 ? " (not a regular file)" : "");
         free(buf);
         if (fp) fclose(fp);
         return fp && len >= 0 && !buf ? NNRT_LIB_ERR_NOMEM : NNRT_LIB_ERR_IO;

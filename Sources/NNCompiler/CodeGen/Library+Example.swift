@@ -12,7 +12,7 @@ extension Library {
         # Builds lib\(name).a (the inference library of \(graph.name).swiftnn) and ./example with nothing but cc and libm:
         # the GEMM is nnrt's own (AVX-512 or AVX2 kernels chosen at run time; a plain loop on other CPUs).
         #   make                 no BLAS
-        #   make USE_CBLAS=1     call cblas_sgemm (links -lopenblas; BLAS=... names another library)
+        #   make USE_CBLAS=1     call cblas_sgemm (links -lopenblas; BLAS=... names another library); make clean between the two
         CC ?= cc
         CFLAGS ?= -O2
         SRC = \(sources)

@@ -23,12 +23,12 @@ extension Library {
         ]
     }
 
-    /// What one input row is, in words: "784 floats" or "1×28×28 floats (C, H, W), row-major".
+    /// What one input row is, in words: "a feature vector" or "an image (C, H, W) = (1, 28, 28), row-major".
     var inputWords: String {
         guard let x = graph.nodes.first(where: { $0.op == .input("x") }), x.type.shape.dims.count == 3 else {
-            return "\(config.inputDim) floats"
+            return "a feature vector"
         }
-        return "\(config.inputDim) floats, an image (C, H, W) = (\(x.type.shape.dims.map(String.init).joined(separator: ", "))) in row-major order"
+        return "an image (C, H, W) = (\(x.type.shape.dims.map(String.init).joined(separator: ", "))), row-major"
     }
 
     var outputWords: String {
