@@ -1,6 +1,6 @@
 /* context.c — the model's context: the params/grads/state arenas and the activation arena, allocated once,
  * 64-byte aligned and zeroed, so that nothing is allocated inside the step loop; parameter init; the checks of a
- * model's tables; the softmax of its outputs (predict, ensembles). */
+ * model's tables. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +68,5 @@ void nnrt_check_model(const nnrt_model *m) {
         for (int d = 0; d < p->ndim; d++) numel *= (size_t)p->shape[d];
         if (numel != p->numel || p->offset + p->numel > m->params_numel || p->ndim < 0 || p->ndim > 4)
             nnrt_die("%s: invalid model: parameter '%s' does not fit its shape or the params arena", m->name, p->name);
-    }
-}
-
-void nnrt_softmax_rows(float *z, int64_t n, int c) {
-    for (int64_t i = 0; i < n; i++) {
-        float *row = z + i * c;  // (c)
-        float mx = row[0];
-        for (int j = 1; j < c; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < c; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < c; j++) row[j] *= inv;
     }
 }

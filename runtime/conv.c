@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "conv_kernels.h"
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 #include "nnrt_window.h"
 
 static void check_ws(const char *fn, const nnrt_conv2d_geom *g, size_t ws_floats) {

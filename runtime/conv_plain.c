@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "conv_kernels.h"
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 
 typedef struct {
     const nnrt_conv2d_geom *g;

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "conv_kernels.h"
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 #include "nnrt_window.h"
 
 enum { STAGE_IMAGES = 4 };

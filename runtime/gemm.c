@@ -27,9 +27,16 @@
  * other in the dot form's order only.
  *
  * This file is the dispatcher; the AVX2 kernels are in gemm_avx2.c, the AVX-512 ones in gemm_avx512.c, and the
- * broadcast form's plan both share in gemm_plan.c. */
+ * broadcast form's plan both share in gemm_plan.c.
+ *
+ * The exported inference library (nncc compile --emit=library) compiles this file as it is, with one of two
+ * switches: NNRT_NO_CBLAS (its default: no BLAS at all; where the CPU has neither kernel set, or with
+ * NNRT_GEMM=blas, a plain loop stands in for cblas_sgemm) or NNRT_PREFER_CBLAS (cblas_sgemm unless NNRT_GEMM
+ * chooses a kernel set). */
 #define _POSIX_C_SOURCE 200809L
+#ifndef NNRT_NO_CBLAS
 #include <cblas.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +69,9 @@ static int cpu_has(int kind) {
 static int decide(void) {
     int best = cpu_has(NNRT_GEMM_AVX512) ? NNRT_GEMM_AVX512 : cpu_has(NNRT_GEMM_AVX2) ? NNRT_GEMM_AVX2 : NNRT_GEMM_BLAS;
     const char *env = getenv("NNRT_GEMM");
+#ifdef NNRT_PREFER_CBLAS
+    if (!env || !*env) return NNRT_GEMM_BLAS;
+#endif
     if (!env || !*env) return best;
     if (strcmp(env, "blas") == 0) return NNRT_GEMM_BLAS;
     if (strcmp(env, "nnrt") == 0) {
@@ -91,6 +101,20 @@ const char *nnrt_gemm_describe(void) {
 
 void nnrt_gemm_reset(void) { atomic_store(&which, -1); }
 
+#ifdef NNRT_NO_CBLAS
+/* What stands in for cblas_sgemm without a BLAS: each element's sum over K in order, in double. */
+static void plain_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)A[transA ? (long)k * lda + i : (long)i * lda + k] * (double)B[transB ? (long)j * ldb + k : (long)k * ldb + j];
+            C[(long)i * ldc + j] = (float)s;
+        }
+}
+#endif
+
 void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -112,6 +136,10 @@ void nnrt_sgemm(int transA, int transB, int M, int N, int K, const float *A, int
         return;
     }
 #endif
+#ifdef NNRT_NO_CBLAS
+    plain_sgemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
+#else
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
                 A, lda, B, ldb, 0.0f, C, ldc);
+#endif
 }

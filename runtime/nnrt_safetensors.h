@@ -26,6 +26,11 @@ void nnrt_write_safetensors(const char *path, const nnrt_model *m, const float *
    tensors out of it, each at most once, checking dtype, shape and bounds. */
 typedef struct nnrt_st nnrt_st;
 nnrt_st *nnrt_st_read(const char *path);
+/* nnrt_st_read in two steps (st_read.c), for bytes already in memory: an empty reader named path (for messages),
+   then the parse of buf (len bytes), which must outlive the reader; nnrt_st_free frees buf when owned. A fatal
+   error leaves f for nnrt_st_free to free what it holds (the exported library's nnrt_die returns). */
+nnrt_st *nnrt_st_new(const char *path);
+void nnrt_st_parse(nnrt_st *f, const char *buf, size_t len, int owned);
 const char *nnrt_st_meta(const nnrt_st *f, const char *key);             /* a string of __metadata__, or NULL */
 int nnrt_st_meta_count(const nnrt_st *f);                                /* the strings of __metadata__, */
 const char *nnrt_st_meta_key(const nnrt_st *f, int i);                   /* and the key of each */

@@ -9,7 +9,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_compute.h"
+#include "nnrt_io.h"
+#include "nnrt_model.h"
 #include "nnrt_window.h"
 
 /* The in-bounds part [h0, h1) × [w0, w1) of output pixel (oh, ow)'s window. */

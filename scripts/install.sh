@@ -48,6 +48,8 @@ done
 rm -rf "$prefix/share/nncc/runtime"
 mkdir -p "$prefix/share/nncc/runtime"
 cp "$repo"/runtime/*.c "$repo"/runtime/*.h "$repo"/runtime/*.inc "$prefix/share/nncc/runtime/"
+mkdir -p "$prefix/share/nncc/runtime/library"  # nncc compile --emit=library copies these
+cp "$repo"/runtime/library/*.c "$repo"/runtime/library/*.h "$prefix/share/nncc/runtime/library/"
 git -C "$repo" rev-parse --short HEAD > "$prefix/share/nncc/commit" 2>/dev/null || rm -f "$prefix/share/nncc/commit"
 # The executable last, through a temporary name, so that a half-done install never runs.
 cp "$build/nncc" "$prefix/bin/.nncc.tmp" && mv -f "$prefix/bin/.nncc.tmp" "$prefix/bin/nncc"

@@ -21,7 +21,8 @@ struct Compile: ParsableCommand {
         abstract: "Compile a model file (model.swiftnn) into a trainer, or print one stage of the pipeline.",
         discussion: """
         Stages: graph (forward graph), grad (with backward pass and optimizer update), fused (kernels), \
-        plan (memory plan), c (the generated C), binary (the trainer, the default).
+        plan (memory plan), c (the generated C), binary (the trainer, the default), library (a folder with an \
+        inference library in C: -o out/NAME writes NAME.h, NAME.c, a Makefile and example.c; see docs/library.md).
         """)
 
     @Argument(help: "The model file, Swift source that imports NNDSL.")
@@ -30,7 +31,7 @@ struct Compile: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the trainer or the dump (a dump goes to stdout without it).")
     var output: String?
 
-    @Option(help: "The stage to stop at: graph, grad, fused, plan, c or binary.")
+    @Option(help: "The stage to stop at: graph, grad, fused, plan, c or binary; or library (an inference library's folder).")
     var emit: Stage = .binary
 
     @Flag(help: "Skip fusion: the unfused reference path, for bisecting a miscompile.")
@@ -49,7 +50,10 @@ struct Compile: ParsableCommand {
         defer { _ = try? runtime?.objects() }
         let forward = try driver.evaluate(file)
         let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion, mpi: mpi))
-        if emit == .binary {
+        if emit == .library {
+            let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            try driver.writeLibrary(model, to: URL(fileURLWithPath: out))
+        } else if emit == .binary {
             let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
             try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out), runtime: runtime, mpi: mpi)
             driver.note("wrote \(out)")

@@ -3,6 +3,8 @@ import NNIR
 /// The stages of `nncc compile`, each with a text dump (`--emit=<stage>`).
 public enum Stage: String, CaseIterable, Sendable {
     case graph, grad, fused, plan, c, binary
+    /// Not a dump: the inference library's folder (`Driver.writeLibrary`); its dump is the library's C.
+    case library
 }
 
 public struct PipelineOptions: Sendable {
@@ -29,6 +31,7 @@ public struct CompiledModel: Sendable {
         case .fused: return programs.map { $0.program.dumpKernels() }.joined(separator: "\n")
         case .plan: return programs.map { $0.program.dumpPlan($0.plan) }.joined(separator: "\n")
         case .c, .binary: return cSource
+        case .library: return (try? Library(self, name: forward.name))?.cSource ?? ""
         }
     }
 

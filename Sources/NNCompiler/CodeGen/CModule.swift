@@ -22,19 +22,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
     if programs.contains(where: { $0.program.kernels.contains { $0.kind == .window } }) { items.append(.include("nnrt_window.h")) }
     items.append(.section("parameters and hyperparameters"))
     items += namedIndices(graph, layout, symbols)
-    let params: [CExpr] = graph.paramIDs.map { id in
-        let p = graph[id]
-        let (kind, a, b): (String, Double, Double) = switch p.initializer {
-        case .zeros: ("NNRT_INIT_ZEROS", 0, 0)
-        case .constant(let v): ("NNRT_INIT_CONST", v, 0)
-        case .uniform(let lo, let hi): ("NNRT_INIT_UNIFORM", lo, hi)
-        case .normal(let m, let s): ("NNRT_INIT_NORMAL", m, s)
-        }
-        return .initList([.string(p.name), .int(p.shape.count), .initList(p.shape.map { .int($0) }),
-                          .id(symbols.offsets[id.index]), .int(p.count), .id(kind), .num(a, float: false),
-                          .num(b, float: false), .int(p.trainable ? 1 : 0), .int(p.counter ? 1 : 0)])
-    }
-    items.append(.global("static const nnrt_param PARAMS[\(max(1, params.count))]", .initList(params)))
+    items.append(paramTable(graph, symbols))
     let hypers: [CExpr] = graph.hypers.map { .initList([.string($0.name), .num($0.value, float: false), .string($0.help)]) }
     items.append(.global("static const nnrt_hparam HPARAMS[\(max(1, hypers.count))]",
                          .initList(hypers.isEmpty ? [.initList([.int(0)])] : hypers)))
@@ -96,9 +84,26 @@ private func sharingKernels(_ emitter: CEmitter, with emitted: inout [String: St
     return e
 }
 
+/// `PARAMS`, the table of every parameter's name, shape, offset and init rule (the trainer's and the library's).
+func paramTable(_ graph: Graph, _ symbols: CSymbols) -> CTopLevel {
+    let params: [CExpr] = graph.paramIDs.map { id in
+        let p = graph[id]
+        let (kind, a, b): (String, Double, Double) = switch p.initializer {
+        case .zeros: ("NNRT_INIT_ZEROS", 0, 0)
+        case .constant(let v): ("NNRT_INIT_CONST", v, 0)
+        case .uniform(let lo, let hi): ("NNRT_INIT_UNIFORM", lo, hi)
+        case .normal(let m, let s): ("NNRT_INIT_NORMAL", m, s)
+        }
+        return .initList([.string(p.name), .int(p.shape.count), .initList(p.shape.map { .int($0) }),
+                          .id(symbols.offsets[id.index]), .int(p.count), .id(kind), .num(a, float: false),
+                          .num(b, float: false), .int(p.trainable ? 1 : 0), .int(p.counter ? 1 : 0)])
+    }
+    return .global("static const nnrt_param PARAMS[\(max(1, params.count))]", .initList(params))
+}
+
 /// The enums that name the C's indices: each parameter's offset (`OFF_0_WEIGHT`) and `PARAMS_NUMEL`, the
 /// optimizer's state slots (`SLOT_M`), the hyperparameters (`HP_LR`).
-private func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSymbols) -> [CTopLevel] {
+func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSymbols) -> [CTopLevel] {
     var out: [CTopLevel] = [.enumeration(
         ["Offsets in floats: parameter p is at params + OFF_p, its gradient at grads + OFF_p, and its optimizer state",
          "in slot k at state + k·PARAMS_NUMEL + OFF_p."],
@@ -117,7 +122,7 @@ private func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSym
 
 /// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat
 /// feature vector, whose files are (N, k) or any shape with k elements per sample.
-private func imageInput(_ graph: Graph) -> [(String, CExpr)] {
+func imageInput(_ graph: Graph) -> [(String, CExpr)] {
     guard let x = graph.nodes.first(where: { $0.op == .input("x") }), x.type.shape.dims.count == 3 else { return [] }
     return [("input_rank", .int(3)), ("input_shape", .initList(x.type.shape.dims.map { .int($0) }))]
 }
