@@ -59,7 +59,7 @@ static double max_abs(const float *v, size_t n) {
     return m;
 }
 
-/* dst (n) ← the trainable parts of arena, in table order; from = 0 scatters src (n) into arena instead. */
+/* flat (n) ← the trainable parts of arena, in table order (from = 1), or the reverse (from = 0). */
 static void params_copy(const nnrt_model *m, float *arena, float *flat, int from) {
     size_t k = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -262,7 +262,7 @@ static int64_t move(nnrt_lbfgs *s, double *loss, double gtd, double tol_change, 
         nnrt_line ls = {along, s, s->n, s->d, {s->spare[0], s->spare[1], s->spare[2]}};
         nnrt_line_result r = nnrt_strong_wolfe(&ls, s->t, *loss, s->g, gtd, tol_change);
         if (!isfinite(r.f)) {
-            step_to(s, 0);
+            params_copy(s->ctx->model, s->ctx->params, s->x0, 0);  // back to the last point accepted
             return -1;
         }
         if (r.g != s->g) memcpy(s->g, r.g, s->n * sizeof(float));
@@ -274,7 +274,7 @@ static int64_t move(nnrt_lbfgs *s, double *loss, double gtd, double tol_change, 
     if (last) return 0;  // torch evaluates the last iteration's point at the next step
     double f = full_batch(s, s->g, s->t);
     if (!isfinite(f)) {
-        step_to(s, 0);
+        params_copy(s->ctx->model, s->ctx->params, s->x0, 0);
         return -1;
     }
     *loss = f;
