@@ -53,6 +53,10 @@ static const struct { const char *name; nnrt_range range; } hparam_ranges[] = {
     {"step_size_epochs", {0, INFINITY, 1, 1, NULL}}, {"t_max_epochs", {0, INFINITY, 1, 1, NULL}},
     {"t_0_epochs", {0, INFINITY, 1, 1, NULL}},       {"total_iters_epochs", {0, INFINITY, 1, 1, NULL}},
     {"total_steps_epochs", {0, INFINITY, 1, 1, NULL}}, {"warmup_epochs", {0, INFINITY, 0, 1, NULL}},
+    // L-BFGS (lbfgs.c also wants the counts whole; max_eval 0 is torch's default, max_iter·5/4)
+    {"max_iter", {1, INFINITY, 0, 1, NULL}},         {"max_eval", {0, INFINITY, 0, 1, NULL}},
+    {"history_size", {1, INFINITY, 0, 1, NULL}},     {"tolerance_grad", {0, INFINITY, 0, 1, NULL}},
+    {"tolerance_change", {0, INFINITY, 0, 1, NULL}},
 };
 
 static const nnrt_range *hparam_range(const char *name) {

@@ -142,8 +142,9 @@ struct nnrt_model {
     int default_batch, default_epochs;
     uint64_t default_seed;
 
-    /* One training step on a batch of n ≤ max_batch samples: forward, loss, backward, optimizer update.
-       Returns the mean loss of the batch computed before the update (what PyTorch's loss.item() reports). */
+    /* One training step on a batch of n ≤ max_batch samples: forward, loss, backward, optimizer update (with
+       lbfgs set, no update: the gradients are left in grads). Returns the mean loss of the batch computed before
+       the update (what PyTorch's loss.item() reports). */
     float (*train_step)(nnrt_ctx *ctx, int n, const float *x, const void *y);
     /* Loss of a batch without updating; writes the model outputs (n, output_dim) to out. */
     float (*eval_batch)(nnrt_ctx *ctx, int n, const float *x, const void *y, float *out);
@@ -167,7 +168,13 @@ struct nnrt_model {
        default) for a flat feature vector of input_dim. Files that carry a shape (.npy, IDX) must match it. */
     int input_rank;
     int input_shape[3];
+    /* NNRT_LBFGS_*: the model trains with full-batch L-BFGS (runtime/lbfgs.c), and train_step computes the loss and
+       the gradients into grads without updating anything. 0 (the default): train_step updates the weights. */
+    int lbfgs;
 };
+
+enum { NNRT_LBFGS_FIXED_STEP = 1,     /* a step of lr along the direction (torch's line_search_fn=None) */
+       NNRT_LBFGS_STRONG_WOLFE = 2 }; /* torch's line_search_fn="strong_wolfe" */
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);
 

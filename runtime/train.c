@@ -18,6 +18,7 @@
 #include "nnrt_data.h"
 #include "nnrt_dist.h"
 #include "nnrt_io.h"
+#include "nnrt_lbfgs.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
 #include "nnrt_profile.h"
@@ -35,6 +36,7 @@ typedef struct {
     char why[512];   // set when a step's gradients or weights went non-finite while its loss stayed finite
     double first_loss;  // of this run's first step (NaN before it)
     int warned;      // the loss-growth warning was printed
+    nnrt_lbfgs *lbfgs;  // a full-batch L-BFGS model's history (lbfgs.c), from its first epoch on
 } train_buffers;
 
 /* 1 when every element is finite. x − x is 0 for a finite x and NaN for NaN or ±inf; OR-ing the comparisons
@@ -107,6 +109,7 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
                           nnrt_profile *prof, nnrt_ema *ema, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
+    if (m->lbfgs) return nnrt_lbfgs_epoch(&b->lbfgs, ctx, o, train, b->xb[0], b->yb[0], log, diverged, b->why, sizeof b->why);
     int64_t N = train->x.n, B = o->batch, steps = ctx->steps_per_epoch, samples = 0;
     if (o->steps && o->steps - ctx->step < steps) steps = o->steps - ctx->step;  // --steps: the budget's last epoch
     double loss_sum = 0;
@@ -426,6 +429,7 @@ done:
     if (res && res->diverged) nnrt_log_close(&log);
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
+    nnrt_lbfgs_free(b.lbfgs);
     nnrt_data_info_free(&ck.info);
     if (!borrowed) nnrt_train_data_free(&own);
     return 0;

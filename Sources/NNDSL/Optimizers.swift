@@ -115,3 +115,39 @@ private func checkAdam(_ name: String, _ lr: Double, _ betas: (Double, Double), 
 private func checkWeightDecay(_ name: String, _ wd: Double, _ s: SourceSite) {
     if !(wd >= 0) { fail("\(name) weightDecay must be non-negative, got \(wd)", at: s) }
 }
+
+/// Full-batch L-BFGS, as `torch.optim.LBFGS`: each optimizer step (one epoch) runs up to `maxIter` iterations
+/// over the whole training set. The direction comes from the two-loop recursion over the last `historySize`
+/// pairs (s, y) of steps and gradient changes; the first iteration of a run steps min(1, 1/‖g‖₁)·lr along −g.
+/// `lineSearch: .strongWolfe` chooses each step length by torch's strong-Wolfe search (c₁ = 1e-4, c₂ = 0.9,
+/// cubic interpolation, at most 25 evaluations), `.none` takes the fixed step lr. A step stops early when
+/// max |g| ≤ `tolGrad`, when the loss or the step changes by less than `tolChange`, or after `maxEval` loss
+/// evaluations (default maxIter·5/4, as torch). L-BFGS takes no schedule and no weight decay (add an L2
+/// `penalty:` to the loss instead).
+///
+/// ```swift
+/// train(model, input: 6, loss: .mse, optimizer: LBFGS(historySize: 10, lineSearch: .strongWolfe), epochs: 5)
+/// ```
+public struct LBFGS: Optimizer {
+    /// How each iteration's step length is chosen.
+    public enum LineSearch: Sendable {
+        /// A fixed step of lr along the direction (torch's `line_search_fn=None`).
+        case none
+        /// torch's `line_search_fn="strong_wolfe"`.
+        case strongWolfe
+    }
+    public let spec: OptimizerSpec
+    public init(learningRate: Double = 1, maxIter: Int = 20, maxEval: Int? = nil, historySize: Int = 100,
+                tolGrad: Double = 1e-7, tolChange: Double = 1e-9, lineSearch: LineSearch = .none,
+                file: String = #filePath, line: Int = #line, column: Int = #column) {
+        let s = site(file, line, column)
+        if !(learningRate > 0) { fail("LBFGS learningRate must be positive, got \(learningRate)", at: s) }
+        if maxIter < 1 { fail("LBFGS maxIter must be at least 1, got \(maxIter)", at: s) }
+        if let maxEval, maxEval < 1 { fail("LBFGS maxEval must be at least 1, got \(maxEval)", at: s) }
+        if historySize < 1 { fail("LBFGS historySize must be at least 1, got \(historySize)", at: s) }
+        if !(tolGrad >= 0) { fail("LBFGS tolGrad must be non-negative, got \(tolGrad)", at: s) }
+        if !(tolChange >= 0) { fail("LBFGS tolChange must be non-negative, got \(tolChange)", at: s) }
+        spec = .lbfgs(learningRate: learningRate, maxIter: maxIter, maxEval: maxEval, historySize: historySize,
+                      tolGrad: tolGrad, tolChange: tolChange, strongWolfe: lineSearch == .strongWolfe)
+    }
+}

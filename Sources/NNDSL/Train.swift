@@ -55,6 +55,9 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
         fail("the model's output must be (n,k), got \(out)", at: s)
     }
     if batchSize < 1 { fail("batchSize must be at least 1, got \(batchSize)", at: s) }
+    if optimizer.spec.isFullBatch && schedule.spec != .constant {
+        fail("LBFGS takes no learning-rate schedule (its line search chooses each step's length); drop schedule:", at: s)
+    }
     if epochs < 1 { fail("epochs must be at least 1, got \(epochs)", at: s) }
     // Larger batches serve inference; images need far more arena per sample than feature vectors.
     let maxB = maxBatch ?? max(batchSize, b.graph.type(x).shape.dims.count > 1 ? 256 : 1024)

@@ -66,6 +66,7 @@ extension OptimizerSpec {
         case .adagrad: return [.sum]
         case .rmsprop(_, _, _, _, let momentum, let centered):
             return [.squareAvg] + (momentum > 0 ? [.momentumBuffer] : []) + (centered ? [.gradAvg] : [])
+        case .lbfgs: return []   // its history lives in the runtime (runtime/lbfgs.c)
         }
     }
 }

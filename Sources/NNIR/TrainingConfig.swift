@@ -14,6 +14,11 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
     /// torch.optim.RMSprop: v ← αv + (1−α)g²; p ← p − lr·g/(√v + ε), optionally centered and with momentum.
     case rmsprop(learningRate: Double, alpha: Double, eps: Double, weightDecay: Double, momentum: Double,
                  centered: Bool)
+    /// torch.optim.LBFGS, full batch: each step runs up to `maxIter` iterations of the two-loop recursion over the
+    /// last `historySize` curvature pairs, with a strong-Wolfe line search or a fixed step lr. The runtime owns the
+    /// update (runtime/lbfgs.c); the graph has none. `maxEval` nil is torch's maxIter·5/4.
+    case lbfgs(learningRate: Double, maxIter: Int, maxEval: Int?, historySize: Int, tolGrad: Double, tolChange: Double,
+               strongWolfe: Bool)
 
     public var name: String {
         switch self {
@@ -23,18 +28,23 @@ public enum OptimizerSpec: Codable, Hashable, Sendable {
         case .adam(_, _, _, _, _, let decoupled, let amsgrad): return (decoupled ? "adamw" : "adam") + (amsgrad ? "_amsgrad" : "")
         case .adagrad: return "adagrad"
         case .rmsprop(_, _, _, _, let m, let c): return "rmsprop" + (c ? "_centered" : "") + (m > 0 ? "_momentum" : "")
+        case .lbfgs(_, _, _, _, _, _, let strongWolfe): return strongWolfe ? "lbfgs_strong_wolfe" : "lbfgs"
         }
     }
     public var learningRate: Double {
         switch self {
         case .sgd(let lr, _, _, _, _), .adam(let lr, _, _, _, _, _, _), .adagrad(let lr, _, _, _, _),
-             .rmsprop(let lr, _, _, _, _, _): return lr
+             .rmsprop(let lr, _, _, _, _, _), .lbfgs(let lr, _, _, _, _, _, _): return lr
         }
     }
+    /// L-BFGS: the runtime runs the update over the whole training set, so the graph's train step computes the
+    /// loss and gradients only.
+    public var isFullBatch: Bool { if case .lbfgs = self { true } else { false } }
     public var weightDecay: Double {
         switch self {
         case .sgd(_, _, _, let wd, _), .adam(_, _, _, _, let wd, _, _), .adagrad(_, _, let wd, _, _),
              .rmsprop(_, _, _, let wd, _, _): return wd
+        case .lbfgs: return 0
         }
     }
 }

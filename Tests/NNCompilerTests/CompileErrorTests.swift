@@ -87,6 +87,22 @@ import Testing
             let model = Sequential { Linear(4, 2) }
             train(model, input: 4, loss: .mse, optimizer: RMSProp(alpha: 1.5))
             """, expected: ["bad_optimizer_argument.swiftnn:3:", "RMSProp alpha must be in [0, 1), got 1.5"]),
+        Case(name: "lbfgs_history", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 1) }
+            train(model, input: 4, loss: .mse, optimizer: LBFGS(historySize: 0))
+            """, expected: ["lbfgs_history.swiftnn:3:", "LBFGS historySize must be at least 1, got 0"]),
+        Case(name: "lbfgs_learning_rate", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 1) }
+            train(model, input: 4, loss: .mse, optimizer: LBFGS(learningRate: -1))
+            """, expected: ["lbfgs_learning_rate.swiftnn:3:", "LBFGS learningRate must be positive, got -1.0"]),
+        Case(name: "lbfgs_schedule", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 1) }
+            train(model, input: 4, loss: .mse, optimizer: LBFGS(lineSearch: .strongWolfe),
+                  schedule: .cosine(tMax: 10))
+            """, expected: ["lbfgs_schedule.swiftnn:3:", "LBFGS takes no learning-rate schedule"]),
         Case(name: "unknown_activation", source: """
             import NNDSL
             let model = Sequential { Linear(4, 2); Swish() }

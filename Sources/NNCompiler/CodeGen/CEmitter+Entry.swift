@@ -75,7 +75,10 @@ extension CEmitter {
             }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
-            return CFunction(comment: ["One training step: forward, loss, backward and the \(graph.config.optimizer.name) update."],
+            let what = graph.config.optimizer.isFullBatch
+                ? "forward, loss and backward; runtime/lbfgs.c updates the weights from the gradients"
+                : "forward, loss, backward and the \(graph.config.optimizer.name) update"
+            return CFunction(comment: ["One training step: \(what)."],
                              signature: "static float train_step(nnrt_ctx *ctx, int n, const float *x, const void *y_)", body: body)
         case .eval:
             body.append(.ret(.cast("float", loss!)))

@@ -61,7 +61,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + imageInput(graph))))
+    ] + imageInput(graph) + lbfgs(c.optimizer))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
     return CPrinter.print(items)
@@ -118,6 +118,13 @@ func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSymbols) ->
                                 graph.hypers.indices.map { (symbols.hypers[$0], $0, nil) }))
     }
     return out
+}
+
+/// L-BFGS's line search for the runtime, which runs its update (`lbfgs`); nothing for the other optimizers, whose
+/// update is in train_step.
+private func lbfgs(_ spec: OptimizerSpec) -> [(String, CExpr)] {
+    guard case .lbfgs(_, _, _, _, _, _, let strongWolfe) = spec else { return [] }
+    return [("lbfgs", .id(strongWolfe ? "NNRT_LBFGS_STRONG_WOLFE" : "NNRT_LBFGS_FIXED_STEP"))]
 }
 
 /// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat

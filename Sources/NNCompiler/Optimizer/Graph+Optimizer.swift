@@ -8,6 +8,10 @@ extension Graph {
         var e = GraphEditor(self)
         let lr = e.learningRate(config)
         e.graph.outputs[.learningRate] = lr
+        if case .lbfgs(_, let maxIter, let maxEval, let history, let tolGrad, let tolChange, _) = config.optimizer {
+            e.declareLBFGS(maxIter: maxIter, maxEval: maxEval, history: history, tolGrad: tolGrad, tolChange: tolChange)
+            return e.graph   // the runtime owns L-BFGS's update: the step computes the loss and gradients only
+        }
         for p in paramIDs where self[p].trainable {
             guard let g = gradient(of: p), let pv = node(of: p) else { continue }
             e.update(p, value: pv, grad: g, lr: lr, spec: config.optimizer)
@@ -27,6 +31,16 @@ extension GraphEditor {
     /// A hyperparameter node, declared with its default on first use.
     mutating func hyper(_ name: String, _ value: Double, _ help: String) -> ValueID {
         add(.hyper(graph.declareHyper(name, value, help)), [])
+    }
+
+    /// L-BFGS's numbers, as run-time hyperparameters with torch.optim.LBFGS's names; runtime/lbfgs.c reads them.
+    mutating func declareLBFGS(maxIter: Int, maxEval: Int?, history: Int, tolGrad: Double, tolChange: Double) {
+        _ = graph.declareHyper("max_iter", Double(maxIter), "L-BFGS iterations per step (per epoch)")
+        _ = graph.declareHyper("max_eval", Double(maxEval ?? 0),
+                               "L-BFGS loss evaluations per step at most (0: max_iter·5/4, as torch)")
+        _ = graph.declareHyper("history_size", Double(history), "L-BFGS curvature pairs kept")
+        _ = graph.declareHyper("tolerance_grad", tolGrad, "L-BFGS stops when max |g| ≤ this")
+        _ = graph.declareHyper("tolerance_change", tolChange, "L-BFGS stops when the loss or the step changes less")
     }
 
     /// g + wd·p: L2 regularization folded into the gradient, as torch's `weight_decay`.
@@ -110,6 +124,8 @@ extension GraphEditor {
             let b = named("buf", add(mul(mu, state(.momentumBuffer, p)), scaled))   // b ← μb + g/(√v + ε)
             assign(.momentumBuffer, p, b)
             add(.assign(.param(p)), [named("p_new", sub(pv, mul(lr, b)))])
+        case .lbfgs:
+            preconditionFailure("L-BFGS has no per-parameter update: runtime/lbfgs.c runs it")
         }
     }
 }
