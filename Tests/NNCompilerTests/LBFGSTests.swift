@@ -51,7 +51,7 @@ import Testing
         let tmp = Paths.tempDir()
         let d = Self.fixtures.path, log = tmp.appendingPathComponent("m.jsonl"), saved = tmp.appendingPathComponent("w.safetensors")
         let r = try Run.run(try Self.trainer("cls_strong_wolfe"), [
-            "train", "--train-x", "\(d)/cls_x.npy", "--train-y", "\(d)/cls_y.npy", "--init", "\(d)/cls_init.safetensors",
+            "train", "--val-split", "0", "--train-x", "\(d)/cls_x.npy", "--train-y", "\(d)/cls_y.npy", "--init", "\(d)/cls_init.safetensors",
             "--batch", "16", "--log", log.path, "--log-every", "1", "--save", saved.path, "--quiet"])
         try #require(r.status == 0, "train failed: \(r.stderr)")
         try expectMatchesReference(log: log, saved: saved, reference: ref, "cls_strong_wolfe --batch 16")
@@ -80,7 +80,7 @@ extension LBFGSTests {
             """, in: tmp)
         let d = Self.fixtures.path, saved = tmp.appendingPathComponent("w.safetensors")
         let r = try Run.run(try compileTrainer(model, into: tmp), [
-            "train", "--train-x", "\(d)/reg_x.csv", "--train-y", "\(d)/reg_y.csv", "--save", saved.path, "--quiet"])
+            "train", "--val-split", "0", "--train-x", "\(d)/reg_x.csv", "--train-y", "\(d)/reg_y.csv", "--save", saved.path, "--quiet"])
         try #require(r.status == 0, "train failed: \(r.stderr)")
         let saved_ = try readSafetensors(saved)
         let weight = try #require(saved_.first { $0.key.hasSuffix("weight") }?.value, "no weight in \(saved_.keys)")
@@ -142,7 +142,7 @@ extension LBFGSTests {
         let tmp = Paths.tempDir("lbfgs_refuses_\(c.name)")
         let d = Self.fixtures.path, saved = tmp.appendingPathComponent("w.safetensors")
         let r = try Run.run(try Self.trainer("reg_strong_wolfe"), [
-            "train", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--save", saved.path] + c.flags, cwd: tmp)
+            "train", "--val-split", "0", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--save", saved.path] + c.flags, cwd: tmp)
         #expect(r.status == c.status, "\(c): exit \(r.status), stderr: \(r.stderr)")
         for m in c.message { #expect(r.stderr.contains(m), "\(c): stderr lacks \(m): \(r.stderr)") }
         #expect(r.stderr.split(separator: "\n").count == 1, "\(c): more than one line: \(r.stderr)")
@@ -156,9 +156,9 @@ extension LBFGSTests {
         let d = Self.fixtures.path, ck = tmp.appendingPathComponent("c.ckpt").path
         let exe = try Self.trainer("reg_strong_wolfe")
         let data = ["--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy"]
-        let first = try Run.run(exe, ["train"] + data + ["--epochs", "1", "--checkpoint", ck, "--quiet"])
+        let first = try Run.run(exe, ["train", "--val-split", "0"] + data + ["--epochs", "1", "--checkpoint", ck, "--quiet"])
         try #require(first.status == 0, "train failed: \(first.stderr)")
-        let r = try Run.run(exe, ["train"] + data + ["--resume", ck, "--epochs", "3"])
+        let r = try Run.run(exe, ["train", "--val-split", "0"] + data + ["--resume", ck, "--epochs", "3"])
         #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
         #expect(r.stderr.contains("--resume: L-BFGS keeps its history"), "\(r.stderr)")
     }
@@ -168,7 +168,7 @@ extension LBFGSTests {
         let tmp = Paths.tempDir()
         let d = Self.fixtures.path, saved = tmp.appendingPathComponent("w.safetensors")
         let r = try Run.run(try Self.trainer("reg_fixed_step"), [
-            "train", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--save", saved.path, "--lr", "1e30"])
+            "train", "--val-split", "0", "--train-x", "\(d)/reg_x.npy", "--train-y", "\(d)/reg_y.npy", "--save", saved.path, "--lr", "1e30"])
         #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
         #expect(r.stderr.contains("training diverged") && r.stderr.contains("is inf"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: saved.path))
