@@ -53,6 +53,9 @@ static const struct { const char *name; nnrt_range range; } hparam_ranges[] = {
     {"step_size_epochs", {0, INFINITY, 1, 1, NULL}}, {"t_max_epochs", {0, INFINITY, 1, 1, NULL}},
     {"t_0_epochs", {0, INFINITY, 1, 1, NULL}},       {"total_iters_epochs", {0, INFINITY, 1, 1, NULL}},
     {"total_steps_epochs", {0, INFINITY, 1, 1, NULL}}, {"warmup_epochs", {0, INFINITY, 0, 1, NULL}},
+    // drop probabilities (a 1 would scale by 1/0)
+    {"dropout", {0, 1, 0, 1, NULL}},             {"drop_connect", {0, 1, 0, 1, NULL}},
+    {"stochastic_depth", {0, 1, 0, 1, NULL}},
 };
 
 static const nnrt_range *hparam_range(const char *name) {
