@@ -78,7 +78,7 @@ public final class Dropout: Layer {
 
     public init(_ p: Double = 0.5, file: String = #filePath, line: Int = #line, column: Int = #column) {
         site = NNDSL.site(file, line, column)
-        if !(p >= 0 && p < 1) { fail("Dropout probability must be in [0, 1), got \(p)", at: site) }
+        checkDropProbability(p, "Dropout", at: site)
         self.p = p
     }
 
@@ -97,6 +97,11 @@ func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, rate hyper: HyperI
     let mask = b.name(b.add(.dropoutMask, [rate], declared: type, site: site), "mask", b.scope.joined(separator: "."))
     let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
     return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
+}
+
+/// Stops with a diagnostic unless `p` is a drop probability in [0, 1) (a 1 would scale the kept values by 1/0).
+func checkDropProbability(_ p: Double, _ layer: String, at site: SourceSite) {
+    if !(p >= 0 && p < 1) { fail("\(layer) probability must be in [0, 1), got \(p)", at: site) }
 }
 
 /// The hyperparameter holding a dropout rate: "dropout" for the first rate a model uses, "dropout_2", … for

@@ -18,7 +18,7 @@ public final class DropConnect: Layer {
 
     public init(_ p: Double, _ linear: Linear, file: String = #filePath, line: Int = #line, column: Int = #column) {
         site = NNDSL.site(file, line, column)
-        if !(p >= 0 && p < 1) { fail("DropConnect probability must be in [0, 1), got \(p)", at: site) }
+        checkDropProbability(p, "DropConnect", at: site)
         self.p = p
         self.linear = linear
     }
@@ -48,7 +48,7 @@ public final class StochasticDepth: Layer {
 
     public init(_ p: Double, file: String = #filePath, line: Int = #line, column: Int = #column) {
         site = NNDSL.site(file, line, column)
-        if !(p >= 0 && p < 1) { fail("StochasticDepth probability must be in [0, 1), got \(p)", at: site) }
+        checkDropProbability(p, "StochasticDepth", at: site)
         self.p = p
     }
 

@@ -167,6 +167,24 @@ import NNIR
         #expect(p1 == p3, "evaluation is the network without its drop layers")
     }
 
+    /// Two random nodes of one type are two draws: CSE must not merge them (it did merge the two residual
+    /// blocks' dropout masks of fashion_mnist_resmlp, whose blocks then shared one mask per step).
+    @Test func commonSubexpressionEliminationKeepsEveryDraw() throws {
+        var g = makeTestGraph("draws")
+        let x = try g.addInput("x", [4])
+        let rate = g.declareHyper("dropout", 0.5, "")
+        func drop(_ h: ValueID) throws -> ValueID {
+            try g.add(.binary(.mul), [h, g.add(.dropoutMask, [g.add(.hyper(rate), [])], declared: g.type(x))])
+        }
+        let noise = { try g.add(.uniformNoise, [], declared: g.type(x)) }
+        let y = try g.add(.binary(.add), [drop(drop(x)), g.add(.binary(.mul), [noise(), noise()])])
+        g.outputs[.output] = y
+        let simplified = g.simplified()
+        #expect(simplified.ids.filter { simplified[$0].op == .dropoutMask }.count == 2)
+        #expect(simplified.ids.filter { simplified[$0].op == .uniformNoise }.count == 2)
+        #expect(simplified.ids.filter { if case .hyper = simplified[$0].op { return true }; return false }.count == 1, "the rate is one value")
+    }
+
     /// Fractional max pooling draws u (n, C, 2) per forward pass, in training and (as PyTorch) in evaluation:
     /// the first training loss and predict's three batches against the interpreter given those draws.
     @Test func fractionalPoolingMatchesTheInterpreterOnTheTrainersSamples() throws {
