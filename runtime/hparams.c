@@ -57,6 +57,9 @@ static const struct { const char *name; nnrt_range range; } hparam_ranges[] = {
     {"max_iter", {1, INFINITY, 0, 1, NULL}},         {"max_eval", {0, INFINITY, 0, 1, NULL}},
     {"history_size", {1, INFINITY, 0, 1, NULL}},     {"tolerance_grad", {0, INFINITY, 0, 1, NULL}},
     {"tolerance_change", {0, INFINITY, 0, 1, NULL}},
+    // drop probabilities (a 1 would scale by 1/0)
+    {"dropout", {0, 1, 0, 1, NULL}},             {"drop_connect", {0, 1, 0, 1, NULL}},
+    {"stochastic_depth", {0, 1, 0, 1, NULL}},
 };
 
 static const nnrt_range *hparam_range(const char *name) {

@@ -146,7 +146,7 @@ public final class Dropout2d: Layer {
 
     public init(_ p: Double = 0.5, file: String = #filePath, line: Int = #line, column: Int = #column) {
         site = NNDSL.site(file, line, column)
-        if !(p >= 0 && p < 1) { fail("Dropout2d probability must be in [0, 1), got \(p)", at: site) }
+        checkDropProbability(p, "Dropout2d", at: site)
         self.p = p
     }
 

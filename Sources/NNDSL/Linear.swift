@@ -28,12 +28,15 @@ public final class Linear: Layer {
         self.name = name
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { apply(x) { $0 } }
+
+    /// x Wᵀ + b with W replaced by `weight(W)` (DropConnect's masked weight).
+    func apply(_ x: Tensor, weight: (ValueID) -> ValueID) -> Tensor {
         let b = GraphBuilder.shared
         expectFeatures(x, inFeatures, layer: "Linear(\(inFeatures), \(outFeatures))", site: site)
         let (w, bv) = created ?? makeParameters()
         created = (w, bv)
-        var y = b.add(.matmul(transA: false, transB: true), [x.id, w], site: site)
+        var y = b.add(.matmul(transA: false, transB: true), [x.id, weight(w)], site: site)
         if let bv { y = b.add(.binary(.add), [y, bv], site: site) }
         return Tensor(y)
     }

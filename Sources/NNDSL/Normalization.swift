@@ -78,7 +78,7 @@ public final class Dropout: Layer {
 
     public init(_ p: Double = 0.5, file: String = #filePath, line: Int = #line, column: Int = #column) {
         site = NNDSL.site(file, line, column)
-        if !(p >= 0 && p < 1) { fail("Dropout probability must be in [0, 1), got \(p)", at: site) }
+        checkDropProbability(p, "Dropout", at: site)
         self.p = p
     }
 
@@ -91,22 +91,27 @@ public final class Dropout: Layer {
 
 /// x times a mask of type `mask` (x's own type, or one value per channel for `Dropout2d`) in training, x itself
 /// in evaluation.
-func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, site: SourceSite) -> Tensor {
+func dropout(_ x: Tensor, _ p: Double, mask type: TensorType, rate hyper: HyperID? = nil, site: SourceSite) -> Tensor {
     let b = GraphBuilder.shared
-    let rate = b.add(.hyper(dropoutHyper(p)), [], site: site)
+    let rate = b.add(.hyper(hyper ?? dropoutHyper(p)), [], site: site)
     let mask = b.name(b.add(.dropoutMask, [rate], declared: type, site: site), "mask", b.scope.joined(separator: "."))
     let dropped = b.add(.binary(.mul), [x.id, mask], site: site)
     return Tensor(b.add(.byMode(.dropout), [dropped, x.id], site: site))
 }
 
+/// Stops with a diagnostic unless `p` is a drop probability in [0, 1) (a 1 would scale the kept values by 1/0).
+func checkDropProbability(_ p: Double, _ layer: String, at site: SourceSite) {
+    if !(p >= 0 && p < 1) { fail("\(layer) probability must be in [0, 1), got \(p)", at: site) }
+}
+
 /// The hyperparameter holding a dropout rate: "dropout" for the first rate a model uses, "dropout_2", … for
 /// other rates, so that `--dropout 0.3` changes the usual single rate.
-func dropoutHyper(_ p: Double) -> HyperID {
+func dropoutHyper(_ p: Double, family: String = "dropout", help: String = "dropout probability (0 disables dropout)") -> HyperID {
     let g = GraphBuilder.shared
-    if let h = g.graph.hypers.firstIndex(where: { $0.name.hasPrefix("dropout") && $0.value == p }) { return HyperID(h) }
-    let count = g.graph.hypers.filter { $0.name.hasPrefix("dropout") }.count
-    let name = count == 0 ? "dropout" : "dropout_\(count + 1)"
-    return g.graph.declareHyper(name, p, "dropout probability (0 disables dropout)")
+    if let h = g.graph.hypers.firstIndex(where: { $0.name.hasPrefix(family) && $0.value == p }) { return HyperID(h) }
+    let count = g.graph.hypers.filter { $0.name.hasPrefix(family) }.count
+    let name = count == 0 ? family : "\(family)_\(count + 1)"
+    return g.graph.declareHyper(name, p, help)
 }
 
 /// Layer normalization over the features of each sample, as `nn.LayerNorm(features)`: each row is normalized by

@@ -100,6 +100,9 @@ struct OnnxLowering {
     }
 
     mutating func lower(_ v: ValueID) throws -> String {
+        if case .fractionalMaxPool2d = graph[v].op {   // before its operands: the samples u are a random draw
+            throw unsupported(v, "FractionalMaxPool2d draws its regions at random in every forward pass, and ONNX has no such operator")
+        }
         if let fused = try fusedPattern(v) { return fused }
         let n = graph[v]
         let x = try n.inputs.map { try value($0) }

@@ -149,10 +149,25 @@ extension Op {
         case .byMode:
             try arity(2); try float(0); try float(1)
             return TensorType(.f32, try Shape.broadcast(x[0].shape, x[1].shape))
-        case .dropoutMask:
+        case .dropoutMask:   // unbatched: one mask per step over a weight (DropConnect)
             try arity(1); try scalar(x[0])
-            guard let d = declared, d.dtype == .f32, d.shape.batched else { throw Diagnostic.error("dropout_mask needs a batched f32 type") }
+            guard let d = declared, d.dtype == .f32 else { throw Diagnostic.error("dropout_mask needs an f32 type") }
             return d
+        case .uniformNoise:
+            try arity(0)
+            guard let d = declared, d.dtype == .f32 else { throw Diagnostic.error("uniform_noise needs an f32 type") }
+            return d
+        case .fractionalMaxPool2d(let a):
+            try arity(2); try images(x[0])
+            try a.checkSamples(x[1], x[0])
+            return TensorType(.f32, try a.pooled(x[0].shape))
+        case .fractionalMaxPool2dGrad(let a):
+            try arity(3); try images(x[0]); try images(x[1])
+            try a.checkSamples(x[2], x[1])
+            guard try a.pooled(x[1].shape) == x[0].shape else {
+                throw Diagnostic.error("fractional_max_pool2d_grad: \(x[0].shape) is not the pooled shape of \(x[1].shape)")
+            }
+            return x[1]
         }
     }
 
@@ -257,5 +272,25 @@ extension Pool2dAttrs {
         let oh = outputSize(s.dims[1], axis: 0), ow = outputSize(s.dims[2], axis: 1)
         guard oh > 0, ow > 0 else { throw Diagnostic.error("pooling: a \(kernel[0])x\(kernel[1]) window does not fit \(s)") }
         return Shape(batched: true, [s.dims[0], oh, ow])
+    }
+}
+
+extension FractionalPool2dAttrs {
+    /// The shape after pooling (n, C, H, W), or an error naming what does not fit (PyTorch's checks).
+    public func pooled(_ s: Shape) throws -> Shape {
+        guard kernel.count == 2, output.count == 2, kernel.allSatisfy({ $0 > 0 }), output.allSatisfy({ $0 > 0 }) else {
+            throw Diagnostic.error("fractional max pooling: invalid geometry \(self)")
+        }
+        for (a, axis) in ["height", "width"].enumerated() where s.dims[1 + a] - kernel[a] + 1 < output[a] {
+            throw Diagnostic.error("fractional max pooling: a \(kernel[0])x\(kernel[1]) window cannot give \(output[a]) outputs along the input's \(axis) \(s.dims[1 + a])")
+        }
+        return Shape(batched: true, [s.dims[0], output[0], output[1]])
+    }
+
+    /// The samples u are f32 (n, C, 2) for images x (n, C, H, W).
+    func checkSamples(_ u: TensorType, _ x: TensorType) throws {
+        guard u.dtype == .f32, u.shape == Shape(batched: true, [x.shape.dims[0], 2]) else {
+            throw Diagnostic.error("fractional_max_pool2d: the samples must be f32 (n,\(x.shape.dims[0]),2), got \(u)")
+        }
     }
 }

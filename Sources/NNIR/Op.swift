@@ -74,6 +74,34 @@ public enum Op: Hashable, Codable, Sendable {
     case maxPool2dGrad(Pool2dAttrs)       // (g (n,C,OH,OW), x) → x's type: g at each window's first maximum
     case avgPool2d(Pool2dAttrs)           // x (n,C,H,W) → (n,C,OH,OW), padding counted as zeros (count_include_pad)
     case avgPool2dGrad(Pool2dAttrs)       // g (n,C,OH,OW) → the declared (n,C,H,W)
+    // Stochastic layers (#19): DropConnect and StochasticDepth are `dropoutMask`s of other shapes
+    case uniformNoise                     // () → the declared type, each element U[0, 1); random
+    case fractionalMaxPool2d(FractionalPool2dAttrs)      // (x (n,C,H,W), u (n,C,2)) → (n,C,OH,OW), Graham's regions
+    case fractionalMaxPool2dGrad(FractionalPool2dAttrs)  // (g (n,C,OH,OW), x, u) → x's type: g added at each region's first maximum
+}
+
+/// A fractional max pooling (Graham 2014, as PyTorch's `nn.FractionalMaxPool2d`): a `kernel` window at each of
+/// `output` pseudo-random offsets per axis. The offsets of sample b, channel c come from u[b, c, 0] (width) and
+/// u[b, c, 1] (height): with α = (in − k)/(out − 1), offset i < out − 1 is ⌊(i + u)·α⌋ − ⌊u·α⌋ and the last is
+/// in − k (PyTorch's `generate_intervals`, evaluated in float64).
+public struct FractionalPool2dAttrs: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var kernel: [Int]
+    public var output: [Int]
+
+    public init(kernel: [Int], output: [Int]) {
+        self.kernel = kernel
+        self.output = output
+    }
+
+    /// The window's first row (axis 0) or column (axis 1) at output index `i` of an input of size `size`.
+    public func start(_ i: Int, size: Int, u: Double, axis a: Int) -> Int {
+        let out = output[a], k = kernel[a]
+        if i == out - 1 { return size - k }
+        let alpha = Double(size - k) / Double(out - 1)
+        return Int(((Double(i) + u) * alpha).rounded(.down)) - Int((u * alpha).rounded(.down))
+    }
+
+    public var description: String { "\(kernel[0])x\(kernel[1]) to \(output[0])x\(output[1])" }
 }
 
 /// A 2-d convolution's geometry besides its shapes, as PyTorch's `nn.Conv2d` arguments: (height, width) pairs.
@@ -140,6 +168,9 @@ public enum ModeSwitch: String, Codable, Hashable, Sendable, CaseIterable {
     /// The loss includes the penalty (train, and gradcheck, which checks the gradient training follows); the
     /// evaluation's loss is the criterion's alone, as PyTorch users compute a validation or test loss.
     case penalty
+    /// Fractional max pooling draws its regions (train and eval, as PyTorch's module does in both; gradcheck
+    /// fixes u = 0.5 so that the function it differentiates is deterministic).
+    case poolSamples = "pool_samples"
 }
 
 /// Which program a graph is specialized for.
@@ -150,6 +181,7 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
         switch (self, s) {
         case (.train, _): return true
         case (.gradcheck, .batchStatistics), (.gradcheck, .penalty): return true
+        case (.eval, .poolSamples): return true
         default: return false
         }
     }
@@ -197,8 +229,14 @@ extension Op {
         case .conv2d, .maxPool2d, .avgPool2d, .conv2dGradBias: return .make(.window)
         case .maxPool2dGrad: return .make(.window, diff: [])
         case .conv2dGradInput, .conv2dGradWeight, .avgPool2dGrad: return .make(.window, diff: [])
+        case .uniformNoise: return .make(.elementwise, diff: [])
+        case .fractionalMaxPool2d: return .make(.window, diff: [0])
+        case .fractionalMaxPool2dGrad: return .make(.window, diff: [])
         }
     }
+
+    /// The op draws from the trainer's random generator: each node is its own draw (never merged by CSE).
+    public var isRandom: Bool { self == .dropoutMask || self == .uniformNoise }
 
     /// The op's name in dumps and kernel names.
     public var mnemonic: String {
@@ -245,6 +283,9 @@ extension Op {
         case .maxPool2dGrad: return "max_pool2d_grad"
         case .avgPool2d: return "avg_pool2d"
         case .avgPool2dGrad: return "avg_pool2d_grad"
+        case .uniformNoise: return "uniform_noise"
+        case .fractionalMaxPool2d: return "fractional_max_pool2d"
+        case .fractionalMaxPool2dGrad: return "fractional_max_pool2d_grad"
         }
     }
 
@@ -267,6 +308,7 @@ extension Op {
             return t.isEmpty ? "" : "[" + t.joined(separator: ",") + "]"
         case .conv2d(let a), .conv2dGradInput(let a), .conv2dGradWeight(let a): return "[\(a)]"
         case .maxPool2d(let a), .maxPool2dGrad(let a), .avgPool2d(let a), .avgPool2dGrad(let a): return "[\(a)]"
+        case .fractionalMaxPool2d(let a), .fractionalMaxPool2dGrad(let a): return "[\(a)]"
         default: return ""
         }
     }

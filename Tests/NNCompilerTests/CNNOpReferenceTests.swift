@@ -15,9 +15,10 @@ import Testing
 
     @Test func fixtureCoversEveryCNNOp() throws {
         let cases = try Self.load()
-        #expect(cases.count == 32)
+        #expect(cases.count == 38)
         #expect(Set(cases.map(\.op)) == ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten",
-                                         "batch_norm2d", "add_broadcast", "sum_axes"])
+                                         "batch_norm2d", "add_broadcast", "sum_axes", "fractional_max_pool2d",
+                                         "drop_connect", "stochastic_depth"])
     }
 
     @Test(arguments: all)
@@ -26,7 +27,8 @@ import Testing
         try t.graph.verify()
         var withGrads = t.graph
         if t.graph.params.contains(where: \.trainable) { withGrads = try t.graph.differentiated() }
-        let batched = t.operands.filter { if case .input = t.graph[$0].op { return true } else { return false } }
+        // a mask stands for a random draw, which gets no gradient
+        let batched = t.operands.filter { if case .input(let name) = t.graph[$0].op { return name != "mask" } else { return false } }
         let (full, adjoints) = withGrads.differentiated(t.loss, withRespectTo: batched)
         try full.verify()
         let values = try full.evaluate(inputs: t.inputs, params: t.params)
@@ -62,11 +64,13 @@ struct CNNOpGraph {
         let rank = c.inputs[0].shape.count
         for (i, a) in c.inputs.enumerated() {
             let name = a.name ?? "in\(i)"
-            if i == 0 || (c.op == "add_broadcast" && a.shape.count == rank) {
+            // fractional max pooling's samples and stochastic depth's mask are per sample; DropConnect's mask is
+            // a fixed tensor that gets no gradient, as a buffer
+            if i == 0 || (c.op == "add_broadcast" && a.shape.count == rank) || name == "u" || (c.op == "stochastic_depth" && name == "mask") {
                 operands.append(try graph.addInput(name, Array(a.shape.dropFirst())))
                 inputs[name] = a.tensor
             } else {
-                operands.append(try graph.addParam(name, a.shape, trainable: !name.hasPrefix("running")))
+                operands.append(try graph.addParam(name, a.shape, trainable: !name.hasPrefix("running") && name != "mask"))
                 params[name] = a.tensor
             }
         }
@@ -113,6 +117,14 @@ struct CNNOpGraph {
                 ? Shape(batched: true, kept.dropFirst().map { $0! }) : Shape(kept.map { $0! })))
         case "batch_norm2d":
             return try batchNorm2d(x, train: attrs["mode"] == "train", eps: Double(attrs["eps"]!)!, in: &g)
+        case "fractional_max_pool2d":
+            return try node(.fractionalMaxPool2d(FractionalPool2dAttrs(kernel: pair(attrs, "kernel")!, output: pair(attrs, "output")!)), x)
+        case "drop_connect":   // as NNDSL's DropConnect in training, with the mask given: x (W·M)ᵀ + b
+            let w = try node(.binary(.mul), [x[1], x[3]])
+            return try node(.binary(.add), [node(.matmul(transA: false, transB: true), [x[0], w]), x[2]])
+        case "stochastic_depth":   // as NNDSL's StochasticDepth in training: a mask (n) or (n,1,1,1), given
+            let m = s.dims.count == 1 ? x[1] : try node(.reshape, [x[1]], TensorType(.f32, Shape(batched: true, Array(repeating: 1, count: s.dims.count))))
+            return try node(.binary(.mul), [x[0], m])
         default: throw Diagnostic.error("no IR form for fixture op '\(op)'")
         }
     }

@@ -174,6 +174,32 @@ import Testing
             let model = Sequential { Linear(4, 100000); ReLU(); Linear(100000, 2) }
             train(model, input: 4, loss: .mse, optimizer: SGD(learningRate: 0.1), maxBatch: 100000)
             """, expected: ["error: huge_arena.swiftnn: the activations of train take", "at the maximum batch of 100000, more than nncc's limit"]),
+        // #19's layers
+        Case(name: "drop_connect_rate", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 8); ReLU(); DropConnect(1.5, Linear(8, 2)) }
+            train(model, input: 4, loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["drop_connect_rate.swiftnn:2:", "DropConnect probability must be in [0, 1), got 1.5"]),
+        Case(name: "stochastic_depth_rate", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 4); Residual { Linear(4, 4); StochasticDepth(-0.1) }; Linear(4, 2) }
+            train(model, input: 4, loss: .crossEntropy, optimizer: Adam())
+            """, expected: ["stochastic_depth_rate.swiftnn:2:", "StochasticDepth probability must be in [0, 1), got -0.1"]),
+        Case(name: "fractional_ratio_zero", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 4, kernelSize: 3); FractionalMaxPool2d(outputRatio: 0) }
+            train(model, input: [1, 28, 28], loss: .mse, optimizer: Adam())
+            """, expected: ["fractional_ratio_zero.swiftnn:2:", "FractionalMaxPool2d outputRatio must be in (0, 1), got 0"]),
+        Case(name: "fractional_too_small", source: """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 4, kernelSize: 3); FractionalMaxPool2d(kernelSize: 4, outputRatio: 0.9) }
+            train(model, input: [1, 6, 6], loss: .mse, optimizer: Adam())
+            """, expected: ["fractional_too_small.swiftnn:2:", "FractionalMaxPool2d: 3 outputs along the height need an input of at least 6, got 4 (kernelSize 4)"]),
+        Case(name: "fractional_on_vectors", source: """
+            import NNDSL
+            let model = Sequential { Linear(4, 8); FractionalMaxPool2d(outputRatio: 0.5) }
+            train(model, input: 4, loss: .mse, optimizer: Adam())
+            """, expected: ["fractional_on_vectors.swiftnn:2:", "FractionalMaxPool2d expects images (n,C,H,W), got (n,8)"]),
     ]
 
     @Test(arguments: cases)

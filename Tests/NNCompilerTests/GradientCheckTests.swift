@@ -11,6 +11,7 @@ struct GradCheck: Sendable, CustomTestStringConvertible {
         case positive           // U(0.3, 2): log, sqrt, the base of pow
         case awayFromZero       // ±U(0.3, 1.5): relu's kink, divisors
         case labels             // class indices for operand 0's k classes
+        case samples            // U(0, 1), with no gradient: fractional max pooling's u
     }
     struct Operand: Sendable {
         var type: TensorType
@@ -115,6 +116,11 @@ extension GradCheck {
               GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [2, 2])), operands: [batched(2, 4, 4)]),
               GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [3, 2], stride: [2, 1], padding: [1, 0])), operands: [batched(2, 5, 4)]),
               GradCheck(op: .avgPool2d(Pool2dAttrs(kernel: [3, 3], stride: [2, 2], padding: [1, 1], countIncludePad: false)), operands: [batched(2, 5, 5)])]
+        // Fractional max pooling given its samples: disjoint 2×2 regions, and overlapping 3×3 ones of another size per axis.
+        c += [GradCheck(op: .fractionalMaxPool2d(FractionalPool2dAttrs(kernel: [2, 2], output: [5, 5])),
+                        operands: [batched(2, 8, 8), batched(2, 2, values: .samples)]),
+              GradCheck(op: .fractionalMaxPool2d(FractionalPool2dAttrs(kernel: [3, 3], output: [4, 3])),
+                        operands: [batched(2, 9, 7), batched(2, 2, values: .samples)])]
         return c
     }()
 
@@ -133,6 +139,8 @@ extension GradCheck {
         GradCheck(op: .conv2dGradWeight(Conv2dAttrs()), operands: [batched(2, 2, 2), batched(1, 3, 3)], declared: fixed(2, 1, 2, 2).type),
         GradCheck(op: .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])), operands: [batched(1, 1, 1), batched(1, 2, 2)]),
         GradCheck(op: .avgPool2dGrad(Pool2dAttrs(kernel: [2, 2])), operands: [batched(1, 1, 1)], declared: batched(1, 2, 2).type),
+        GradCheck(op: .fractionalMaxPool2dGrad(FractionalPool2dAttrs(kernel: [2, 2], output: [2, 2])),
+                  operands: [batched(1, 2, 2), batched(1, 4, 4), batched(1, 2, values: .samples)]),
     ]
 
     /// Whether an op must have a gradient check. The switch has no default, so a new `Op` case does not
@@ -141,13 +149,15 @@ extension GradCheck {
         switch op {
         case .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant, .assign: return false
         // Specialized away before differentiation, and random with no differentiable operand.
-        case .byMode, .dropoutMask: return false
+        case .byMode, .dropoutMask, .uniformNoise: return false
         case .unary(let f): return !UnaryFn.withoutVJP.contains(f)
         case .binary, .broadcast, .matmul, .sumBatch, .sumAll, .sumRow, .concat, .slice, .embed, .groupMax, .logSoftmax, .nll, .softmaxCrossEntropy,
              .gatherLabel: return true
         case .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .gatherLabelGrad, .groupMaxGrad: return false
         case .reshape, .sumTo, .conv2d, .conv2dGradBias, .maxPool2d, .avgPool2d: return true
         case .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad: return false
+        case .fractionalMaxPool2d: return true
+        case .fractionalMaxPool2dGrad: return false
         }
     }
 
@@ -162,6 +172,8 @@ extension GradCheck {
         + [.reshape, .sumTo, .conv2d(Conv2dAttrs(padding: [1, 1])), .conv2dGradInput(Conv2dAttrs()), .conv2dGradWeight(Conv2dAttrs()),
            .conv2dGradBias, .maxPool2d(Pool2dAttrs(kernel: [2, 2])), .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])),
            .avgPool2d(Pool2dAttrs(kernel: [2, 2])), .avgPool2dGrad(Pool2dAttrs(kernel: [2, 2]))]
+        + [.uniformNoise, .fractionalMaxPool2d(FractionalPool2dAttrs(kernel: [2, 2], output: [5, 5])),
+           .fractionalMaxPool2dGrad(FractionalPool2dAttrs(kernel: [2, 2], output: [2, 2]))]
 }
 
 extension UnaryFn {
@@ -191,8 +203,10 @@ struct GradProblem {
             case .positive: rng.tensor(full, 0.3, 2)
             case .awayFromZero: Tensor64(shape: full, data: rng.tensor(full, -1, 1).data.map(Self.awayFromZero))
             case .labels: Tensor64(shape: full, data: (0..<Self.n).map { _ in Double(rng.next() % UInt64(classes)) })
+            case .samples: rng.tensor(full, 0, 1)
             }
             try bind(name, o.type, t, &operands)
+            if case .samples = o.values { continue }
             if o.type.dtype == .f32 { sources.append(operands[j]); names.append(name) }
         }
         let y = try graph.add(c.op, operands, declared: c.declared)

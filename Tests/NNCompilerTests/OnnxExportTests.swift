@@ -79,7 +79,7 @@ import Testing
 
     /// Every layer the DSL has that changes the inference graph: convolutions with stride, padding, dilation and
     /// groups, BatchNorm2d/BatchNorm (running statistics), both poolings (count_include_pad off), global
-    /// average pooling, Flatten, Dropout/Dropout2d (gone in eval), LayerNorm, every activation, Maxout, concat,
+    /// average pooling, Flatten, Dropout/Dropout2d/StochasticDepth/DropConnect (gone in eval), LayerNorm, every activation, Maxout, concat,
     /// a residual sum and a LogSoftmax head.
     @Test func everyLayerMatchesPredict() throws {
         let model = try writeModel("zoo", """
@@ -99,8 +99,8 @@ import Testing
             let pooled = h |> AdaptiveAvgPool2d(1) |> Flatten()                             // (n, 8)
             let a = h |> Flatten() |> Linear(128, 32) |> LayerNorm(32) |> GELU()
             let b = a |> Maxout(32, 16, pieces: 3) |> BatchNorm(16) |> Dropout(0.2) |> GELU(approximate: .tanh)
-            let r = b |> Residual { Linear(16, 16); Sigmoid(); Linear(16, 16); Tanh() }
-            let c = concat(softplus(r) * 0.5, abs(pooled) - erf(pooled)) |> Linear(24, 10)
+            let r = b |> Residual { Linear(16, 16); Sigmoid(); Linear(16, 16); Tanh(); StochasticDepth(0.2) }
+            let c = concat(softplus(r) * 0.5, abs(pooled) - erf(pooled)) |> DropConnect(0.3, Linear(24, 10))
             let out = logSoftmax(c + exp(-(c * c)) / (sigmoid(c) + 1) + log(softmax(c) + 0.5) + (-tanh(c)))
             train(out, loss: .crossEntropy, optimizer: Adam(learningRate: 1e-3), batchSize: 32, epochs: 1, seed: 0)
             """, in: Self.work)
@@ -155,6 +155,24 @@ import Testing
         try DataFiles.npyF32(xFile, shape: [7, 6], xv)
         try DataFiles.npyF32(expected, shape: result.shape, result.data.map(Float.init))
         try Self.check(onnx, x: xFile, expected: expected, wholeBatchOnly: true)
+    }
+
+    /// Fractional max pooling draws its regions in every forward pass: no ONNX export, one line naming it.
+    @Test func fractionalMaxPoolingIsRefused() throws {
+        let dir = Paths.tempDir("onnxfmp")
+        let model = try writeModel("fmp", """
+            import NNDSL
+            let model = Sequential { Conv2d(1, 2, kernelSize: 3); FractionalMaxPool2d(outputRatio: 0.5); Flatten(); Linear(18, 3) }
+            train(model, input: [1, 8, 8], loss: .crossEntropy, optimizer: Adam())
+            """, in: dir)
+        let w = dir.appendingPathComponent("w.safetensors"), out = dir.appendingPathComponent("m.onnx")
+        try writeSafetensors(w, ["0.weight": ([2, 1, 3, 3], Array(repeating: 0.1, count: 18)), "0.bias": ([2], [0, 0]),
+                                 "3.weight": ([3, 18], Array(repeating: 0.1, count: 54)), "3.bias": ([3], [0, 0, 0])])
+        let r = try Run.run(Paths.nncc, ["export", model.path, "--weights", w.path, "-o", out.path])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("op fractional_max_pool2d[2x2 to 3x3] at ") && r.stderr.contains("fmp.swiftnn:2:")
+                && r.stderr.contains("FractionalMaxPool2d draws its regions at random in every forward pass"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 
     /// An op with no ONNX lowering is one error naming the op and its line in the model file.

@@ -280,7 +280,74 @@ def _flat_shape(x, a):
     return x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
 
 
+def _frac_starts(size, out, k, u):
+    """PyTorch's generate_intervals (FractionalMaxPool2d.cpp), in float64: window i starts at
+    floor((i + u)·α) − floor(u·α) with α = (size − k)/(out − 1); the last starts at size − k."""
+    if out == 1:
+        return [size - k]
+    alpha = (size - k) / (out - 1)
+    return [int(np.floor((i + u) * alpha)) - int(np.floor(u * alpha)) for i in range(out - 1)] + [size - k]
+
+
+def _frac_argmax(x, u, a):
+    """For each output (b, c, i, j): the flat index in x's plane of its region's first maximum (u[b, c, 0]
+    places the columns, u[b, c, 1] the rows, as PyTorch)."""
+    k, out = _pair(a, "kernel", None), _pair(a, "output", None)
+    n, C, H, W = x.shape
+    arg = np.zeros((n, C) + out, dtype=np.int64)
+    for b in range(n):
+        for c in range(C):
+            rows, cols = _frac_starts(H, out[0], k[0], u[b, c, 1]), _frac_starts(W, out[1], k[1], u[b, c, 0])
+            for i, r in enumerate(rows):
+                for j, q in enumerate(cols):
+                    win = x[b, c, r:r + k[0], q:q + k[1]]
+                    m = int(np.argmax(win))          # NumPy's argmax is the first maximum
+                    arg[b, c, i, j] = (r + m // k[1]) * W + q + m % k[1]
+    return arg
+
+
+def f_fractional_max_pool2d(ins, a):
+    x, u = ins
+    arg = _frac_argmax(x, u, a)
+    planes = x.reshape(x.shape[0], x.shape[1], -1)
+    return np.take_along_axis(planes, arg.reshape(arg.shape[0], arg.shape[1], -1), axis=2).reshape(arg.shape)
+
+
+def b_fractional_max_pool2d(ins, a, out, gy):
+    x, u = ins
+    arg = _frac_argmax(x, u, a)
+    gx = np.zeros((x.shape[0], x.shape[1], x.shape[2] * x.shape[3]))
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            np.add.at(gx[b, c], arg[b, c].reshape(-1), gy[b, c].reshape(-1))   # overlapping regions add
+    return [gx.reshape(x.shape), None]
+
+
+def f_drop_connect(ins, a):
+    """DropConnect's training forward given its mask: x (W ⊙ M)ᵀ + b."""
+    x, w, b, m = ins
+    return x @ (w * m).T + b
+
+
+def b_drop_connect(ins, a, out, gy):
+    x, w, b, m = ins
+    return [gy @ (w * m), (gy.T @ x) * m, gy.sum(axis=0), None]
+
+
+def f_stochastic_depth(ins, a):
+    """Stochastic depth's training forward given its per-sample mask m (n): x scaled per sample."""
+    x, m = ins
+    return x * m.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
+def b_stochastic_depth(ins, a, out, gy):
+    return [gy * ins[1].reshape((-1,) + (1,) * (gy.ndim - 1)), None]
+
+
 OPS = {
+    "fractional_max_pool2d": (f_fractional_max_pool2d, b_fractional_max_pool2d),
+    "drop_connect": (f_drop_connect, b_drop_connect),
+    "stochastic_depth": (f_stochastic_depth, b_stochastic_depth),
     "conv2d": (f_conv2d, b_conv2d),
     "max_pool2d": (f_max_pool2d, b_max_pool2d),
     "avg_pool2d": (f_avg_pool2d, b_avg_pool2d),
@@ -375,7 +442,30 @@ def op_specs():
 
     add("sum_axes_0_2_3_keepdims", "sum_axes", {"axes": "0,2,3", "keepdims": "true"}, [("x", R(2, 3, 4, 5), True)])
     add("sum_axes_2_3", "sum_axes", {"axes": "2,3", "keepdims": "false"}, [("x", R(2, 3, 4, 5), True)])
+    stochastic_specs(add)
     return specs
+
+
+def stochastic_specs(add):
+    """#19's layers, from their own generator so that the cases above keep their values: fractional max pooling
+    given its samples u (n, C, 2), DropConnect and stochastic depth given their masks (values 0 or 1/(1 − p))."""
+    rng = np.random.RandomState(SEED_OPS + 19)
+    R = lambda *s: rng.randn(*s)
+    frac = lambda k, o: {"kernel": k, "output": o}
+    add("fractional_max_pool2d_2x2_to_5x5", "fractional_max_pool2d", frac("2,2", "5,5"),
+        [("x", R(2, 3, 8, 8), True), ("u", rng.uniform(0, 1, (2, 3, 2)), False)])
+    # overlapping windows (3×3 over 7 → 4, α = 4/3), a ratio different per axis, and u at its ends
+    add("fractional_max_pool2d_3x3_overlap", "fractional_max_pool2d", frac("3,3", "4,3"),
+        [("x", R(2, 2, 9, 7), True), ("u", np.array([[[0.0, 0.999], [0.5, 0.25]], [[0.75, 0.1], [0.3, 0.0]]]), False)])
+    add("fractional_max_pool2d_kernel2x1_one_row", "fractional_max_pool2d", frac("2,1", "1,4"),
+        [("x", R(1, 2, 5, 6), True), ("u", rng.uniform(0, 1, (1, 2, 2)), False)])
+    p = 0.4
+    keep = lambda *s: (rng.uniform(0, 1, s) >= p) / (1 - p)
+    add("drop_connect_p0.4", "drop_connect", {"p": "0.4"},
+        [("x", R(3, 5), True), ("weight", R(4, 5), True), ("bias", R(4), True), ("mask", keep(4, 5), False)])
+    add("stochastic_depth_rows", "stochastic_depth", {"p": "0.4"}, [("x", R(4, 3), True), ("mask", keep(4), False)])
+    add("stochastic_depth_images", "stochastic_depth", {"p": "0.4"},
+        [("x", R(4, 2, 3, 3), True), ("mask", keep(4), False)])
 
 
 def check_tie_case(name, op, attrs, x, grad, upstream):
@@ -491,6 +581,9 @@ def naive_pool(x, a, kind, gy=None):
 
 def check_forwards(cases):
     worst = 0.0
+    # PyTorch's sequence worked by hand: α = (8 − 2)/(5 − 1) = 1.5, u = 0.3 → ⌊(i + 0.3)·1.5⌋ − ⌊0.45⌋, last 8 − 2
+    assert _frac_starts(8, 5, 2, 0.3) == [0, 1, 3, 4, 6]
+    assert _frac_starts(7, 1, 3, 0.9) == [4]
     for c in cases:
         ins = [np.array(t["data"]).reshape(t["shape"]) for t in c["inputs"]]
         out = np.array(c["output"]["data"]).reshape(c["output"]["shape"])

@@ -18,6 +18,7 @@
 #include "nnrt.h"
 #include "kernel_sets.h"
 #include "nnrt_window.h"
+#include "nnrt_fracpool.h"
 
 static int passed, failed;
 
@@ -584,6 +585,59 @@ static void test_conv_f64(void) {
     CHECK(name, wmax <= 1);
 }
 
+/* Fractional max pooling (nnrt_fracpool.h): the window starts against a case worked by hand, then random geometries
+   (overlapping windows, one output, u at 0) against loops written here from PyTorch's definition, f32 on both
+   threads and the f64 twins; the backward adds where windows overlap. */
+static int ref_start(int i, int size, int out, int k, double u) {
+    if (i == out - 1) return size - k;
+    double a = (double)(size - k) / (out - 1);
+    return (int)floor((i + u) * a) - (int)floor(u * a);
+}
+static void test_fractional_pools(void) {
+    int hand[5];
+    for (int i = 0; i < 5; i++) hand[i] = nnrt_fracpool_start(i, 8, 5, 2, 0.3);  /* α = 1.5: ⌊(i + 0.3)·1.5⌋ − 0 */
+    CHECK("fractional pooling starts 0 1 3 4 6 for size 8, 5 outputs, k 2, u 0.3",
+          hand[0] == 0 && hand[1] == 1 && hand[2] == 3 && hand[3] == 4 && hand[4] == 6);
+    double w32 = 0, w64 = 0;
+    for (int t = 0; t < 40; t++) {
+        nnrt_fracpool2d_geom g = {.C = irand(1, 4), .kh = irand(1, 3), .kw = irand(1, 3)};
+        g.H = irand(g.kh, 12), g.W = irand(g.kw, 12);
+        g.OH = irand(1, g.H - g.kh + 1), g.OW = irand(1, g.W - g.kw + 1);
+        int n = irand(1, 3);
+        long planes = (long)n * g.C, nx = planes * g.H * g.W, ny = planes * g.OH * g.OW;
+        float *x = fill(nx, 0), *dy = fill(ny, 0), *u = fill(2 * planes, 0), *y = guarded(ny), *dx = guarded(nx);
+        for (long e = 0; e < 2 * planes; e++) u[e] = t % 5 == 0 ? 0.0f : (u[e] + 1) / 2;
+        double *xd = malloc(8 * (size_t)nx), *dyd = malloc(8 * (size_t)ny), *ud = malloc(16 * (size_t)planes);
+        double *ry = calloc((size_t)ny, 8), *rdx = calloc((size_t)nx, 8), *y64 = malloc(8 * (size_t)ny), *dx64 = malloc(8 * (size_t)nx);
+        for (long e = 0; e < nx; e++) xd[e] = x[e];
+        for (long e = 0; e < ny; e++) dyd[e] = dy[e];
+        for (long e = 0; e < 2 * planes; e++) ud[e] = u[e];
+        for (long p = 0; p < planes; p++)
+            for (int i = 0; i < g.OH; i++)
+                for (int j = 0; j < g.OW; j++) {
+                    int r0 = ref_start(i, g.H, g.OH, g.kh, ud[2 * p + 1]), c0 = ref_start(j, g.W, g.OW, g.kw, ud[2 * p]);
+                    long best = -1;
+                    for (int r = r0; r < r0 + g.kh; r++)
+                        for (int c = c0; c < c0 + g.kw; c++)
+                            if (best < 0 || xd[(p * g.H + r) * g.W + c] > xd[best]) best = (p * g.H + r) * g.W + c;
+                    ry[(p * g.OH + i) * g.OW + j] = xd[best];
+                    rdx[best] += dyd[(p * g.OH + i) * g.OW + j];
+                }
+        nnrt_fracmaxpool2d_forward(&g, n, x, u, y), nnrt_fracmaxpool2d_backward(&g, n, dy, x, u, dx);
+        nnrt_fracmaxpool2d_forward_f64(&g, n, xd, ud, y64), nnrt_fracmaxpool2d_backward_f64(&g, n, dyd, xd, ud, dx64);
+        double a = fmax(worst(y, ry, ny, 1e-6 * 9), worst(dx, rdx, nx, 1e-6 * 9));
+        if (!guard_ok(y, ny) || !guard_ok(dx, nx)) a = INFINITY;
+        w32 = fmax(w32, a);
+        w64 = fmax(w64, fmax(worst64(y64, ry, ny, 1e-12), worst64(dx64, rdx, nx, 1e-12)));
+        free(x), free(dy), free(u), free(y), free(dx), free(xd), free(dyd), free(ud), free(ry), free(rdx), free(y64), free(dx64);
+    }
+    char name[140];
+    snprintf(name, sizeof name, "fractional max pooling on 40 random geometries, f32 (worst %.3g of the tolerance)", w32);
+    CHECK(name, w32 <= 1);
+    snprintf(name, sizeof name, "fractional max pooling's float64 twins on the same (worst %.3g of 1e-12)", w64);
+    CHECK(name, w64 <= 1);
+}
+
 int main(void) {
     openblas_set_num_threads(1);  /* as every trainer runs it (blas.c); its pool is not instrumented for TSan */
     detect_sets();
@@ -597,6 +651,7 @@ int main(void) {
     test_random_pools();
     test_maxpool_rules();
     test_pool2x2();
+    test_fractional_pools();
     test_conv_f64();
     printf("window: %d passed, %d failed\n", passed, failed);
     return failed != 0;

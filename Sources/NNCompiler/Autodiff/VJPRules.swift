@@ -57,11 +57,13 @@ extension GraphEditor {
         case .conv2dGradBias:     return [broadcast(add(.reshape, [g], declared: TensorType(.f32, Shape([t[0].shape.dims[0], 1, 1]))), to: t[0])]
         case .maxPool2d(let a):   return [add(.maxPool2dGrad(a), [g, x[0]])]
         case .avgPool2d(let a):   return [add(.avgPool2dGrad(a), [g], declared: t[0])]
+        case .fractionalMaxPool2d(let a): return [add(.fractionalMaxPool2dGrad(a), [g, x[0], x[1]]), nil]   // no gradient to u
         case .byMode: preconditionFailure("by_mode reached autodiff: graphs are specialized per mode first")
         case .dropoutMask,
              .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant, .assign,
              .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .groupMaxGrad, .gatherLabelGrad,
-             .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad:
+             .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad,
+             .uniformNoise, .fractionalMaxPool2dGrad:
             return Array(repeating: nil, count: x.count)
         }
     }

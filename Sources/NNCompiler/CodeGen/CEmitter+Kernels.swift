@@ -150,8 +150,8 @@ extension CEmitter {
         }
     }
 
-    /// Whether the kernel draws from the trainer's random generator (dropout masks).
-    func drawsRandom(_ k: Kernel) -> Bool { k.nodes.contains { graph[$0].op == .dropoutMask } }
+    /// Whether the kernel draws from the trainer's random generator (dropout masks, pooling samples).
+    func drawsRandom(_ k: Kernel) -> Bool { k.nodes.contains { graph[$0].op.isRandom } }
 
     /// Row-wise kernels over logits (n, k): numerically stable log-softmax and cross-entropy.
     func rowwise(_ v: ValueID) -> [CStmt] {

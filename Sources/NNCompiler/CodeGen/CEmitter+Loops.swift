@@ -76,6 +76,8 @@ extension CEmitter {
         case .dropoutMask:   // keep with probability 1 − p, scaled by 1/(1 − p) (inverted dropout)
             let u = CExpr.cast(real, .call("nnrt_rng_uniform", [.id("rng")]))
             return .ternary(.binary(">=", u, x[0]), lit(1) / (lit(1) - x[0]), lit(0))
+        case .uniformNoise:  // fractional max pooling's samples, one per (sample, channel, axis)
+            return .cast(real, .call("nnrt_rng_uniform", [.id("rng")]))
         default: fatalError("internal compiler error: \(n.op.mnemonic) inside a loop")
         }
     }

@@ -45,6 +45,12 @@ extension CEmitter {
             return [poolGeometry(a, x: graph.type(x[0]).shape), .expr(.call("nnrt_avgpool2d_forward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), out]))]
         case .avgPool2dGrad(let a):
             return [poolGeometry(a, x: n.type.shape), .expr(.call("nnrt_avgpool2d_backward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), out]))]
+        case .fractionalMaxPool2d(let a):
+            return [fractionalGeometry(a, x: graph.type(x[0]).shape),
+                    .expr(.call("nnrt_fracmaxpool2d_forward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), out]))]
+        case .fractionalMaxPool2dGrad(let a):
+            return [fractionalGeometry(a, x: n.type.shape),
+                    .expr(.call("nnrt_fracmaxpool2d_backward" + sfx, [.prefix("&", .id("g")), .id("n"), p(x[0]), p(x[1]), p(x[2]), out]))]
         default: fatalError("internal compiler error: \(n.op.mnemonic) is not a window op")
         }
     }
@@ -76,6 +82,12 @@ extension CEmitter {
         let oh = a.outputSize(h, kernel: kh, axis: 0), ow = a.outputSize(wd, kernel: kw, axis: 1)
         let fields = [c, h, wd, k, oh, ow, kh, kw] + a.stride + a.padding + a.dilation + [a.groups]
         return .decl("static const nnrt_conv2d_geom", "g", .initList(fields.map { .int($0) }))
+    }
+
+    /// `static const nnrt_fracpool2d_geom g = {C, H, W, OH, OW, kh, kw};`
+    func fractionalGeometry(_ a: FractionalPool2dAttrs, x: Shape) -> CStmt {
+        let fields = x.dims + a.output + a.kernel
+        return .decl("static const nnrt_fracpool2d_geom", "g", .initList(fields.map { .int($0) }))
     }
 
     /// `static const nnrt_pool2d_geom g = {C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, count_include_pad};`

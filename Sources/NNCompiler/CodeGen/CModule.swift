@@ -20,6 +20,9 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
         .include("<math.h>"), .include("<stdint.h>"), .include("<cblas.h>"), .include("nnrt_model.h"),
     ]
     if programs.contains(where: { $0.program.kernels.contains { $0.kind == .window } }) { items.append(.include("nnrt_window.h")) }
+    if programs.contains(where: { $0.program.kernels.contains { k in k.anchor.map { if case .fractionalMaxPool2d = graph[$0].op { return true }; return false } ?? false } }) {
+        items.append(.include("nnrt_fracpool.h"))
+    }
     items.append(.section("parameters and hyperparameters"))
     items += namedIndices(graph, layout, symbols)
     items.append(paramTable(graph, symbols))

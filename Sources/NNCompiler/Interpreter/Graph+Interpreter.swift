@@ -13,6 +13,8 @@ extension Graph {
     ///   - epoch: the 0-based epoch `epochCount` reads.
     ///   - stepsPerEpoch: what `stepsPerEpoch` reads (a schedule whose lengths count epochs).
     ///   - batch: `n`; by default the leading dimension of input "x", else of the first batched input bound.
+    ///   - draws: the values of random nodes (`dropout_mask`, `uniform_noise`), which the interpreter cannot draw:
+    ///     fixed masks and samples, as the NumPy reference takes them.
     /// - Returns: the value of every node. An `assign` node's value is the value it writes.
     ///
     ///     let v = try graph.evaluate(inputs: ["x": x, "y": y], params: weights)
@@ -20,7 +22,7 @@ extension Graph {
     public func evaluate(inputs: [String: Tensor64], params: [String: Tensor64],
                          state: [StateID: Tensor64] = [:], hypers: [String: Double] = [:],
                          step: Int = 1, epoch: Int = 0, stepsPerEpoch: Int = 1,
-                         batch: Int? = nil) throws -> [ValueID: Tensor64] {
+                         batch: Int? = nil, draws: [ValueID: Tensor64] = [:]) throws -> [ValueID: Tensor64] {
         let n = try batchSize(inputs, override: batch)
         var values: [Tensor64] = []
         values.reserveCapacity(nodes.count)
@@ -47,6 +49,8 @@ extension Graph {
                 guard let n else { throw Diagnostic.unknownBatchSize }
                 result = .scalar(Double(n))
             case .constant(let c): result = .scalar(c)
+            case .dropoutMask where draws[v] != nil, .uniformNoise where draws[v] != nil:
+                result = try bound(draws[v], "draw", "%\(v.index)", full)
             default:
                 // A per-sample value (n) used with a batched tensor is repeated along each row first.
                 let expanded = zip(node.inputs, operands).map { x, t -> Tensor64 in

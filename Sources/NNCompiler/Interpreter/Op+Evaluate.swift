@@ -12,6 +12,10 @@ extension Op {
             throw Diagnostic.unsupported("\(mnemonic): specialize the graph for an execution mode first")
         case .dropoutMask:
             throw Diagnostic.unsupported("dropout_mask draws random numbers; evaluate the eval-mode graph")
+        case .uniformNoise:
+            throw Diagnostic.unsupported("uniform_noise draws random numbers; give its values to evaluate (draws:)")
+        case .fractionalMaxPool2d, .fractionalMaxPool2dGrad:
+            return fractionalPool(x, full)
         case .unary(let f):
             return Tensor64(shape: full, data: x[0].data.map(f.apply))
         case .binary(let f):

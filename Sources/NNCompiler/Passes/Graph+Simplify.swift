@@ -3,12 +3,13 @@ import NNIR
 
 extension Graph {
     /// Common-subexpression elimination: a node equal to an earlier one (same op, operands and type) is
-    /// replaced by it. Effects are never merged.
+    /// replaced by it. Effects and random draws (two dropout masks of one shape are two draws) are never merged.
     public func eliminatingCommonSubexpressions() -> Graph {
         struct Key: Hashable { var op: Op; var inputs: [ValueID]; var type: TensorType }
         var seen: [Key: ValueID] = [:]
         return rewritten { e, n in
             if case .assign = n.op { return nil }
+            if n.op.isRandom { return nil }
             let key = Key(op: n.op, inputs: n.inputs, type: n.type)
             if let v = seen[key] { return v }
             seen[key] = ValueID(e.graph.nodes.count)
