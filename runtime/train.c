@@ -19,6 +19,7 @@
 #include "nnrt_io.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
+#include "nnrt_monitor.h"
 #include "nnrt_profile.h"
 #include "nnrt_rng.h"
 #include "nnrt_safetensors.h"
@@ -131,7 +132,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;
-        float loss = m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
+        float loss = nnrt_monitor_train_step(ctx, n, b->xb[cur], b->yb[cur]);  // train_step, or its twin (--monitor)
         ctx->training = 0;
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);
@@ -284,6 +285,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     }
     nnrt_log log;
     nnrt_log_open(&log, o->log, o->quiet, o->resume != NULL);
+    nnrt_monitor mon;
+    if (o->monitor && !res) nnrt_monitor_start(&mon, ctx, nnrt_monitor_parse(o->monitor), log.jsonl);
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order,
                            .info = data->info};
@@ -385,6 +388,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_profile_kernels_report(stdout, m, ctx->kprof, &prof);
         if (log.jsonl) nnrt_profile_json(log.jsonl, &prof, m, ctx->kprof);
     }
+    if (ctx->monitor) nnrt_monitor_stop(&mon, ctx);
     nnrt_log_close(&log);
     int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
     if (res) {

@@ -36,6 +36,9 @@ struct Compile: ParsableCommand {
     @Flag(help: "Skip fusion: the unfused reference path, for bisecting a miscompile.")
     var noFusion = false
 
+    @Flag(help: "Also emit an instrumented train step, for the trainer's --monitor every:N (per-layer statistics).")
+    var monitor = false
+
     @OptionGroup var options: ModelFileOptions
 
     func run() throws {
@@ -45,7 +48,7 @@ struct Compile: ParsableCommand {
         let runtime = emit == .binary ? try driver.startRuntimeBuild() : nil
         defer { _ = try? runtime?.objects() }
         let forward = try driver.evaluate(file)
-        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion))
+        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion, monitor: monitor))
         if emit == .binary {
             let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
             try driver.build(cSource: model.cSource, output: URL(fileURLWithPath: out), runtime: runtime)

@@ -8,7 +8,12 @@ public enum Stage: String, CaseIterable, Sendable {
 public struct PipelineOptions: Sendable {
     /// Off gives the unfused reference path (`--no-fusion`), for bisecting a miscompile.
     public var fusion = true
-    public init(fusion: Bool = true) { self.fusion = fusion }
+    /// On emits the instrumented train step as well (`--monitor`, see CEmitter+Monitor); off leaves the C as it was.
+    public var monitor = false
+    public init(fusion: Bool = true, monitor: Bool = false) {
+        self.fusion = fusion
+        self.monitor = monitor
+    }
 }
 
 /// Everything the compiler derives from a forward graph.
@@ -17,6 +22,8 @@ public struct CompiledModel: Sendable {
     /// The training graph: forward (train mode), loss, backward and optimizer update.
     public var joint: Graph
     public var programs: [PlannedProgram]
+    /// `--monitor`: the C has `train_step_monitor` too.
+    public var monitor = false
 
     public func dump(_ stage: Stage) -> String {
         switch stage {
@@ -28,7 +35,7 @@ public struct CompiledModel: Sendable {
         }
     }
 
-    public var cSource: String { emitC(programs) }
+    public var cSource: String { emitC(programs, monitor: monitor) }
 }
 
 /// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
@@ -60,5 +67,5 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
                            + "maximum batch of \(p.plan.maxBatch), more than \(Limits.limitDescription); a smaller maxBatch "
                            + "in train(…) lowers it")
     }
-    return CompiledModel(forward: forward, joint: train, programs: programs)
+    return CompiledModel(forward: forward, joint: train, programs: programs, monitor: options.monitor)
 }

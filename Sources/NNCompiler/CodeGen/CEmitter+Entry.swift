@@ -11,6 +11,7 @@ extension CEmitter {
     func functionNamesCalled() -> [String] {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
             + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64"]
+            + (monitor ? ["train_step_monitor"] : [])
     }
 
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
@@ -47,6 +48,7 @@ extension CEmitter {
             guard let j = pairs[i] else {
                 for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
                 body.append(profiled(kernelCall(i), k, index: i))
+                body += monitorCalls(after: i)
                 i += 1
                 continue
             }
@@ -59,6 +61,7 @@ extension CEmitter {
                 for v in writes(kx, index: x) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
             }
             body.append(pairCall(i, j))
+            body += monitorCalls(after: i) + monitorCalls(after: j)
             body += after.map(scalar)
             i = j + 1
         }
@@ -70,6 +73,7 @@ extension CEmitter {
             }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
+            if monitor { return monitorFunction(body) }
             return CFunction(comment: ["One training step: forward, loss, backward and the \(graph.config.optimizer.name) update."],
                              signature: "static float train_step(nnrt_ctx *ctx, int n, const float *x, const void *y_)", body: body)
         case .eval:

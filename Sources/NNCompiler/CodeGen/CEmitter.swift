@@ -18,6 +18,9 @@ struct CEmitter {
     var scope = CScope()
     /// The values' names, before each function makes them unique.
     let namer: ValueNamer
+    /// On for the train program's instrumented twin, `train_step_monitor` (`nncc compile --monitor`): every
+    /// forward activation is handed to the runtime's monitor right after the kernel that writes it (CEmitter+Monitor).
+    var monitor = false
 
     init(_ program: Program, _ plan: MemoryPlan, symbols: CSymbols? = nil, pairMin: Int = CEmitter.defaultPairMin) {
         self.program = program
