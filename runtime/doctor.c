@@ -7,15 +7,15 @@
  *   overfit        from init, up to --steps (default 200) steps on two batches of min(--batch, 32) samples: the
  *                  training accuracy on them reaches 99 % (a regression: the loss falls to a tenth);
  *   gradcheck      gradcheck's float64 check at init (--samples, --tol, --floor);
- *   update ratio   ‖ΔW‖/‖W‖ of every weight (2-d or more) at the 5th step of normal training: in [1e-5, 0.1]
- *                  (about 1e-3 for SGD; Adam's first steps move every weight by about lr);
+ *   update ratio   ‖ΔW‖/‖W‖ of every weight (2-d or more) at the 5th step of normal training: in [1e-5, 0.3]
+ *                  (see RATIO_HI);
  *   learning       the held-out loss after --steps steps of normal training: below the initial one, and for a
  *                  classifier an accuracy of at least twice chance;
  *   dead units     after init, the fraction of each ReLU's units that are 0 on every sample of a batch, and of each
  *                  tanh's or sigmoid's values that are saturated: at most 50 % (needs 'nncc compile --monitor');
  *   lr range test  Smith's: the learning rate from 1e-7 up ×10^(8/100) per step for 100 steps (or until the smoothed
  *                  loss passes 4× its minimum); suggests a tenth of the rate at the smoothed minimum (--lr-curve F.svg
- *                  draws the curve). Informational: it fails only when the loss never decreased. */
+ *                  draws the curve). It fails when the smoothed loss never fell by 10 %, or --lr is past the minimum. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,63 +35,10 @@
 #include "nnrt_train.h"
 
 enum { HELD_OUT_MAX = 1024, OVERFIT_BATCH = 32, RATIO_STEP = 5 };
-
-// ----------------------------------------------------------------------------
-// the run's pieces
-
-void nnrt_doctor_reset(nnrt_doctor *d) {
-    nnrt_ctx *ctx = d->ctx;
-    const nnrt_model *m = ctx->model;
-    if (d->o->init) nnrt_load_safetensors(d->o->init, m, ctx->params);
-    else nnrt_init_params(m, ctx->params, d->o->seed);
-    memset(ctx->state, 0, m->state_numel * sizeof(float));
-    memcpy(ctx->hp, d->o->hp, (size_t)m->n_hparams * sizeof(double));
-    ctx->step = 0;
-    ctx->epoch = 0;
-    nnrt_rng_seed(ctx->rng, d->o->seed, NNRT_STREAM_MODEL);
-}
-
-/* The mean loss and accuracy (−1 for a regression) of the k samples order[0..k) in eval mode. */
-double nnrt_doctor_loss(nnrt_doctor *d, const int64_t *order, int64_t k, double *acc) {
-    nnrt_ctx *ctx = d->ctx;
-    const nnrt_model *m = ctx->model;
-    double sum = 0;
-    int64_t right = 0;
-    for (int64_t s = 0; s < k; s += d->batch) {
-        int n = (int)(k - s < d->batch ? k - s : d->batch);
-        nnrt_gather_x(&d->train->x, order + s, n, d->xb);
-        nnrt_gather_y(&d->train->y, order + s, n, d->yb);
-        sum += (double)m->eval_batch(ctx, n, d->xb, d->yb, d->out) * n;
-        for (int i = 0; m->target_kind == NNRT_TARGET_CLASS && i < n; i++)
-            right += nnrt_argmax(d->out + (size_t)i * m->output_dim, m->output_dim) == ((int32_t *)d->yb)[i];
-    }
-    *acc = m->target_kind == NNRT_TARGET_CLASS ? (double)right / (double)k : -1;
-    return sum / (double)k;
-}
-
-/* One training step on the n samples order[0..n); its loss. */
-double nnrt_doctor_step(nnrt_doctor *d, const int64_t *order, int n) {
-    nnrt_gather_x(&d->train->x, order, n, d->xb);
-    nnrt_gather_y(&d->train->y, order, n, d->yb);
-    d->ctx->step++;
-    d->ctx->training = 1;
-    float loss = d->ctx->model->train_step(d->ctx, n, d->xb, d->yb);
-    d->ctx->training = 0;
-    return loss;
-}
-
-void nnrt_doctor_verdict(nnrt_doctor *d, const char *check, int status, const char *meaning, const char *fmt, ...) {
-    char what[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    static const char *const words[] = {"FAIL", "PASS", "SKIP"};
-    printf("%-4s  %-14s %s\n", words[status], check, what);
-    if (status == NNRT_CHECK_FAIL && meaning) printf("      %-14s usually: %s\n", "", meaning);
-    if (status == NNRT_CHECK_FAIL) d->failed++;
-    fflush(stdout);
-}
+/* The update ratios that pass at RATIO_STEP. The lectures' 1e-3 is a steady-state figure for large layers; at step 5
+   a small layer under SGD with momentum 0.9 at lr 0.1 moves by about 0.12 and trains well (DoctorTests' healthy MLP),
+   Adam moves every weight by about lr (0.01–0.03 for the Fashion-MNIST MLP at 1e-3), while --lr 10 moves by 1.5–2. */
+static const double RATIO_LO = 1e-5, RATIO_HI = 0.3;
 
 // ----------------------------------------------------------------------------
 // the checks
@@ -202,8 +149,8 @@ static void check_learning(nnrt_doctor *d) {
         double r = ps[i].update_ratio;
         size_t len = strlen(all);
         snprintf(all + len, sizeof all - len, "%s%s %.2g", len ? ", " : "", p->name, r);
-        if (!(r >= 1e-5 && r <= 0.1) && !worst[0])
-            snprintf(worst, sizeof worst, "%s's %.3g is too %s", p->name, r, r > 0.1 || isnan(r) ? "high" : "low");
+        if (!(r >= RATIO_LO && r <= RATIO_HI) && !worst[0])
+            snprintf(worst, sizeof worst, "%s's %.3g is too %s", p->name, r, r > RATIO_HI || isnan(r) ? "high" : "low");
     }
     if (!ok)
         nnrt_doctor_verdict(d, "update ratio", NNRT_CHECK_FAIL, "the learning rate is too high: the loss diverged",
@@ -211,8 +158,8 @@ static void check_learning(nnrt_doctor *d) {
     else
         nnrt_doctor_verdict(d, "update ratio", !worst[0], worst[0] && strstr(worst, "high") ? "the learning rate is too high "
                             "(or the init too small): updates this large overshoot" : "the learning rate is too low: "
-                            "the weights barely move", "at step %d: %s%s%s (‖ΔW‖/‖W‖; 1e-5..0.1 expected, ~1e-3 for SGD)",
-                            RATIO_STEP, all, worst[0] ? "; " : "", worst);
+                            "the weights barely move", "at step %d: %s%s%s (‖ΔW‖/‖W‖; %g..%g expected)",
+                            RATIO_STEP, all, worst[0] ? "; " : "", worst, RATIO_LO, RATIO_HI);
     free(before);
     free(ps);
     // what it learned

@@ -2,7 +2,7 @@
  * for the doctor: from the weights as they are, one training step per rate, the rate growing exponentially from
  * LR_LO to LR_HI over LR_STEPS steps; the loss smoothed by a bias-corrected moving average (β = 0.98, as fastai's
  * finder); stopped once the smoothed loss passes 4× its minimum. The suggestion is a tenth of the rate at the
- * smoothed minimum (the loss still falls fast there, and the average lags). It fails when the loss never fell, or
+ * smoothed minimum (the loss still falls fast there, and the average lags). It fails when the loss never fell by 10 %, or
  * when the configured --lr is past the minimum, where the loss was already rising. --lr-curve writes the curve. */
 #include <math.h>
 #include <stdarg.h>
@@ -120,7 +120,7 @@ void nnrt_doctor_lr_range(nnrt_doctor *d) {
     }
     c.suggested = c.lr[c.best] / 10;
     if (d->o->lr_curve) write_svg(d->o->lr_curve, &c);
-    int fell = c.best > 0 && c.smooth[c.best] < 0.95 * c.smooth[0];
+    int fell = c.best > 0 && c.smooth[c.best] < 0.9 * c.smooth[0];  // shuffled labels: about 7 % of noise (DoctorTests)
     int ok = fell && c.configured <= c.lr[c.best];
     char curve[1100] = "";
     if (d->o->lr_curve) snprintf(curve, sizeof curve, "; curve in %s", d->o->lr_curve);

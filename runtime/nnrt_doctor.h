@@ -1,5 +1,6 @@
-/* nnrt_doctor.h — the doctor command's shared state (doctor.c: the checks and the command; doctor_lr.c: the
- * learning-rate range test and its SVG curve). */
+/* nnrt_doctor.h — the doctor command's shared state and pieces: doctor_run.c (the short runs and the verdict lines),
+ * doctor_lr.c (the learning-rate range test and its SVG curve, on doctor_run.c), doctor.c (the other checks and the
+ * command, on both). */
 #ifndef NNRT_DOCTOR_H
 #define NNRT_DOCTOR_H
 

@@ -1,5 +1,6 @@
 /* report_chart.c — the report's text building: a growing buffer, HTML escaping, base64, and inline SVG line charts
- * (axes with a few round ticks, one polyline per series, a legend). No script, no external resource. */
+ * (axes with a few round ticks, one polyline per series, a legend). No script, no external resource; inline in HTML,
+ * so the <svg> needs no namespace. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ void nnrt_chart(nnrt_text *t, const char *title, const char *xlabel, const char 
     if (!(yhi > ylo)) { ylo -= logy ? 1 : fmax(fabs(ylo) * 0.1, 1e-3); yhi += logy ? 1 : fmax(fabs(yhi) * 0.1, 1e-3); }
     const double W = 560, H = 320, L = 64, R = 16, T = 32, B = 44;
     double legend = n > 1 ? 16.0 * n + 8 : 0;
-    nnrt_text_printf(t, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+    nnrt_text_printf(t, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                      "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\" role=\"img\">\n", W,
                      H + legend, W, H + legend);
     nnrt_text_printf(t, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/><text x=\"%.0f\" y=\"20\" text-anchor=\"middle\" "
