@@ -24,6 +24,7 @@ typedef struct {
     float *xb, *out;            // (batch, input_dim), (batch, output_dim)
     void *yb;                   // (batch, target_dim) labels or targets
     double initial_loss;        // the held-out loss at init
+    double label_var;           // a regression's held-out labels: their variance, averaged over the targets
     int failed;                 // checks that failed so far
 } nnrt_doctor;
 

@@ -96,6 +96,27 @@ import Testing
         #expect(Self.verdict(again, "learning").hasPrefix("PASS"), "\(Self.verdict(again, "learning"))")
     }
 
+    /// A regression (examples/sine_regression.swiftnn on y = sin x): passes; shuffled targets fail learning (R²).
+    @Test func regressionPassesAndShuffledTargetsFail() throws {
+        let exe = try compileTrainer(Paths.examples.appendingPathComponent("sine_regression.swiftnn"), into: Self.work,
+                                     flags: ["--monitor"])
+        var rng = TestRandom(seed: 8)
+        let x = (0..<1000).map { _ in Float(rng.uniform(-3, 3)) }
+        var y = x.map { Float(sin(Double($0))) }
+        var args: [[String]] = []
+        for name in ["sine", "sine_shuffled"] {
+            if name == "sine_shuffled" { for i in stride(from: 999, to: 0, by: -1) { y.swapAt(i, Int(rng.next() % UInt64(i + 1))) } }
+            let (xu, yu) = (Self.work.appendingPathComponent("\(name)_x.npy"), Self.work.appendingPathComponent("\(name)_y.npy"))
+            try DataFiles.npyF32(xu, shape: [1000, 1], x)
+            try DataFiles.npyF32(yu, shape: [1000, 1], y)
+            args.append(["--train-x", xu.path, "--train-y", yu.path])
+        }
+        let healthy = try Self.doctor(exe, args[0]), shuffled = try Self.doctor(exe, args[1])
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        #expect(shuffled.status == 1 && Self.verdict(shuffled, "learning").hasPrefix("FAIL"), "\(shuffled.stdout)")
+        #expect(shuffled.stdout.contains("usually: targets that do not match their inputs"))
+    }
+
     @Test func errors() throws {
         let exe = try Self.trainer()
         let r = try Run.run(exe, ["doctor"])

@@ -10,13 +10,13 @@ import Testing
     static let work = Paths.tempDir("monitor")
     static let traj = Paths.fixtures.appendingPathComponent("trajectory").path
 
-    static func trainer(monitor: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    static func trainer(monitor: Bool = true, in dir: URL = work, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let model = try writeModel("cls_monitor", """
             import NNDSL
             let model = Sequential { Linear(20, 16); ReLU(); Linear(16, 12); Tanh(); Linear(12, 4) }
             train(model, input: 20, loss: .crossEntropy, optimizer: SGD(learningRate: 0.1), batchSize: 16, epochs: 3)
-            """, in: work)
-        return try compileTrainer(model, into: work, flags: monitor ? ["--monitor"] : [], sourceLocation: sourceLocation)
+            """, in: dir)
+        return try compileTrainer(model, into: dir, flags: monitor ? ["--monitor"] : [], sourceLocation: sourceLocation)
     }
 
     static func train(_ exe: String, _ extra: [String]) throws -> Run {

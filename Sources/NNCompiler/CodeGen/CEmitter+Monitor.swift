@@ -5,8 +5,10 @@ import NNIR
 /// later kernel reuse an activation's bytes, so its statistics are taken right after the kernel that wrote it, while
 /// the values are live. Without the flag nothing here is emitted and the C is what it was.
 extension CEmitter {
-    /// The forward activations: float32 values with a batch dimension stored in the arena, computed from the input x
-    /// without the labels y (so neither the loss nor a gradient), in the train program.
+    /// The forward activations: the layers' outputs (values the DSL named, `h1`), float32 with a batch dimension,
+    /// stored in the arena, computed from the input x without the labels y (so neither the loss nor a gradient), in
+    /// the train program. A term the backward pass precomputes from the forward values (`one_minus_square_h3`, a
+    /// tanh's derivative) is not a layer's output and is left out.
     func monitoredActivations() -> Set<ValueID> {
         guard monitor, program.kind == .train else { return [] }
         let users = graph.users()
@@ -19,7 +21,9 @@ extension CEmitter {
         }
         let fromY = reached(from: "y")
         return reached(from: "x").filter { v in
-            guard case .arena? = plan.storage[v], plan.windowBytes[v] == nil, !fromY.contains(v) else { return false }
+            guard case .arena? = plan.storage[v], plan.windowBytes[v] == nil, !fromY.contains(v), graph[v].name != nil else {
+                return false
+            }
             let t = graph.type(v)
             return t.dtype == .f32 && t.shape.batched
         }
