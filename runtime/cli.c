@@ -235,6 +235,11 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
                "epoch's own share. With --log, one {\"profile\":{...}} line (seconds) ends the JSONL file.\n"
                "Timing costs two clock reads per kernel call (well under 1%% of a step); the epoch seconds stay\n"
                "comparable, but benchmark without --profile.\n");
+    if (commands[c].cmd == NNRT_CMD_DOCTOR)
+        printf("\nChecks, each a PASS/FAIL/SKIP line with its number: initial loss vs log(C) (or the labels' variance),\n"
+               "overfitting two batches in --steps (default 200), gradcheck, the update ratio at step 5, learning on\n"
+               "held-out samples, dead or saturated units at init (needs 'nncc compile --monitor'), and an LR range\n"
+               "test that suggests a rate. Exit status 0 if none failed, 1 otherwise (see docs/trainer.md).\n");
     if (commands[c].cmd == NNRT_CMD_GRADCHECK)
         printf("\nEach trainable parameter is checked on all its elements when it has at most 64, else on 64\n"
                "seeded-random ones: numerical = (L(p+eps) - L(p-eps)) / (2 eps) with eps = 1e-6 in float64,\n"
