@@ -12,6 +12,7 @@
 #include "nnrt_data.h"
 #include "nnrt_io.h"
 #include "nnrt_model.h"
+#include "nnrt_monitor.h"
 
 /* The runtime's version: nncc's own (NNCCVersion.number in Sources/NNCompiler/Driver; a test checks they agree). */
 #define NNRT_VERSION "0.1.0"
@@ -22,10 +23,10 @@
 typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
 enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH | NNRT_CMD_FILTERS |
-             NNRT_CMD_SHOW_BATCH,
+             NNRT_CMD_SHOW_BATCH | NNRT_CMD_DOCTOR | NNRT_CMD_REPORT,
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
-       FI = NNRT_CMD_FILTERS, SB = NNRT_CMD_SHOW_BATCH,
-       TS = TR | SE };  // train's flags that every trial of a search takes too
+       FI = NNRT_CMD_FILTERS, SB = NNRT_CMD_SHOW_BATCH, DO = NNRT_CMD_DOCTOR, RE = NNRT_CMD_REPORT,
+       TS = TR | SE | DO };  // train's flags that every trial of a search, and the doctor's short runs, take too
 
 /* The values a number flag takes (nnrt_context.h). */
 typedef nnrt_range flag_range;
@@ -70,7 +71,7 @@ static const flag flags[] = {
     FLAG("train-y", F_STR, TS | GC | SB, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
     FLAG("test-x", F_STR, TS | EV, test_x, "F", "test inputs"),
     FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
-    FLAG("weights", F_STR, EV | PR | GC | FI, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
+    FLAG("weights", F_STR, EV | PR | GC | FI | RE, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
     FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
     FLAG("label-column", F_STR, TS | EV | PR | GC, label_column, "C", "the column of a .csv -x file that holds the labels, by header name or 0-based index (-1: the last); then no -y file (predict: left out of the features when present)"),
@@ -81,12 +82,13 @@ static const flag flags[] = {
     FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (uint8 inputs / 255, floats as they are, in every file), a number, or 1/D (x / D)"),
     FLAG("normalize", F_STR, TS, normalize, "M", "standardize the inputs with the training split's mean and std: none (default), feature, or channel (image models); kept in the weights"),
     FLAG("output", F_STR, FI | SB, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
+    FLAG("output", F_STR, RE, output, "F.html", "write the report here (one self-contained HTML page, atomically; -o F.html too)"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("steps", F_POSINT, TS, steps, "N", "train N steps (batches) in all instead of --epochs; the last epoch stops part-way"),
     FLAG("batch", F_POSINT, TS | EV | PR | SB, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
     FLAG("seed", F_U64, TS | GC | SB, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
-    FLAG("log", F_STR, TS, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
+    FLAG("log", F_STR, TS | RE, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
     FLAG_BELOW("val-split", F_NNFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 <= F < 1 of the training set and report val_loss/val_acc per epoch (default 0.1 without --val-x; 0: none)",
                1, "a fraction in [0, 1)"),
     FLAG("val-x", F_STR, TS, val_x, "F", "validation inputs (instead of --val-split)"),
@@ -115,6 +117,9 @@ static const flag flags[] = {
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J (see docs/data.md)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
+    FLAG("monitor", F_STR, TR, monitor, "every:N", "log per-layer statistics every N steps to --log (weight, gradient and update norms, activations; needs 'nncc compile --monitor')"),
+    FLAG("lr-curve", F_STR, DO, lr_curve, "F.svg", "write the learning-rate range test's curve (loss against learning rate) here"),
+    FLAG("doctor", F_STR, RE, doctor, "F", "the doctor's output (what 'doctor' printed, saved to a file) to show in the report"),
     FLAG("samples", F_POSINT, GC, samples, "N", "samples in the gradcheck batch"),
     FLAG("tol", F_POSFLOAT, GC, tol, "X", "largest relative error accepted"),
     FLAG("floor", F_POSFLOAT, GC, floor, "X", "smallest denominator of the relative error"),
@@ -138,6 +143,10 @@ static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; }
     {"filters", NNRT_CMD_FILTERS, "--weights W --output F.png [flags]", "draw the first Conv2d's filters (or the first Linear layer's rows) as a PNG grid"},
     {"show-batch", NNRT_CMD_SHOW_BATCH, "(--data DIR | --train-x F --train-y F) [--augment LIST] --output F.png [flags]",
      "draw the first --batch training images, augmented as epoch 1 of training would see them, as a PNG grid"},
+    {"doctor", NNRT_CMD_DOCTOR, "(--data DIR | --train-x F --train-y F) [--lr-curve F.svg] [train flags]",
+     "sanity checks of the model, its data and its learning rate in seconds: a verdict per check (exit 1 if one fails)"},
+    {"report", NNRT_CMD_REPORT, "--log M [--weights W] [--doctor F] --output F.html",
+     "one self-contained HTML page of a run: curves, per-layer statistics, first-layer filters, the doctor's verdicts"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -234,6 +243,11 @@ static void print_cmd_help(const nnrt_model *m, const char *prog, int c) {
                "epoch's own share. With --log, one {\"profile\":{...}} line (seconds) ends the JSONL file.\n"
                "Timing costs two clock reads per kernel call (well under 1%% of a step); the epoch seconds stay\n"
                "comparable, but benchmark without --profile.\n");
+    if (commands[c].cmd == NNRT_CMD_DOCTOR)
+        printf("\nChecks, each a PASS/FAIL/SKIP line with its number: initial loss vs log(C) (or the labels' variance),\n"
+               "overfitting two batches in --steps (default 200), gradcheck, the update ratio at step 5, learning on\n"
+               "held-out samples, dead or saturated units at init (needs 'nncc compile --monitor'), and an LR range\n"
+               "test that suggests a rate. Exit status 0 if none failed, 1 otherwise (see docs/trainer.md).\n");
     if (commands[c].cmd == NNRT_CMD_GRADCHECK)
         printf("\nEach trainable parameter is checked on all its elements when it has at most 64, else on 64\n"
                "seeded-random ones: numerical = (L(p+eps) - L(p-eps)) / (2 eps) with eps = 1e-6 in float64,\n"
@@ -442,6 +456,12 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("filters: needs --weights W and --output F.png (see '%s filters --help')", o->prog);
     if (o->cmd == NNRT_CMD_SHOW_BATCH && !o->output)
         nnrt_usage_die("show-batch: needs --output F.png (see '%s show-batch --help')", o->prog);
+    if (o->cmd == NNRT_CMD_REPORT && (!o->log || !o->output))
+        nnrt_usage_die("report: needs --log M and --output F.html (see '%s report --help')", o->prog);
+    if (o->cmd == NNRT_CMD_TRAIN && o->monitor) {
+        nnrt_monitor_parse(o->monitor);
+        if (!o->log) nnrt_usage_die("--monitor: needs --log M (the statistics go to the JSON Lines log)");
+    }
     if ((o->cmd & (FI | SB)) && (strlen(o->output) < 4 || strcmp(o->output + strlen(o->output) - 4, ".png") != 0))
         nnrt_usage_die("--output %s: expected a .png file name", o->output);
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
@@ -506,7 +526,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     int c = -1;
     for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
     if (c < 0)
-        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search, filters or show-batch; see '%s --help')", argv[1], o->prog);
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search, filters, show-batch, doctor or report; see '%s --help')", argv[1], o->prog);
     o->cmd = commands[c].cmd;
     o->epochs = m->default_epochs;
     o->batch = m->default_batch;

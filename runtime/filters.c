@@ -58,9 +58,7 @@ nnrt_filter_grid nnrt_filter_grid_make(const float *w, int n, int C, int h, int 
     return g;
 }
 
-/* The first layer's weights as filters (n, C, h, w): the first 4-d parameter (a Conv2d weight), else the first
-   2-d one that reads the input (a Linear weight (out, input_dim)) with the input's image shape. */
-static const nnrt_param *first_layer(const nnrt_model *m, int shape[4]) {
+const nnrt_param *nnrt_filters_param(const nnrt_model *m, int shape[4], char *why, size_t cap) {
     const nnrt_param *linear = NULL;
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
@@ -70,8 +68,10 @@ static const nnrt_param *first_layer(const nnrt_model *m, int shape[4]) {
         }
         if (!linear && p->ndim == 2 && p->shape[1] == m->input_dim) linear = p;
     }
-    if (!linear)
-        nnrt_die("filters: model '%s' has no Conv2d layer and no Linear layer on its input: no first-layer filters to draw", m->name);
+    if (!linear) {
+        snprintf(why, cap, "model '%s' has no Conv2d layer and no Linear layer on its input: no first-layer filters to draw", m->name);
+        return NULL;
+    }
     int side = (int)lrint(sqrt((double)m->input_dim));
     shape[0] = (int)linear->shape[0];
     if (m->input_rank == 3) {
@@ -79,8 +79,9 @@ static const nnrt_param *first_layer(const nnrt_model *m, int shape[4]) {
     } else if (side * side == m->input_dim) {
         shape[1] = 1, shape[2] = side, shape[3] = side;  // a square of features: a gray image (784 → 28 x 28)
     } else {
-        nnrt_die("filters: model '%s' takes %d features, not an image (an image shape, or a square number of features, "
+        snprintf(why, cap, "model '%s' takes %d features, not an image (an image shape, or a square number of features, "
                  "is needed to draw the rows of its first Linear layer '%s')", m->name, m->input_dim, linear->name);
+        return NULL;
     }
     return linear;
 }
@@ -89,7 +90,9 @@ int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o) {
     const nnrt_model *m = ctx->model;
     nnrt_load_safetensors(o->weights, m, ctx->params);
     int s[4];
-    const nnrt_param *p = first_layer(m, s);
+    char why[512];
+    const nnrt_param *p = nnrt_filters_param(m, s, why, sizeof why);
+    if (!p) nnrt_die("filters: %s", why);
     nnrt_filter_grid g = nnrt_filter_grid_make(ctx->params + p->offset, s[0], s[1], s[2], s[3]);
     nnrt_png_write(o->output, g.width, g.height, g.channels, g.pixels);
     if (!o->quiet)

@@ -144,12 +144,11 @@ static gc_result check_param(gc_state *s, const nnrt_param *p, uint64_t rng[4]) 
     return r;
 }
 
-int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o) {
+/* The check of ctx's parameters as they are, on --samples samples (printing each parameter's line when print):
+   the worst relative error over every checked element (also NaN). */
+double nnrt_gradcheck_worst(nnrt_ctx *ctx, const nnrt_options *o, int print) {
     const nnrt_model *m = ctx->model;
     if (!m->loss_grad_f64) nnrt_die("%s: this trainer has no float64 gradient (loss_grad_f64) to check", m->name);
-    if (o->verbose) nnrt_blas_describe(stdout);
-    if (o->weights) nnrt_load_safetensors(o->weights, m, ctx->params);
-    else nnrt_init_params(m, ctx->params, o->seed);
     uint64_t rng[4];
     nnrt_rng_seed(rng, o->seed, NNRT_STREAM_GRADCHECK);
     gc_batch b;
@@ -165,22 +164,33 @@ int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o) {
     double loss = m->loss_grad_f64(s.p64, s.g64, s.arena64, b.n, b.x64, b.y64);
     float *out = nnrt_calloc((size_t)b.n * (size_t)m->output_dim, sizeof(float));  // (n, output_dim)
     float loss32 = m->eval_batch(ctx, b.n, b.x, b.y, out);
-    printf("gradcheck: %d samples (%s), loss %.9g (float32 eval_batch: %.9g)\n", b.n, b.source, loss, (double)loss32);
+    if (print) printf("gradcheck: %d samples (%s), loss %.9g (float32 eval_batch: %.9g)\n", b.n, b.source, loss, (double)loss32);
 
     double worst = 0;
     for (int i = 0; i < m->n_params; i++) {
         const nnrt_param *p = &m->params[i];
         char shape[96];
         nnrt_shape_str(shape, sizeof shape, p->ndim, p->shape);
-        if (!p->trainable) { printf("  %-24s %-14s buffer, not checked\n", p->name, shape); continue; }
+        if (!p->trainable) { if (print) printf("  %-24s %-14s buffer, not checked\n", p->name, shape); continue; }
         gc_result r = check_param(&s, p, rng);
-        printf("  %-24s %-14s %d of %zu elements  worst rel err %.3g (element %zu: analytic %.9g, numerical %.9g)\n",
-               p->name, shape, r.checked, p->numel, r.worst, r.at, r.analytic, r.numerical);
+        if (print)
+            printf("  %-24s %-14s %d of %zu elements  worst rel err %.3g (element %zu: analytic %.9g, numerical %.9g)\n",
+                   p->name, shape, r.checked, p->numel, r.worst, r.at, r.analytic, r.numerical);
         if (!(r.worst <= worst)) worst = r.worst;
     }
-    int ok = worst <= o->tol;
-    printf("gradcheck: %s (worst %.3g %s tol %.3g)\n", ok ? "passed" : "failed", worst, ok ? "≤" : ">", o->tol);
     free(out); free(s.p64); free(s.g64); free(s.scratch); free(s.arena64);
     batch_free(&b);
+    return worst;
+}
+
+int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o) {
+    const nnrt_model *m = ctx->model;
+    if (!m->loss_grad_f64) nnrt_die("%s: this trainer has no float64 gradient (loss_grad_f64) to check", m->name);
+    if (o->verbose) nnrt_blas_describe(stdout);
+    if (o->weights) nnrt_load_safetensors(o->weights, m, ctx->params);
+    else nnrt_init_params(m, ctx->params, o->seed);
+    double worst = nnrt_gradcheck_worst(ctx, o, 1);
+    int ok = worst <= o->tol;
+    printf("gradcheck: %s (worst %.3g %s tol %.3g)\n", ok ? "passed" : "failed", worst, ok ? "≤" : ">", o->tol);
     return ok ? 0 : NNRT_EXIT_FAIL;
 }

@@ -47,5 +47,7 @@
 #include "nnrt_cli.h"
 #include "nnrt_commands.h"
 #include "nnrt_train.h"
+#include "nnrt_monitor.h"
+#include "nnrt_report.h"
 
 #endif

@@ -10,7 +10,7 @@
 #include "nnrt_model.h"
 
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
-               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64 } nnrt_cmd;
+               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64, NNRT_CMD_DOCTOR = 512, NNRT_CMD_REPORT = 1024 } nnrt_cmd;
 
 /* The most flags cli.c's table may hold (a static assertion there checks). */
 enum { NNRT_MAX_FLAGS = 128, NNRT_MAX_SEARCH_FOLDS = 100 };
@@ -54,6 +54,9 @@ typedef struct {
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
     int no_shuffle, verbose, quiet, keep_denormals, profile;
+    const char *monitor;                // train --monitor every:N: per-layer statistics every N steps (monitor.c)
+    const char *lr_curve;               // doctor --lr-curve F.svg: the LR range test's curve
+    const char *doctor;                 // report --doctor F: the doctor's saved output
     int json;  // eval --json: one JSON object per line, numbers at full precision
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides

@@ -15,6 +15,9 @@ int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_eval(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_predict(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_gradcheck(nnrt_ctx *ctx, const nnrt_options *o);
+/* gradcheck's check of ctx's parameters as they are (gradcheck.c): the worst relative error (NaN counts as worst);
+   each parameter's line printed when print. */
+double nnrt_gradcheck_worst(nnrt_ctx *ctx, const nnrt_options *o, int print);
 /* search: random or grid search over the hyperparameters given as specs (search.c). */
 int nnrt_cmd_search(nnrt_ctx *ctx, const nnrt_options *o);
 /* filters: the first Conv2d's filters, or the first Linear layer's rows as input images, as a PNG (filters.c). */
@@ -22,6 +25,10 @@ int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o);
 /* show-batch: the first --batch training images, augmented as epoch 1 of a run with --augment would, as a PNG
    grid (show_batch.c). */
 int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o);
+/* doctor: the babysitting checks of a model and its data, a verdict each (doctor.c); exit 1 when one fails. */
+int nnrt_cmd_doctor(nnrt_ctx *ctx, const nnrt_options *o);
+/* report: one self-contained HTML page of a run's log, weights and doctor output (report.c). */
+int nnrt_cmd_report(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* The datasets of a training run, loaded once for all the trials of a search. */
 typedef struct {

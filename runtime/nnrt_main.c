@@ -50,6 +50,8 @@ int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     case NNRT_CMD_SEARCH: status = nnrt_cmd_search(&ctx, &o); break;
     case NNRT_CMD_FILTERS: status = nnrt_cmd_filters(&ctx, &o); break;
     case NNRT_CMD_SHOW_BATCH: status = nnrt_cmd_show_batch(&ctx, &o); break;
+    case NNRT_CMD_DOCTOR: status = nnrt_cmd_doctor(&ctx, &o); break;
+    case NNRT_CMD_REPORT: status = nnrt_cmd_report(&ctx, &o); break;
     }
     nnrt_ctx_free(&ctx);
     nnrt_options_free(&o);

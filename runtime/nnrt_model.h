@@ -68,6 +68,7 @@ typedef struct {
     int profile;            /* set by --profile: the generated code then times each kernel call into prof[] */
     double prof[8];         /* seconds spent per NNRT_PROF_* kind since the last reset */
     double *kprof;          /* (model->n_train_kernels) seconds per timed call of train_step since the start */
+    struct nnrt_monitor *monitor;  /* the statistics train_step_monitor's activations go to (monitor.c); NULL: none */
 } nnrt_ctx;
 
 /* What the generated code reports for --profile: each kernel call is wrapped in NNRT_PROF with its kind. */
@@ -171,10 +172,17 @@ struct nnrt_model {
     /* NNRT_LBFGS_*: the model trains with full-batch L-BFGS (runtime/lbfgs.c), and train_step computes the loss and
        the gradients into grads without updating anything. 0 (the default): train_step updates the weights. */
     int lbfgs;
+    /* `nncc compile --monitor`: train_step with each forward activation handed to nnrt_monitor_act right after the
+       kernel that writes it (the arena reuses its bytes later); NULL when compiled without it. */
+    float (*train_step_monitor)(nnrt_ctx *ctx, int n, const float *x, const void *y);
 };
 
 enum { NNRT_LBFGS_FIXED_STEP = 1,     /* a step of lr along the direction (torch's line_search_fn=None) */
        NNRT_LBFGS_STRONG_WOLFE = 2 }; /* torch's line_search_fn="strong_wolfe" */
+
+/* Called by train_step_monitor: the statistics of activation `name`, (n, per_sample) floats at v, into ctx->monitor
+   (nothing when that is NULL); kind is what computed it: "relu", "tanh", "sigmoid" or "" (anything else). */
+void nnrt_monitor_act(nnrt_ctx *ctx, const char *name, const char *kind, const float *v, int n, int per_sample);
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);
 

@@ -21,6 +21,7 @@
 #include "nnrt_lbfgs.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
+#include "nnrt_monitor.h"
 #include "nnrt_profile.h"
 #include "nnrt_rng.h"
 #include "nnrt_safetensors.h"
@@ -143,7 +144,8 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         ctx->step++;
         ctx->training = 1;
         nnrt_dist_step_begin(ctx, n);
-        float loss = nnrt_dist_step_end(m->train_step(ctx, mine, b->xb[cur], b->yb[cur]));  // the global batch's
+        // the global batch's loss; train_step, or its twin with --monitor
+        float loss = nnrt_dist_step_end(nnrt_monitor_train_step(ctx, mine, b->xb[cur], b->yb[cur]));
         ctx->training = 0;
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);
@@ -301,6 +303,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     }
     nnrt_log log;
     nnrt_log_open(&log, o->log, o->quiet, o->resume != NULL);
+    nnrt_monitor mon;
+    if (o->monitor && !res) nnrt_monitor_start(&mon, ctx, nnrt_monitor_parse(o->monitor), log.jsonl);
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order,
                            .info = data->info};
@@ -405,6 +409,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_profile_kernels_report(stdout, m, ctx->kprof, &prof);
         if (log.jsonl) nnrt_profile_json(log.jsonl, &prof, m, ctx->kprof);
     }
+    if (ctx->monitor) nnrt_monitor_stop(&mon, ctx);
     nnrt_log_close(&log);
     int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
     if (res) {

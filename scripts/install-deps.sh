@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages nncc needs, if they are missing: OpenBLAS, libpng and zlib headers for the trainers,
 # Debian's Fashion-MNIST for the example, gcc for the runtime tests under ThreadSanitizer, and bubblewrap, the
-# sandbox nncc runs model files in (docs/nncc.md), and Open MPI for data-parallel training (docs/distributed.md); then, from PyPI, onnx and onnxruntime for the ONNX export's
+# sandbox nncc runs model files in (docs/nncc.md), Open MPI for data-parallel training (docs/distributed.md), Chromium to render `trainer report`'s page headless in its test; then, from PyPI, onnx and onnxruntime for the ONNX export's
 # test (Tests/Reference/onnx_check.py) and tensorboard for the event reader `nncc plot --tensorboard`'s test reads
 # its files back with (Tests/Reference/tensorboard_check.py). Needs root (or sudo). Safe to run again.
 set -euo pipefail
@@ -14,6 +14,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)  # the runtime tests' ThreadSaniti
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)  # nncc compile's sandbox for the model file
 dpkg -s openmpi-bin >/dev/null 2>&1 || need+=(openmpi-bin)  # mpirun, for nncc compile --mpi trainers
 dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # mpi.h and libmpi
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the headless browser the HTML report's test renders it in
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -39,6 +39,8 @@ struct Compile: ParsableCommand {
 
     @Flag(help: "Build for data-parallel training under mpirun (Open MPI; docs/distributed.md).")
     var mpi = false
+    @Flag(help: "Also emit an instrumented train step, for the trainer's --monitor every:N (per-layer statistics).")
+    var monitor = false
 
     @OptionGroup var options: ModelFileOptions
 
@@ -49,7 +51,7 @@ struct Compile: ParsableCommand {
         let runtime = emit == .binary ? try driver.startRuntimeBuild() : nil
         defer { _ = try? runtime?.objects() }
         let forward = try driver.evaluate(file)
-        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion, mpi: mpi))
+        let model = try NNCompiler.compile(forward, options: PipelineOptions(fusion: !noFusion, mpi: mpi, monitor: monitor))
         if emit == .library {
             let out = output ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
             try driver.writeLibrary(model, to: URL(fileURLWithPath: out))

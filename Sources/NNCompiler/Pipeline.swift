@@ -12,7 +12,13 @@ public struct PipelineOptions: Sendable {
     public var fusion = true
     /// `--mpi`: a trainer for data-parallel training under mpirun (docs/distributed.md).
     public var mpi = false
-    public init(fusion: Bool = true, mpi: Bool = false) { self.fusion = fusion; self.mpi = mpi }
+    /// On emits the instrumented train step as well (`--monitor`, see CEmitter+Monitor); off leaves the C as it was.
+    public var monitor = false
+    public init(fusion: Bool = true, mpi: Bool = false, monitor: Bool = false) {
+        self.fusion = fusion
+        self.mpi = mpi
+        self.monitor = monitor
+    }
 }
 
 /// Everything the compiler derives from a forward graph.
@@ -23,6 +29,8 @@ public struct CompiledModel: Sendable {
     public var programs: [PlannedProgram]
     /// Built for data-parallel training (`--mpi`): train_step calls the runtime's allreduce hooks.
     public var mpi = false
+    /// `--monitor`: the C has `train_step_monitor` too.
+    public var monitor = false
 
     public func dump(_ stage: Stage) -> String {
         switch stage {
@@ -35,7 +43,7 @@ public struct CompiledModel: Sendable {
         }
     }
 
-    public var cSource: String { emitC(programs, mpi: mpi) }
+    public var cSource: String { emitC(programs, mpi: mpi, monitor: monitor) }
 }
 
 /// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
@@ -67,5 +75,5 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
                            + "maximum batch of \(p.plan.maxBatch), more than \(Limits.limitDescription); a smaller maxBatch "
                            + "in train(…) lowers it")
     }
-    return CompiledModel(forward: forward, joint: train, programs: programs, mpi: options.mpi)
+    return CompiledModel(forward: forward, joint: train, programs: programs, mpi: options.mpi, monitor: options.monitor)
 }

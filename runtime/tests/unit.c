@@ -129,6 +129,8 @@ int main(int argc, char **argv) {
     test_gemm();
     test_profile();
     test_png();
+    test_act_stats();
+    test_report_text();
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -49,5 +49,7 @@ void test_gemm(void);          // unit_gemm.c
 void test_augment(void);       // unit_augment.c
 void test_batch_grid(void);
 void test_png(void);           // unit_image.c
+void test_act_stats(void);     // unit_monitor.c
+void test_report_text(void);
 
 #endif

@@ -11,6 +11,7 @@ extension CEmitter {
     func functionNamesCalled() -> [String] {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
             + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64"]
+            + (monitor ? ["train_step_monitor"] : [])
     }
 
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
@@ -50,6 +51,7 @@ extension CEmitter {
                 for v in writes(k, index: i) where plan.storage[v] == .local { body.append(.decl("double", sca(v), nil)) }
                 body.append(profiled(kernelCall(i), k, index: i))
                 body += gradReadyCalls(hooks, after: i)
+                body += monitorCalls(after: i)
                 i += 1
                 continue
             }
@@ -63,6 +65,7 @@ extension CEmitter {
             }
             body.append(pairCall(i, j))
             body += gradReadyCalls(hooks, after: i)
+            body += monitorCalls(after: i) + monitorCalls(after: j)
             body += after.map(scalar)
             i = j + 1
         }
@@ -75,6 +78,7 @@ extension CEmitter {
             }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
+            if monitor { return monitorFunction(body) }
             let what = graph.config.optimizer.isFullBatch
                 ? "forward, loss and backward; runtime/lbfgs.c updates the weights from the gradients"
                 : "forward, loss, backward and the \(graph.config.optimizer.name) update"

@@ -20,6 +20,9 @@ struct CEmitter {
     let namer: ValueNamer
     /// `nncc compile --mpi`: train_step calls the runtime's allreduce hooks (CEmitter+Dist).
     var mpi = false
+    /// On for the train program's instrumented twin, `train_step_monitor` (`nncc compile --monitor`): every
+    /// forward activation is handed to the runtime's monitor right after the kernel that writes it (CEmitter+Monitor).
+    var monitor = false
 
     init(_ program: Program, _ plan: MemoryPlan, symbols: CSymbols? = nil, pairMin: Int = CEmitter.defaultPairMin) {
         self.program = program

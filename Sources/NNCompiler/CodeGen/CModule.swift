@@ -8,8 +8,9 @@ public struct PlannedProgram: Sendable {
 
 /// Assembles the trainer's C file: the kernels and entry points of every program, the parameter and
 /// hyperparameter tables, the model descriptor and `main`. With `mpi` (`nncc compile --mpi`), train_step calls
-/// the runtime's allreduce hooks (CEmitter+Dist).
-public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
+/// the runtime's allreduce hooks (CEmitter+Dist). With `monitor` (`nncc compile --monitor`) the train program
+/// has an instrumented twin, `train_step_monitor` (CEmitter+Monitor); without it the C does not change.
+public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool = false) -> String {
     let graph = programs[0].program.graph
     let layout = programs[0].program.layout
     let symbols = CSymbols(graph, layout)
@@ -42,6 +43,11 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
         }
         items.append(.function(emitter.entryFunction()))
         if p.program.kind == .train { timed = emitter.timedCalls().names }
+        if p.program.kind == .train && monitor {
+            var twin = emitter
+            twin.monitor = true
+            items.append(.function(twin.entryFunction()))
+        }
     }
     let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }!.plan.arenaBytes }
     let arena = max(size(.train), size(.eval), size(.predict))
@@ -64,7 +70,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false) -> String {
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + imageInput(graph) + lbfgs(c.optimizer))))
+    ] + imageInput(graph) + lbfgs(c.optimizer) + (monitor ? [("train_step_monitor", .id("train_step_monitor"))] : []))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
     return CPrinter.print(items)

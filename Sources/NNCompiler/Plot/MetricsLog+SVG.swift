@@ -4,7 +4,8 @@ extension MetricsLog {
     /// Colors of the splits, the same in every panel.
     static let colors = ["train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c", "lr": "#9467bd"]
 
-    /// The panels that have data, in reading order: loss per step, loss per epoch, accuracy per epoch, learning rate.
+    /// The panels that have data, in reading order: loss per step, loss per epoch, accuracy per epoch, learning rate,
+    /// `--monitor`'s update ratios (the histograms' heat maps follow them in `svg`).
     func panels() -> [SVGPanel] {
         var out: [SVGPanel] = []
         if let loss = steps["loss"] {
@@ -44,12 +45,15 @@ extension MetricsLog {
                                 series: [PlotSeries(key: "lr", label: "learning rate", points: lr, color: Self.colors["lr"]!)],
                                 integerX: true, logY: wide))
         }
-        return out
+        return out + monitorPanels()
     }
 
     /// A self-contained SVG: the panels in a grid of two columns, under a title.
     public func svg(title: String) -> String {
-        let panels = panels(), columns = panels.count == 1 ? 1 : 2
+        typealias Render = (Double, Double, Double, Double) -> String
+        let panels: [Render] = panels().map { p in { p.render(x0: $0, y0: $1, width: $2, height: $3) } }
+            + histogramPanels().map { p in { p.render(x0: $0, y0: $1, width: $2, height: $3) } }
+        let columns = panels.count == 1 ? 1 : 2
         let panelW = 500.0, panelH = 320.0, top = 40.0
         let rows = (panels.count + columns - 1) / columns
         let width = panelW * Double(columns), height = top + panelH * Double(rows)
@@ -69,7 +73,7 @@ extension MetricsLog {
 
         """
         for (i, p) in panels.enumerated() {
-            out += p.render(x0: panelW * Double(i % columns), y0: top + panelH * Double(i / columns), width: panelW, height: panelH)
+            out += p(panelW * Double(i % columns), top + panelH * Double(i / columns), panelW, panelH)
         }
         return out + "</svg>\n"
     }
