@@ -161,6 +161,9 @@ struct nnrt_model {
        default) for a flat feature vector of input_dim. Files that carry a shape (.npy, IDX) must match it. */
     int input_rank;
     int input_shape[3];
+    /* train_step against soft targets y (n, output_dim) of float rows that sum to 1, for --mixup and --cutmix;
+       NULL unless the model is a classifier trained with plain cross-entropy (Graph.withSoftLabels). */
+    float (*train_mixed_step)(nnrt_ctx *ctx, int n, const float *x, const void *y);
 };
 
 int nnrt_main(const nnrt_model *model, int argc, char **argv);

@@ -116,6 +116,9 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     aug.seed = o->seed;
     aug.epoch = ctx->epoch;
     const nnrt_augment *augment = aug.on ? &aug : NULL;
+    nnrt_mix mix = o->mix;  // --mixup/--cutmix: a function of (seed, epoch, step), applied to the gathered copy
+    mix.seed = o->seed;
+    mix.epoch = ctx->epoch;
     for (int64_t s = 0; s < steps; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         double t0 = prof ? nnrt_now() : 0;
@@ -131,7 +134,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
         ctx->training = 1;
-        float loss = m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
+        float loss = mix.on ? nnrt_mix_step(ctx, &mix, s, n, b->xb[cur], b->yb[cur]) : m->train_step(ctx, n, b->xb[cur], b->yb[cur]);
         ctx->training = 0;
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);

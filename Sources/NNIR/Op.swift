@@ -140,6 +140,9 @@ public enum ModeSwitch: String, Codable, Hashable, Sendable, CaseIterable {
     /// The loss includes the penalty (train, and gradcheck, which checks the gradient training follows); the
     /// evaluation's loss is the criterion's alone, as PyTorch users compute a validation or test loss.
     case penalty
+    /// The loss includes the auxiliary heads' weighted losses (train and gradcheck); evaluation, predict and export
+    /// use the main head alone, so dead-code elimination drops the auxiliary heads there.
+    case auxiliary
 }
 
 /// Which program a graph is specialized for.
@@ -149,7 +152,7 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
     public func isOn(_ s: ModeSwitch) -> Bool {
         switch (self, s) {
         case (.train, _): return true
-        case (.gradcheck, .batchStatistics), (.gradcheck, .penalty): return true
+        case (.gradcheck, .batchStatistics), (.gradcheck, .penalty), (.gradcheck, .auxiliary): return true
         default: return false
         }
     }
