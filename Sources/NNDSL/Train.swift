@@ -75,7 +75,7 @@ func finish(_ loss: LossTerms, optimizer: Optimizer, schedule: LRSchedule = .con
     // `loss = criterion(…) + 0.3 * criterion(aux) + penalty` in PyTorch; evaluation (validation and test loss, eval)
     // reports the main head's criterion alone, and so never computes the auxiliary heads.
     b.graph.nodes[l.index].name = "loss"
-    if trained != criterion { l = b.add(.byMode(.auxiliary), [trained, criterion], site: loss.terms[1].site) }
+    if trained != criterion { l = b.add(.byMode(.auxiliary), [trained, criterion], site: loss.terms.last!.site) }
     if let penalty {
         b.graph.nodes[trained.index].name = trained == criterion ? "criterion" : "heads_loss"
         let total = b.add(.binary(.add), [l, penalty.build()], site: penalty.site)
