@@ -116,6 +116,8 @@ static const flag flags[] = {
                1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J (see docs/data.md)"),
+    FLAG("mixup", F_NNFLOAT, TS, mixup, "A", "mix each training batch with its flipped self, weight lambda ~ Beta(A, A), against soft labels (classifiers)"),
+    FLAG("cutmix", F_NNFLOAT, TS, cutmix, "A", "CutMix: swap a box of area (1-lambda) between the pairs, lambda ~ Beta(A, A) (image classifiers; with --mixup, half the batches each)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("monitor", F_STR, TR, monitor, "every:N", "log per-layer statistics every N steps to --log (weight, gradient and update norms, activations; needs 'nncc compile --monitor')"),
     FLAG("lr-curve", F_STR, DO, lr_curve, "F.svg", "write the learning-rate range test's curve (loss against learning rate) here"),
@@ -499,6 +501,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
     if (o->augment) nnrt_augment_parse(o->augment, m, &o->aug);
+    nnrt_mix_parse(o->mixup, o->cutmix, m, &o->mix);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--reduce-lr-on-plateau: model '%s' has no learning rate hyperparameter (--lr) to reduce", m->name);
 }

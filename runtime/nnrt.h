@@ -37,6 +37,7 @@
 #include "nnrt_rng.h"
 #include "nnrt_compute.h"
 #include "nnrt_augment.h"
+#include "nnrt_mixup.h"
 #include "nnrt_data.h"
 #include "nnrt_safetensors.h"
 #include "nnrt_log.h"

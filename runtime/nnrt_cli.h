@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nnrt_augment.h"
+#include "nnrt_mixup.h"
 #include "nnrt_context.h"
 #include "nnrt_model.h"
 
@@ -50,6 +51,8 @@ typedef struct {
     const char *save_ema;               // --save-ema W: where the averaged weights go
     const char *augment;                // --augment LIST: train's image augmentation, as given
     nnrt_augment aug;                   // the list parsed (aug.on 0 without --augment)
+    double mixup, cutmix;               // --mixup α, --cutmix α (0: off)
+    nnrt_mix mix;                       // both checked, with the soft-target buffer (mix.on 0 without them)
     int64_t epochs, batch, log_every, samples;
     uint64_t seed;
     double tol, floor;                  // gradcheck: tolerance and relative-error floor

@@ -175,6 +175,9 @@ struct nnrt_model {
     /* `nncc compile --monitor`: train_step with each forward activation handed to nnrt_monitor_act right after the
        kernel that writes it (the arena reuses its bytes later); NULL when compiled without it. */
     float (*train_step_monitor)(nnrt_ctx *ctx, int n, const float *x, const void *y);
+    /* train_step against soft targets y (n, output_dim) of float rows that sum to 1, for --mixup and --cutmix;
+       NULL unless the model is a classifier trained with plain cross-entropy (Graph.withSoftLabels). */
+    float (*train_mixed_step)(nnrt_ctx *ctx, int n, const float *x, const void *y);
 };
 
 enum { NNRT_LBFGS_FIXED_STEP = 1,     /* a step of lr along the direction (torch's line_search_fn=None) */

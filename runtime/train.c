@@ -121,6 +121,9 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
     aug.seed = o->seed;
     aug.epoch = ctx->epoch;
     const nnrt_augment *augment = aug.on ? &aug : NULL;
+    nnrt_mix mix = o->mix;  // --mixup/--cutmix: a function of (seed, epoch, step), applied to the gathered copy
+    mix.seed = o->seed;
+    mix.epoch = ctx->epoch;
     for (int64_t s = 0; s < steps; s++) {
         int n = (int)(N - s * B < B ? N - s * B : B);
         int64_t lo;  // under mpirun this rank trains samples [lo, lo + mine) of the batch (nnrt_dist.h); else all n
@@ -144,8 +147,10 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         ctx->step++;
         ctx->training = 1;
         nnrt_dist_step_begin(ctx, n);
-        // the global batch's loss; train_step, or its twin with --monitor
-        float loss = nnrt_dist_step_end(nnrt_monitor_train_step(ctx, mine, b->xb[cur], b->yb[cur]));
+        // the global batch's loss: train_step, its twin with --monitor, or the soft-target step (--mixup, --cutmix;
+        // under mpirun each rank mixes within its own part of the batch)
+        float loss = nnrt_dist_step_end(mix.on ? nnrt_mix_step(ctx, &mix, s, mine, b->xb[cur], b->yb[cur])
+                                               : nnrt_monitor_train_step(ctx, mine, b->xb[cur], b->yb[cur]));
         ctx->training = 0;
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);

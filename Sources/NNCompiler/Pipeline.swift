@@ -59,13 +59,17 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
         }
         return g
     }
-    let train = try finish(forward.specialized(for: .train).differentiated().withOptimizerUpdate())
+    let trainForward = forward.specialized(for: .train)
+    let train = try finish(trainForward.differentiated().withOptimizerUpdate())
     let check = try finish(forward.specialized(for: .gradcheck).differentiated())
     let eval = try finish(forward.specialized(for: .eval))
-    let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    // A classifier trained with cross-entropy also gets a step against soft targets, for mixup and CutMix.
+    if let soft = trainForward.withSoftLabels() { graphs[.trainMixed] = try finish(soft.differentiated().withOptimizerUpdate()) }
     let layout = ParamLayout(train)
-    let programs = try ProgramKind.allCases.map { kind -> PlannedProgram in
-        let p = Program.scheduled(kind, graph: graphs[kind]!, layout: layout, fusion: options.fusion)
+    let programs = try ProgramKind.allCases.compactMap { kind -> PlannedProgram? in
+        guard let g = graphs[kind] else { return nil }
+        let p = Program.scheduled(kind, graph: g, layout: layout, fusion: options.fusion)
         try p.verifySchedule()
         return PlannedProgram(program: p, plan: p.planMemory(elementSize: kind == .gradcheck ? 8 : 4))
     }

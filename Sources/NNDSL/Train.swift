@@ -30,7 +30,7 @@ public func train(_ model: Layer, input shape: [Int], loss: Loss, optimizer: Opt
     case 3: x = Input(channels: shape[0], height: shape[1], width: shape[2], file: file, line: line, column: column)
     default: fail("input: is the shape of one sample, [features] or [channels, height, width]; got \(shape)", at: s)
     }
-    finish(model(x), loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
+    finish(LossTerms(terms: [.init(loss: loss, head: model(x), weight: 1, site: s)]), optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
            maxBatch: maxBatch, penalty: penalty, site: s)
 }
 
@@ -39,17 +39,20 @@ public func train(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: 
                   schedulePer: ScheduleStep = .step, batchSize: Int = 64, epochs: Int = 10,
                   seed: UInt64 = 0, maxBatch: Int? = nil, penalty: Penalty? = nil,
                   file: String = #filePath, line: Int = #line, column: Int = #column) {
-    finish(output, loss: loss, optimizer: optimizer, schedule: schedule, schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed,
-           maxBatch: maxBatch, penalty: penalty, site: site(file, line, column))
+    let s = site(file, line, column)
+    finish(LossTerms(terms: [.init(loss: loss, head: output, weight: 1, site: s)]), optimizer: optimizer, schedule: schedule,
+           schedulePer: schedulePer, batchSize: batchSize, epochs: epochs, seed: seed, maxBatch: maxBatch, penalty: penalty,
+           site: s)
 }
 
-func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSchedule = .constant,
+func finish(_ loss: LossTerms, optimizer: Optimizer, schedule: LRSchedule = .constant,
             schedulePer: ScheduleStep = .step, batchSize: Int, epochs: Int, seed: UInt64,
             maxBatch: Int?, penalty: Penalty? = nil, site s: SourceSite) {
     let b = GraphBuilder.shared
     if b.trained { fail("train(…) is called twice; a model file trains one model", at: s) }
     b.trained = true
     guard let x = b.input else { fail("the model's output does not depend on an Input(…)", at: s) }
+    let output = loss.main.head
     let out = b.graph.type(output.id).shape
     guard out.batched, out.dims.count == 1 else {
         fail("the model's output must be (n,k), got \(out)", at: s)
@@ -63,16 +66,21 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     let maxB = maxBatch ?? max(batchSize, b.graph.type(x).shape.dims.count > 1 ? 256 : 1024)
     if maxB < batchSize { fail("maxBatch \(maxB) is smaller than batchSize \(batchSize)", at: s) }
     if maxB > Limits.maxElements { fail("maxBatch \(maxB) is more than \(Limits.maxElements), the trainer's 32-bit batch", at: s) }
+    loss.check(input: x)
     let k = out.dims[0]
-    let yType = loss.target == .classes ? TensorType(.i32, Shape(batched: true, []))
+    let target = loss.main.loss.target
+    let yType = target == .classes ? TensorType(.i32, Shape(batched: true, []))
                                         : TensorType(.f32, Shape(batched: true, [k]))
     let y = b.add(.input("y"), [], declared: yType, site: s)
-    var l = loss.build(output.id, y, site: s)
-    // The penalty is part of the loss that is trained and logged, as `loss = criterion(…) + penalty` in PyTorch;
-    // evaluation (validation and test loss, eval) reports the criterion alone.
+    let (trained, criterion) = loss.build(y)
+    var l = trained
+    // The auxiliary heads' losses and the penalty are part of the loss that is trained and logged, as
+    // `loss = criterion(…) + 0.3 * criterion(aux) + penalty` in PyTorch; evaluation (validation and test loss, eval)
+    // reports the main head's criterion alone, and so never computes the auxiliary heads.
     b.graph.nodes[l.index].name = "loss"
+    if trained != criterion { l = b.add(.byMode(.auxiliary), [trained, criterion], site: loss.terms.last!.site) }
     if let penalty {
-        b.graph.nodes[l.index].name = "criterion"
+        b.graph.nodes[trained.index].name = trained == criterion ? "criterion" : "heads_loss"
         let total = b.add(.binary(.add), [l, penalty.build()], site: penalty.site)
         b.graph.nodes[total.index].name = "loss"
         l = b.add(.byMode(.penalty), [total, l], site: penalty.site)
@@ -81,7 +89,7 @@ func finish(_ output: Tensor, loss: Loss, optimizer: Optimizer, schedule: LRSche
     let stem = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
     b.graph.name = stem
     b.graph.config = TrainingConfig(
-        inputDim: b.graph.type(x).shape.fixedCount, outputDim: k, target: loss.target, batchSize: batchSize,
+        inputDim: b.graph.type(x).shape.fixedCount, outputDim: k, target: target, batchSize: batchSize,
         maxBatch: maxB, epochs: epochs, seed: seed, optimizer: optimizer.spec,
         schedule: schedule.spec, scheduleInterval: schedulePer.interval)
     write(b.graph, site: s)

@@ -171,6 +171,9 @@ public enum ModeSwitch: String, Codable, Hashable, Sendable, CaseIterable {
     /// Fractional max pooling draws its regions (train and eval, as PyTorch's module does in both; gradcheck
     /// fixes u = 0.5 so that the function it differentiates is deterministic).
     case poolSamples = "pool_samples"
+    /// The loss includes the auxiliary heads' weighted losses (train and gradcheck); evaluation, predict and export
+    /// use the main head alone, so dead-code elimination drops the auxiliary heads there.
+    case auxiliary
 }
 
 /// Which program a graph is specialized for.
@@ -180,7 +183,7 @@ public enum ExecutionMode: String, Sendable, CaseIterable {
     public func isOn(_ s: ModeSwitch) -> Bool {
         switch (self, s) {
         case (.train, _): return true
-        case (.gradcheck, .batchStatistics), (.gradcheck, .penalty): return true
+        case (.gradcheck, .batchStatistics), (.gradcheck, .penalty), (.gradcheck, .auxiliary): return true
         case (.eval, .poolSamples): return true
         default: return false
         }

@@ -41,6 +41,34 @@ import Testing
             let model = Sequential { Conv2d(1, 8, kernelSize: 5); MaxPool2d(2); Conv2d(8, 8, kernelSize: 13) }
             train(model, input: [1, 28, 28], loss: .mse, optimizer: Adam())
             """, expected: ["kernel_too_large.swiftnn:2:", "a 13x13 kernel (stride 1x1) does not fit the input (n,8,12,12)"]),
+        Case(name: "aux_negative_weight", source: """
+            import NNDSL
+            let x = Input(4)
+            let main = Linear(4, 3, name: "head")(x)
+            let aux = Linear(4, 3, name: "aux")(x)
+            train(loss: crossEntropy(main) + -0.3 * crossEntropy(aux), optimizer: Adam())
+            """, expected: ["aux_negative_weight.swiftnn:5:", "the weight of the loss term at 5:", "must be a finite number ≥ 0, got -0.3"]),
+        Case(name: "aux_nan_weight", source: """
+            import NNDSL
+            let x = Input(4)
+            let main = Linear(4, 3, name: "head")(x)
+            let aux = Linear(4, 3, name: "aux")(x)
+            train(loss: crossEntropy(main) + Double.nan * crossEntropy(aux), optimizer: Adam())
+            """, expected: ["aux_nan_weight.swiftnn:5:", "must be a finite number ≥ 0, got nan"]),
+        Case(name: "aux_head_shape", source: """
+            import NNDSL
+            let x = Input(4)
+            let main = Linear(4, 3, name: "head")(x)
+            let aux = Linear(4, 5, name: "aux")(x)
+            train(loss: crossEntropy(main) + 0.3 * crossEntropy(aux), optimizer: Adam())
+            """, expected: ["aux_head_shape.swiftnn:5:", "an auxiliary head must have the main head's shape (n,3), got (n,5)"]),
+        Case(name: "aux_mixed_targets", source: """
+            import NNDSL
+            let x = Input(4)
+            let main = Linear(4, 3, name: "head")(x)
+            let aux = Linear(4, 3, name: "aux")(x)
+            train(loss: crossEntropy(main) + 0.3 * Loss.mse(aux), optimizer: Adam())
+            """, expected: ["aux_mixed_targets.swiftnn:5:", "takes dense targets but the main head's loss takes class labels"]),
         Case(name: "bad_kernel_size", source: """
             import NNDSL
             let model = Sequential { Conv2d(1, 8, kernelSize: 0) }

@@ -5,7 +5,7 @@ import Testing
 /// Every example's dump at every text stage, compared with Tests/Golden/<example>/<stage>.txt.
 /// Regenerate deliberately with `NNCC_UPDATE_GOLDEN=1 swift test --filter GoldenTests`, then read the diff.
 @Suite struct GoldenTests {
-    static let examples = ["fashion_mnist_mlp", "sine_regression", "fashion_mnist_resmlp", "fashion_mnist_cnn"]
+    static let examples = ["fashion_mnist_mlp", "sine_regression", "fashion_mnist_resmlp", "fashion_mnist_cnn", "fashion_mnist_aux"]
     static let stages: [Stage] = [.graph, .grad, .fused, .plan, .c]
 
     @Test(arguments: examples)

@@ -4,6 +4,7 @@
  * usage: test_unit WORK_DIR    prints "ok <name>" / "FAIL <name>: …" and "unit: P passed, F failed". */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,6 +97,50 @@ const nnrt_model fake = {
     .max_batch = 8, .params_numel = 4017, .n_params = 4, .params = fake_params,
 };
 
+// ----------------------------------------------------------------------------
+// fixtures: one case per line, keys in a fixed order (augment.json, mixup.json)
+
+double fixture_num(const char *line, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(line, k);
+    return p ? strtod(p + strlen(k), NULL) : NAN;
+}
+
+int fixture_array(const char *line, const char *key, double *out, int cap) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": [", key);
+    const char *p = strstr(line, k);
+    if (!p) return -1;
+    p += strlen(k);
+    int n = 0;
+    while (*p != ']' && n < cap) {
+        char *end;
+        out[n++] = strtod(p, &end);
+        p = end;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    return n;
+}
+
+/* Found from this file's path (run.sh compiles it by its absolute path). */
+char *read_fixture(const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *slash = strrchr(path, '/');
+    if (!slash) return NULL;
+    snprintf(slash, sizeof path - (size_t)(slash - path), "/../../Tests/Fixtures/%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)len + 1);
+    s[fread(s, 1, (size_t)len, f)] = 0;
+    fclose(f);
+    return s;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: test_unit WORK_DIR\n"); return 2; }
     snprintf(work, sizeof work, "%s", argv[1]);
@@ -113,6 +158,7 @@ int main(int argc, char **argv) {
     test_user_data();
     test_gather();
     test_augment();
+    test_mixup();
     test_batch_grid();
     test_safetensors();
     test_safetensors_general();

@@ -51,5 +51,12 @@ void test_batch_grid(void);
 void test_png(void);           // unit_image.c
 void test_act_stats(void);     // unit_monitor.c
 void test_report_text(void);
+void test_mixup(void);         // unit_mixup.c
+
+/* Fixtures (Tests/Fixtures/NAME, one case per line): the file's text (NULL if missing), the number after "key":
+   in a line (NAN if absent), the array after "key": [ into out (at most cap values; the count, −1 if absent). */
+char *read_fixture(const char *name);
+double fixture_num(const char *line, const char *key);
+int fixture_array(const char *line, const char *key, double *out, int cap);
 
 #endif

@@ -10,54 +10,8 @@
 
 #include "unit.h"
 
-// ----------------------------------------------------------------------------
-// the fixture: one case per line, keys in a fixed order
-
-/* The number after "key": in line (NAN if absent). */
-static double num_at(const char *line, const char *key) {
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\": ", key);
-    const char *p = strstr(line, k);
-    return p ? strtod(p + strlen(k), NULL) : NAN;
-}
-
-/* The array after "key": [ in line, into out (at most cap values); returns the count. */
-static int array_at(const char *line, const char *key, double *out, int cap) {
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\": [", key);
-    const char *p = strstr(line, k);
-    if (!p) return -1;
-    p += strlen(k);
-    int n = 0;
-    while (*p != ']' && n < cap) {
-        char *end;
-        out[n++] = strtod(p, &end);
-        p = end;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    return n;
-}
-
-/* Tests/Fixtures/augment.json, found from this file's path (run.sh compiles it by its absolute path). */
-static char *read_fixture(void) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", __FILE__);
-    char *slash = strrchr(path, '/');
-    if (!slash) return NULL;
-    snprintf(slash, sizeof path - (size_t)(slash - path), "/../../Tests/Fixtures/augment.json");
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)len + 1);
-    s[fread(s, 1, (size_t)len, f)] = 0;
-    fclose(f);
-    return s;
-}
-
 static void fixture_cases(void) {
-    char *text = read_fixture();
+    char *text = read_fixture("augment.json");
     CHECK("augment fixture found (Tests/Fixtures/augment.json)", text != NULL);
     if (!text) return;
     int cases = 0, good = 0;
@@ -68,15 +22,15 @@ static void fixture_cases(void) {
         if (!strstr(line, "\"name\"")) continue;
         cases++;
         const char *draw = strstr(line, "\"draw\"");
-        int n = array_at(line, "input", in, 4096);
-        if (array_at(line, "shape", shape, 3) != 3 || !draw || n != (int)(shape[0] * shape[1] * shape[2]) ||
-            array_at(line, "output", want, 4096) != n) continue;
-        nnrt_augment a = {.on = 1, .crop = (int)num_at(line, "crop"), .flip = (int)num_at(line, "flip"),
-                          .cutout = (int)num_at(line, "cutout"), .jitter = num_at(line, "jitter"),
+        int n = fixture_array(line, "input", in, 4096);
+        if (fixture_array(line, "shape", shape, 3) != 3 || !draw || n != (int)(shape[0] * shape[1] * shape[2]) ||
+            fixture_array(line, "output", want, 4096) != n) continue;
+        nnrt_augment a = {.on = 1, .crop = (int)fixture_num(line, "crop"), .flip = (int)fixture_num(line, "flip"),
+                          .cutout = (int)fixture_num(line, "cutout"), .jitter = fixture_num(line, "jitter"),
                           .c = (int)shape[0], .h = (int)shape[1], .w = (int)shape[2]};
-        nnrt_augment_draw d = {(int)num_at(draw, "dy"), (int)num_at(draw, "dx"), (int)num_at(draw, "flip"),
-                               (int)num_at(draw, "cy"), (int)num_at(draw, "cx"), (int)num_at(draw, "contrast_first"),
-                               (float)num_at(draw, "brightness"), (float)num_at(draw, "contrast")};
+        nnrt_augment_draw d = {(int)fixture_num(draw, "dy"), (int)fixture_num(draw, "dx"), (int)fixture_num(draw, "flip"),
+                               (int)fixture_num(draw, "cy"), (int)fixture_num(draw, "cx"), (int)fixture_num(draw, "contrast_first"),
+                               (float)fixture_num(draw, "brightness"), (float)fixture_num(draw, "contrast")};
         for (int i = 0; i < n; i++) img[i] = (float)in[i];
         nnrt_augment_image(&a, &d, img);
         nnrt_augment_erase(&a, &d, img);

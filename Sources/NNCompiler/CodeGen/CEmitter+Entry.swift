@@ -10,24 +10,24 @@ extension CEmitter {
     /// The functions the entry point calls, which its locals must not hide.
     func functionNamesCalled() -> [String] {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
-            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64"]
+            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64", "train_mixed_step"]
             + (monitor ? ["train_step_monitor"] : [])
     }
 
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
         var body: [CStmt] = []
         switch program.kind {
-        case .train, .eval, .predict:
+        case .train, .eval, .predict, .trainMixed:
             body.append(.decl("float *", "P", .member(.id("ctx"), "params")))
-            if program.kind == .train {
+            if program.kind.updates {
                 body += [.decl("float *", "G", .member(.id("ctx"), "grads")), .decl("float *", "S", .member(.id("ctx"), "state"))]
             }
             body.append(.decl("char *", "A", .cast("char *", .member(.id("ctx"), "arena"))))
         case .gradcheck:
             body.append(.decl("char *", "A", .cast("char *", .id("arena"))))
         }
-        if graph.live(from: program.roots).contains(where: { graph[$0].op == .input("y") }) {
-            let t = graph.config.target == .classes ? "int32_t" : real
+        if let y = graph.live(from: program.roots).first(where: { graph[$0].op == .input("y") }) {
+            let t = graph[y].type.dtype == .i32 ? "int32_t" : real   // soft targets (train_mixed) are dense
             body.append(.decl("const \(t) *", "y", .cast("const \(t) *", .id("y_"))))
         }
         body += pointers
@@ -72,18 +72,21 @@ extension CEmitter {
         body += gradsWaitCall(hooks, before: program.kernels.count)
         let loss = program.kind == .predict ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
         switch program.kind {
-        case .train:
+        case .train, .trainMixed:
             for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
                 body.append(.assign(.index(.id("P"), .id(symbols.offsets[p.index])), "+=", lit(1)))
             }
             body.append(.assign(.member(.id("ctx"), "lr"), "=", .id(sca(graph.outputs[.learningRate]!))))
             body.append(.ret(.cast("float", loss!)))
             if monitor { return monitorFunction(body) }
+            let mixed = program.kind == .trainMixed
             let what = graph.config.optimizer.isFullBatch
                 ? "forward, loss and backward; runtime/lbfgs.c updates the weights from the gradients"
                 : "forward, loss, backward and the \(graph.config.optimizer.name) update"
-            return CFunction(comment: ["One training step: \(what)."],
-                             signature: "static float train_step(nnrt_ctx *ctx, int n, const float *x, const void *y_)", body: body)
+            return CFunction(comment: ["One training step: \(what)"
+                                       + (mixed ? ", against soft targets y (n, \(graph.config.outputDim)) (mixup, CutMix)." : ".")],
+                             signature: "static float \(mixed ? "train_mixed_step" : "train_step")(nnrt_ctx *ctx, int n, const float *x, const void *y_)",
+                             body: body)
         case .eval:
             body.append(.ret(.cast("float", loss!)))
             return CFunction(comment: ["The loss of a batch and the model's outputs, without training."],

@@ -49,8 +49,8 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
             items.append(.function(twin.entryFunction()))
         }
     }
-    let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }!.plan.arenaBytes }
-    let arena = max(size(.train), size(.eval), size(.predict))
+    let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }?.plan.arenaBytes ?? 0 }
+    let arena = max(size(.train), size(.eval), size(.predict), size(.trainMixed))
     items.append(.section("the model"))
     items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
                          .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
@@ -70,7 +70,8 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + imageInput(graph) + lbfgs(c.optimizer) + (monitor ? [("train_step_monitor", .id("train_step_monitor"))] : []))))
+    ] + imageInput(graph) + lbfgs(c.optimizer) + mixedStep(programs)
+      + (monitor ? [("train_step_monitor", .id("train_step_monitor"))] : []))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
     return CPrinter.print(items)
@@ -134,6 +135,11 @@ func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSymbols) ->
 private func lbfgs(_ spec: OptimizerSpec) -> [(String, CExpr)] {
     guard case .lbfgs(_, _, _, _, _, _, let strongWolfe) = spec else { return [] }
     return [("lbfgs", .id(strongWolfe ? "NNRT_LBFGS_STRONG_WOLFE" : "NNRT_LBFGS_FIXED_STEP"))]
+}
+
+/// The soft-target training step of a model that has one (mixup, CutMix); nothing otherwise.
+private func mixedStep(_ programs: [PlannedProgram]) -> [(String, CExpr)] {
+    programs.contains { $0.program.kind == .trainMixed } ? [("train_mixed_step", .id("train_mixed_step"))] : []
 }
 
 /// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat

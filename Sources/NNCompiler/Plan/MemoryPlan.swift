@@ -53,7 +53,7 @@ extension Program {
             default: if graph.type(v).shape.isScalar { pin(v, .local) }
             }
         }
-        if kind == .train || kind == .gradcheck {
+        if kind.updates || kind == .gradcheck {
             for p in graph.paramIDs where graph[p].trainable {
                 if let g = graph.gradient(of: p), where_[g] != nil { pin(g, .grad(p)) }
             }

@@ -10,6 +10,11 @@ public enum ProgramKind: String, CaseIterable, Sendable {
     case predict
     /// forward, loss and the gradients, in float64, for `gradcheck`
     case gradcheck
+    /// train with soft targets (n, k) in place of the class labels, for mixup and CutMix (`Graph.withSoftLabels`)
+    case trainMixed = "train_mixed"
+
+    /// The programs that take an optimizer step.
+    public var updates: Bool { self == .train || self == .trainMixed }
 }
 
 /// A unit of generated code: one loop nest, one GEMM with its epilogue loop, or one row-wise operation.
@@ -86,7 +91,7 @@ extension Graph {
         let grads = paramIDs.compactMap { gradient(of: $0) }
         switch kind {
         // The merged optimizer loop reads every gradient from the grads arena, so each is a root.
-        case .train: return [outputs[.loss]!, outputs[.learningRate]!] + effects + grads
+        case .train, .trainMixed: return [outputs[.loss]!, outputs[.learningRate]!] + effects + grads
         case .eval: return [outputs[.loss]!, outputs[.output]!]
         case .predict: return [outputs[.output]!]
         case .gradcheck: return [outputs[.loss]!] + grads
