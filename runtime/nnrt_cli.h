@@ -10,7 +10,7 @@
 #include "nnrt_model.h"
 
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
-               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64 } nnrt_cmd;
+               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64, NNRT_CMD_SALIENCY = 128, NNRT_CMD_MAXIMIZE = 256 } nnrt_cmd;
 
 typedef struct {
     nnrt_cmd cmd;
@@ -46,9 +46,13 @@ typedef struct {
     double tol, floor;                  // gradcheck: tolerance and relative-error floor
     int no_shuffle, verbose, quiet, keep_denormals, profile;
     int json;  // eval --json: one JSON object per line, numbers at full precision
+    const char *unit;                   // maximize (and saliency) --unit: CLASS or LAYER:INDEX, as given
+    int64_t index, klass;               // saliency --index (the sample) and --class (default: the predicted one)
+    double ascent_lr, l2;               // maximize --lr (default 0.1) and --l2 (default 0.01)
+    int64_t jitter, blur_every;         // maximize --jitter (pixels, default 1) and --blur-every (steps, default 4)
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
-    uint64_t given;                     // bit k: the k-th flag of cli.c's table was on the command line
+    unsigned char given[128];           // [k]: the k-th flag of cli.c's table was on the command line
     unsigned char *hp_given;            // (n_hparams) 1 where the command line set the hyperparameter
 } nnrt_options;
 

@@ -1,4 +1,4 @@
-/* nnrt_commands.h — the commands nnrt_main runs (train.c, evaluate.c, predict.c, gradcheck.c, search.c) on the
+/* nnrt_commands.h — the commands nnrt_main runs (train.c, evaluate.c, predict.c, gradcheck.c, search.c, …) on the
  * context it set up (context.c). The pieces they are built from are in nnrt_train.h. */
 #ifndef NNRT_COMMANDS_H
 #define NNRT_COMMANDS_H
@@ -22,6 +22,10 @@ int nnrt_cmd_filters(nnrt_ctx *ctx, const nnrt_options *o);
 /* show-batch: the first --batch training images, augmented as epoch 1 of a run with --augment would, as a PNG
    grid (show_batch.c). */
 int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o);
+/* saliency: the gradient of a class score with respect to one input sample, as a heat map (saliency.c). */
+int nnrt_cmd_saliency(nnrt_ctx *ctx, const nnrt_options *o);
+/* maximize: the input that maximizes a unit, by gradient ascent with regularizers (maximize.c). */
+int nnrt_cmd_maximize(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* The datasets of a training run, loaded once for all the trials of a search. */
 typedef struct {

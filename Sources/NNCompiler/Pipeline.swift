@@ -32,7 +32,9 @@ public struct CompiledModel: Sendable {
 }
 
 /// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
-/// differentiate → optimizer update → simplify → fuse → schedule → plan. The verifier runs after each pass.
+/// differentiate → optimizer update → simplify → fuse → schedule → plan. The verifier runs after each pass. The
+/// input-gradient program (saliency, maximize) is the eval-mode graph differentiated with respect to x, planned for
+/// at most `Graph.inputGradientMaxBatch` samples.
 public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions()) throws -> CompiledModel {
     try forward.verify()
     func finish(_ g: Graph) throws -> Graph {
@@ -47,7 +49,9 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     let train = try finish(forward.specialized(for: .train).differentiated().withOptimizerUpdate())
     let check = try finish(forward.specialized(for: .gradcheck).differentiated())
     let eval = try finish(forward.specialized(for: .eval))
-    let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    var inputGrad = try finish(forward.specialized(for: .eval).inputGradient())
+    inputGrad.config.maxBatch = min(inputGrad.config.maxBatch, Graph.inputGradientMaxBatch)
+    let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval, .inputGrad: inputGrad]
     let layout = ParamLayout(train)
     let programs = try ProgramKind.allCases.map { kind -> PlannedProgram in
         let p = Program.scheduled(kind, graph: graphs[kind]!, layout: layout, fusion: options.fusion)

@@ -10,6 +10,9 @@ public enum ProgramKind: String, CaseIterable, Sendable {
     case predict
     /// forward, loss and the gradients, in float64, for `gradcheck`
     case gradcheck
+    /// eval-mode forward and the gradient of seeded layer outputs with respect to the input, for `saliency` and
+    /// `maximize` (Graph+InputGradient.swift)
+    case inputGrad = "input_grad"
 }
 
 /// A unit of generated code: one loop nest, one GEMM with its epilogue loop, or one row-wise operation.
@@ -90,6 +93,7 @@ extension Graph {
         case .eval: return [outputs[.loss]!, outputs[.output]!]
         case .predict: return [outputs[.output]!]
         case .gradcheck: return [outputs[.loss]!] + grads
+        case .inputGrad: return [outputs[.score]!, outputs[.inputGradient]!]
         }
     }
 }
