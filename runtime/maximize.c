@@ -162,6 +162,7 @@ int nnrt_cmd_maximize(nnrt_ctx *ctx, const nnrt_options *o) {
     for (int i = 0; i < a.n; i++) a.x[i] = (float)(START_STD * nnrt_rng_normal(rng));
     int regularized = o->l2 > 0 || (a.image && (o->jitter > 0 || o->blur_every > 0));
     double v = a.values[0] = value_at(&a, a.x, a.grad, 0);
+    int flat = !(rms(a.grad, a.n) > 0);   // nothing to ascend: a ReLU that is off at the start, say
     for (int64_t t = 1; t <= o->steps; t++) {
         if (regularized) v = regularized_step(&a, o, rng, t);
         else if (!checked_step(&a, o, &v)) break;
@@ -174,7 +175,8 @@ int nnrt_cmd_maximize(nnrt_ctx *ctx, const nnrt_options *o) {
     if (!o->quiet) {
         nnrt_unit_describe(m, &u, what, sizeof what);
         printf("maximize %s: %.6g at the start, %.6g after %lld steps", what, a.values[0], v, (long long)a.done);
-        if (a.done < o->steps) printf(" (stopped: no step of --lr / 2^%d or more raised it)", HALVINGS);
+        if (flat) printf(" (its gradient is zero at the start, as behind a ReLU that is off there: try the layer before, or another --seed)");
+        else if (a.done < o->steps) printf(" (stopped: no step of --lr / 2^%d or more raised it)", HALVINGS);
         printf("\nwrote %s (%s)\n", o->output, said);
     }
     nnrt_input_grad_free(&a.g);
