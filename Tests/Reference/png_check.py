@@ -153,15 +153,7 @@ def main():
     C, H, W = (int(v) for v in sys.argv[4:7])
     w = read_safetensors(weights, name)
     w = w.reshape(w.shape[0], C, H, W)
-    got, want = read_png(png), expected(w)
-    if got.shape != want.shape:
-        print("image %s, expected %s" % (got.shape, want.shape))
-        sys.exit(1)
-    bad = np.argwhere(got != want)
-    if len(bad):
-        print("%d pixels differ; first (y, x, channel, got, expected): %s" % (len(bad), [(*map(int, p), int(got[tuple(p)]), int(want[tuple(p)])) for p in bad[:5]]))
-        sys.exit(1)
-    print("%s: %d x %d x %d, all pixels match the grid of %d filters %s" % (png.split("/")[-1], got.shape[1], got.shape[0], got.shape[2], w.shape[0], list(w.shape[1:])))
+    compare(png, read_png(png), expected(w), "the grid of %d filters %s" % (w.shape[0], list(w.shape[1:])))
 
 
 if __name__ == "__main__":
