@@ -401,8 +401,8 @@ static void check_csv_options(nnrt_options *o) {
 static void check_insight_options(nnrt_options *o) {
     const char *c = cmd_name(o->cmd);
     if (!o->weights) nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
-    if (o->cmd == SA && !o->input) nnrt_usage_die("saliency: needs --input X, the file of the sample (see '%s saliency --help')", o->prog);
-    if (o->cmd == MX && !o->unit) nnrt_usage_die("maximize: needs --unit U, a class C or LAYER:INDEX (see '%s maximize --help')", o->prog);
+    if (o->cmd == NNRT_CMD_SALIENCY && !o->input) nnrt_usage_die("saliency: needs --input X, the file of the sample (see '%s saliency --help')", o->prog);
+    if (o->cmd == NNRT_CMD_MAXIMIZE && !o->unit) nnrt_usage_die("maximize: needs --unit U, a class C or LAYER:INDEX (see '%s maximize --help')", o->prog);
     if (!o->output) nnrt_usage_die("%s: needs --output F.png or F.npy (see '%s %s --help')", c, o->prog, c);
     size_t len = strlen(o->output);
     if (len < 4 || (strcmp(o->output + len - 4, ".png") != 0 && strcmp(o->output + len - 4, ".npy") != 0))

@@ -4,7 +4,8 @@ import NNIR
 import Testing
 
 /// The input-gradient program (`input_grad`) and the trainer's `saliency` and `maximize` built on it, on a small MLP
-/// (BatchNorm, Dropout, Tanh: eval mode matters) and a small CNN (BatchNorm2d, two convolutions, max pooling):
+/// (BatchNorm, Dropout, Tanh: eval mode matters), a small CNN (BatchNorm2d, two convolutions, max pooling) and a small
+/// residual CNN (a skip connection, global average pooling):
 /// - its graph against central differences, in float64 through the interpreter, with random seeds on every layer;
 /// - the compiled float32 trainer's gradient (`saliency -o F.npy`) and score against that graph, for a class, a hidden
 ///   unit and a channel;
@@ -19,6 +20,11 @@ import Testing
     static let cnn = ("ig_cnn", "[1, 8, 8]", """
         Conv2d(1, 3, kernelSize: 3, padding: 1); ReLU(); MaxPool2d(kernelSize: 2)
         Conv2d(3, 4, kernelSize: 3, padding: 1); BatchNorm2d(4); ReLU(); Flatten(); Linear(64, 3)
+        """)
+    static let res = ("ig_res", "[1, 6, 6]", """
+        Conv2d(1, 4, kernelSize: 3, padding: 1); BatchNorm2d(4); ReLU()
+        Residual { Conv2d(4, 4, kernelSize: 3, padding: 1); BatchNorm2d(4); ReLU() }
+        AdaptiveAvgPool2d(1); Flatten(); Linear(4, 3)
         """)
 
     struct Model {
@@ -80,7 +86,7 @@ import Testing
 
     /// Central differences of the score, in float64, against the graph's gradient, with random seeds on every layer
     /// output of two samples: the backward pass from every layer at once, BatchNorm on running statistics, no dropout.
-    @Test(arguments: [mlp, cnn])
+    @Test(arguments: [mlp, cnn, res])
     func graphMatchesCentralDifferences(_ spec: (String, String, String)) throws {
         let m = try Self.model(spec)
         var rng = TestRandom(seed: 9)
@@ -105,7 +111,7 @@ import Testing
     }
 
     /// `saliency -o F.npy` of the compiled trainer (float32) against the graph in float64, and its printed score.
-    @Test(arguments: [(mlp, ["2", "h0:5", "h5:1"]), (cnn, ["1", "h0:2", "h4:3"])])
+    @Test(arguments: [(mlp, ["2", "h0:5", "h5:1"]), (cnn, ["1", "h0:2", "h4:3"]), (res, ["0", "h3_1:2", "h4:1"])])
     func trainerMatchesTheGraph(_ spec: (String, String, String), _ units: [String]) throws {
         let m = try Self.model(spec)
         var rng = TestRandom(seed: 13)
