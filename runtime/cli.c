@@ -23,9 +23,10 @@
 typedef enum { F_STR, F_POSINT, F_COUNT, F_U64, F_POSFLOAT, F_NNFLOAT, F_BOOL } flag_kind;
 
 enum { ALL = NNRT_CMD_TRAIN | NNRT_CMD_EVAL | NNRT_CMD_PREDICT | NNRT_CMD_GRADCHECK | NNRT_CMD_SEARCH | NNRT_CMD_FILTERS |
-             NNRT_CMD_SHOW_BATCH | NNRT_CMD_DOCTOR | NNRT_CMD_REPORT,
+             NNRT_CMD_SHOW_BATCH | NNRT_CMD_DOCTOR | NNRT_CMD_REPORT | NNRT_CMD_SALIENCY | NNRT_CMD_MAXIMIZE,
        TR = NNRT_CMD_TRAIN, EV = NNRT_CMD_EVAL, PR = NNRT_CMD_PREDICT, GC = NNRT_CMD_GRADCHECK, SE = NNRT_CMD_SEARCH,
        FI = NNRT_CMD_FILTERS, SB = NNRT_CMD_SHOW_BATCH, DO = NNRT_CMD_DOCTOR, RE = NNRT_CMD_REPORT,
+       SA = NNRT_CMD_SALIENCY, MX = NNRT_CMD_MAXIMIZE,
        TS = TR | SE | DO };  // train's flags that every trial of a search, and the doctor's short runs, take too
 
 /* The values a number flag takes (nnrt_context.h). */
@@ -71,22 +72,22 @@ static const flag flags[] = {
     FLAG("train-y", F_STR, TS | GC | SB, train_y, "F", "training labels or targets: .npy, IDX or .csv"),
     FLAG("test-x", F_STR, TS | EV, test_x, "F", "test inputs"),
     FLAG("test-y", F_STR, TS | EV, test_y, "F", "test labels or targets"),
-    FLAG("weights", F_STR, EV | PR | GC | FI | RE, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
+    FLAG("weights", F_STR, EV | PR | GC | FI | RE | SA | MX, weights, "W", "weights to load (.safetensors, strict); eval and predict take an ensemble as W1,W2,…"),
     FLAG("init", F_STR, TS, init, "W", "start from these weights (.safetensors, strict) instead of the seeded init"),
     FLAG("save", F_STR, TS, save, "W", "write the trained weights here (.safetensors, atomically; search: the best trial's)"),
     FLAG("label-column", F_STR, TS | EV | PR | GC, label_column, "C", "the column of a .csv -x file that holds the labels, by header name or 0-based index (-1: the last); then no -y file (predict: left out of the features when present)"),
     FLAG("delimiter", F_STR, TS | EV | PR | GC, delimiter, "D", "the field separator of .csv files: one character, or tab (default ,)"),
-    FLAG("input", F_STR, PR, input, "X", "inputs (.npy; also IDX or .csv)"),
+    FLAG("input", F_STR, PR | SA, input, "X", "inputs (.npy; also IDX or .csv)"),
     FLAG("output", F_STR, PR, output, "Y", "write outputs here (.npy float32 (N, outputs); probabilities for classifiers)"),
     FLAG("labels", F_BOOL, PR, labels, NULL, "write each sample's predicted class instead of probabilities: its name when the weights name the classes, else its index"),
     FLAG("scale", F_STR, TS, scale, "S", "input scale, kept in the weights: auto (uint8 inputs / 255, floats as they are, in every file), a number, or 1/D (x / D)"),
     FLAG("normalize", F_STR, TS, normalize, "M", "standardize the inputs with the training split's mean and std: none (default), feature, or channel (image models); kept in the weights"),
-    FLAG("output", F_STR, FI | SB, output, "F.png", "write the picture here (PNG, atomically; -o F.png too)"),
+    FLAG("output", F_STR, FI | SB | SA | MX, output, "F.png", "write the picture here (PNG, atomically; -o F.png too; saliency and maximize: F.npy for the raw values)"),
     FLAG("output", F_STR, RE, output, "F.html", "write the report here (one self-contained HTML page, atomically; -o F.html too)"),
     FLAG("epochs", F_POSINT, TS, epochs, "N", "passes over the training set"),
     FLAG("steps", F_POSINT, TS, steps, "N", "train N steps (batches) in all instead of --epochs; the last epoch stops part-way"),
     FLAG("batch", F_POSINT, TS | EV | PR | SB, batch, "N", "samples per step (the last batch of an epoch may be smaller)"),
-    FLAG("seed", F_U64, TS | GC | SB, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
+    FLAG("seed", F_U64, TS | GC | SB | MX, seed, "N", "seed for the init, the shuffle and random ops (xoshiro256**)"),
     FLAG("no-shuffle", F_BOOL, TS, no_shuffle, NULL, "keep the file's sample order in every epoch"),
     FLAG("log", F_STR, TS | RE, log, "M", "write JSON Lines metrics here (per step and per epoch; appended to with --resume; search: one line per trial)"),
     FLAG_BELOW("val-split", F_NNFLOAT, TS, val_split, "F", "hold out a seeded random fraction 0 <= F < 1 of the training set and report val_loss/val_acc per epoch (default 0.1 without --val-x; 0: none)",
@@ -131,6 +132,15 @@ static const flag flags[] = {
     FLAG("profile", F_BOOL, TR, profile, NULL, "time every kernel and the runtime's own parts; print a breakdown per epoch and at the end"),
     FLAG("keep-denormals", F_BOOL, ALL, keep_denormals, NULL, "do not flush subnormal floats to zero (slower; see README)"),
     FLAG("json", F_BOOL, EV, json, NULL, "print the results as JSON, one object per line, at full precision (%.17g)"),
+    FLAG("index", F_COUNT, SA, index, "I", "the sample of --input (0-based)"),
+    FLAG("class", F_COUNT, SA, klass, "C", "the class (output) whose score is differentiated (default: the predicted class)"),
+    FLAG("unit", F_STR, SA | MX, unit, "U", "the unit: a class C, or LAYER:INDEX with LAYER a layer output (h8, or its module 8) and INDEX a feature or a channel"),
+    FLAG("steps", F_POSINT, MX, steps, "N", "gradient ascent steps"),
+    FLAG("lr", F_POSFLOAT, MX, ascent_lr, "X", "step size: each step adds lr * grad / rms(grad) to the input"),
+    FLAG_BELOW("l2", F_NNFLOAT, MX, l2, "D", "L2 decay: after each step the input is multiplied by 1 - D (0: off)", 1, "a decay below 1"),
+    FLAG("jitter", F_COUNT, MX, jitter, "J", "shift the image by up to J pixels, seeded, before each step (0: off)"),
+    FLAG("blur-every", F_COUNT, MX, blur_every, "K", "blur the image with a 3x3 Gaussian every K steps (0: off)"),
+    FLAG("log", F_STR, MX, log, "M", "write the unit's value at every step here (JSON Lines)"),
 };
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 _Static_assert((int)N_FLAGS <= (int)NNRT_MAX_FLAGS, "nnrt_options.given has one byte per flag");
@@ -149,6 +159,10 @@ static const struct { const char *name; nnrt_cmd cmd; const char *args, *help; }
      "sanity checks of the model, its data and its learning rate in seconds: a verdict per check (exit 1 if one fails)"},
     {"report", NNRT_CMD_REPORT, "--log M [--weights W] [--doctor F] --output F.html",
      "one self-contained HTML page of a run: curves, per-layer statistics, first-layer filters, the doctor's verdicts"},
+    {"saliency", NNRT_CMD_SALIENCY, "--weights W --input X --index I [--class C | --unit U] --output F.png|F.npy [flags]",
+     "the gradient of a class score with respect to one input, as a heat map beside the input"},
+    {"maximize", NNRT_CMD_MAXIMIZE, "--weights W --unit U --output F.png|F.npy [flags]",
+     "synthesize the input that maximizes a unit, by gradient ascent from a small seeded random start"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -170,6 +184,12 @@ static void flag_default(const nnrt_model *m, const flag *f, char *buf, size_t c
     else if (strcmp(f->name, "samples") == 0) snprintf(buf, cap, " (default 4)");
     else if (strcmp(f->name, "tol") == 0) snprintf(buf, cap, " (default 1e-4)");
     else if (strcmp(f->name, "floor") == 0) snprintf(buf, cap, " (default 1e-4)");
+    else if (strcmp(f->name, "index") == 0) snprintf(buf, cap, " (default 0)");
+    else if (f->cmds == MX && strcmp(f->name, "steps") == 0) snprintf(buf, cap, " (default 200)");
+    else if (strcmp(f->name, "lr") == 0) snprintf(buf, cap, " (default 0.1)");
+    else if (strcmp(f->name, "l2") == 0) snprintf(buf, cap, " (default 0.01)");
+    else if (strcmp(f->name, "jitter") == 0) snprintf(buf, cap, " (default 1)");
+    else if (strcmp(f->name, "blur-every") == 0) snprintf(buf, cap, " (default 4)");
 }
 
 static void print_hparams(const nnrt_model *m) {
@@ -336,11 +356,11 @@ static NNRT_NORETURN void unknown_flag(const nnrt_model *m, const nnrt_options *
         int d = edit_distance(name, h);
         if (d < best_d) { best_d = d; snprintf(best_buf, sizeof best_buf, "%s", h); best = best_buf; }
     }
+    if (!best && nnrt_find_hparam(m, name) >= 0)
+        nnrt_usage_die("'--%s' is a hyperparameter of 'train' and 'search', not a flag of '%s'", name, cmd_name(o->cmd));
     for (int i = 0; i < N_FLAGS && !best; i++)
         if (strcmp(flags[i].name, name) == 0)
             nnrt_usage_die("flag '--%s' does not apply to '%s' (see '%s %s --help')", name, cmd_name(o->cmd), o->prog, cmd_name(o->cmd));
-    if (!best && nnrt_find_hparam(m, name) >= 0)
-        nnrt_usage_die("'--%s' is a hyperparameter of 'train' and 'search', not a flag of '%s'", name, cmd_name(o->cmd));
     char hint[96] = "";
     if (best) snprintf(hint, sizeof hint, "; did you mean '--%s'?", best);
     nnrt_usage_die("unknown flag '--%s' for '%s'%s (see '%s %s --help')", name, cmd_name(o->cmd), hint, o->prog, cmd_name(o->cmd));
@@ -423,6 +443,20 @@ static void check_search_options(nnrt_options *o) {
     if (!o->prune_factor) o->prune_factor = 3;
 }
 
+/* saliency's and maximize's flags (saliency.c, maximize.c check the unit and the sample against the model and the
+   file). */
+static void check_insight_options(nnrt_options *o) {
+    const char *c = cmd_name(o->cmd);
+    if (!o->weights) nnrt_usage_die("%s: needs --weights W (see '%s %s --help')", c, o->prog, c);
+    if (o->cmd == NNRT_CMD_SALIENCY && !o->input) nnrt_usage_die("saliency: needs --input X, the file of the sample (see '%s saliency --help')", o->prog);
+    if (o->cmd == NNRT_CMD_MAXIMIZE && !o->unit) nnrt_usage_die("maximize: needs --unit U, a class C or LAYER:INDEX (see '%s maximize --help')", o->prog);
+    if (!o->output) nnrt_usage_die("%s: needs --output F.png or F.npy (see '%s %s --help')", c, o->prog, c);
+    size_t len = strlen(o->output);
+    if (len < 4 || (strcmp(o->output + len - 4, ".png") != 0 && strcmp(o->output + len - 4, ".npy") != 0))
+        nnrt_usage_die("--output %s: expected a .png (the picture) or .npy (the raw values) file name", o->output);
+    if (o->unit && nnrt_flag_given(o, "class")) nnrt_usage_die("saliency: give --class C or --unit U, not both");
+}
+
 /* The combinations of flags each command needs. */
 static void check_options(const nnrt_model *m, nnrt_options *o) {
     const char *c = cmd_name(o->cmd);
@@ -466,6 +500,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     }
     if ((o->cmd & (FI | SB)) && (strlen(o->output) < 4 || strcmp(o->output + strlen(o->output) - 4, ".png") != 0))
         nnrt_usage_die("--output %s: expected a .png file name", o->output);
+    if (o->cmd & (SA | MX)) check_insight_options(o);
     if (o->cmd == NNRT_CMD_PREDICT && !nnrt_predict_format(o->output))
         nnrt_usage_die("--output %s: expected a .npy or .csv file name (the format follows the extension)", o->output);
 
@@ -507,7 +542,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
 }
 
 int nnrt_flag_given(const nnrt_options *o, const char *name) {
-    for (int k = 0; k < N_FLAGS; k++) if (strcmp(flags[k].name, name) == 0) return o->given[k];
+    for (int k = 0; k < N_FLAGS; k++) if (strcmp(flags[k].name, name) == 0 && (flags[k].cmds & o->cmd)) return o->given[k];
     return 0;
 }
 
@@ -529,7 +564,7 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     int c = -1;
     for (int i = 0; i < N_COMMANDS; i++) if (strcmp(argv[1], commands[i].name) == 0) c = i;
     if (c < 0)
-        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search, filters, show-batch, doctor or report; see '%s --help')", argv[1], o->prog);
+        nnrt_usage_die("unknown command '%s' (expected train, eval, predict, gradcheck, search, filters, show-batch, doctor, report, saliency or maximize; see '%s --help')", argv[1], o->prog);
     o->cmd = commands[c].cmd;
     o->epochs = m->default_epochs;
     o->batch = m->default_batch;
@@ -544,6 +579,11 @@ void nnrt_parse_args(const nnrt_model *m, int argc, char **argv, nnrt_options *o
     o->checkpoint_every = 1;
     o->plateau_factor = 0.1;
     o->plateau_threshold = 1e-4;
+    if (o->cmd == NNRT_CMD_MAXIMIZE) o->steps = 200;
+    o->ascent_lr = 0.1;
+    o->l2 = 0.01;
+    o->jitter = 1;
+    o->blur_every = 4;
     for (int i = 0; i < m->n_hparams; i++) o->hp[i] = m->hparams[i].value;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -43,6 +43,7 @@
 #include "nnrt_log.h"
 #include "nnrt_profile.h"
 #include "nnrt_image.h"
+#include "nnrt_inputgrad.h"
 #include "nnrt_context.h"
 #include "nnrt_checkpoint.h"
 #include "nnrt_cli.h"

@@ -11,7 +11,8 @@
 #include "nnrt_model.h"
 
 typedef enum { NNRT_CMD_TRAIN = 1, NNRT_CMD_EVAL = 2, NNRT_CMD_PREDICT = 4, NNRT_CMD_GRADCHECK = 8, NNRT_CMD_SEARCH = 16,
-               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64, NNRT_CMD_DOCTOR = 512, NNRT_CMD_REPORT = 1024 } nnrt_cmd;
+               NNRT_CMD_FILTERS = 32, NNRT_CMD_SHOW_BATCH = 64, NNRT_CMD_SALIENCY = 128, NNRT_CMD_MAXIMIZE = 256,
+               NNRT_CMD_DOCTOR = 512, NNRT_CMD_REPORT = 1024 } nnrt_cmd;
 
 /* The most flags cli.c's table may hold (a static assertion there checks). */
 enum { NNRT_MAX_FLAGS = 128, NNRT_MAX_SEARCH_FOLDS = 100 };
@@ -61,6 +62,10 @@ typedef struct {
     const char *lr_curve;               // doctor --lr-curve F.svg: the LR range test's curve
     const char *doctor;                 // report --doctor F: the doctor's saved output
     int json;  // eval --json: one JSON object per line, numbers at full precision
+    const char *unit;                   // maximize (and saliency) --unit: CLASS or LAYER:INDEX, as given
+    int64_t index, klass;               // saliency --index (the sample) and --class (default: the predicted one)
+    double ascent_lr, l2;               // maximize --lr (default 0.1) and --l2 (default 0.01)
+    int64_t jitter, blur_every;         // maximize --jitter (pixels, default 1) and --blur-every (steps, default 4)
     int64_t threads;    // --threads: 0 = one per core (at most 2)
     double *hp;                         // (n_hparams) model defaults, then overrides
     unsigned char given[NNRT_MAX_FLAGS];  // 1 where the k-th flag of cli.c's table was on the command line

@@ -1,4 +1,4 @@
-/* nnrt_commands.h — the commands nnrt_main runs (train.c, evaluate.c, predict.c, gradcheck.c, search.c) on the
+/* nnrt_commands.h — the commands nnrt_main runs (train.c, evaluate.c, predict.c, gradcheck.c, search.c, …) on the
  * context it set up (context.c). The pieces they are built from are in nnrt_train.h. */
 #ifndef NNRT_COMMANDS_H
 #define NNRT_COMMANDS_H
@@ -29,6 +29,10 @@ int nnrt_cmd_show_batch(nnrt_ctx *ctx, const nnrt_options *o);
 int nnrt_cmd_doctor(nnrt_ctx *ctx, const nnrt_options *o);
 /* report: one self-contained HTML page of a run's log, weights and doctor output (report.c). */
 int nnrt_cmd_report(nnrt_ctx *ctx, const nnrt_options *o);
+/* saliency: the gradient of a class score with respect to one input sample, as a heat map (saliency.c). */
+int nnrt_cmd_saliency(nnrt_ctx *ctx, const nnrt_options *o);
+/* maximize: the input that maximizes a unit, by gradient ascent with regularizers (maximize.c). */
+int nnrt_cmd_maximize(nnrt_ctx *ctx, const nnrt_options *o);
 
 /* The datasets of a training run, loaded once for all the trials of a search. */
 typedef struct {

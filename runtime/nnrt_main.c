@@ -52,6 +52,8 @@ int nnrt_main(const nnrt_model *m, int argc, char **argv) {
     case NNRT_CMD_SHOW_BATCH: status = nnrt_cmd_show_batch(&ctx, &o); break;
     case NNRT_CMD_DOCTOR: status = nnrt_cmd_doctor(&ctx, &o); break;
     case NNRT_CMD_REPORT: status = nnrt_cmd_report(&ctx, &o); break;
+    case NNRT_CMD_SALIENCY: status = nnrt_cmd_saliency(&ctx, &o); break;
+    case NNRT_CMD_MAXIMIZE: status = nnrt_cmd_maximize(&ctx, &o); break;
     }
     nnrt_ctx_free(&ctx);
     nnrt_options_free(&o);

@@ -50,6 +50,17 @@ typedef struct {
 enum { NNRT_TARGET_CLASS = 0,  /* y is int32 class indices in [0, output_dim) */
        NNRT_TARGET_DENSE = 1 }; /* y is float32 (n, target_dim) */
 
+/* A layer's output the input-gradient entry point takes a seed for (saliency, maximize): named as the generated C
+   names it ("h8" for the output of module 8 of a Sequential, "h3_0" inside a nested one; "output" for a model
+   output without such a name). */
+typedef struct {
+    const char *name;
+    int rank;               /* per-sample dimensions: 1 for features (k), 3 for a convolution's (C, H, W) */
+    int shape[4];
+    size_t numel;           /* floats per sample */
+    int is_output;          /* the model's output: a classifier's logits */
+} nnrt_layer_output;
+
 typedef struct nnrt_model nnrt_model;
 
 typedef struct {
@@ -178,6 +189,14 @@ struct nnrt_model {
     /* train_step against soft targets y (n, output_dim) of float rows that sum to 1, for --mixup and --cutmix;
        NULL unless the model is a classifier trained with plain cross-entropy (Graph.withSoftLabels). */
     float (*train_mixed_step)(nnrt_ctx *ctx, int n, const float *x, const void *y);
+    /* The input gradient in eval mode (saliency, maximize): score = Σ_k Σ seeds[k] ⊙ (layer_outputs[k]'s value) over
+       the n samples, returned, and d score / d x (n, input_dim) into out; seeds[k] is (n, layer_outputs[k].numel).
+       arena holds input_grad_arena_bytes; n ≤ input_grad_max_batch. */
+    float (*input_grad)(nnrt_ctx *ctx, void *arena, int n, const float *x, const float *const *seeds, float *out);
+    size_t input_grad_arena_bytes;
+    int input_grad_max_batch;
+    int n_layer_outputs;
+    const nnrt_layer_output *layer_outputs;
 };
 
 enum { NNRT_LBFGS_FIXED_STEP = 1,     /* a step of lr along the direction (torch's line_search_fn=None) */

@@ -17,6 +17,7 @@ void nnrt_rng_shuffle(uint64_t s[4], int64_t *a, int64_t n);  /* Fisher–Yates 
 
 /* The streams nnrt_main draws from, so that e.g. changing --no-shuffle leaves the init alone. */
 enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_MODEL = 3, NNRT_STREAM_GRADCHECK = 4, NNRT_STREAM_VAL = 5,
-       NNRT_STREAM_SEARCH = 6, NNRT_STREAM_AUGMENT = 7, NNRT_STREAM_MIX = 8 /* --mixup/--cutmix, per (epoch, step) */ };
+       NNRT_STREAM_SEARCH = 6, NNRT_STREAM_AUGMENT = 7, NNRT_STREAM_MIX = 8 /* --mixup/--cutmix, per (epoch, step) */,
+       NNRT_STREAM_MAXIMIZE = 9 };
 
 #endif

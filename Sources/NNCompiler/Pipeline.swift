@@ -47,7 +47,9 @@ public struct CompiledModel: Sendable {
 }
 
 /// Runs the compiler from the evaluated forward graph to planned programs: specialize per execution mode →
-/// differentiate → optimizer update → simplify → fuse → schedule → plan. The verifier runs after each pass.
+/// differentiate → optimizer update → simplify → fuse → schedule → plan. The verifier runs after each pass. The
+/// input-gradient program (saliency, maximize) is the eval-mode graph differentiated with respect to x, planned for
+/// at most `Graph.inputGradientMaxBatch` samples.
 public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions()) throws -> CompiledModel {
     try forward.verify()
     func finish(_ g: Graph) throws -> Graph {
@@ -63,7 +65,9 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     let train = try finish(trainForward.differentiated().withOptimizerUpdate())
     let check = try finish(forward.specialized(for: .gradcheck).differentiated())
     let eval = try finish(forward.specialized(for: .eval))
-    var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    var inputGrad = try finish(forward.specialized(for: .eval).inputGradient())
+    inputGrad.config.maxBatch = min(inputGrad.config.maxBatch, Graph.inputGradientMaxBatch)
+    var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval, .inputGrad: inputGrad]
     // A classifier trained with cross-entropy also gets a step against soft targets, for mixup and CutMix.
     if let soft = trainForward.withSoftLabels() { graphs[.trainMixed] = try finish(soft.differentiated().withOptimizerUpdate()) }
     let layout = ParamLayout(train)

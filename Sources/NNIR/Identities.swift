@@ -54,6 +54,10 @@ public enum GraphOutput: Hashable, Codable, Sendable {
     case learningRate
     /// The gradient of the loss with respect to a trainable parameter.
     case gradient(ParamID)
+    /// The input-gradient program's scalar: the seeded sum of layer outputs whose gradient it takes.
+    case score
+    /// The gradient of `score` with respect to the model's input x.
+    case inputGradient
 }
 
 extension OptimizerSpec {
@@ -142,6 +146,8 @@ extension Graph {
         case .output: return "output"
         case .learningRate: return "lr"
         case .gradient(let p): return "grad.\(self[p].name)"
+        case .score: return "score"
+        case .inputGradient: return "grad.x"
         }
     }
 }

@@ -237,7 +237,9 @@ extension Shape {
             }
         }
         if let i = out.firstIndex(of: nil) {
-            guard i == 0 else { throw Diagnostic.error("cannot broadcast shapes \(a) and \(b): the batch would not lead") }
+            guard i == 0, !out.dropFirst().contains(nil) else {
+                throw Diagnostic.error("cannot broadcast shapes \(a) and \(b): the batch would not lead")
+            }
             return Shape(batched: true, out.dropFirst().map { $0! })
         }
         return Shape(out.map { $0! })

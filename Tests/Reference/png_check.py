@@ -1,6 +1,13 @@
-"""Checks a picture written by `TRAINER filters` against the filter grid computed here with NumPy from the weights.
+"""Checks a picture written by `TRAINER filters` against the filter grid computed here with NumPy from the weights,
+or one written by `TRAINER saliency` or `maximize` against its row of tiles.
 
     python3 Tests/Reference/png_check.py OUT.png W.safetensors NAME C H W
+    python3 Tests/Reference/png_check.py --tiles OUT.png C H W KIND:FILE.npy[:ROW]…
+
+--tiles: KIND is `image` (the row, (C, H, W), drawn as in filters but zoom = max(1, 112 // max(H, W)): one gray tile
+per channel, or one RGB tile for C = 3, gray in an RGB picture repeated in the three channels) or `heat` (max over
+channels of |row|, scaled by its maximum t = v / max, channel c = round(255 * clamp(3t − c, 0, 1)): "hot"); the
+picture is RGB when it has a heat map or C = 3, and has the same white separators.
 
 NAME is the weight drawn (a Conv2d weight (n, C, H, W), or a Linear weight (n, C*H*W) whose rows are read as
 C x H x W images). The PNG is decoded here (chunks and their CRCs, zlib, the five row filters), independently of
@@ -91,12 +98,34 @@ def expected(w):
     return img
 
 
-def main():
-    png, weights, name = sys.argv[1:4]
-    C, H, W = (int(v) for v in sys.argv[4:7])
-    w = read_safetensors(weights, name)
-    w = w.reshape(w.shape[0], C, H, W)
-    got, want = read_png(png), expected(w)
+def expected_tiles(C, H, W, specs):
+    zoom = max(1, 112 // max(H, W))
+    heat = any(k == "heat" for k, _ in specs)
+    ch = 3 if heat or C == 3 else 1
+    tiles = []
+    for kind, v in specs:
+        v = v.reshape(C, H, W)
+        if kind == "heat":
+            h = np.abs(v).max(axis=0).astype(np.float64)
+            hi = h.max()
+            t = h / hi if hi > 0 else np.zeros_like(h)
+            tiles.append(np.stack([np.rint(255.0 * np.clip(3 * t - c, 0, 1)) for c in range(3)], axis=-1))
+            continue
+        x = v.astype(np.float64)
+        lo, hi = x.min(), x.max()
+        levels = np.rint(255.0 * (x - lo) / (hi - lo)) if hi > lo else np.full(x.shape, 128.0)
+        if C == 3:
+            tiles.append(np.moveaxis(levels, 0, -1))
+        else:
+            tiles += [np.repeat(levels[c][..., None], ch, axis=-1) for c in range(C)]
+    img = np.full((H * zoom + 2, len(tiles) * (W * zoom + 1) + 1, ch), 255, dtype=np.int64)
+    for i, t in enumerate(tiles):
+        x0 = 1 + i * (W * zoom + 1)
+        img[1:1 + H * zoom, x0:x0 + W * zoom] = t.repeat(zoom, axis=0).repeat(zoom, axis=1).astype(np.int64)
+    return img
+
+
+def compare(png, got, want, what):
     if got.shape != want.shape:
         print("image %s, expected %s" % (got.shape, want.shape))
         sys.exit(1)
@@ -104,7 +133,27 @@ def main():
     if len(bad):
         print("%d pixels differ; first (y, x, channel, got, expected): %s" % (len(bad), [(*map(int, p), int(got[tuple(p)]), int(want[tuple(p)])) for p in bad[:5]]))
         sys.exit(1)
-    print("%s: %d x %d x %d, all pixels match the grid of %d filters %s" % (png.split("/")[-1], got.shape[1], got.shape[0], got.shape[2], w.shape[0], list(w.shape[1:])))
+    print("%s: %d x %d x %d, all pixels match %s" % (png.split("/")[-1], got.shape[1], got.shape[0], got.shape[2], what))
+
+
+def main_tiles(args):
+    png, (C, H, W) = args[0], (int(v) for v in args[1:4])
+    specs = []
+    for spec in args[4:]:
+        kind, path, *row = spec.split(":")
+        a = np.load(path)
+        specs.append((kind, a.reshape(a.shape[0], -1)[int(row[0]) if row else 0]))
+    compare(png, read_png(png), expected_tiles(C, H, W, specs), "the tiles %s" % [k for k, _ in specs])
+
+
+def main():
+    if sys.argv[1] == "--tiles":
+        return main_tiles(sys.argv[2:])
+    png, weights, name = sys.argv[1:4]
+    C, H, W = (int(v) for v in sys.argv[4:7])
+    w = read_safetensors(weights, name)
+    w = w.reshape(w.shape[0], C, H, W)
+    compare(png, read_png(png), expected(w), "the grid of %d filters %s" % (w.shape[0], list(w.shape[1:])))
 
 
 if __name__ == "__main__":

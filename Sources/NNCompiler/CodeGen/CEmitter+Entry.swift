@@ -12,6 +12,7 @@ extension CEmitter {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
             + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64", "train_mixed_step"]
             + (monitor ? ["train_step_monitor"] : [])
+            + (program.kind == .inputGrad ? ["input_grad", "seeds"] + graph.seedInputs().map(\.name) : [])
     }
 
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
@@ -25,6 +26,12 @@ extension CEmitter {
             body.append(.decl("char *", "A", .cast("char *", .member(.id("ctx"), "arena"))))
         case .gradcheck:
             body.append(.decl("char *", "A", .cast("char *", .id("arena"))))
+        case .inputGrad:
+            body.append(.decl("float *", "P", .member(.id("ctx"), "params")))
+            body.append(.decl("char *", "A", .cast("char *", .id("arena"))))
+            for (k, s) in graph.seedInputs().enumerated() {
+                body.append(.noted(.decl("const float *", s.name, .index(.id("seeds"), .int(k))), "\(graph.type(s.seed).shape)"))
+            }
         }
         if let y = graph.live(from: program.roots).first(where: { graph[$0].op == .input("y") }) {
             let t = graph[y].type.dtype == .i32 ? "int32_t" : real   // soft targets (train_mixed) are dense
@@ -70,7 +77,7 @@ extension CEmitter {
             i = j + 1
         }
         body += gradsWaitCall(hooks, before: program.kernels.count)
-        let loss = program.kind == .predict ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
+        let loss = program.kind == .predict ? nil : graph.outputs[program.kind == .inputGrad ? .score : .loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train, .trainMixed:
             for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
@@ -94,6 +101,14 @@ extension CEmitter {
         case .predict:
             return CFunction(comment: ["The model's outputs (n, \(graph.config.outputDim))."],
                              signature: "static void predict(nnrt_ctx *ctx, int n, const float *x, float *out)", body: body)
+        case .inputGrad:
+            body.append(.ret(.cast("float", loss!)))
+            let layers = graph.seedInputs().map(\.layer.name).joined(separator: ", ")
+            return CFunction(comment: ["In eval mode, score = Σ seed·h over the layer outputs \(layers) (seeds[k] is (n, layer k's shape)),",
+                                       "returned, and its gradient with respect to x (n, \(graph.config.inputDim)) into out, for saliency and maximize.",
+                                       "arena holds input_grad_arena_bytes; n ≤ \(graph.config.maxBatch)."],
+                             signature: "static float input_grad(nnrt_ctx *ctx, void *arena, int n, const float *x, const float *const *seeds, float *out)",
+                             body: body)
         case .gradcheck:
             body.append(.ret(loss!))
             return CFunction(comment: ["Float64 twin for gradcheck: the loss at params P and its gradient into G."],

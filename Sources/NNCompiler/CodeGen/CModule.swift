@@ -54,6 +54,8 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
     items.append(.section("the model"))
     items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
                          .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
+    let inputGrad = programs.first { $0.program.kind == .inputGrad }
+    items.append(layerOutputs(inputGrad?.program.graph))
     let slots = layout.slots.map(\.rawValue)
     items.append(.global("static const char *const STATE_SLOTS[\(max(1, slots.count))]",
                          .initList(slots.isEmpty ? [.string("")] : slots.map { .string($0) })))
@@ -70,7 +72,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + imageInput(graph) + lbfgs(c.optimizer) + mixedStep(programs)
+    ] + inputGradient(inputGrad) + imageInput(graph) + lbfgs(c.optimizer) + mixedStep(programs)
       + (monitor ? [("train_step_monitor", .id("train_step_monitor"))] : []))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
@@ -147,4 +149,23 @@ private func mixedStep(_ programs: [PlannedProgram]) -> [(String, CExpr)] {
 func imageInput(_ graph: Graph) -> [(String, CExpr)] {
     guard let x = graph.nodes.first(where: { $0.op == .input("x") }), x.type.shape.dims.count == 3 else { return [] }
     return [("input_rank", .int(3)), ("input_shape", .initList(x.type.shape.dims.map { .int($0) }))]
+}
+
+/// The layer outputs the input-gradient entry point takes a seed for, in the order of its `seeds` argument.
+private func layerOutputs(_ graph: Graph?) -> CTopLevel {
+    let rows: [CExpr] = (graph?.seedInputs() ?? []).map { s in
+        let dims = s.layer.shape.dims
+        return .initList([.string(s.layer.name), .int(dims.count), .initList(dims.isEmpty ? [.int(0)] : dims.map { .int($0) }),
+                          .int(s.layer.shape.fixedCount), .int(s.layer.isOutput ? 1 : 0)])
+    }
+    return .global("static const nnrt_layer_output LAYER_OUTPUTS[\(max(1, rows.count))]",
+                   .initList(rows.isEmpty ? [.initList([.int(0)])] : rows))
+}
+
+/// The model descriptor's input-gradient fields: the entry point, its arena and batch, the layer outputs.
+private func inputGradient(_ p: PlannedProgram?) -> [(String, CExpr)] {
+    guard let p else { return [] }
+    return [("input_grad", .id("input_grad")), ("input_grad_arena_bytes", .int(p.plan.arenaBytes)),
+            ("input_grad_max_batch", .int(p.plan.maxBatch)), ("n_layer_outputs", .int(p.program.graph.seedInputs().count)),
+            ("layer_outputs", .id("LAYER_OUTPUTS"))]
 }

@@ -21,19 +21,23 @@ extension Graph {
     /// operations on constants.
     public func simplifyingAlgebra() -> Graph {
         rewritten { e, n in
+            let g = e.graph
+            func keepsType(_ v: ValueID) -> Bool { g.type(v) == n.type }
             func constant(_ v: ValueID) -> Double? {
                 if case .constant(let c) = e.graph[v].op { return c } else { return nil }
             }
-            let g = e.graph
-            func keepsType(_ v: ValueID) -> Bool { g.type(v) == n.type }
+            // For x·1 and 1·x, also a 1 repeated to a tensor (the gradient of a sum_all seeded with 1).
+            func one(_ v: ValueID) -> Bool {
+                constant(v) == 1 || e.graph[v].op == .broadcast && constant(e.graph[v].inputs[0]) == 1
+            }
             switch n.op {
             case .binary(let f):
                 let (a, b) = (n.inputs[0], n.inputs[1])
                 // Folding uses the interpreter's semantics, so the two cannot drift apart.
                 if let ca = constant(a), let cb = constant(b) { return e.const(f.apply(ca, cb)) }
                 switch f {
-                case .mul where constant(b) == 1 && keepsType(a): return a
-                case .mul where constant(a) == 1 && keepsType(b): return b
+                case .mul where one(b) && keepsType(a): return a
+                case .mul where one(a) && keepsType(b): return b
                 case .add where constant(b) == 0 && keepsType(a): return a
                 case .add where constant(a) == 0 && keepsType(b): return b
                 case .sub where constant(b) == 0 && keepsType(a): return a

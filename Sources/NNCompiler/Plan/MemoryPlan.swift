@@ -59,6 +59,7 @@ extension Program {
             }
         }
         if kind == .eval || kind == .predict, let o = graph.outputs[.output], where_[o] != nil { pin(o, .output) }
+        if kind == .inputGrad, let o = graph.outputs[.inputGradient], where_[o] != nil { pin(o, .output) }
         chooseGemmTargets(&plan, stored: stored)
         allocateArena(&plan, stored: stored, where_: where_)
         for v in graph.live(from: roots) where plan.storage[v] == nil { plan.storage[v] = .register }

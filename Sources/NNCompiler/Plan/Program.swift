@@ -12,6 +12,9 @@ public enum ProgramKind: String, CaseIterable, Sendable {
     case gradcheck
     /// train with soft targets (n, k) in place of the class labels, for mixup and CutMix (`Graph.withSoftLabels`)
     case trainMixed = "train_mixed"
+    /// eval-mode forward and the gradient of seeded layer outputs with respect to the input, for `saliency` and
+    /// `maximize` (Graph+InputGradient.swift)
+    case inputGrad = "input_grad"
 
     /// The programs that take an optimizer step.
     public var updates: Bool { self == .train || self == .trainMixed }
@@ -95,6 +98,7 @@ extension Graph {
         case .eval: return [outputs[.loss]!, outputs[.output]!]
         case .predict: return [outputs[.output]!]
         case .gradcheck: return [outputs[.loss]!] + grads
+        case .inputGrad: return [outputs[.score]!, outputs[.inputGradient]!]
         }
     }
 }
