@@ -47,9 +47,10 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     let train = try finish(forward.specialized(for: .train).differentiated().withOptimizerUpdate())
     let check = try finish(forward.specialized(for: .gradcheck).differentiated())
     let eval = try finish(forward.specialized(for: .eval))
-    let graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval]
+    if let bn = try forward.specialized(for: .train).writingBatchStatistics() { graphs[.updateBN] = try finish(bn) }
     let layout = ParamLayout(train)
-    let programs = try ProgramKind.allCases.map { kind -> PlannedProgram in
+    let programs = try ProgramKind.allCases.filter { graphs[$0] != nil }.map { kind -> PlannedProgram in
         let p = Program.scheduled(kind, graph: graphs[kind]!, layout: layout, fusion: options.fusion)
         try p.verifySchedule()
         return PlannedProgram(program: p, plan: p.planMemory(elementSize: kind == .gradcheck ? 8 : 4))

@@ -59,7 +59,7 @@ extension GraphEditor {
         case .avgPool2d(let a):   return [add(.avgPool2dGrad(a), [g], declared: t[0])]
         case .byMode: preconditionFailure("by_mode reached autodiff: graphs are specialized per mode first")
         case .dropoutMask,
-             .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant, .assign,
+             .input, .param, .state, .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant, .assign,
              .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .groupMaxGrad, .gatherLabelGrad,
              .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad:
             return Array(repeating: nil, count: x.count)

@@ -10,13 +10,13 @@ extension CEmitter {
     /// The functions the entry point calls, which its locals must not hide.
     func functionNamesCalled() -> [String] {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
-            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64"]
+            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64", "update_bn"]
     }
 
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
         var body: [CStmt] = []
         switch program.kind {
-        case .train, .eval, .predict:
+        case .train, .eval, .predict, .updateBN:
             body.append(.decl("float *", "P", .member(.id("ctx"), "params")))
             if program.kind == .train {
                 body += [.decl("float *", "G", .member(.id("ctx"), "grads")), .decl("float *", "S", .member(.id("ctx"), "state"))]
@@ -62,7 +62,7 @@ extension CEmitter {
             body += after.map(scalar)
             i = j + 1
         }
-        let loss = program.kind == .predict ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
+        let loss = program.kind == .predict || program.kind == .updateBN ? nil : graph.outputs[.loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train:
             for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
@@ -79,6 +79,10 @@ extension CEmitter {
         case .predict:
             return CFunction(comment: ["The model's outputs (n, \(graph.config.outputDim))."],
                              signature: "static void predict(nnrt_ctx *ctx, int n, const float *x, float *out)", body: body)
+        case .updateBN:
+            return CFunction(comment: ["A forward pass in training mode that writes each BatchNorm's batch mean and unbiased variance",
+                                       "into its running buffers (the runtime averages them over the batches: SWA's update_bn)."],
+                             signature: "static void update_bn(nnrt_ctx *ctx, int n, const float *x)", body: body)
         case .gradcheck:
             body.append(.ret(loss!))
             return CFunction(comment: ["Float64 twin for gradcheck: the loss at params P and its gradient into G."],

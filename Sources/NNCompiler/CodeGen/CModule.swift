@@ -49,8 +49,8 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         items.append(.function(emitter.entryFunction()))
         if p.program.kind == .train { timed = emitter.timedCalls().names }
     }
-    let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }!.plan.arenaBytes }
-    let arena = max(size(.train), size(.eval), size(.predict))
+    let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }?.plan.arenaBytes ?? 0 }
+    let arena = max(size(.train), size(.eval), size(.predict), size(.updateBN))
     items.append(.section("the model"))
     items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
                          .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
@@ -70,7 +70,7 @@ public func emitC(_ programs: [PlannedProgram]) -> String {
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + imageInput(graph))))
+    ] + imageInput(graph) + updateBN(programs))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
     return CPrinter.print(items)
@@ -110,6 +110,11 @@ private func namedIndices(_ graph: Graph, _ layout: ParamLayout, _ symbols: CSym
                                 graph.hypers.indices.map { (symbols.hypers[$0], $0, nil) }))
     }
     return out
+}
+
+/// SWA's `update_bn` entry point, for a model with BatchNorm's running statistics; nothing otherwise (NULL).
+private func updateBN(_ programs: [PlannedProgram]) -> [(String, CExpr)] {
+    programs.contains { $0.program.kind == .updateBN } ? [("update_bn", .id("update_bn"))] : []
 }
 
 /// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat

@@ -10,6 +10,9 @@ public enum ProgramKind: String, CaseIterable, Sendable {
     case predict
     /// forward, loss and the gradients, in float64, for `gradcheck`
     case gradcheck
+    /// forward in training mode, writing each batch's BatchNorm statistics into the running buffers (SWA's
+    /// `update_bn`); only for models with running statistics
+    case updateBN = "update_bn"
 }
 
 /// A unit of generated code: one loop nest, one GEMM with its epilogue loop, or one row-wise operation.
@@ -90,6 +93,7 @@ extension Graph {
         case .eval: return [outputs[.loss]!, outputs[.output]!]
         case .predict: return [outputs[.output]!]
         case .gradcheck: return [outputs[.loss]!] + grads
+        case .updateBN: return effects
         }
     }
 }
