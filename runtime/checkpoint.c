@@ -18,7 +18,8 @@
  *   - with --early-stop, its state: "early_stop.on" (the metric), "early_stop.best" (%.17g),
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
  *     "early_stop.weights" (params_numel) F32;
- *   - with --ema, "ema.count" and the average as the tensor "ema.weights" (params_numel) F32;
+ *   - with --ema, "ema.count" and the average as the tensor "ema.weights" (params_numel) F32; with --swa-start,
+ *     likewise "swa.count" (epochs averaged) and "swa.weights" (the average before update_bn);
  *   - with --reduce-lr-on-plateau, its state: "plateau.on", "plateau.best" (%.17g), "plateau.bad" and
  *     "plateau.cooldown" (the learning rate is hp.lr).
  * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
@@ -99,6 +100,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "early_stop.since", "%lld", (long long)c->es.since);
     }
     if (c->ema.on) put(&l, "ema.count", "%lld", (long long)c->ema.count);
+    if (c->swa.on) put(&l, "swa.count", "%lld", (long long)c->swa.count);
     if (c->plateau.on[0]) {
         put(&l, "plateau.on", "%s", c->plateau.on);
         put(&l, "plateau.best", "%.17g", c->plateau.best);
@@ -120,7 +122,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
     }
     int slots = m->n_state_slots, n_extra = 0;
-    nnrt_st_extra *extra = nnrt_calloc((size_t)(3 + (slots ? slots * m->n_params : 1)), sizeof *extra);
+    nnrt_st_extra *extra = nnrt_calloc((size_t)(4 + (slots ? slots * m->n_params : 1)), sizeof *extra);
     char (*slot_names)[320] = nnrt_calloc((size_t)(slots * m->n_params + 1), sizeof *slot_names);
     for (int k = 0; k < slots; k++)
         for (int i = 0; i < m->n_params; i++) {
@@ -135,6 +137,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_ORDER, 1, c->n_train, c->order, 0, NULL};
     if (es && c->es.best_epoch > 0) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights, 0, NULL};
     if (c->ema.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel, c->ema.weights, 0, NULL};
+    if (c->swa.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_SWA, 0, (int64_t)m->params_numel, c->swa.weights, 0, NULL};
     nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, n_extra);
     free(extra);
     free(slot_names);
@@ -262,6 +265,19 @@ static void check_finite(const char *path, const char *what, const float *v, siz
                                       isnan(v[i]) ? "NaN" : "an infinity", i);
 }
 
+/* An average of the weights (--ema, --swa-start) when the checkpoint has its count: the count and the tensor. */
+static void load_average(nnrt_st *f, const char *path, const nnrt_model *m, const char *count, const char *key,
+                         nnrt_ema *a) {
+    if (!nnrt_st_meta(f, count)) return;
+    a->on = 1;
+    a->count = need_i64(f, path, count, 0);
+    const void *avg = nnrt_st_tensor(f, key, 0, (int64_t)m->params_numel);
+    if (!avg) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, key);
+    a->weights = nnrt_malloc(m->params_numel * sizeof(float));
+    memcpy(a->weights, avg, m->params_numel * sizeof(float));
+    check_finite(path, key, a->weights, m->params_numel);
+}
+
 /* The checks that reject a checkpoint written by another model, before any tensor is trusted. */
 static void check_same_model(const nnrt_st *f, const char *path, const nnrt_model *m) {
     const char *name = need(f, path, "model");
@@ -332,19 +348,9 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->plateau.cooldown = need_i64(f, path, "plateau.cooldown", 0);
     }
 
-    if (nnrt_st_meta(f, "ema.count")) {
-        c->ema.on = 1;
-        c->ema.count = need_i64(f, path, "ema.count", 0);
-    }
-
     nnrt_st_load_params(f, m, ctx->params);  // which refuses weights that are not finite
-    if (c->ema.on) {
-        const void *avg = nnrt_st_tensor(f, NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel);
-        if (!avg) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_EMA);
-        c->ema.weights = nnrt_malloc(m->params_numel * sizeof(float));
-        memcpy(c->ema.weights, avg, m->params_numel * sizeof(float));
-        check_finite(path, NNRT_CHECKPOINT_EMA, c->ema.weights, m->params_numel);
-    }
+    load_average(f, path, m, "ema.count", NNRT_CHECKPOINT_EMA, &c->ema);
+    load_average(f, path, m, "swa.count", NNRT_CHECKPOINT_SWA, &c->swa);
     if (on && c->es.best_epoch > 0) {
         const void *best = nnrt_st_tensor(f, NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel);
         if (!best) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_BEST);

@@ -38,6 +38,7 @@ typedef struct {
     float *weights;         // (params_numel)
 } nnrt_ema;
 #define NNRT_CHECKPOINT_EMA "ema.weights"
+#define NNRT_CHECKPOINT_SWA "swa.weights"   // with "swa.count": SWA's average of the trainable parameters
 
 /* ReduceLROnPlateau (train --reduce-lr-on-plateau P), by PyTorch's rule: the metric watched, its best value so
    far, the epochs since it last improved (num_bad_epochs) and the epochs of cooldown left. The learning rate
@@ -62,6 +63,7 @@ typedef struct {
     nnrt_early_stop es;     // es.on "" when the run had no --early-stop (es.weights allocated by a load)
     nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
     nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
+    nnrt_ema swa;           // SWA's equal average (--swa-start, swa.c): swa.on 0 without it; the same fields
     nnrt_data_info info;    // the input preprocessing and class names (a save borrows them; a load allocates)
 } nnrt_checkpoint;
 

@@ -50,6 +50,9 @@ typedef struct {
     int64_t trial;                      // set by search for its trials (1-based; 0 outside a search)
     double ema;                         // --ema D: the decay of the weights' moving average (on when given)
     const char *save_ema;               // --save-ema W: where the averaged weights go
+    int64_t swa_start;                  // --swa-start E: SWA from epoch E (1-based) on (0: off; swa.c)
+    double swa_lr;                      // --swa-lr LR: the learning rate from epoch E on
+    int64_t snapshots;                  // --snapshots K: cyclic cosine in K cycles, one weights file each (0: off)
     const char *augment;                // --augment LIST: train's image augmentation, as given
     nnrt_augment aug;                   // the list parsed (aug.on 0 without --augment)
     double mixup, cutmix;               // --mixup α, --cutmix α (0: off)

@@ -72,6 +72,8 @@ typedef struct {
     int64_t epoch;          /* 0-based epoch */
     int64_t steps_per_epoch;
     double lr;              /* set by train_step: the learning rate it actually used (after the schedule) */
+    double lr_override;     /* > 0: the learning rate train_step uses instead of the schedule's (--swa-lr, --snapshots;
+                               swa.c); 0: the schedule's */
     int lr_hparam;          /* the index in hp of the base learning rate "lr" (--lr, what --reduce-lr-on-plateau
                                lowers; the generated C's HP_LR), found once by nnrt_ctx_init; -1 when there is none */
     uint64_t rng[4];        /* seeded generator state for random ops (dropout) */
@@ -197,6 +199,10 @@ struct nnrt_model {
     int input_grad_max_batch;
     int n_layer_outputs;
     const nnrt_layer_output *layer_outputs;
+    /* A forward pass in training mode over n samples that writes each BatchNorm's batch mean and unbiased variance
+       into its running buffers (params arena), updating nothing else but dropout's generator; the runtime averages
+       them over the batches (SWA's update_bn, swa.c). NULL for a model without running statistics. */
+    void (*update_bn)(nnrt_ctx *ctx, int n, const float *x);
 };
 
 enum { NNRT_LBFGS_FIXED_STEP = 1,     /* a step of lr along the direction (torch's line_search_fn=None) */

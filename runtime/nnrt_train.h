@@ -53,6 +53,28 @@ void nnrt_ensemble_free(float **w, int k);
 void nnrt_ensemble_batch(nnrt_ctx *ctx, float **w, int k, int n, const float *xb, float *out, float *avg);
 
 // ----------------------------------------------------------------------------
+// SWA and snapshot ensembles (swa.c)
+
+/* The learning rate train_step should use instead of the schedule's (ctx->lr_override) for the step ctx->step of
+   epoch ctx->epoch: --swa-lr from --swa-start on, a snapshot cycle's cosine, else 0 (the schedule's). */
+double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx);
+/* Usage errors of --swa-start and --snapshots against the run's epochs (known once a checkpoint or --steps set them). */
+void nnrt_swa_check(const nnrt_options *run, const nnrt_model *m);
+/* The SWA average a run starts with (--swa-start): continued from a checkpoint that has one, else afresh. */
+void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);
+/* After an epoch: the SWA average takes the weights in (from --swa-start on), and the last epoch of a snapshot
+   cycle writes its snapshot file. */
+void nnrt_swa_epoch_end(nnrt_ema *swa, const nnrt_options *run, const nnrt_ctx *ctx, const nnrt_data_info *info);
+/* update_bn: `weights`' BatchNorm running statistics recomputed over one pass of the training set (file order,
+   batches of `batch`, no augmentation; each batch weighted equally), num_batches_tracked = the batches. Nothing for
+   a model without running statistics. */
+void nnrt_update_bn(nnrt_ctx *ctx, float *weights, const nnrt_dataset *train, int64_t batch);
+/* The end of an SWA run: update_bn for the average, then its validation and test metrics, printed (talk) and
+   logged as {"swa":{…}}. */
+void nnrt_swa_finish(nnrt_ctx *ctx, nnrt_ema *swa, const nnrt_options *run, const nnrt_train_data *data, nnrt_log *log,
+                     int talk);
+
+// ----------------------------------------------------------------------------
 // train's options: resuming (resume.c), --ema (ema.c), --early-stop (early_stop.c), --reduce-lr-on-plateau
 // (plateau.c)
 
@@ -62,8 +84,11 @@ void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run
 /* Dies unless the run has the checkpoint's numbers of training and validation samples. */
 void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val);
 
-/* One update of ema (params_numel floats) towards params, with torch's lerp: start + w·(end − start) for
-   w = 1 − decay < 0.5, else end − (end − start)·(1 − w), in float. */
+/* One update of an average of the weights (params_numel floats) towards params, with torch's lerp: start +
+   w·(end − start) for w < 0.5, else end − (end − start)·v (v = 1 − w as the caller rounds it), in float; first
+   copies params. Step counters are copied; the other buffers are averaged when `buffers`, else copied. */
+void nnrt_average_update(const nnrt_model *m, float *avg, const float *params, float w, float v, int first, int buffers);
+/* One update of ema towards params: nnrt_average_update with w = 1 − decay and buffers averaged. */
 void nnrt_ema_update(const nnrt_model *m, float *ema, const float *params, double decay, int first);
 /* The moving average a run starts with (--ema): continued from a checkpoint that has one, else afresh. */
 void nnrt_ema_start(nnrt_ema *ema, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);

@@ -1,5 +1,5 @@
 /* train.c — the train command: the epoch loop, its checks for a diverging run, and the end of a run (save,
- * checkpoint). Its options live in their own files: early_stop.c, plateau.c, ema.c, resume.c; the data it loads in
+ * checkpoint). Its options live in their own files: early_stop.c, plateau.c, ema.c, swa.c, resume.c; the data it loads in
  * train_data.c; its evaluation in evaluate.c.
  *
  * Training: per epoch, shuffle the sample order (Fisher–Yates on the NNRT_STREAM_SHUFFLE stream) unless
@@ -145,6 +145,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         }
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
+        ctx->lr_override = nnrt_swa_step_lr(o, ctx);  // --swa-lr, --snapshots: in the schedule's place (0: none)
         ctx->training = 1;
         nnrt_dist_step_begin(ctx, n);
         // the global batch's loss: train_step, its twin with --monitor, or the soft-target step (--mixup, --cutmix;
@@ -258,6 +259,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (run.early_stop && !has_validation)
         nnrt_usage_die("--early-stop: needs a validation set (--val-split F, or --val-x and --val-y): the epoch it keeps "
                        "must not be chosen on the test set");
+    nnrt_swa_check(&run, m);
     if (o->save) check_writable(o->save);
     if (o->save_ema) check_writable(o->save_ema);
     if (o->checkpoint) check_writable(o->checkpoint);
@@ -320,6 +322,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_plateau_start(&plateau, o, &run, &ck, o->resume != NULL);
     nnrt_ema ema;
     nnrt_ema_start(&ema, o, &ck, m);
+    nnrt_ema swa;
+    nnrt_swa_start(&swa, o, &ck, m);
     // A checkpoint written where early stopping stopped (or past it, with a smaller --early-stop now) stays stopped:
     // a resumed run stops where one that never stopped would.
     int stop = es.on[0] && es.best_epoch > 0 && es.since >= run.early_stop;
@@ -349,6 +353,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
                           saved_at >= 0 ? saved_at : o->resume && o->checkpoint && strcmp(o->resume, o->checkpoint) == 0 ? ck.epochs_done : -1,
                           b.why);
         double seconds = nnrt_now() - t0;
+        nnrt_swa_epoch_end(&swa, &run, ctx, &data->info);
         ctx->profile = 0;  // evaluation is timed as a whole, apart from the step's kernels
         nnrt_split_metrics vr = nnrt_evaluate_split(ctx, has_val, &val), tr = nnrt_evaluate_split(ctx, has_test, &test);
         nnrt_split_metrics evr = {0, NAN, -1}, etr = {0, NAN, -1};
@@ -392,6 +397,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
             out.es = es;
             out.plateau = plateau;
             out.ema = ema;
+            out.swa = swa;
             nnrt_checkpoint_save(o->checkpoint, ctx, &out);
         }
         if (stop) {
@@ -407,8 +413,10 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         out.es = es;
         out.plateau = plateau;
         out.ema = ema;
+        out.swa = swa;
         nnrt_checkpoint_save(o->checkpoint, ctx, &out);
     }
+    nnrt_swa_finish(ctx, &swa, &run, data, &log, talk);  // update_bn and the average's metrics
     if (pr) {
         nnrt_profile_report(stdout, &prof);
         nnrt_profile_kernels_report(stdout, m, ctx->kprof, &prof);
@@ -417,14 +425,16 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (ctx->monitor) nnrt_monitor_stop(&mon, ctx);
     nnrt_log_close(&log);
     int best = es.on[0] && es.best_epoch > 0;  // --save gets the best epoch's weights (the last if no metric was a number)
+    float *saved = best ? es.weights : swa.count > 0 ? swa.weights : ctx->params;  // or SWA's average
     if (res) {
         memcpy(res->weights, best ? es.weights : ctx->params, m->params_numel * sizeof(float));
         res->val = nnrt_evaluate_split_with(ctx, res->weights, has_val, &val);
         res->epochs = ctx->epoch;
     }
     if (o->save) {
-        nnrt_save_weights(o->save, m, best ? es.weights : ctx->params, &data->info);
-        if (!o->quiet && best)
+        nnrt_save_weights(o->save, m, saved, &data->info);
+        if (!o->quiet && swa.count > 0) printf("saved %s (SWA: the average of %lld epochs)\n", o->save, (long long)swa.count);
+        else if (!o->quiet && best)
             printf("saved %s (the weights of epoch %lld, the best %s: %.4f)\n", o->save, (long long)es.best_epoch, es.on, es.best);
         else if (!o->quiet) printf("saved %s\n", o->save);
     }
@@ -440,6 +450,7 @@ done:
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
     nnrt_lbfgs_free(b.lbfgs);
+    free(swa.weights); free(ck.swa.weights);
     nnrt_data_info_free(&ck.info);
     if (!borrowed) nnrt_train_data_free(&own);
     return 0;

@@ -70,6 +70,8 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval, .inputGrad: inputGrad]
     // A classifier trained with cross-entropy also gets a step against soft targets, for mixup and CutMix.
     if let soft = trainForward.withSoftLabels() { graphs[.trainMixed] = try finish(soft.differentiated().withOptimizerUpdate()) }
+    // A model with BatchNorm's running statistics gets SWA's update_bn pass.
+    if let bn = try forward.specialized(for: .train).writingBatchStatistics() { graphs[.updateBN] = try finish(bn) }
     let layout = ParamLayout(train)
     let programs = try ProgramKind.allCases.compactMap { kind -> PlannedProgram? in
         guard let g = graphs[kind] else { return nil }

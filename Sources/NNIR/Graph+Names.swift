@@ -15,6 +15,7 @@ extension Graph {
         case .hyper(let h): return cIdentifier(self[h].name)
         case .stepCount: return "t"
         case .epochCount: return "epoch"
+        case .lrOverride: return "lr_override"
         case .batchSize: return "batch"
         case .constant(let c):   // 0.9 → c_0p9, 1e-05 → c_1em05
             return [0: "zero", 1: "one", 2: "two", 0.5: "half"][c]

@@ -13,7 +13,7 @@ extension Op {
         case .input, .param, .state:
             guard let d = declared else { throw Diagnostic.error("\(mnemonic) needs a declared type") }
             return d
-        case .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant:
+        case .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant:
             try arity(0)
             return .scalar
         case .unary:

@@ -29,6 +29,7 @@ public enum Op: Hashable, Codable, Sendable {
     case hyper(HyperID)           // a run-time scalar hyperparameter (--lr, --momentum, …)
     case stepCount                // the 1-based index of the update being taken
     case epochCount               // the 0-based index of the epoch the update belongs to
+    case lrOverride               // the runtime's learning rate in place of the schedule's (--swa-lr, --snapshots); 0: none
     case stepsPerEpoch            // the steps of an epoch, ⌈N/B⌉ for the run's data and batch (schedules in epochs)
     case batchSize                // n, the run-time batch size
     case constant(Double)         // a scalar literal
@@ -213,7 +214,7 @@ public struct OpInfo: Sendable {
 extension Op {
     public var info: OpInfo {
         switch self {
-        case .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant: return .make(.source)
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant: return .make(.source)
         case .unary, .binary, .broadcast: return .make(.elementwise, inPlace: true)
         case .matmul: return .make(.contraction)
         case .sumBatch, .sumAll, .sumRow: return .make(.reduction)
@@ -250,6 +251,7 @@ extension Op {
         case .hyper: return "hyper"
         case .stepCount: return "step"
         case .epochCount: return "epoch"
+        case .lrOverride: return "lr_override"
         case .stepsPerEpoch: return "steps_per_epoch"
         case .batchSize: return "batch_size"
         case .constant: return "const"

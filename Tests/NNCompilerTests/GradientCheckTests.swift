@@ -147,7 +147,7 @@ extension GradCheck {
     /// compile until it is classified here (and listed in `everyOp`).
     static func needsCheck(_ op: Op) -> Bool {
         switch op {
-        case .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant, .assign: return false
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant, .assign: return false
         // Specialized away before differentiation, and random with no differentiable operand.
         case .byMode, .dropoutMask, .uniformNoise: return false
         case .unary(let f): return !UnaryFn.withoutVJP.contains(f)
@@ -167,7 +167,7 @@ extension GradCheck {
         + [.broadcast, .sumBatch, .sumAll, .sumRow, .concat, .slice(start: 1, count: 2), .embed(start: 1, total: 5),
            .groupMax(3), .groupMaxGrad(2), .logSoftmax, .logSoftmaxGrad, .nll, .nllGrad, .softmaxCrossEntropy,
            .softmaxCrossEntropyGrad, .gatherLabel, .gatherLabelGrad, .input("x"), .param(ParamID(0)),
-           .state(StateID(.m, of: ParamID(0))), .hyper(HyperID(0)), .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant(1),
+           .state(StateID(.m, of: ParamID(0))), .hyper(HyperID(0)), .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant(1),
            .assign(.param(ParamID(0)))] + ModeSwitch.allCases.map(Op.byMode) + [.dropoutMask]
         + [.reshape, .sumTo, .conv2d(Conv2dAttrs(padding: [1, 1])), .conv2dGradInput(Conv2dAttrs()), .conv2dGradWeight(Conv2dAttrs()),
            .conv2dGradBias, .maxPool2d(Pool2dAttrs(kernel: [2, 2])), .maxPool2dGrad(Pool2dAttrs(kernel: [2, 2])),

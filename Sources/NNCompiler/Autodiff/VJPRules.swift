@@ -60,7 +60,7 @@ extension GraphEditor {
         case .fractionalMaxPool2d(let a): return [add(.fractionalMaxPool2dGrad(a), [g, x[0], x[1]]), nil]   // no gradient to u
         case .byMode: preconditionFailure("by_mode reached autodiff: graphs are specialized per mode first")
         case .dropoutMask,
-             .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant, .assign,
+             .input, .param, .state, .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant, .assign,
              .logSoftmaxGrad, .nllGrad, .softmaxCrossEntropyGrad, .groupMaxGrad, .gatherLabelGrad,
              .conv2dGradInput, .conv2dGradWeight, .maxPool2dGrad, .avgPool2dGrad,
              .uniformNoise, .fractionalMaxPool2dGrad:

@@ -10,7 +10,7 @@ extension CEmitter {
     /// The functions the entry point calls, which its locals must not hide.
     func functionNamesCalled() -> [String] {
         program.kernels.indices.flatMap { [kernelName($0), kernelName($0) + "_chunk"] }
-            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64", "train_mixed_step"]
+            + pairs.map { pairName($0.key, $0.value) } + ["train_step", "eval_batch", "predict", "loss_grad_f64", "train_mixed_step", "update_bn"]
             + (monitor ? ["train_step_monitor"] : [])
             + (program.kind == .inputGrad ? ["input_grad", "seeds"] + graph.seedInputs().map(\.name) : [])
     }
@@ -18,7 +18,7 @@ extension CEmitter {
     private func entryFunction(carving pointers: [CStmt]) -> CFunction {
         var body: [CStmt] = []
         switch program.kind {
-        case .train, .eval, .predict, .trainMixed:
+        case .train, .eval, .predict, .trainMixed, .updateBN:
             body.append(.decl("float *", "P", .member(.id("ctx"), "params")))
             if program.kind.updates {
                 body += [.decl("float *", "G", .member(.id("ctx"), "grads")), .decl("float *", "S", .member(.id("ctx"), "state"))]
@@ -77,7 +77,8 @@ extension CEmitter {
             i = j + 1
         }
         body += gradsWaitCall(hooks, before: program.kernels.count)
-        let loss = program.kind == .predict ? nil : graph.outputs[program.kind == .inputGrad ? .score : .loss].map { CExpr.id(sca($0)) }
+        let loss = program.kind == .predict || program.kind == .updateBN ? nil
+            : graph.outputs[program.kind == .inputGrad ? .score : .loss].map { CExpr.id(sca($0)) }
         switch program.kind {
         case .train, .trainMixed:
             for p in graph.paramIDs where graph[p].counter {   // num_batches_tracked
@@ -109,6 +110,10 @@ extension CEmitter {
                                        "arena holds input_grad_arena_bytes; n ≤ \(graph.config.maxBatch)."],
                              signature: "static float input_grad(nnrt_ctx *ctx, void *arena, int n, const float *x, const float *const *seeds, float *out)",
                              body: body)
+        case .updateBN:
+            return CFunction(comment: ["A forward pass in training mode that writes each BatchNorm's batch mean and unbiased variance",
+                                       "into its running buffers (the runtime averages them over the batches: SWA's update_bn)."],
+                             signature: "static void update_bn(nnrt_ctx *ctx, int n, const float *x)", body: body)
         case .gradcheck:
             body.append(.ret(loss!))
             return CFunction(comment: ["Float64 twin for gradcheck: the loss at params P and its gradient into G."],

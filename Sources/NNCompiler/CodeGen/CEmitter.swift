@@ -103,6 +103,7 @@ struct CEmitter {
         case .constant(let c): return .num(c, float: false)
         case .stepCount: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "step"))
         case .epochCount: return f64 ? .num(0, float: false) : .cast("double", .member(.id("ctx"), "epoch"))
+        case .lrOverride: return f64 ? .num(0, float: false) : .member(.id("ctx"), "lr_override")
         case .stepsPerEpoch: return f64 ? .num(1, float: false) : .cast("double", .member(.id("ctx"), "steps_per_epoch"))
         case .batchSize: return .cast("double", .id("n"))
         case .unary(let f): return unaryExpr(f, x[0], double: true)

@@ -50,7 +50,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
         }
     }
     let size = { (k: ProgramKind) in programs.first { $0.program.kind == k }?.plan.arenaBytes ?? 0 }
-    let arena = max(size(.train), size(.eval), size(.predict), size(.trainMixed))
+    let arena = max(size(.train), size(.eval), size(.predict), size(.trainMixed), size(.updateBN))
     items.append(.section("the model"))
     items.append(.global("static const char *const TRAIN_KERNELS[\(max(1, timed.count))]",
                          .initList(timed.isEmpty ? [.string("")] : timed.map { .string($0) })))
@@ -72,7 +72,7 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
         ("loss_grad_f64", .id("loss_grad_f64")), ("arena64_bytes", .int(size(.gradcheck))),
         ("n_train_kernels", .int(timed.count)), ("train_kernels", .id("TRAIN_KERNELS")),
         ("n_state_slots", .int(slots.count)), ("state_slots", .id("STATE_SLOTS")),
-    ] + inputGradient(inputGrad) + imageInput(graph) + lbfgs(c.optimizer) + mixedStep(programs)
+    ] + inputGradient(inputGrad) + imageInput(graph) + lbfgs(c.optimizer) + mixedStep(programs) + updateBN(programs)
       + (monitor ? [("train_step_monitor", .id("train_step_monitor"))] : []))))
     items.append(.function(CFunction(comment: [], signature: "int main(int argc, char **argv)",
                                      body: [.ret(.call("nnrt_main", [.prefix("&", .id("MODEL")), .id("argc"), .id("argv")]))])))
@@ -142,6 +142,11 @@ private func lbfgs(_ spec: OptimizerSpec) -> [(String, CExpr)] {
 /// The soft-target training step of a model that has one (mixup, CutMix); nothing otherwise.
 private func mixedStep(_ programs: [PlannedProgram]) -> [(String, CExpr)] {
     programs.contains { $0.program.kind == .trainMixed } ? [("train_mixed_step", .id("train_mixed_step"))] : []
+}
+
+/// SWA's `update_bn` entry point, for a model with BatchNorm's running statistics; nothing otherwise (NULL).
+private func updateBN(_ programs: [PlannedProgram]) -> [(String, CExpr)] {
+    programs.contains { $0.program.kind == .updateBN } ? [("update_bn", .id("update_bn"))] : []
 }
 
 /// An image model's input shape for the runtime's file checks (`input_rank`, `input_shape`); nothing for a flat

@@ -44,6 +44,7 @@ extension Graph {
                 result = .scalar(hypers[self[h].name] ?? self[h].value)
             case .stepCount: result = .scalar(Double(step))
             case .epochCount: result = .scalar(Double(epoch))
+            case .lrOverride: result = .scalar(0)
             case .stepsPerEpoch: result = .scalar(Double(stepsPerEpoch))
             case .batchSize:
                 guard let n else { throw Diagnostic.unknownBatchSize }

@@ -6,7 +6,7 @@ import NNIR
 extension Op {
     func apply(_ x: [Tensor64], resultShape full: [Int]) throws -> Tensor64 {
         switch self {
-        case .input, .param, .state, .hyper, .stepCount, .epochCount, .stepsPerEpoch, .batchSize, .constant:
+        case .input, .param, .state, .hyper, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize, .constant:
             preconditionFailure("\(mnemonic) is a source; Graph.evaluate reads it")
         case .byMode:
             throw Diagnostic.unsupported("\(mnemonic): specialize the graph for an execution mode first")

@@ -11,7 +11,8 @@ extension Program {
     public static func scheduled(_ kind: ProgramKind, graph: Graph, layout: ParamLayout, fusion: Bool) -> Program {
         var p = Program(kind: kind, graph: graph, layout: layout, roots: graph.roots(for: kind))
         let live = graph.live(from: p.roots)
-        let optimizerOnly = graph.optimizerOnlyNodes()
+        // update_bn has no optimizer loop to defer the running statistics' updates into.
+        let optimizerOnly = kind == .updateBN ? [] : graph.optimizerOnlyNodes()
         let users = graph.users()
         var at: [ValueID: Int] = [:]
         var reductions = Set<ValueID>()
@@ -20,6 +21,8 @@ extension Program {
             let inputs = graph[v].inputs
             // Scalars are locals of the entry point, available to every kernel, so they anchor nothing.
             guard let g = inputs.compactMap({ at[$0] }).filter({ p.kernels[$0].kind != .scalar }).max() else { return nil }
+            // ... but only those computed before the kernel's call: a scalar scheduled after it is not ready there.
+            guard !inputs.contains(where: { at[$0].map { p.kernels[$0].kind == .scalar && $0 > g } ?? false }) else { return nil }
             let k = p.kernels[g]
             guard k.kind == .loop || k.kind == .gemm, k.space == space,
                   optimizerOnly.contains(v) == k.nodes.contains(where: optimizerOnly.contains),
@@ -149,6 +152,7 @@ extension Program {
                     let us = users[v.index].filter(live.contains)
                     guard let j = us.first.flatMap({ at[$0] }), j > i, us.allSatisfy({ at[$0] == j }),
                           kernels[j].kind == .loop || kernels[j].kind == .gemm, kernels[j].space == graph.type(v).shape,
+                          !us.contains(kernels[j].anchor ?? v),   // a GEMM's operand is read before its epilogue runs
                           graph[v].inputs.allSatisfy({ x in at[x] != i || stored.subtracting([v]).contains(x) && users[x.index].contains { at[$0] != i && $0 != v } })
                     else { continue }
                     kernels[i].body.removeAll { $0 == v }

@@ -49,7 +49,7 @@ extension Program {
             case .input(let name): pin(v, .input(name))
             case .param(let p), .assign(.param(let p)): pin(v, .param(p))
             case .state(let s), .assign(.state(let s)): pin(v, .state(s))
-            case .hyper, .constant, .stepCount, .epochCount, .stepsPerEpoch, .batchSize: pin(v, .local)
+            case .hyper, .constant, .stepCount, .epochCount, .lrOverride, .stepsPerEpoch, .batchSize: pin(v, .local)
             default: if graph.type(v).shape.isScalar { pin(v, .local) }
             }
         }

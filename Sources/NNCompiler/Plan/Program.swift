@@ -15,6 +15,9 @@ public enum ProgramKind: String, CaseIterable, Sendable {
     /// eval-mode forward and the gradient of seeded layer outputs with respect to the input, for `saliency` and
     /// `maximize` (Graph+InputGradient.swift)
     case inputGrad = "input_grad"
+    /// forward in training mode, writing each batch's BatchNorm statistics into the running buffers (SWA's
+    /// `update_bn`); only for models with running statistics
+    case updateBN = "update_bn"
 
     /// The programs that take an optimizer step.
     public var updates: Bool { self == .train || self == .trainMixed }
@@ -99,6 +102,7 @@ extension Graph {
         case .predict: return [outputs[.output]!]
         case .gradcheck: return [outputs[.loss]!] + grads
         case .inputGrad: return [outputs[.score]!, outputs[.inputGradient]!]
+        case .updateBN: return effects
         }
     }
 }

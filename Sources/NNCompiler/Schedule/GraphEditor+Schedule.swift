@@ -7,11 +7,16 @@ import NNIR
 /// every branch stays finite for any override, so a blend never multiplies inf or NaN by zero.
 extension GraphEditor {
     /// η(t) for the config's schedule, with η₀ = hyper "lr" (the trainer's `--lr`, `HP_LR` in the C, which the
-    /// runtime finds once as `ctx->lr_hparam`) and t the 0-based step or epoch.
+    /// runtime finds once as `ctx->lr_hparam`) and t the 0-based step or epoch. A positive `ctx->lr_override`
+    /// (the runtime's SWA and snapshot-ensemble rates) takes the schedule's place; either way the selection is
+    /// exact: o·1 + η·0 = o, and o·0 + η·1 = η (for a finite η).
     mutating func learningRate(_ config: TrainingConfig) -> ValueID {
         let lr = hyper("lr", config.optimizer.learningRate, "learning rate")
         let t = config.scheduleInterval == .step ? sub(add(.stepCount, []), const(1)) : add(.epochCount, [])
-        return schedule(config.schedule, t: t, base: lr, unit: config.scheduleInterval)
+        let scheduled = schedule(config.schedule, t: t, base: lr, unit: config.scheduleInterval)
+        let override = add(.lrOverride, [])
+        let on = unary(.step, override)
+        return add(mul(override, on), mul(scheduled, sub(const(1), on)))
     }
 
     /// η(t) of `s`; `perEpochLengths`: the case's own lengths count epochs (inside `.epochs`), while t counts
