@@ -20,13 +20,21 @@ extension CEmitter {
             return seen
         }
         let fromY = reached(from: "y")
-        return reached(from: "x").filter { v in
-            guard case .arena? = plan.storage[v], plan.windowBytes[v] == nil, !fromY.contains(v), graph[v].name != nil else {
-                return false
-            }
+        let candidates = reached(from: "x").filter { v in
+            guard case .arena? = plan.storage[v], plan.windowBytes[v] == nil, !fromY.contains(v) else { return false }
             let t = graph.type(v)
             return t.dtype == .f32 && t.shape.batched
         }
+        // The layer outputs the DSL names (a Sequential's); a model built with the functional API names none, so
+        // there the activation functions' outputs stand for its layers (under their C names).
+        let named = candidates.filter { graph[$0].name != nil }
+        return named.isEmpty ? candidates.filter(isActivation) : named
+    }
+
+    /// An activation function's output (ReLU, tanh, sigmoid).
+    private func isActivation(_ v: ValueID) -> Bool {
+        if case .unary(let f) = graph[v].op { return [.relu, .tanh, .sigmoid].contains(f) }
+        return false
     }
 
     /// `nnrt_monitor_act(ctx, "h1", "relu", h1, n, 256);` for each forward activation kernel `i` writes.
