@@ -70,9 +70,10 @@ struct OnnxLowering {
         guard let x = graph.ids.first(where: { graph[$0].op == .input(OnnxExport.inputName) }) else {
             throw Diagnostic.error("\(graph.name): the graph has no input \"x\"")
         }
-        names[x] = b.fresh(OnnxExport.inputName)
+        let input = b.fresh(OnnxExport.inputName)
         b.graph.name = graph.name
-        b.graph.input = [OnnxGraphBuilder.valueInfo(names[x]!, graph.type(x).shape.symbolic)]
+        b.graph.input = [OnnxGraphBuilder.valueInfo(input, graph.type(x).shape.symbolic)]
+        names[x] = try preprocessed(input, shape: graph.type(x).shape.dims)
         let logits = try value(out)
         let target = graph.config.target
         let name = OnnxExport.outputName(target)
@@ -81,6 +82,38 @@ struct OnnxLowering {
             : b.node("Identity", [logits], output: name)
         b.graph.output = [OnnxGraphBuilder.valueInfo(result, graph.type(out).shape.symbolic)]
         return b.graph
+    }
+
+    /// The input after the weights' preprocessing (runtime/prep.c, written by `train` into the metadata), as
+    /// `predict` applies it to float inputs: x / D for `--scale 1/D`, x · s for a number (nothing for `auto`, which
+    /// leaves floats as they are), then (x − mean) / std per feature or per channel for `--normalize`.
+    mutating func preprocessed(_ x: String, shape: [Int]) throws -> String {
+        let meta = weights.metadata, path = weights.path
+        var v = x
+        if let scale = meta["input.scale"], scale != "auto" {
+            if scale.hasPrefix("1/"), let d = Float(scale.dropFirst(2)), d > 0 {
+                v = b.node("Div", [v, b.scalar(d)], output: "x_scaled", doc: "--scale \(scale)")
+            } else if let m = Float(scale), m > 0 {
+                v = b.node("Mul", [v, b.scalar(m)], output: "x_scaled", doc: "--scale \(scale)")
+            } else {
+                throw Diagnostic.error("\(path): metadata input.scale is '\(scale)', expected auto, 1/D or a positive number")
+            }
+        }
+        let norm = meta["input.normalize"] ?? "none"
+        guard norm != "none" else { return v }
+        let stats = { (key: String) throws -> [Float] in
+            let values = (meta[key] ?? "").split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            let want = norm == "channel" ? (shape.first ?? 0) : shape.reduce(1, *)
+            guard values.count == want, norm == "feature" || shape.count == 3 else {
+                throw Diagnostic.error("\(path): metadata \(key) has \(values.count) values, expected \(want) for --normalize \(norm) of an input \(shape)")
+            }
+            return values
+        }
+        let dims = norm == "channel" ? [shape[0], 1, 1] : shape   // broadcast over the batch (and a channel's pixels)
+        let mean = b.floats("input_mean", dims: dims, try stats("input.mean"))
+        let std = b.floats("input_std", dims: dims, try stats("input.std"))
+        let centered = b.node("Sub", [v, mean], output: "x_centered", doc: "--normalize \(norm): minus the training mean")
+        return b.node("Div", [centered, std], output: "x_normalized", doc: "--normalize \(norm): over the training std")
     }
 
     /// The ONNX value of IR value `v`, lowered on demand (operands first): a value that a fused pattern

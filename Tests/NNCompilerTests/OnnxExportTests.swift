@@ -39,13 +39,14 @@ import Testing
     /// the trained weights and checks the ONNX model against them. The file must use the operators `ops`
     /// (among others) and none of `absent`.
     static func trainExportAndCheck(_ model: URL, sample: [Int], ops: Set<String>, absent: Set<String> = [],
+                                    train extra: [String] = [], tag: String = "",
                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let dir = work.appendingPathComponent(model.deletingPathExtension().lastPathComponent)
+        let dir = work.appendingPathComponent(model.deletingPathExtension().lastPathComponent + tag)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let trainer = try compileTrainer(model, into: dir, sourceLocation: sourceLocation)
         let w = dir.appendingPathComponent("w.safetensors"), x = dir.appendingPathComponent("x.npy")
         let probs = dir.appendingPathComponent("p.npy"), onnx = dir.appendingPathComponent("m.onnx")
-        let t = try Run.run(trainer, ["train", "--data", data.path, "--epochs", "1", "--batch", "32", "--save", w.path, "--quiet"])
+        let t = try Run.run(trainer, ["train", "--data", data.path, "--epochs", "1", "--batch", "32", "--save", w.path, "--quiet"] + extra)
         try #require(t.status == 0, "\(t.stderr)", sourceLocation: sourceLocation)
         var rng = TestRandom(seed: 3)
         let count = 9 * sample.reduce(1, *)
@@ -63,6 +64,15 @@ import Testing
     @Test func mlpMatchesPredict() throws {
         try Self.trainExportAndCheck(Paths.examples.appendingPathComponent("fashion_mnist_mlp.swiftnn"), sample: [784],
                                      ops: ["Gemm", "Relu", "Softmax"], absent: ["Add", "MatMul"])
+    }
+
+    /// The weights' input preprocessing (`--scale`, `--normalize`, in their metadata) is in the exported graph,
+    /// as `predict` applies it: a Div by D for `--scale 1/D`, then Sub and Div by the training statistics.
+    @Test func preprocessingIsExported() throws {
+        try Self.trainExportAndCheck(Paths.examples.appendingPathComponent("fashion_mnist_mlp.swiftnn"), sample: [784],
+                                     ops: ["Div", "Sub", "Gemm"], train: ["--scale", "1/2", "--normalize", "feature"], tag: "_feature")
+        try Self.trainExportAndCheck(Paths.examples.appendingPathComponent("fashion_mnist_cnn.swiftnn"), sample: [1, 28, 28],
+                                     ops: ["Mul", "Sub", "Div", "Conv"], train: ["--scale", "0.5", "--normalize", "channel"], tag: "_channel")
     }
 
     @Test func cnnMatchesPredict() throws {
