@@ -57,7 +57,7 @@ import Testing
     /// 1/2, moves the loss by percents from the second step on.
     @Test func twoRanksTrainWhatOneProcessTrains() throws {
         guard !skipWithoutMPI() else { return }
-        let common = ["train", "--data", Self.data.path, "--batch", "32", "--epochs", "4", "--log-every", "1", "--quiet", "--threads", "1"]
+        let common = ["train", "--data", Self.data.path, "--val-split", "0", "--batch", "32", "--epochs", "4", "--log-every", "1", "--quiet", "--threads", "1"]
         let one = try Run.run(Self.mlp, common + ["--log", file("one.jsonl").path, "--save", file("one.st").path])
         try #require(one.status == 0, "\(one.stderr)")
         let two = try mpi(2, Self.mlpMPI, common + ["--log", file("two.jsonl").path, "--save", file("two.st").path])
@@ -97,7 +97,7 @@ import Testing
     /// the step losses of an unbroken one-process run within the noise of (a).
     @Test func resumesWithTheSameOrAnotherNumberOfRanks() throws {
         guard !skipWithoutMPI() else { return }
-        let common = ["--data", Self.data.path, "--batch", "32", "--quiet", "--log-every", "1"]
+        let common = ["--data", Self.data.path, "--val-split", "0", "--batch", "32", "--quiet", "--log-every", "1"]
         let straight = try mpi(2, Self.resMPI, ["train"] + common + ["--epochs", "3", "--save", file("s.st").path])
         try #require(straight.status == 0, "\(straight.stderr)")
         let first = try mpi(2, Self.resMPI, ["train"] + common + ["--epochs", "1", "--checkpoint", file("c.st").path])
