@@ -31,7 +31,7 @@ import Testing
     func train(_ extra: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Run {
         let d = Paths.fixtures.appendingPathComponent("trajectory").path
         let r = try Run.run(exe, ["train", "--train-x", "\(d)/cls_x.npy", "--train-y", "\(d)/cls_y.npy",
-                                  "--test-x", "\(d)/cls_x.npy", "--test-y", "\(d)/cls_y.npy"] + extra)
+                                  "--test-x", "\(d)/cls_x.npy", "--test-y", "\(d)/cls_y.npy", "--val-split", "0"] + extra)
         try #require(r.status == 0, "train \(extra): \(r.stderr)", sourceLocation: sourceLocation)
         return r
     }
