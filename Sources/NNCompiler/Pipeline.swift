@@ -68,8 +68,9 @@ public func compile(_ forward: Graph, options: PipelineOptions = PipelineOptions
     var inputGrad = try finish(forward.specialized(for: .eval).inputGradient())
     inputGrad.config.maxBatch = min(inputGrad.config.maxBatch, Graph.inputGradientMaxBatch)
     var graphs: [ProgramKind: Graph] = [.train: train, .gradcheck: check, .eval: eval, .predict: eval, .inputGrad: inputGrad]
-    // A classifier trained with cross-entropy also gets a step against soft targets, for mixup and CutMix.
-    if let soft = trainForward.withSoftLabels() { graphs[.trainMixed] = try finish(soft.differentiated().withOptimizerUpdate()) }
+    // A classifier trained with cross-entropy also gets a step against soft targets, for mixup and CutMix (not a
+    // full-batch L-BFGS model, whose runtime refuses per-batch data changes such as --augment and --mixup).
+    if !trainForward.config.optimizer.isFullBatch, let soft = trainForward.withSoftLabels() { graphs[.trainMixed] = try finish(soft.differentiated().withOptimizerUpdate()) }
     // A model with BatchNorm's running statistics gets SWA's update_bn pass.
     if let bn = try forward.specialized(for: .train).writingBatchStatistics() { graphs[.updateBN] = try finish(bn) }
     let layout = ParamLayout(train)

@@ -21,7 +21,9 @@ public func emitC(_ programs: [PlannedProgram], mpi: Bool = false, monitor: Bool
         .include("<math.h>"), .include("<stdint.h>"), .include("<cblas.h>"), .include("nnrt_model.h"),
     ]
     if programs.contains(where: { $0.program.kernels.contains { $0.kind == .window } }) { items.append(.include("nnrt_window.h")) }
-    if programs.contains(where: { $0.program.kernels.contains { k in k.anchor.map { if case .fractionalMaxPool2d = graph[$0].op { return true }; return false } ?? false } }) {
+    // Each program's kernels anchor in that program's own graph.
+    if programs.contains(where: { p in p.program.kernels.contains { k in
+        k.anchor.map { if case .fractionalMaxPool2d = p.program.graph[$0].op { return true }; return false } ?? false } }) {
         items.append(.include("nnrt_fracpool.h"))
     }
     items.append(.section("parameters and hyperparameters"))
