@@ -156,7 +156,7 @@ static void read_all(int fd, void *buf, size_t len, off_t at) {
 /* In the child: train setting k, write the result and weights, exit. Never returns. */
 static NNRT_NORETURN void child_main(nnrt_ctx *ctx, const nnrt_search_plan *p, const double *hp, int64_t epochs,
                                      int want_weights, int fd, pid_t parent) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);  // the search was killed: so are its trials
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the search was killed: so are its trials (KILL: a sanitizer may defer TERM)
     if (getppid() != parent) _exit(NNRT_EXIT_FAIL);  // it died before that was set
     const nnrt_model *m = ctx->model;
     nnrt_search_result r;
