@@ -8,24 +8,13 @@ import Testing
 @Suite(.serialized) struct AugmentTrainerTests {
     static let list = "crop:2,flip,cutout:3,jitter:0.3"
 
-    func train(_ exe: String, _ extra: [String], save: URL, in tmp: URL) throws -> [String] {
-        let d = Paths.fixtures.appendingPathComponent("trajectory").path
-        let r = try Run.run(exe, ["train", "--train-x", "\(d)/cnn_x.npy", "--train-y", "\(d)/cnn_y.npy",
-                                  "--test-x", "\(d)/cnn_x.npy", "--test-y", "\(d)/cnn_y.npy", "--epochs", "3",
-                                  "--seed", "7", "--quiet", "--save", save.path] + extra)
-        try #require(r.status == 0, "train \(extra): \(r.stderr)")
-        // the epoch lines without their wall-clock seconds
-        return r.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch") }
-            .map { $0.replacingOccurrences(of: #"\s+[0-9.]+s$"#, with: "", options: .regularExpression) }
-    }
-
     @Test func augmentedTrainingIsReproducibleAndLeavesEvaluationAlone() throws {
         let tmp = Paths.tempDir("augment")
         let exe = try compileTrainer(try writeModel("cnn", CNNTrajectoryTests.source(batchNorm: false), in: tmp), into: tmp)
         let a = tmp.appendingPathComponent("a.st"), b = tmp.appendingPathComponent("b.st"), p = tmp.appendingPathComponent("p.st")
-        let linesA = try train(exe, ["--augment", Self.list], save: a, in: tmp)
-        _ = try train(exe, ["--augment", Self.list], save: b, in: tmp)
-        _ = try train(exe, [], save: p, in: tmp)
+        let linesA = try trainCNNFixtureEpochs(exe, ["--augment", Self.list], save: a)
+        _ = try trainCNNFixtureEpochs(exe, ["--augment", Self.list], save: b)
+        _ = try trainCNNFixtureEpochs(exe, [], save: p)
         #expect(linesA.count == 3)
         #expect(try Data(contentsOf: a) == Data(contentsOf: b), "the same seed gives the same weights")
         #expect(try Data(contentsOf: a) != Data(contentsOf: p), "--augment changes training")
@@ -33,8 +22,8 @@ import Testing
         // At --lr 0 the weights stay the init's: the test metrics of every epoch are those of a run without
         // --augment, while the training loss, computed on augmented batches, is not.
         let z1 = tmp.appendingPathComponent("z1.st"), z2 = tmp.appendingPathComponent("z2.st")
-        let aug = try train(exe, ["--augment", Self.list, "--lr", "0"], save: z1, in: tmp)
-        let plain = try train(exe, ["--lr", "0"], save: z2, in: tmp)
+        let aug = try trainCNNFixtureEpochs(exe, ["--augment", Self.list, "--lr", "0"], save: z1)
+        let plain = try trainCNNFixtureEpochs(exe, ["--lr", "0"], save: z2)
         let strip = { (l: [String]) in l.map { $0.replacingOccurrences(of: #"train_loss [0-9.]+"#, with: "", options: .regularExpression) } }
         #expect(aug.count == 3 && aug.allSatisfy { $0.contains("test_loss") })
         #expect(strip(aug) == strip(plain), "evaluation differs:\n\(aug)\n\(plain)")

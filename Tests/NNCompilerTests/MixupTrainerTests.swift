@@ -6,16 +6,6 @@ import Testing
 /// the plain batch loss (the soft-target step computes the hard one), and bad uses are usage errors naming the flag.
 /// The mixing itself is checked against the NumPy reference in runtime/tests/unit_mixup.c.
 @Suite(.serialized) struct MixupTrainerTests {
-    func train(_ exe: String, _ extra: [String], save: URL, seed: Int = 7) throws -> [String] {
-        let d = Paths.fixtures.appendingPathComponent("trajectory").path
-        let r = try Run.run(exe, ["train", "--train-x", "\(d)/cnn_x.npy", "--train-y", "\(d)/cnn_y.npy",
-                                  "--test-x", "\(d)/cnn_x.npy", "--test-y", "\(d)/cnn_y.npy", "--epochs", "3",
-                                  "--seed", "\(seed)", "--quiet", "--save", save.path] + extra)
-        try #require(r.status == 0, "train \(extra): \(r.stderr)")
-        return r.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch") }
-            .map { $0.replacingOccurrences(of: #"\s+[0-9.]+s$"#, with: "", options: .regularExpression) }
-    }
-
     static func trainLosses(_ lines: [String]) -> [Double] {
         lines.compactMap { l in
             l.range(of: #"train_loss [0-9.]+"#, options: .regularExpression).flatMap { Double(l[$0].dropFirst(11)) }
@@ -27,24 +17,24 @@ import Testing
         let exe = try compileTrainer(try writeModel("cnn", CNNTrajectoryTests.source(batchNorm: false), in: tmp), into: tmp)
         let st = { (n: String) in tmp.appendingPathComponent("\(n).st") }
         for flags in [["--mixup", "0.4"], ["--cutmix", "1.0"], ["--mixup", "0.4", "--cutmix", "1.0"]] {
-            let a = try train(exe, flags, save: st("a")), b = try train(exe, flags, save: st("b"))
+            let a = try trainCNNFixtureEpochs(exe, flags, save: st("a")), b = try trainCNNFixtureEpochs(exe, flags, save: st("b"))
             let same = try Data(contentsOf: st("a")) == Data(contentsOf: st("b"))
             #expect(a == b && same, "\(flags): the same seed gives the same run")
-            _ = try train(exe, flags, save: st("c"), seed: 8)
+            _ = try trainCNNFixtureEpochs(exe, flags, save: st("c"), seed: 8)
             #expect(try Data(contentsOf: st("a")) != Data(contentsOf: st("c")), "\(flags): another seed, another run")
         }
-        _ = try train(exe, [], save: st("plain"))
-        _ = try train(exe, ["--mixup", "0"], save: st("zero"))
+        _ = try trainCNNFixtureEpochs(exe, [], save: st("plain"))
+        _ = try trainCNNFixtureEpochs(exe, ["--mixup", "0"], save: st("zero"))
         #expect(try Data(contentsOf: st("plain")) == Data(contentsOf: st("zero")), "--mixup 0 is off")
-        _ = try train(exe, ["--mixup", "0.4"], save: st("mixed"))
+        _ = try trainCNNFixtureEpochs(exe, ["--mixup", "0.4"], save: st("mixed"))
         #expect(try Data(contentsOf: st("plain")) != Data(contentsOf: st("mixed")), "--mixup changes training")
 
         // At --lr 0 the weights stay the init's: evaluation is the plain run's, the training loss is not. With
         // α = 1e-9, λ is 0 or 1 to double precision: the batch is itself or its flip, so the mean loss of the
         // soft-target step equals the plain step's (up to float summation order).
-        let plain = try train(exe, ["--lr", "0"], save: st("p0"))
-        let mixed = try train(exe, ["--lr", "0", "--mixup", "0.4"], save: st("m0"))
-        let extreme = try train(exe, ["--lr", "0", "--mixup", "1e-9"], save: st("e0"))
+        let plain = try trainCNNFixtureEpochs(exe, ["--lr", "0"], save: st("p0"))
+        let mixed = try trainCNNFixtureEpochs(exe, ["--lr", "0", "--mixup", "0.4"], save: st("m0"))
+        let extreme = try trainCNNFixtureEpochs(exe, ["--lr", "0", "--mixup", "1e-9"], save: st("e0"))
         let strip = { (l: [String]) in l.map { $0.replacingOccurrences(of: #"train_loss [0-9.]+"#, with: "", options: .regularExpression) } }
         #expect(strip(mixed) == strip(plain) && mixed != plain, "evaluation unmixed, training mixed:\n\(mixed)\n\(plain)")
         let (lp, le) = (Self.trainLosses(plain), Self.trainLosses(extreme))

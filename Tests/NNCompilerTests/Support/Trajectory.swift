@@ -41,3 +41,17 @@ func expectMatchesReference(log: URL, saved: URL, reference ref: [String: Any], 
                 sourceLocation: sourceLocation)
     }
 }
+
+/// Trains `exe` (an image model of 1×8×8 inputs) 3 epochs on the CNN trajectory fixture, with that set as its test
+/// set too, and returns the epoch lines without their wall-clock seconds: what the augmentation and mixup tests
+/// compare between runs.
+func trainCNNFixtureEpochs(_ exe: String, _ extra: [String], save: URL, seed: Int = 7,
+                           sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+    let d = Paths.fixtures.appendingPathComponent("trajectory").path
+    let r = try Run.run(exe, ["train", "--train-x", "\(d)/cnn_x.npy", "--train-y", "\(d)/cnn_y.npy",
+                              "--test-x", "\(d)/cnn_x.npy", "--test-y", "\(d)/cnn_y.npy", "--epochs", "3",
+                              "--seed", "\(seed)", "--quiet", "--save", save.path] + extra)
+    try #require(r.status == 0, "train \(extra): \(r.stderr)", sourceLocation: sourceLocation)
+    return r.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch") }
+        .map { $0.replacingOccurrences(of: #"\s+[0-9.]+s$"#, with: "", options: .regularExpression) }
+}
