@@ -109,8 +109,9 @@ static const flag flags[] = {
     FLAG("plateau-min-lr", F_NNFLOAT, TS, plateau_min_lr, "X", "the learning rate it never goes below (default 0)"),
     FLAG("trials", F_POSINT, SE, trials, "N", "trials of a random search (a search over lists only is the whole grid)"),
     FLAG("search-on", F_STR, SE, search_on, "M", "the validation metric that ranks the trials: val_loss (default) or val_acc"),
-    FLAG("folds", F_POSINT, SE, folds, "K", "score each setting by K-fold cross-validation (mean ± std over the folds) instead of a validation split; --save then trains the best on all the data"),
-    FLAG("jobs", F_POSINT, SE, jobs, "N", "run up to N trials at once, one single-threaded process each (default 1)"),
+    FLAG_BELOW("folds", F_POSINT, SE, folds, "K", "score each setting by K-fold cross-validation (mean ± std over the folds) instead of a validation split; --save then trains the best on all the data",
+               NNRT_MAX_SEARCH_FOLDS, "a number of folds from 2 to 100"),
+    FLAG_BELOW("jobs", F_POSINT, SE, jobs, "N", "run up to N trials at once, one single-threaded process each (default 1)", 256, "a number of processes from 1 to 256"),
     FLAG("prune", F_STR, SE, prune, "halving", "stop weak trials early by successive halving: all trials get a few epochs, the best 1/--prune-factor get more, up to --epochs"),
     FLAG("prune-factor", F_POSINT, SE, prune_factor, "F", "the factor of --prune halving: keep the best 1/F of each rung, which trains F times longer (default 3)"),
     FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
@@ -427,13 +428,11 @@ static void check_csv_options(nnrt_options *o) {
 /* search's --folds, --jobs and --prune. */
 static void check_search_options(nnrt_options *o) {
     if (o->folds == 1) nnrt_usage_die("--folds: expected at least 2 folds (one fold would leave nothing to train on), got 1");
-    if (o->folds > NNRT_MAX_SEARCH_FOLDS) nnrt_usage_die("--folds: expected at most %d folds, got %lld", NNRT_MAX_SEARCH_FOLDS, (long long)o->folds);
     if (o->folds && (o->val_x || nnrt_flag_given(o, "val-split")))
         nnrt_usage_die("--folds: the folds are the validation sets; not with --%s", o->val_x ? "val-x" : "val-split");
     if (o->folds && (o->early_stop || nnrt_flag_given(o, "reduce-lr-on-plateau")))
         nnrt_usage_die("--folds: not with --%s (each fold has its own validation set, and the final model trained on "
                        "all the data has none)", o->early_stop ? "early-stop" : "reduce-lr-on-plateau");
-    if (o->jobs > 256) nnrt_usage_die("--jobs: expected at most 256 processes, got %lld", (long long)o->jobs);
     if (!o->jobs) o->jobs = 1;
     if (o->jobs > 1 && nnrt_flag_given(o, "threads") && o->threads > 1)
         nnrt_usage_die("--jobs %lld: each trial runs in a process of its own on one thread; not with --threads %lld",

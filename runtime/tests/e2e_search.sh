@@ -100,6 +100,8 @@ check kfold-refit-is-train 'grep -q "^saved kf.st (trial $kbest.s setting traine
 $TOY search $F --folds 5 --lr 0.1,0.2 --normalize feature >kfn.out 2>&1
 check kfold-normalize-per-fold 'grep -q "^best: trial" kfn.out && [ "$(nosec kfn.out | grep "^trial 1/")" != "$(nosec kf.out | grep "^trial 1/")" ]'
 expect kfold-one 2 "--folds: expected at least 2 folds (one fold would leave nothing to train on), got 1" $TOY search $F --folds 1 --lr 0.1,0.2
+expect kfold-over-limit 2 "--folds: expected a number of folds from 2 to 100" $TOY search $F --folds 101 --lr 0.1,0.2
+expect jobs-over-limit 2 "--jobs: expected a number of processes from 1 to 256" $TOY search $F --jobs 257 --lr 0.1,0.2
 expect kfold-too-many 2 "--folds 11: the training set has only 10 samples" $TOY search $F --folds 11 --lr 0.1,0.2
 expect kfold-and-split 2 "--folds: the folds are the validation sets; not with --val-split" $TOY search $F --folds 3 --val-split 0.2 --lr 0.1,0.2
 expect kfold-and-early-stop 2 "--folds: not with --early-stop" $TOY search $F --folds 3 --early-stop 2 --lr 0.1,0.2
