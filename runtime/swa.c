@@ -7,12 +7,12 @@
  * or with --swa-anneal-epochs K > 0 (SWALR(anneal_epochs=K, anneal_strategy="cos") stepped once per epoch) epoch
  * E + j trains every step at LR·α_j + r·(1 − α_j), α_j = (1 − cos(π·min(1, j/K)))/2, r the schedule's rate at the
  * first step of epoch E (that step takes it from the schedule itself, α_0 = 0; ctx->lr then tells it), so epochs
- * E … E+K−1 anneal and E+K on train at LR. After each epoch from E on, the average of the trainable parameters takes the epoch's weights in with
- * equal weight: avg ← lerp(avg, p, 1/(k+1)) after k epochs (the first copies), torch's get_swa_multi_avg_fn. At the
- * end, update_bn recomputes BatchNorm's running statistics for the average: one pass over the training set in file
- * order, in batches of --batch, without --augment, in training mode (dropout on, its generator restored after),
- * each batch's mean and unbiased variance weighted equally (torch's momentum None) and num_batches_tracked set to
- * the number of batches. The average is what --save writes; the checkpoint keeps the raw weights too.
+ * E … E+K−1 anneal and E+K on train at LR. After each epoch from E on, the average of the trainable parameters
+ * takes the epoch's weights in with equal weight: avg ← lerp(avg, p, 1/(k+1)) after k epochs (the first copies),
+ * torch's get_swa_multi_avg_fn. At the end, update_bn recomputes BatchNorm's running statistics for the average:
+ * one pass over the training set in file order, in batches of --batch, without --augment, in training mode (dropout
+ * on, its generator restored after), each batch's mean and unbiased variance weighted equally (torch's momentum
+ * None) and num_batches_tracked set to the number of batches. The average is what --save writes; the checkpoint keeps the raw weights too.
  *
  * Snapshots: the E epochs are split into K cycles at the epoch boundaries ⌊c·E/K⌋ (c = 0…K), and inside cycle c
  * step u (0-based) of its L steps has the rate lr/2·(1 + cos(π·u/L)), lr the model's --lr: Huang et al.'s
