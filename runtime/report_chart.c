@@ -68,6 +68,12 @@ void nnrt_series_add(nnrt_series *s, double x, double y) {
 static const char *const COLORS[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                                      "#bcbd22", "#17becf"};
 
+/* A tick step for a span: 1, 2 or 5 times a power of ten, giving 4 to 10 ticks. */
+static double nice_step(double span) {
+    double p = pow(10, floor(log10(span / 4))), f = span / 4 / p;
+    return (f < 2 ? 1 : f < 5 ? 2 : 5) * p;
+}
+
 static int drawn(double y, int logy) { return isfinite(y) && (!logy || y > 0); }
 
 void nnrt_chart(nnrt_text *t, const char *title, const char *xlabel, const char *ylabel, const nnrt_series *all, int count,
@@ -88,9 +94,13 @@ void nnrt_chart(nnrt_text *t, const char *title, const char *xlabel, const char 
             ylo = fmin(ylo, y); yhi = fmax(yhi, y);
         }
     if (!isfinite(xlo)) return;
-    if (logy) { ylo = floor(ylo); yhi = ceil(yhi); }
     if (!(xhi > xlo)) { xlo -= 1; xhi += 1; }
     if (!(yhi > ylo)) { ylo -= logy ? 1 : fmax(fabs(ylo) * 0.1, 1e-3); yhi += logy ? 1 : fmax(fabs(yhi) * 0.1, 1e-3); }
+    // Round ticks: a step of 1, 2 or 5 times a power of ten (whole decades on a log axis), the y range widened to
+    // whole steps so that the frame starts and ends on a tick; the x range stays the data's (steps, epochs).
+    double xstep = fmax(1, nice_step(xhi - xlo)), ystep = logy ? fmax(1, ceil((ceil(yhi) - floor(ylo)) / 6)) : nice_step(yhi - ylo);
+    ylo = floor(ylo / ystep + 1e-9) * ystep;
+    yhi = ceil(yhi / ystep - 1e-9) * ystep;
     const double W = 560, H = 320, L = 64, R = 16, T = 32, B = 44;
     double legend = n > 1 ? 16.0 * n + 8 : 0;
     nnrt_text_printf(t, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -103,13 +113,18 @@ void nnrt_chart(nnrt_text *t, const char *title, const char *xlabel, const char 
                      L, T, W - L - R, H - T - B);
 #define PX(v) (L + ((v) - xlo) / (xhi - xlo) * (W - L - R))
 #define PY(v) (T + (1 - ((v) - ylo) / (yhi - ylo)) * (H - T - B))
-    for (int k = 0; k <= 4; k++) {
-        double xv = xlo + (xhi - xlo) * k / 4, yv = ylo + (yhi - ylo) * k / 4;
+    for (double k = ceil(xlo / xstep - 1e-9); k * xstep <= xhi + 1e-9 * xstep; k++) {
+        double xv = k * xstep;
         nnrt_text_printf(t, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e3e3e3\"/>", PX(xv), T, PX(xv), H - B);
-        nnrt_text_printf(t, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.4g</text>\n", PX(xv), H - B + 14, xv);
+        nnrt_text_printf(t, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.6g</text>\n", PX(xv), H - B + 14,
+                         fabs(xv) < 1e-9 * xstep ? 0.0 : xv);
+    }
+    for (double k = round(ylo / ystep); k * ystep <= yhi + 1e-9 * ystep; k++) {
+        double yv = k * ystep;
         nnrt_text_printf(t, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>", L, PY(yv), W - R, PY(yv));
-        if (logy) nnrt_text_printf(t, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">1e%.3g</text>\n", L - 4, PY(yv) + 4, yv);
-        else nnrt_text_printf(t, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", L - 4, PY(yv) + 4, yv);
+        if (logy) nnrt_text_printf(t, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n", L - 4, PY(yv) + 4, (int)lround(yv));
+        else nnrt_text_printf(t, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.6g</text>\n", L - 4, PY(yv) + 4,
+                              fabs(yv) < 1e-9 * ystep ? 0.0 : yv);
     }
     nnrt_text_printf(t, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
     nnrt_text_html(t, xlabel);

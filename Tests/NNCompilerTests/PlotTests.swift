@@ -81,6 +81,14 @@ import Testing
             let line = try #require(mark.children.first { $0.name == "line" })
             #expect(abs(line.number("x1") - (frame.number("x") + frame.number("width"))) < 0.01, "epoch 3 is the right edge")
             #expect(mark.children.first { $0.name == "text" }?.text == "best: epoch 3, val_loss 0.4")
+            // The label sits at the top, right-aligned at the right edge (about 6.5 px a character): the legend,
+            // whose best corner by the points alone is the top right here, must not cover it.
+            let label = try #require(mark.children.first { $0.name == "text" })
+            let (lx1, ly) = (label.number("x"), label.number("y"))
+            let lx0 = lx1 - 6.5 * Double("best: epoch 3, val_loss 0.4".count)
+            let box = try #require(panel.children.first { $0["class"] == "legend" }?.children.first { $0.name == "rect" })
+            let (bx, by, bw, bh) = (box.number("x"), box.number("y"), box.number("width"), box.number("height"))
+            #expect(!(lx0 < bx + bw && bx < lx1 && ly - 11 < by + bh && by < ly + 4), "the legend leaves the best epoch's label visible")
         }
         #expect(svg.contains("run &lt;1&gt; &amp; co"), "the title is escaped")
     }

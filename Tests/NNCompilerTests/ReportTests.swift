@@ -57,6 +57,24 @@ import Testing
         }
         #expect(html.contains("<td>h1</td>") && html.contains("<td>0.weight</td>"), "per-layer tables")
         for outside in ["<script", "http://", "https://", "<link", "@import"] { #expect(!html.contains(outside), "the page has \(outside)") }
+        // Axis ticks are round: each chart's numeric tick labels are whole multiples of one step of 1, 2 or 5 × 10^k
+        // (decades, "1e-3", on the log axis), not the data's quarter points (0.7032, 1e-1.75).
+        for chart in html.components(separatedBy: "<svg").dropFirst() {
+            let svg = chart.components(separatedBy: "</svg>")[0]
+            let ends = svg.components(separatedBy: "text-anchor=\"end\">").dropFirst().map { $0.prefix { $0 != "<" } }
+            let middles = svg.components(separatedBy: "text-anchor=\"middle\">").dropFirst().map { $0.prefix { $0 != "<" } }
+            for labels in [ends, middles] {
+                let values = labels.compactMap { Double($0) }
+                if labels.contains(where: { $0.hasPrefix("1e") }) {
+                    #expect(labels.allSatisfy { $0.hasPrefix("1e") && Int($0.dropFirst(2)) != nil }, "log ticks \(labels)")
+                    continue
+                }
+                guard values.count >= 2 else { continue }
+                let step = values[1] - values[0], unit = pow(10, (log10(step)).rounded(.down))
+                #expect([1.0, 2, 5, 10].contains { abs(step / unit - $0) < 1e-6 }, "tick step \(step) in \(labels)")
+                #expect(values.allSatisfy { abs(($0 / step).rounded() * step - $0) < 1e-6 * step }, "ticks off the step: \(labels)")
+            }
+        }
         // the data URI decodes to a PNG of the filters picture's size: 12 tiles of 4 x 4 at 7x zoom in 4 columns
         let b64 = html.components(separatedBy: "data:image/png;base64,")[1].prefix { $0 != "\"" }
         let png = try #require(Data(base64Encoded: String(b64)), "the data URI is not base64")

@@ -57,14 +57,23 @@ struct SVGPanel {
         let ly = plot.y + plot.h / 2
         out += "<text class=\"axis-label y\" x=\"\(svgNum(x0 + 16))\" y=\"\(svgNum(ly))\" text-anchor=\"middle\" "
             + "transform=\"rotate(-90 \(svgNum(x0 + 16)) \(svgNum(ly)))\">\(xmlEscape(yLabel))</text>\n"
-        if let best, best.epoch >= xAxis.lo, best.epoch <= xAxis.hi { out += marker(best, x: px(best.epoch), plot: plot) }
+        // The best epoch's label is an obstacle for the legend as well as the points are.
+        var label: (x: Double, y: Double, w: Double, h: Double)? = nil
+        if let best, best.epoch >= xAxis.lo, best.epoch <= xAxis.hi {
+            let m = marker(best, x: px(best.epoch), plot: plot)
+            out += m.svg
+            label = m.box
+        }
         for s in series { out += curve(s, px: px, py: py) }
         // The legend goes in the corner that hides the fewest points.
         let size = legendSize()
         let corners = [(plot.x + plot.w - 8 - size.w, plot.y + 8), (plot.x + plot.w - 8 - size.w, plot.y + plot.h - 8 - size.h),
                        (plot.x + 8, plot.y + 8), (plot.x + 8, plot.y + plot.h - 8 - size.h)]
         let screen = series.flatMap { s in s.points.compactMap { p in p.y.flatMap { y in !logY || y > 0 ? (px(p.x), py(y)) : nil } } }
-        let hidden = corners.map { c in screen.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + size.w + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + size.h + 4 }.count }
+        let hidden = corners.map { c in
+            screen.filter { $0.0 >= c.0 - 4 && $0.0 <= c.0 + size.w + 4 && $0.1 >= c.1 - 4 && $0.1 <= c.1 + size.h + 4 }.count
+                + (label.map { l in l.x < c.0 + size.w && c.0 < l.x + l.w && l.y < c.1 + size.h && c.1 < l.y + l.h } == true ? 1_000_000 : 0)
+        }
         let best = corners[hidden.firstIndex(of: hidden.min()!)!]
         out += legend(x: best.0, y: best.1, size: size)
         return out + "</g>\n"
@@ -85,16 +94,20 @@ struct SVGPanel {
         return out + dots + "</g>\n"
     }
 
-    /// A dashed vertical line at the best epoch, labelled at the top ("best: epoch 8, val_loss 0.7928").
-    private func marker(_ b: BestEpoch, x: Double, plot: (x: Double, y: Double, w: Double, h: Double)) -> String {
+    /// A dashed vertical line at the best epoch, labelled at the top ("best: epoch 8, val_loss 0.7928"), and the
+    /// label's box (about 6.5 px a character at 11 px).
+    private func marker(_ b: BestEpoch, x: Double, plot: (x: Double, y: Double, w: Double, h: Double))
+        -> (svg: String, box: (x: Double, y: Double, w: Double, h: Double)) {
         let value = b.value.map { String(format: ", %@ %.4g", b.metric, $0) } ?? ", \(b.metric)"
         let text = "best: epoch \(String(format: "%g", b.epoch))\(value)"
         let anchor = x > plot.x + plot.w / 2 ? "end" : "start", dx = anchor == "end" ? -4.0 : 4.0
-        return "<g class=\"best-epoch\" data-epoch=\"\(String(format: "%g", b.epoch))\" data-metric=\"\(b.metric)\">"
+        let width = 6.5 * Double(text.count)
+        let box = (x: anchor == "end" ? x + dx - width : x + dx, y: plot.y, w: width, h: 16.0)
+        return (svg: "<g class=\"best-epoch\" data-epoch=\"\(String(format: "%g", b.epoch))\" data-metric=\"\(b.metric)\">"
             + "<line x1=\"\(svgNum(x))\" y1=\"\(svgNum(plot.y))\" x2=\"\(svgNum(x))\" y2=\"\(svgNum(plot.y + plot.h))\" "
             + "stroke=\"#d62728\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>"
             + "<text x=\"\(svgNum(x + dx))\" y=\"\(svgNum(plot.y + 12))\" text-anchor=\"\(anchor)\" fill=\"#d62728\" "
-            + "font-size=\"11\">\(xmlEscape(text))</text></g>\n"
+            + "font-size=\"11\">\(xmlEscape(text))</text></g>\n", box: box)
     }
 
     private static let legendRow = 16.0
