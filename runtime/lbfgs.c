@@ -36,6 +36,7 @@ struct nnrt_lbfgs {
     int64_t n_iter;             // iterations over the run (torch's state["n_iter"])
     char *why;                  // where a non-finite loss or gradient came up
     size_t why_cap;
+    nnrt_profile *prof;         // --profile: each train_step call is a step, timed with its gather; NULL: none
 };
 
 // ----------------------------------------------------------------------------
@@ -110,13 +111,21 @@ static double full_batch(nnrt_lbfgs *s, float *g, double t) {
     double loss = 0;
     for (int64_t i = 0; i < N; i += s->B) {
         int n = (int)(N - i < s->B ? N - i : s->B);
+        double t0 = s->prof ? nnrt_now() : 0;
         if (!s->gathered) {
             nnrt_gather_x(&s->train->x, s->order + i, n, s->xb);
             nnrt_gather_y(&s->train->y, s->order + i, n, s->yb);
         }
+        double t1 = s->prof ? nnrt_now() : 0;
         ctx->training = 1;
         float l = m->train_step(ctx, n, s->xb, s->yb);
         ctx->training = 0;
+        if (s->prof) {
+            s->prof->gather += t1 - t0;
+            s->prof->step += nnrt_now() - t1;
+            s->prof->steps++;
+            s->prof->samples += n;
+        }
         loss += (double)n / (double)N * l;
         if (n == N) params_copy(m, ctx->grads, g, 1);
         else {  // g ← Σ (n_chunk/N)·g_chunk
@@ -213,8 +222,7 @@ static double real_hparam(const nnrt_ctx *ctx, const char *flag) {
     return ctx->hp[i];
 }
 
-/* Refuses the flags full-batch L-BFGS cannot honour, before anything is computed. */
-static void check_flags(const nnrt_options *o) {
+void nnrt_lbfgs_check_flags(const nnrt_options *o) {
     const char *why = "";
     if (o->resume)
         why = "--resume: L-BFGS keeps its history (the last steps and gradient changes) in memory, not in checkpoints, "
@@ -222,11 +230,15 @@ static void check_flags(const nnrt_options *o) {
     else if (o->steps) why = "--steps: L-BFGS takes one step per epoch over the whole training set; give --epochs";
     else if (nnrt_flag_given(o, "ema")) why = "--ema: L-BFGS takes one step per epoch; a moving average of its weights is not supported";
     else if (o->aug.on) why = "--augment: L-BFGS evaluates the same training set at every step of its line search; drop --augment";
+    else if (o->swa_start)
+        why = "--swa-start: L-BFGS's steps come from its line search and --lr, not from --swa-lr; SWA is not supported";
+    else if (o->snapshots)
+        why = "--snapshots: L-BFGS's steps come from its line search and --lr, not from a cosine schedule; snapshot "
+              "ensembles are not supported";
     if (*why) nnrt_usage_die("%s", why);
 }
 
 static nnrt_lbfgs *lbfgs_new(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb, void *yb) {
-    check_flags(o);
     const nnrt_model *m = ctx->model;
     nnrt_lbfgs *s = nnrt_calloc(1, sizeof *s);
     *s = (nnrt_lbfgs){.ctx = ctx, .train = train, .xb = xb, .yb = yb, .B = o->batch,
@@ -282,10 +294,10 @@ static int64_t move(nnrt_lbfgs *s, double *loss, double gtd, double tol_change, 
 }
 
 double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train,
-                        float *xb, void *yb, nnrt_log *log, int64_t *diverged, char *why, size_t cap) {
+                        float *xb, void *yb, nnrt_log *log, nnrt_profile *prof, int64_t *diverged, char *why, size_t cap) {
     if (!*state) *state = lbfgs_new(ctx, o, train, xb, yb);
     nnrt_lbfgs *s = *state;
-    s->why = why, s->why_cap = cap;
+    s->why = why, s->why_cap = cap, s->prof = prof;
     int64_t max_iter = count_hparam(ctx, "max-iter"), max_eval = count_hparam(ctx, "max-eval");
     if (max_iter < 1) nnrt_usage_die("--max-iter: L-BFGS takes at least 1 iteration per step, got %lld", (long long)max_iter);
     if (max_eval == 0) max_eval = max_iter * 5 / 4;  // torch's default
@@ -305,8 +317,10 @@ double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o
     for (int64_t n_iter = 1; n_iter <= max_iter; n_iter++) {
         s->n_iter++;
         ctx->step++;
+        double t_log = prof ? nnrt_now() : 0;
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, lr);
         nnrt_log_bar(log, ctx->epoch + 1, o->epochs, n_iter, max_iter, loss);
+        if (prof) prof->log += nnrt_now() - t_log;
         direction(s);
         memcpy(s->g_prev, s->g, s->n * sizeof(float));
         double prev_loss = loss;

@@ -110,7 +110,7 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
                           nnrt_profile *prof, nnrt_ema *ema, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
-    if (m->lbfgs) return nnrt_lbfgs_epoch(&b->lbfgs, ctx, o, train, b->xb[0], b->yb[0], log, diverged, b->why, sizeof b->why);
+    if (m->lbfgs) return nnrt_lbfgs_epoch(&b->lbfgs, ctx, o, train, b->xb[0], b->yb[0], log, prof, diverged, b->why, sizeof b->why);
     int64_t N = train->x.n, B = o->batch, steps = ctx->steps_per_epoch, samples = 0;
     if (o->steps && o->steps - ctx->step < steps) steps = o->steps - ctx->step;  // --steps: the budget's last epoch
     double loss_sum = 0;
@@ -247,6 +247,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     int talk = !res || o->verbose;  // the epoch lines and the early-stopping and plateau messages
     nnrt_options run = *o;   // o, with a resumed checkpoint's settings
     nnrt_checkpoint ck = {0};
+    if (m->lbfgs) nnrt_lbfgs_check_flags(o);
     if (o->resume) {
         nnrt_checkpoint_load(o->resume, ctx, &ck);
         nnrt_resume_options(ctx, o, &run, &ck);
