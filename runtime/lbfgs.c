@@ -4,7 +4,8 @@
  * LBFGS.step transcribed: the direction by the two-loop recursion over the last history_size pairs
  * (s = t·d, y = Δg, kept when yᵀs > 1e-10), the scaling H_diag = yᵀs / yᵀy, the run's very first step
  * min(1, 1/‖g‖₁)·lr, then a strong-Wolfe line search (lbfgs_search.c) or the fixed step lr, and torch's stopping
- * tests in torch's order. The history and the direction persist across epochs, as torch's optimizer state does.
+ * tests in torch's order. The history and the direction persist across epochs, as torch's optimizer state does,
+ * and across a checkpoint (nnrt_lbfgs_history_get, nnrt_lbfgs_restore; checkpoint.c stores them).
  * The vectors hold the trainable parameters only, in table order: buffers (BatchNorm's running statistics) are
  * what each train_step leaves them, as in torch, and are never rolled back by the line search. */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnrt_checkpoint.h"
 #include "nnrt_context.h"
 #include "nnrt_io.h"
 #include "nnrt_lbfgs.h"
@@ -224,10 +226,7 @@ static double real_hparam(const nnrt_ctx *ctx, const char *flag) {
 
 void nnrt_lbfgs_check_flags(const nnrt_options *o) {
     const char *why = "";
-    if (o->resume)
-        why = "--resume: L-BFGS keeps its history (the last steps and gradient changes) in memory, not in checkpoints, "
-              "so a resumed run would not continue the same trajectory; train from the start, or from --init WEIGHTS";
-    else if (o->steps) why = "--steps: L-BFGS takes one step per epoch over the whole training set; give --epochs";
+    if (o->steps) why = "--steps: L-BFGS takes one step per epoch over the whole training set; give --epochs";
     else if (nnrt_flag_given(o, "ema")) why = "--ema: L-BFGS takes one step per epoch; a moving average of its weights is not supported";
     else if (o->aug.on) why = "--augment: L-BFGS evaluates the same training set at every step of its line search; drop --augment";
     else if (o->swa_start)
@@ -256,6 +255,49 @@ static nnrt_lbfgs *lbfgs_new(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_da
     s->ro = nnrt_calloc((size_t)s->history, sizeof *s->ro);
     s->al = nnrt_calloc((size_t)s->history, sizeof *s->al);
     return s;
+}
+
+void nnrt_lbfgs_history_get(const nnrt_lbfgs *s, const nnrt_model *m, nnrt_lbfgs_history *h) {
+    memset(h, 0, sizeof *h);
+    h->on = 1;
+    for (int i = 0; i < m->n_params; i++) h->n += m->params[i].trainable ? (int64_t)m->params[i].numel : 0;
+    h->H_diag = 1;  // before a pair is kept, as direction() starts it
+    h->d = nnrt_calloc((size_t)h->n + 1, sizeof(float));
+    h->g_prev = nnrt_calloc((size_t)h->n + 1, sizeof(float));
+    if (!s) return;  // no epoch ran: the history is empty
+    size_t bytes = s->n * sizeof(float);
+    h->n_iter = s->n_iter, h->count = s->count, h->t = s->t, h->H_diag = s->H_diag;
+    memcpy(h->d, s->d, bytes);
+    memcpy(h->g_prev, s->g_prev, bytes);
+    if (s->count == 0) return;
+    h->s = nnrt_malloc(nnrt_mul_size((size_t)s->count, bytes, "the L-BFGS history"));
+    h->y = nnrt_malloc(nnrt_mul_size((size_t)s->count, bytes, "the L-BFGS history"));
+    for (int64_t i = 0; i < s->count; i++) {
+        memcpy(h->s + (size_t)i * s->n, s->S[i], bytes);
+        memcpy(h->y + (size_t)i * s->n, s->Y[i], bytes);
+    }
+}
+
+void nnrt_lbfgs_restore(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb,
+                        void *yb, const nnrt_lbfgs_history *h) {
+    nnrt_lbfgs *s = *state = lbfgs_new(ctx, o, train, xb, yb);
+    if ((int64_t)s->n != h->n) nnrt_die("internal: an L-BFGS history of %lld floats for %zu", (long long)h->n, s->n);
+    size_t bytes = s->n * sizeof(float);
+    s->n_iter = h->n_iter, s->t = h->t, s->H_diag = h->H_diag;
+    memcpy(s->d, h->d, bytes);
+    memcpy(s->g_prev, h->g_prev, bytes);
+    // the newest history_size pairs (all of them unless --history-size is smaller now), each with its ρ = 1 / yᵀs
+    int64_t first = h->count > s->history ? h->count - s->history : 0;
+    for (int64_t i = first; i < h->count; i++) {
+        float *sv = nnrt_malloc(bytes + 1), *yv = nnrt_malloc(bytes + 1);
+        memcpy(sv, h->s + (size_t)i * s->n, bytes);
+        memcpy(yv, h->y + (size_t)i * s->n, bytes);
+        double ys = dot(yv, sv, s->n);   // as keep_pair's caller computed it: the same sum, the same bits
+        if (!(ys > 1e-10))
+            nnrt_die("%s: corrupt checkpoint (L-BFGS pair %lld has yᵀs = %g, not above 1e-10)", o->resume, (long long)i, ys);
+        s->S[s->count] = sv, s->Y[s->count] = yv, s->ro[s->count] = 1.0 / ys;
+        s->count++;
+    }
 }
 
 void nnrt_lbfgs_free(nnrt_lbfgs *s) {

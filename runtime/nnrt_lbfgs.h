@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nnrt_checkpoint.h"
 #include "nnrt_cli.h"
 #include "nnrt_data.h"
 #include "nnrt_log.h"
@@ -62,9 +63,17 @@ typedef struct nnrt_lbfgs nnrt_lbfgs;
 double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train,
                         float *xb, void *yb, nnrt_log *log, nnrt_profile *prof, int64_t *diverged, char *why, size_t cap);
 void nnrt_lbfgs_free(nnrt_lbfgs *s);
-/* Refuses, as a usage error (exit 2), the train flags full-batch L-BFGS cannot honour: --resume, --steps, --ema,
-   --augment, --swa-start and --snapshots (the last two set learning rates L-BFGS would ignore). Called before
-   anything is loaded. */
+/* Refuses, as a usage error (exit 2), the train flags full-batch L-BFGS cannot honour: --steps, --ema, --augment,
+   --swa-start and --snapshots (the last two set learning rates L-BFGS would ignore). Called before anything is
+   loaded. */
 void nnrt_lbfgs_check_flags(const nnrt_options *o);
+/* Checkpoints (train --checkpoint, --resume): *h ← a copy of the history in s (an empty one when s is NULL, before the
+   first epoch), for nnrt_checkpoint_save; free it with nnrt_lbfgs_history_free. nnrt_lbfgs_restore allocates *state
+   (as the first epoch would) holding the history h a checkpoint had, so that the resumed run's epochs take the
+   steps the uninterrupted run took, bit for bit; with a smaller --history-size than the checkpoint's, the newest
+   pairs. */
+void nnrt_lbfgs_history_get(const nnrt_lbfgs *s, const nnrt_model *m, nnrt_lbfgs_history *h);
+void nnrt_lbfgs_restore(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb,
+                        void *yb, const nnrt_lbfgs_history *h);
 
 #endif

@@ -4,7 +4,8 @@
 # torch.optim.LBFGS (Tests/Reference/reference_lbfgs.py, through lbfgs_ref.py: every iteration's and epoch's loss within
 # 1e-4 relative, the weights within 1e-4 + 1e-3·|w|), with and without the strong-Wolfe search, in chunks of --batch
 # and as one chunk; convergence to the minimum Newton's method finds (the loss within 1e-6 relative, the weights within
-# 2e-3); the logging and stopping tests; the flags it refuses (one line, exit 2, nothing written); divergence;
+# 2e-3); the logging and stopping tests; checkpoints (k epochs resumed to N: the weights and the JSONL of N straight
+# epochs, bit for bit; bad L-BFGS histories); the flags it refuses (one line, exit 2, nothing written); divergence;
 # --profile; doctor.
 # usage: e2e_lbfgs.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR and DATA_DIR; see lib.sh)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
@@ -77,6 +78,59 @@ expect gradcheck 0 "gradcheck: passed" $LBFGS gradcheck
 expect search 0 "best: trial" $LBFGS search $DATA --quiet --epochs 2 --l2 0.01,0.1 --val-split 0.3
 
 # ----------------------------------------------------------------------------
+# checkpoints: the history (the pairs, d, t, g_prev, H_diag, the iteration count) is kept, so k epochs resumed to N
+# are the N straight epochs bit for bit, for the strong-Wolfe search (history 3: full and cycling by then, in chunks
+# and in one), the fixed step, and a run whose history stays empty (max-iter 1)
+
+R="$K --log-every 1"   # what a resumed run is given; the runs it resumes start from $INIT too
+# resumed NAME EPOCHS K FLAGS...: N straight epochs against K epochs, a checkpoint, and the rest resumed
+resumed() {
+    local name=$1 n=$2 k=$3
+    shift 3
+    rm -f "rs_$name.jsonl" "rr_$name.jsonl"
+    $LBFGS train $R $INIT --epochs "$n" --log "rs_$name.jsonl" --save "rs_$name.st" "$@" >/dev/null
+    $LBFGS train $R $INIT --epochs "$k" --log "rr_$name.jsonl" --checkpoint "rc_$name.st" "$@" >/dev/null
+    expect "resume-$name" 0 "epoch $n/$n" $LBFGS train $R --epochs "$n" --resume "rc_$name.st" \
+        --log "rr_$name.jsonl" --save "rr_$name.st"
+    check "resume-$name-weights" 'cmp -s rs_$name.st rr_$name.st'
+    check "resume-$name-jsonl" '[ "$(nosecs rs_$name.jsonl)" = "$(nosecs rr_$name.jsonl)" ]'
+}
+resumed wolfe 5 2 --max-iter 5 --history-size 3
+resumed wolfe-k1 4 1 --max-iter 4 --history-size 3
+resumed whole 4 3 --max-iter 5 --history-size 3 --batch 16
+TOY_LINE_SEARCH=none resumed fixed 4 2 --lr 0.5 --max-iter 6 --history-size 3
+resumed one-iteration 3 1 --max-iter 1
+check resume-history-kept 'head -c 3000 rc_wolfe.st | grep -q "\"lbfgs.count\":\"3\"" && head -c 3000 rc_wolfe.st | grep -q "\"lbfgs.s\":{\"dtype\":\"F32\",\"shape\":\[3,18\]"'
+check resume-empty-history 'head -c 3000 rc_one-iteration.st | grep -q "\"lbfgs.count\":\"0\"" && ! head -c 3000 rc_one-iteration.st | grep -q "lbfgs.s"'
+# the weights alone (--init) start a new history: another trajectory
+$LBFGS train $R --epochs 3 --max-iter 5 --history-size 3 --init rc_wolfe.st --save ri_wolfe.st >/dev/null
+check resume-history-matters '! cmp -s ri_wolfe.st rs_wolfe.st'
+# a checkpoint with no epoch left resumes to the same weights; a resumed run's checkpoint resumes again
+expect resume-nothing-left 0 "resumed rc_whole.st: 3 of 3 epochs done" $LBFGS train ${R/--quiet/} --resume rc_whole.st --checkpoint rn_c.st
+check resume-nothing-left-same-checkpoint 'cmp -s rn_c.st rc_whole.st'   # the history read back and written again
+$LBFGS train $R $INIT --epochs 2 --max-iter 5 --history-size 3 --checkpoint chain.st >/dev/null
+$LBFGS train $R --epochs 4 --resume chain.st --checkpoint chain.st >/dev/null
+expect resume-chain 0 "resumed chain.st: 4 of 5 epochs done" $LBFGS train ${R/--quiet/} --epochs 5 --resume chain.st --save chain5.st
+check resume-chain-weights 'cmp -s chain5.st rs_wolfe.st'
+# a smaller --history-size keeps the newest pairs; a hyperparameter changes the run from there on
+expect resume-smaller-history 0 "epoch 5/5" $LBFGS train $R --epochs 5 --resume rc_wolfe.st --history-size 1 --save rh.st
+check resume-smaller-history-differs '! cmp -s rh.st rs_wolfe.st'
+# bad histories: one line, exit 1 (the key renamed keeps the header's length)
+sed 's/"lbfgs.n_iter"/"lbfgs.x_iter"/' rc_wolfe.st >old.st
+expect resume-no-history 1 "old.st: the checkpoint has no L-BFGS history (an older trainer wrote it)" $LBFGS train $R --resume old.st --epochs 5
+sed 's/"lbfgs.t":"1"/"lbfgs.t":"x"/' rc_wolfe.st >bad_t.st
+expect resume-bad-t 1 "bad_t.st: corrupt checkpoint (metadata 'lbfgs.t' is 'x', expected a number)" $LBFGS train $R --resume bad_t.st --epochs 5
+sed -E 's/"lbfgs.H_diag":"0/"lbfgs.H_diag":"-/' rc_wolfe.st >bad_h.st
+expect resume-bad-h-diag 1 "bad_h.st: corrupt checkpoint (L-BFGS's step length" $LBFGS train $R --resume bad_h.st --epochs 5
+sed 's/"lbfgs.count":"3"/"lbfgs.count":"2"/' rc_wolfe.st >bad_count.st
+expect resume-bad-count 1 "bad_count.st: tensor 'lbfgs.s' has shape (3, 18), expected (2, 18)" $LBFGS train $R --resume bad_count.st --epochs 5
+sed 's/"lbfgs.y"/"lbfgs.z"/' rc_wolfe.st >bad_y.st
+expect resume-bad-tensor 1 "bad_y.st: corrupt checkpoint (no tensor 'lbfgs.y')" $LBFGS train $R --resume bad_y.st --epochs 5
+# another model's checkpoint (the SGD toy's) is refused before the history is looked for
+$TOY train $K --epochs 1 --checkpoint sgd.st >/dev/null
+expect resume-other-model 1 "sgd.st: checkpoint of" $LBFGS train $R --resume sgd.st --epochs 2
+
+# ----------------------------------------------------------------------------
 # what it refuses: one line naming the flag, exit 2, no weights file
 
 # refuse NAME SUBSTRING FLAGS...
@@ -90,8 +144,6 @@ refuse() {
     if [ "$lines" -eq 1 ] && [ ! -e refused.st ]; then ok "refuses-$name-one-line"
     else bad "refuses-$name-one-line" "$lines lines on stderr, or refused.st written"; fi
 }
-refuse resume "--resume: L-BFGS keeps its history" --resume ck.st --epochs 3
-refuse resume-done "--resume: L-BFGS keeps its history" --resume ck.st   # even with no epoch left to run
 refuse steps "--steps: L-BFGS takes one step per epoch" --steps 3
 refuse ema "--ema: L-BFGS takes one step per epoch" --ema 0.9
 refuse swa "--swa-start: L-BFGS's steps come from its line search" --swa-start 1 --swa-lr 0.1
