@@ -10,6 +10,7 @@
  * could show). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,22 +23,27 @@
 
 static const char *const USAGE = "crop:P, flip, cutout:S or jitter:J";
 
-/* The integer value v of item `name:X`, in [1, hi] (the image's shorter side). */
-static int int_value(const char *name, const char *v, int hi, const char *what) {
+/* The integer value v of item `name:X`, in [1, hi] (the image's shorter side); -1 with the error in err. */
+static int int_value(const char *name, const char *v, int hi, const char *what, char *err, size_t cap) {
     char *end;
     errno = 0;
     long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || !*v || *end || errno || x < 1 || x > hi)
-        nnrt_usage_die("--augment: %s expects %s, an integer in [1, %d] (the image's shorter side), got '%s'", name, what, hi,
-                       v ? v : "");
+    if (!v || !*v || *end || errno || x < 1 || x > hi) {
+        snprintf(err, cap, "%s expects %s, an integer in [1, %d] (the image's shorter side), got '%s'", name, what, hi, v ? v : "");
+        return -1;
+    }
     return (int)x;
 }
 
-void nnrt_augment_parse(const char *spec, const nnrt_model *m, nnrt_augment *a) {
+/* The list parsed into a; 0 with the reason in err (which the callers prefix with the flag or the file). */
+static int parse_list(const char *spec, const nnrt_model *m, nnrt_augment *a, char *err, size_t cap) {
     memset(a, 0, sizeof *a);
-    if (m->input_rank != 3)
-        nnrt_usage_die("--augment: model '%s' takes %d flat features, not images (C, H, W); augmentation applies to image "
-                       "models only", m->name, m->input_dim);
+    if (strcmp(spec, "none") == 0) return 1;  // off: what a resumed run gives to drop its checkpoint's list
+    if (m->input_rank != 3) {
+        snprintf(err, cap, "model '%s' takes %d flat features, not images (C, H, W); augmentation applies to image models "
+                 "only", m->name, m->input_dim);
+        return 0;
+    }
     a->c = m->input_shape[0];
     a->h = m->input_shape[1];
     a->w = m->input_shape[2];
@@ -45,35 +51,74 @@ void nnrt_augment_parse(const char *spec, const nnrt_model *m, nnrt_augment *a) 
     size_t len = strlen(spec) + 1;
     char *copy = nnrt_malloc(len), *rest = copy;
     memcpy(copy, spec, len);
-    int seen[4] = {0, 0, 0, 0};
-    for (;;) {
+    int seen[4] = {0, 0, 0, 0}, ok = 1;
+    while (ok) {
         char *item = rest, *comma = strchr(rest, ',');
         if (comma) *comma = 0;
         char *v = strchr(item, ':');
         if (v) *v++ = 0;
-        if (!*item) nnrt_usage_die("--augment: empty item in '%s' (expected a comma-separated list of %s)", spec, USAGE);
         static const char *const names[4] = {"crop", "flip", "cutout", "jitter"};
         int k = 0;
         while (k < 4 && strcmp(item, names[k]) != 0) k++;
-        if (k == 4) nnrt_usage_die("--augment: unknown augmentation '%s' (expected %s)", item, USAGE);
-        if (seen[k]++) nnrt_usage_die("--augment: '%s' is given twice", item);
-        if (k == 0) a->crop = int_value("crop:P", v, side, "the padding P");
-        else if (k == 2) a->cutout = int_value("cutout:S", v, side, "the side S of the square");
-        else if (k == 1) {
-            if (v) nnrt_usage_die("--augment: flip takes no value (it mirrors with probability 0.5), got 'flip:%s'", v);
+        if (!*item) {
+            snprintf(err, cap, "empty item in '%s' (expected a comma-separated list of %s)", spec, USAGE);
+            ok = 0;
+        } else if (k == 4) {
+            snprintf(err, cap, "unknown augmentation '%s' (expected %s; or none alone)", item, USAGE);
+            ok = 0;
+        } else if (seen[k]++) {
+            snprintf(err, cap, "'%s' is given twice", item);
+            ok = 0;
+        } else if (k == 0) {
+            ok = (a->crop = int_value("crop:P", v, side, "the padding P", err, cap)) > 0;
+        } else if (k == 2) {
+            ok = (a->cutout = int_value("cutout:S", v, side, "the side S of the square", err, cap)) > 0;
+        } else if (k == 1) {
+            if (v) snprintf(err, cap, "flip takes no value (it mirrors with probability 0.5), got 'flip:%s'", v);
+            ok = !v;
             a->flip = 1;
         } else {
             char *end;
             double j = v ? strtod(v, &end) : NAN;
-            if (!v || !*v || *end || !(j > 0 && j <= 1))
-                nnrt_usage_die("--augment: jitter:J expects J, a number in (0, 1] (factors in [1-J, 1+J]), got '%s'", v ? v : "");
+            ok = v && *v && !*end && j > 0 && j <= 1;
+            if (!ok) snprintf(err, cap, "jitter:J expects J, a number in (0, 1] (factors in [1-J, 1+J]), got '%s'", v ? v : "");
             a->jitter = j;
         }
         if (!comma) break;
         rest = comma + 1;
     }
     free(copy);
-    a->on = 1;
+    a->on = ok;
+    return ok;
+}
+
+void nnrt_augment_parse(const char *spec, const nnrt_model *m, nnrt_augment *a) {
+    char err[256];
+    if (!parse_list(spec, m, a, err, sizeof err)) nnrt_usage_die("--augment: %s", err);
+}
+
+int nnrt_augment_parse_checked(const char *spec, const nnrt_model *m, nnrt_augment *a, char *err, size_t cap) {
+    return parse_list(spec, m, a, err, cap);
+}
+
+/* x as the shortest of %.15g and %.17g that reads back as x. */
+static void print_number(char *buf, size_t cap, double x) {
+    snprintf(buf, cap, "%.15g", x);
+    if (strtod(buf, NULL) != x) snprintf(buf, cap, "%.17g", x);
+}
+
+void nnrt_augment_format(const nnrt_augment *a, char *buf, size_t cap) {
+    char jitter[32];
+    print_number(jitter, sizeof jitter, a->jitter);
+    size_t n = 0;
+    buf[0] = 0;
+#define ITEM(on, ...) if ((on) && n < cap) n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__)
+    ITEM(a->crop, "%scrop:%d", n ? "," : "", a->crop);
+    ITEM(a->flip, "%sflip", n ? "," : "");
+    ITEM(a->cutout, "%scutout:%d", n ? "," : "", a->cutout);
+    ITEM(a->jitter > 0, "%sjitter:%s", n ? "," : "", jitter);
+#undef ITEM
+    if (!n) snprintf(buf, cap, "none");
 }
 
 // ----------------------------------------------------------------------------

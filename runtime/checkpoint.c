@@ -19,7 +19,13 @@
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
  *     "early_stop.weights" (params_numel) F32;
  *   - with --ema, "ema.count" and the average as the tensor "ema.weights" (params_numel) F32; with --swa-start,
- *     likewise "swa.count" (epochs averaged) and "swa.weights" (the average before update_bn);
+ *     likewise "swa.count" (epochs averaged) and "swa.weights" (the average before update_bn), and "swa.start" (E);
+ *     with --swa-anneal-epochs once epoch E has begun, "swa.anneal_from" (%.17g), the schedule's rate at the first
+ *     step of epoch E, which the annealing starts from (a run resumed inside the annealing needs it);
+ *   - the data path's options, which a resumed run takes unless its command line gives them: "augment" (--augment's
+ *     list as nnrt_augment_format writes it, e.g. "crop:2,flip,cutout:8,jitter:0.2"), "mixup" and "cutmix" (their α,
+ *     %.17g), each only when on; older checkpoints, without them, resume without (as they were resumed before).
+ *     A value that does not parse, or that the model cannot take, is an error naming the file and the key;
  *   - with --reduce-lr-on-plateau, its state: "plateau.on", "plateau.best" (%.17g), "plateau.bad" and
  *     "plateau.cooldown" (the learning rate is hp.lr);
  *   - for a full-batch L-BFGS model, its history (nnrt_lbfgs_history): "lbfgs.n_iter", "lbfgs.count", "lbfgs.t" and
@@ -37,6 +43,7 @@
 #include "nnrt_checkpoint.h"
 #include "nnrt_context.h"
 #include "nnrt_io.h"
+#include "nnrt_mixup.h"
 #include "nnrt_model.h"
 #include "nnrt_safetensors.h"
 
@@ -103,7 +110,18 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "early_stop.since", "%lld", (long long)c->es.since);
     }
     if (c->ema.on) put(&l, "ema.count", "%lld", (long long)c->ema.count);
-    if (c->swa.on) put(&l, "swa.count", "%lld", (long long)c->swa.count);
+    if (c->swa.on) {
+        put(&l, "swa.count", "%lld", (long long)c->swa.count);
+        put(&l, "swa.start", "%lld", (long long)c->swa_start);
+        if (!isnan(c->swa_anneal_from)) put(&l, "swa.anneal_from", "%.17g", c->swa_anneal_from);
+    }
+    if (c->aug.on) {
+        char list[VALUE_LEN];
+        nnrt_augment_format(&c->aug, list, sizeof list);
+        put(&l, "augment", "%s", list);
+    }
+    if (c->mixup > 0) put(&l, "mixup", "%.17g", c->mixup);
+    if (c->cutmix > 0) put(&l, "cutmix", "%.17g", c->cutmix);
     if (c->plateau.on[0]) {
         put(&l, "plateau.on", "%s", c->plateau.on);
         put(&l, "plateau.best", "%.17g", c->plateau.best);
@@ -339,6 +357,27 @@ static void load_lbfgs(nnrt_st *f, const char *path, const nnrt_model *m, nnrt_l
     }
 }
 
+/* The data path's options (--augment, --mixup, --cutmix) a resumed run takes from its checkpoint, checked against
+   the model as the flags would be; absent keys leave them off. */
+static void load_data_options(const nnrt_st *f, const char *path, const nnrt_model *m, nnrt_checkpoint *c) {
+    char why[256];
+    const char *list = nnrt_st_meta(f, "augment");
+    if (list) {
+        if (!nnrt_augment_parse_checked(list, m, &c->aug, why, sizeof why))
+            nnrt_die("%s: corrupt checkpoint (metadata 'augment' is '%.80s': %s)", path, list, why);
+        nnrt_augment_format(&c->aug, c->augment, sizeof c->augment);
+    }
+    const char *keys[2] = {"mixup", "cutmix"};
+    double *alpha[2] = {&c->mixup, &c->cutmix};
+    for (int i = 0; i < 2; i++) {
+        if (!nnrt_st_meta(f, keys[i])) continue;
+        *alpha[i] = need_f64(f, path, keys[i]);
+        if (!(*alpha[i] >= 0 && isfinite(*alpha[i]))) bad_field(path, keys[i], need(f, path, keys[i]), "a non-negative number (its α)");
+    }
+    const char *bad = nnrt_mix_unsupported(c->mixup, c->cutmix, m, why, sizeof why);
+    if (bad) nnrt_die("%s: corrupt checkpoint (metadata '%s' is '%s', but %s)", path, bad, need(f, path, bad), why);
+}
+
 /* The checks that reject a checkpoint written by another model, before any tensor is trusted. */
 static void check_same_model(const nnrt_st *f, const char *path, const nnrt_model *m) {
     const char *name = need(f, path, "model");
@@ -408,6 +447,15 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->plateau.bad = need_i64(f, path, "plateau.bad", 0);
         c->plateau.cooldown = need_i64(f, path, "plateau.cooldown", 0);
     }
+
+    c->swa_anneal_from = NAN;
+    if (nnrt_st_meta(f, "swa.start")) c->swa_start = need_i64(f, path, "swa.start", 1);
+    if (nnrt_st_meta(f, "swa.anneal_from")) {
+        c->swa_anneal_from = need_f64(f, path, "swa.anneal_from");
+        if (!(c->swa_anneal_from >= 0 && isfinite(c->swa_anneal_from)))
+            bad_field(path, "swa.anneal_from", need(f, path, "swa.anneal_from"), "a learning rate (a finite number >= 0)");
+    }
+    load_data_options(f, path, m, c);
 
     nnrt_st_load_params(f, m, ctx->params);  // which refuses weights that are not finite
     load_average(f, path, m, "ema.count", NNRT_CHECKPOINT_EMA, &c->ema);

@@ -119,9 +119,10 @@ static const flag flags[] = {
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
     FLAG("swa-start", F_POSINT, TR, swa_start, "E", "stochastic weight averaging: from epoch E on, train at --swa-lr and average the weights of each epoch's end; --save gets the average (BatchNorm statistics recomputed)"),
     FLAG("swa-lr", F_POSFLOAT, TR, swa_lr, "LR", "the learning rate of the epochs SWA averages (instead of the schedule's)"),
+    FLAG("swa-anneal-epochs", F_COUNT, TR, swa_anneal_epochs, "K", "anneal from the schedule's rate at the start of epoch E to --swa-lr over K epochs by a cosine, as torch's SWALR(anneal_epochs=K) (default 0: at once)"),
     FLAG("snapshots", F_POSINT, TR, snapshots, "K", "snapshot ensemble: cosine from --lr to 0 restarted K times; each cycle's weights to W.snapC.safetensors (needs --save W)"),
-    FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J (see docs/data.md)"),
-    FLAG("mixup", F_NNFLOAT, TS, mixup, "A", "mix each training batch with its flipped self, weight lambda ~ Beta(A, A), against soft labels (classifiers)"),
+    FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J, or none (see docs/data.md); --resume takes the checkpoint's unless given"),
+    FLAG("mixup", F_NNFLOAT, TS, mixup, "A", "mix each training batch with its flipped self, weight lambda ~ Beta(A, A), against soft labels (classifiers; 0: off; --resume takes the checkpoint's unless given)"),
     FLAG("cutmix", F_NNFLOAT, TS, cutmix, "A", "CutMix: swap a box of area (1-lambda) between the pairs, lambda ~ Beta(A, A) (image classifiers; with --mixup, half the batches each)"),
     FLAG("log-every", F_POSINT, TR, log_every, "K", "log the loss of every K-th step"),
     FLAG("monitor", F_STR, TR, monitor, "every:N", "log per-layer statistics every N steps to --log (weight, gradient and update norms, activations; needs 'nncc compile --monitor')"),
@@ -540,6 +541,8 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (!o->swa_start != !nnrt_flag_given(o, "swa-lr"))
         nnrt_usage_die("--%s: needs --%s too (SWA trains at --swa-lr LR from epoch --swa-start E on)",
                        o->swa_start ? "swa-start" : "swa-lr", o->swa_start ? "swa-lr LR" : "swa-start E");
+    if (nnrt_flag_given(o, "swa-anneal-epochs") && !o->swa_start)
+        nnrt_usage_die("--swa-anneal-epochs: needs --swa-start E and --swa-lr LR (it anneals the rate towards LR from epoch E)");
     if (o->snapshots && o->swa_start) nnrt_usage_die("--snapshots: not with --swa-start (each sets the learning rate)");
     if (o->snapshots && !o->save) nnrt_usage_die("--snapshots: needs --save W (the snapshots go to W.snap1.safetensors, …)");
     if ((o->swa_start || o->snapshots) && o->early_stop)

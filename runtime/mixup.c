@@ -7,22 +7,35 @@
  * centre row and column, then λ, whichever method is on, so that a resumed run (which restarts at a step of an epoch)
  * draws what the uninterrupted one did. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nnrt_io.h"
 #include "nnrt_mixup.h"
 #include "nnrt_rng.h"
 
+const char *nnrt_mix_unsupported(double mixup, double cutmix, const nnrt_model *m, char *why, size_t cap) {
+    if (!(mixup > 0) && !(cutmix > 0)) return NULL;
+    const char *name = mixup > 0 ? "mixup" : "cutmix";
+    if (!m->train_mixed_step) {
+        snprintf(why, cap, "model '%s' has no soft-target training step: mixup and CutMix need a classifier trained with "
+                 "plain cross-entropy (no label smoothing, hinge or dense targets)", m->name);
+        return name;
+    }
+    if (cutmix > 0 && m->input_rank != 3) {
+        snprintf(why, cap, "model '%s' takes %d flat features, not images (C, H, W): CutMix pastes a box of an image; "
+                 "--mixup works on any input", m->name, m->input_dim);
+        return "cutmix";
+    }
+    return NULL;
+}
+
 void nnrt_mix_parse(double mixup, double cutmix, const nnrt_model *m, nnrt_mix *x) {
     memset(x, 0, sizeof *x);
+    char why[256];
+    const char *bad = nnrt_mix_unsupported(mixup, cutmix, m, why, sizeof why);
+    if (bad) nnrt_usage_die("--%s: %s", bad, why);
     if (!(mixup > 0) && !(cutmix > 0)) return;
-    const char *flag = mixup > 0 ? "--mixup" : "--cutmix";
-    if (!m->train_mixed_step)
-        nnrt_usage_die("%s: model '%s' has no soft-target training step: mixup and CutMix need a classifier trained with "
-                       "plain cross-entropy (no label smoothing, hinge or dense targets)", flag, m->name);
-    if (cutmix > 0 && m->input_rank != 3)
-        nnrt_usage_die("--cutmix: model '%s' takes %d flat features, not images (C, H, W): CutMix pastes a box of an "
-                       "image; --mixup works on any input", m->name, m->input_dim);
     *x = (nnrt_mix){.on = 1, .mixup = mixup > 0 ? mixup : 0, .cutmix = cutmix > 0 ? cutmix : 0, .k = m->output_dim};
     if (m->input_rank == 3) { x->c = m->input_shape[0]; x->h = m->input_shape[1]; x->w = m->input_shape[2]; }
     x->soft = nnrt_malloc((size_t)m->max_batch * (size_t)m->output_dim * sizeof(float));

@@ -5,6 +5,7 @@
 #ifndef NNRT_AUGMENT_H
 #define NNRT_AUGMENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nnrt_model.h"
@@ -30,9 +31,15 @@ typedef struct {
     float brightness, contrast;  // jitter's factors, uniform in [1 − J, 1 + J)
 } nnrt_augment_draw;
 
-/* Parses --augment's list for model m into a (a->seed and a->epoch left 0); a usage error (exit 2) naming
-   --augment for an unknown or repeated name, a value out of range, or a model whose input is not an image. */
+/* Parses --augment's list for model m into a (a->seed and a->epoch left 0); "none" alone is off (a->on 0). A usage
+   error (exit 2) naming --augment for an unknown or repeated name, a value out of range, or a model whose input is
+   not an image. */
 void nnrt_augment_parse(const char *spec, const nnrt_model *m, nnrt_augment *a);
+/* The same without dying: 0 with the reason in err (a checkpoint's "augment" names its file and key instead). */
+int nnrt_augment_parse_checked(const char *spec, const nnrt_model *m, nnrt_augment *a, char *err, size_t cap);
+/* The list a stands for, in the order crop, flip, cutout, jitter ("none" when off), which parses back to the same
+   a: what a checkpoint stores. */
+void nnrt_augment_format(const nnrt_augment *a, char *buf, size_t cap);
 /* The draws of sample `sample` (its index in the training set) in a->epoch. */
 nnrt_augment_draw nnrt_augment_draws(const nnrt_augment *a, int64_t sample);
 /* img (C, H, W) in place: crop, flip, then jitter (values clamped to [0, 1] as torchvision does for float

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "nnrt_augment.h"
 #include "nnrt_model.h"
 #include "nnrt_safetensors.h"
 
@@ -80,6 +81,12 @@ typedef struct {
     nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
     nnrt_ema swa;           // SWA's equal average (--swa-start, swa.c): swa.on 0 without it; the same fields
     nnrt_lbfgs_history lbfgs;  // an L-BFGS model's history (lbfgs.on 0 for any other model; allocated by a load)
+    int64_t swa_start;      // the run's --swa-start E (with swa.on)
+    double swa_anneal_from; // the rate SWA's annealing starts from (--swa-anneal-epochs: the schedule's at the first
+                            // step of epoch E); NaN while unknown
+    nnrt_augment aug;       // the run's --augment (aug.on 0: none), which a resumed run takes unless given again
+    char augment[96];       // a load's list, as nnrt_augment_format writes it
+    double mixup, cutmix;   // the run's --mixup and --cutmix α (0: off), likewise
     nnrt_data_info info;    // the input preprocessing and class names (a save borrows them; a load allocates)
 } nnrt_checkpoint;
 

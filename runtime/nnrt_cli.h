@@ -52,6 +52,7 @@ typedef struct {
     const char *save_ema;               // --save-ema W: where the averaged weights go
     int64_t swa_start;                  // --swa-start E: SWA from epoch E (1-based) on (0: off; swa.c)
     double swa_lr;                      // --swa-lr LR: the learning rate from epoch E on
+    int64_t swa_anneal_epochs;          // --swa-anneal-epochs K: SWALR's cosine from the schedule's rate to LR over K epochs (0: at once)
     int64_t snapshots;                  // --snapshots K: cyclic cosine in K cycles, one weights file each (0: off)
     const char *augment;                // --augment LIST: train's image augmentation, as given
     nnrt_augment aug;                   // the list parsed (aug.on 0 without --augment)

@@ -8,6 +8,7 @@
 #ifndef NNRT_MIXUP_H
 #define NNRT_MIXUP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nnrt_model.h"
@@ -33,6 +34,9 @@ typedef struct {
 /* Checks --mixup and --cutmix for model m and fills x (soft-target buffer allocated) when either is on; a usage
    error (exit 2) naming the flag for a model without a soft-target step or CutMix on a model without images. */
 void nnrt_mix_parse(double mixup, double cutmix, const nnrt_model *m, nnrt_mix *x);
+/* Those checks without dying: NULL when model m takes the α given (or both are 0), else the name of the flag at fault
+   ("mixup" or "cutmix") with the reason in why (a checkpoint's keys are named alike). */
+const char *nnrt_mix_unsupported(double mixup, double cutmix, const nnrt_model *m, char *why, size_t cap);
 /* A Beta(a, a) variate, a > 0 (the ratio of two Gamma(a) variates, Marsaglia–Tsang). */
 double nnrt_beta_symmetric(uint64_t s[4], double a);
 /* CutMix's box for λ and centre (cy, cx), as timm's rand_bbox: sides ⌊H·√(1−λ)⌋ and ⌊W·√(1−λ)⌋, the half-sides

@@ -56,9 +56,16 @@ void nnrt_ensemble_batch(nnrt_ctx *ctx, float **w, int k, int n, const float *xb
 // SWA and snapshot ensembles (swa.c)
 
 /* The learning rate train_step should use instead of the schedule's (ctx->lr_override) for the step ctx->step of
-   epoch ctx->epoch: --swa-lr from --swa-start on, a snapshot cycle's cosine, else 0 (the schedule's). */
-double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx);
-/* Usage errors of --swa-start and --snapshots against the run's epochs (known once a checkpoint or --steps set them). */
+   epoch ctx->epoch: --swa-lr from --swa-start on (annealed towards it with --swa-anneal-epochs, from anneal_from:
+   NaN before epoch E's first step, which then takes the schedule's rate), a snapshot cycle's cosine, else 0 (the
+   schedule's). */
+double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx, double anneal_from);
+/* After a step: the rate of epoch E's first step (ctx->lr) becomes *anneal_from when the annealing needs it. */
+void nnrt_swa_step_taken(const nnrt_options *run, const nnrt_ctx *ctx, double *anneal_from);
+/* The anneal_from a run starts with: the checkpoint's when it resumes inside the annealing past epoch E's first
+   step (a usage error, exit 2, when the checkpoint has none for that E), else NaN. */
+double nnrt_swa_anneal_from(const nnrt_options *run, const nnrt_checkpoint *ck, int resumed);
+/* Usage errors of --swa-start, --swa-anneal-epochs and --snapshots against the run's epochs (known once a checkpoint or --steps set them). */
 void nnrt_swa_check(const nnrt_options *run, const nnrt_model *m);
 /* The SWA average a run starts with (--swa-start): continued from a checkpoint that has one, else afresh. */
 void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);
@@ -79,8 +86,13 @@ void nnrt_swa_finish(nnrt_ctx *ctx, nnrt_ema *swa, const nnrt_options *run, cons
 // (plateau.c)
 
 /* run ← o with the checkpoint's batch, seed, shuffle, validation split and --epochs unless the command line
-   gives them (then only --epochs and the hyperparameters may differ: exit 2 otherwise). */
+   gives them (then only --epochs and the hyperparameters may differ: exit 2 otherwise), and its --augment, --mixup
+   and --cutmix unless given (those may differ: a flag given again overrides the stored value). */
 void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c);
+/* "resumed C: k of N epochs done, step S", and the data path's options the run took from the checkpoint (unless quiet). */
+void nnrt_resume_report(const nnrt_ctx *ctx, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *c);
+/* Frees what nnrt_resume_options allocated into run (a soft-target buffer of its own). */
+void nnrt_resume_free(const nnrt_options *o, nnrt_options *run);
 /* Dies unless the run has the checkpoint's numbers of training and validation samples. */
 void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val);
 

@@ -1,6 +1,8 @@
-/* resume.c — train --resume: the settings a resumed run takes from its checkpoint, and the checks that it is
- * the same run (batch, seed, shuffle, validation split, data). */
+/* resume.c — train --resume: the settings a resumed run takes from its checkpoint (batch, seed, shuffle, validation
+ * split, --epochs, --log-every, the hyperparameters, --augment, --mixup and --cutmix), and the checks that it is the
+ * same run (batch, seed, shuffle, validation split, data). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,7 @@
 #include "nnrt_cli.h"
 #include "nnrt_data.h"
 #include "nnrt_io.h"
+#include "nnrt_mixup.h"
 #include "nnrt_model.h"
 #include "nnrt_train.h"
 
@@ -18,7 +21,9 @@ static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, co
 
 /* The settings of a resumed run: the checkpoint's batch, seed, shuffle, validation split and --epochs unless the
    command line gives them, and then only --epochs and the hyperparameters may differ (a changed hyperparameter
-   gives a different run from there on, on purpose; anything else would not be the run that was checkpointed). */
+   gives a different run from there on, on purpose; anything else would not be the run that was checkpointed).
+   The data path's --augment, --mixup and --cutmix are the checkpoint's too unless given, and may differ like a
+   hyperparameter: a run resumed without them augments and mixes as the checkpointed one did. */
 void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c) {
     char a[64], b[64];
 #define SAME(flag, fmt, ours, theirs)                                                                  \
@@ -42,6 +47,33 @@ void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run
         nnrt_usage_die("--epochs %lld: the checkpoint %s has already trained %lld epochs", (long long)run->epochs, o->resume,
                        (long long)c->epochs_done);
     for (int i = 0; i < ctx->model->n_hparams; i++) if (o->hp_given[i]) ctx->hp[i] = o->hp[i];
+    // The data path's options: the checkpoint's, each unless given again (--augment none, --mixup 0, --cutmix 0 drop
+    // one). A new soft-target buffer when the mixing differs from the command line's (nnrt_resume_free frees it).
+    if (!nnrt_flag_given(o, "augment") && c->aug.on) {
+        run->aug = c->aug;
+        run->augment = c->augment;
+    }
+    if (!nnrt_flag_given(o, "mixup")) run->mixup = c->mixup;
+    if (!nnrt_flag_given(o, "cutmix")) run->cutmix = c->cutmix;
+    if (run->mixup != o->mixup || run->cutmix != o->cutmix) nnrt_mix_parse(run->mixup, run->cutmix, ctx->model, &run->mix);
+}
+
+void nnrt_resume_report(const nnrt_ctx *ctx, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *c) {
+    if (o->quiet) return;
+    printf("resumed %s: %lld of %lld epochs done, step %lld\n", o->resume, (long long)c->epochs_done, (long long)run->epochs,
+           (long long)ctx->step);
+    int aug = run->augment != o->augment, mix = run->mixup != o->mixup, cut = run->cutmix != o->cutmix;
+    if (!aug && !mix && !cut) return;
+    printf("resumed with the checkpoint's");
+    if (aug) printf(" --augment %s", run->augment);
+    if (mix) printf(" --mixup %g", run->mixup);
+    if (cut) printf(" --cutmix %g", run->cutmix);
+    printf(" (give the flag again to change it; --augment none, --mixup 0 and --cutmix 0 turn one off)\n");
+}
+
+void nnrt_resume_free(const nnrt_options *o, nnrt_options *run) {
+    if (run->mix.soft != o->mix.soft) free(run->mix.soft);
+    run->mix.soft = NULL;
 }
 
 void nnrt_check_resumed_data(const char *path, const nnrt_checkpoint *c, const nnrt_dataset *train, int64_t n_val) {

@@ -3,13 +3,16 @@
  * put in the schedule's place (ctx->lr_override, which the generated train_step uses when it is positive), SWA's
  * equal average of the weights and its BatchNorm statistics (update_bn), and the snapshot files.
  *
- * SWA: epochs E, E+1, …, N (1-based) train at LR (torch's SWALR with anneal_epochs=0: the switch is immediate,
- * no annealing), and after each of them the average of the trainable parameters takes the epoch's weights in with
- * equal weight: avg ← lerp(avg, p, 1/(k+1)) after k epochs (the first copies), torch's get_swa_multi_avg_fn. At the
- * end, update_bn recomputes BatchNorm's running statistics for the average: one pass over the training set in file
- * order, in batches of --batch, without --augment, in training mode (dropout on, its generator restored after),
- * each batch's mean and unbiased variance weighted equally (torch's momentum None) and num_batches_tracked set to
- * the number of batches. The average is what --save writes; the checkpoint keeps the raw weights too.
+ * SWA: epochs E, E+1, …, N (1-based) train at LR (torch's SWALR with anneal_epochs=0: the switch is immediate),
+ * or with --swa-anneal-epochs K > 0 (SWALR(anneal_epochs=K, anneal_strategy="cos") stepped once per epoch) epoch
+ * E + j trains every step at LR·α_j + r·(1 − α_j), α_j = (1 − cos(π·min(1, j/K)))/2, r the schedule's rate at the
+ * first step of epoch E (that step takes it from the schedule itself, α_0 = 0; ctx->lr then tells it), so epochs
+ * E … E+K−1 anneal and E+K on train at LR. After each epoch from E on, the average of the trainable parameters
+ * takes the epoch's weights in with equal weight: avg ← lerp(avg, p, 1/(k+1)) after k epochs (the first copies),
+ * torch's get_swa_multi_avg_fn. At the end, update_bn recomputes BatchNorm's running statistics for the average:
+ * one pass over the training set in file order, in batches of --batch, without --augment, in training mode (dropout
+ * on, its generator restored after), each batch's mean and unbiased variance weighted equally (torch's momentum
+ * None) and num_batches_tracked set to the number of batches. The average is what --save writes; the checkpoint keeps the raw weights too.
  *
  * Snapshots: the E epochs are split into K cycles at the epoch boundaries ⌊c·E/K⌋ (c = 0…K), and inside cycle c
  * step u (0-based) of its L steps has the rate lr/2·(1 + cos(π·u/L)), lr the model's --lr: Huang et al.'s
@@ -43,8 +46,17 @@ static int64_t cycle_of(int64_t e, int64_t k, int64_t epochs) {
     return c;
 }
 
-double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx) {
-    if (run->swa_start && ctx->epoch + 1 >= run->swa_start) return run->swa_lr;
+double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx, double anneal_from) {
+    if (run->swa_start && ctx->epoch + 1 >= run->swa_start) {
+        int64_t j = ctx->epoch + 1 - run->swa_start, k = run->swa_anneal_epochs;  // j: epochs since E
+        if (j >= k) return run->swa_lr;
+        if (isnan(anneal_from)) return 0;  // epoch E's first step: the schedule's rate, which becomes anneal_from
+        // SWALR's _cosine_anneal(t) and its rate swa_lr·α + lr0·(1 − α) in closed form (torch recovers lr0 from the
+        // previous epoch's rate each step, the same number up to rounding); α_0 = 0 gives anneal_from exactly. An
+        // anneal_from of 0 would read as "no override": the schedule's rate, 0 too for schedules that end at 0.
+        double a = (1 - cos(NNRT_SWA_PI * (double)j / (double)k)) / 2;
+        return run->swa_lr * a + anneal_from * (1 - a);
+    }
     if (!run->snapshots) return 0;
     int64_t k = run->snapshots, E = run->epochs, c = cycle_of(ctx->epoch, k, E);
     int64_t first = cycle_start(c, k, E), L = (cycle_start(c + 1, k, E) - first) * ctx->steps_per_epoch;
@@ -52,10 +64,29 @@ double nnrt_swa_step_lr(const nnrt_options *run, const nnrt_ctx *ctx) {
     return 0.5 * ctx->hp[ctx->lr_hparam] * (1 + cos(NNRT_SWA_PI * (double)u / (double)L));
 }
 
+void nnrt_swa_step_taken(const nnrt_options *run, const nnrt_ctx *ctx, double *anneal_from) {
+    if (run->swa_anneal_epochs > 0 && isnan(*anneal_from) && ctx->epoch + 1 == run->swa_start) *anneal_from = ctx->lr;
+}
+
+double nnrt_swa_anneal_from(const nnrt_options *run, const nnrt_checkpoint *ck, int resumed) {
+    int64_t first = resumed ? ck->epochs_done + 1 : 1;  // the run's first epoch (1-based)
+    if (!run->swa_anneal_epochs || first <= run->swa_start || first >= run->swa_start + run->swa_anneal_epochs) return NAN;
+    // resumed inside the annealing, after epoch E's first step: the rate it started from is the checkpoint's
+    if (ck->swa.on && ck->swa_start == run->swa_start && !isnan(ck->swa_anneal_from)) return ck->swa_anneal_from;
+    nnrt_usage_die("--swa-anneal-epochs %lld: the checkpoint %s ends inside the annealing from epoch %lld (at epoch %lld) but "
+                   "holds no rate it started from (it was trained without --swa-anneal-epochs or with another --swa-start); "
+                   "resume it with the SWA flags it was trained with", (long long)run->swa_anneal_epochs, run->resume,
+                   (long long)run->swa_start, (long long)ck->epochs_done);
+}
+
 void nnrt_swa_check(const nnrt_options *run, const nnrt_model *m) {
     if (run->swa_start && run->swa_start > run->epochs)
         nnrt_usage_die("--swa-start %lld: past the last epoch (--epochs %lld); SWA averages the epochs from E to the last",
                        (long long)run->swa_start, (long long)run->epochs);
+    if (run->swa_anneal_epochs && run->swa_start + run->swa_anneal_epochs - 1 > run->epochs)
+        nnrt_usage_die("--swa-anneal-epochs %lld: the annealing epochs %lld-%lld run past the last epoch (--epochs %lld)",
+                       (long long)run->swa_anneal_epochs, (long long)run->swa_start,
+                       (long long)(run->swa_start + run->swa_anneal_epochs - 1), (long long)run->epochs);
     if (run->snapshots > run->epochs)
         nnrt_usage_die("--snapshots %lld: more cycles than epochs (--epochs %lld); each cycle ends at an epoch end",
                        (long long)run->snapshots, (long long)run->epochs);

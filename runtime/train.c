@@ -38,6 +38,7 @@ typedef struct {
     double first_loss;  // of this run's first step (NaN before it)
     int warned;      // the loss-growth warning was printed
     nnrt_lbfgs *lbfgs;  // a full-batch L-BFGS model's history (lbfgs.c), from its first epoch on
+    double swa_from;    // --swa-anneal-epochs: the rate SWA's annealing starts from (swa.c; NaN until known)
 } train_buffers;
 
 /* 1 when every element is finite. x − x is 0 for a finite x and NaN for NaN or ±inf; OR-ing the comparisons
@@ -145,7 +146,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         }
         double t1 = prof ? nnrt_now() : 0;
         ctx->step++;
-        ctx->lr_override = nnrt_swa_step_lr(o, ctx);  // --swa-lr, --snapshots: in the schedule's place (0: none)
+        ctx->lr_override = nnrt_swa_step_lr(o, ctx, b->swa_from);  // --swa-lr, --snapshots: in the schedule's place (0: none)
         ctx->training = 1;
         nnrt_dist_step_begin(ctx, n);
         // the global batch's loss: train_step, its twin with --monitor, or the soft-target step (--mixup, --cutmix;
@@ -153,6 +154,7 @@ static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_datas
         float loss = nnrt_dist_step_end(mix.on ? nnrt_mix_step(ctx, &mix, s, mine, b->xb[cur], b->yb[cur])
                                                : nnrt_monitor_train_step(ctx, mine, b->xb[cur], b->yb[cur]));
         ctx->training = 0;
+        nnrt_swa_step_taken(o, ctx, &b->swa_from);
         int finite = isfinite(loss) && step_finite(ctx, b->why, sizeof b->why);
         if (ema && finite) nnrt_ema_update(m, ema->weights, ctx->params, o->ema, ema->count++ == 0);
         double t2 = prof ? nnrt_now() : 0;
@@ -241,17 +243,18 @@ static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options 
 }
 
 /* Writes the checkpoint: out holds the run's settings; the rest is the state of the epoch loop after epochs_done
-   epochs (and an L-BFGS model's history, from lbfgs: NULL before its first epoch). */
+   epochs (and from b, SWA's annealing start and an L-BFGS model's history, b->lbfgs: NULL before its first epoch). */
 static void write_checkpoint(const char *path, const nnrt_ctx *ctx, nnrt_checkpoint *out, int64_t epochs_done,
                              const uint64_t shuffle_rng[4], const nnrt_early_stop *es, const nnrt_plateau *plateau,
-                             const nnrt_ema *ema, const nnrt_ema *swa, const nnrt_lbfgs *lbfgs) {
+                             const nnrt_ema *ema, const nnrt_ema *swa, const train_buffers *b) {
     out->epochs_done = epochs_done;
     memcpy(out->shuffle_rng, shuffle_rng, sizeof out->shuffle_rng);
     out->es = *es;
     out->plateau = *plateau;
     out->ema = *ema;
     out->swa = *swa;
-    if (ctx->model->lbfgs) nnrt_lbfgs_history_get(lbfgs, ctx->model, &out->lbfgs);
+    out->swa_anneal_from = b->swa_from;
+    if (ctx->model->lbfgs) nnrt_lbfgs_history_get(b->lbfgs, ctx->model, &out->lbfgs);
     nnrt_checkpoint_save(path, ctx, out);
     nnrt_lbfgs_history_free(&out->lbfgs);
 }
@@ -314,6 +317,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
                nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float))},
         .yb = {nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4), nnrt_aligned_calloc((size_t)B * (size_t)m->target_dim * 4)},
         .first_loss = NAN,
+        .swa_from = nnrt_swa_anneal_from(&run, &ck, o->resume != NULL),
     };
     if (B < 1 || B > m->max_batch)  // the arena holds max_batch samples: the CLI and the checkpoint loader refuse more
         nnrt_die("internal: batch %lld outside 1..%d", (long long)B, m->max_batch);
@@ -323,8 +327,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_rng_seed(shuffle_rng, run.seed, NNRT_STREAM_SHUFFLE);
     if (o->resume) {
         memcpy(shuffle_rng, ck.shuffle_rng, sizeof shuffle_rng);
-        if (!o->quiet) printf("resumed %s: %lld of %lld epochs done, step %lld\n", o->resume, (long long)ck.epochs_done,
-                              (long long)run.epochs, (long long)ctx->step);
+        nnrt_resume_report(ctx, o, &run, &ck);
     }
     nnrt_log log;
     nnrt_log_open(&log, o->log, o->quiet, o->resume != NULL);
@@ -332,7 +335,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (o->monitor && !res) nnrt_monitor_start(&mon, ctx, nnrt_monitor_parse(o->monitor), log.jsonl);
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order,
-                           .info = data->info};
+                           .info = data->info, .swa_start = run.swa_start, .aug = run.aug, .mixup = run.mix.mixup,
+                           .cutmix = run.mix.cutmix};
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
     nnrt_early_stop es;
     nnrt_early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
@@ -410,7 +414,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         if (stop) nnrt_log_early_stop(&log, ctx->epoch + 1, es.on, es.best_epoch, es.best);
         fflush(stdout);
         if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs || stop))
-            write_checkpoint(o->checkpoint, ctx, &out, saved_at = ctx->epoch + 1, shuffle_rng, &es, &plateau, &ema, &swa, b.lbfgs);
+            write_checkpoint(o->checkpoint, ctx, &out, saved_at = ctx->epoch + 1, shuffle_rng, &es, &plateau, &ema, &swa, &b);
         if (stop) {
             ctx->epoch++;  // epochs done, as when the loop runs out
             break;
@@ -419,7 +423,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     ctx->profile = 0;
     nnrt_dist_check_same(ctx);  // under mpirun: every rank holds the same weights, bit for bit
     if (o->checkpoint && saved_at != ctx->epoch)  // no epoch ran: the checkpoint is the starting point
-        write_checkpoint(o->checkpoint, ctx, &out, ctx->epoch, shuffle_rng, &es, &plateau, &ema, &swa, b.lbfgs);
+        write_checkpoint(o->checkpoint, ctx, &out, ctx->epoch, shuffle_rng, &es, &plateau, &ema, &swa, &b);
     nnrt_swa_finish(ctx, &swa, &run, data, &log, talk);  // update_bn and the average's metrics
     if (pr) {
         nnrt_profile_report(stdout, &prof);
@@ -457,6 +461,7 @@ done:
     nnrt_lbfgs_history_free(&ck.lbfgs);
     free(swa.weights); free(ck.swa.weights);
     nnrt_data_info_free(&ck.info);
+    nnrt_resume_free(o, &run);
     if (!borrowed) nnrt_train_data_free(&own);
     return 0;
 }

@@ -3,7 +3,8 @@ import Testing
 
 /// `train --mixup` and `--cutmix` on a compiled CNN (the small model of CNNTrajectoryTests, input (1, 8, 8)): a fixed
 /// seed reproduces the run bit for bit, mixing changes training and never evaluation, a λ of 0 or 1 (α → 0) gives
-/// the plain batch loss (the soft-target step computes the hard one), and bad uses are usage errors naming the flag.
+/// the plain batch loss (the soft-target step computes the hard one), bad uses are usage errors naming the flag, and
+/// a checkpoint keeps the flags for a resumed run.
 /// The mixing itself is checked against the NumPy reference in runtime/tests/unit_mixup.c.
 @Suite(.serialized) struct MixupTrainerTests {
     static func trainLosses(_ lines: [String]) -> [Double] {
@@ -46,6 +47,17 @@ import Testing
         #expect(neg.status == 2 && neg.stderr.contains("--mixup: expected a non-negative number, got '-0.5'"), "\(neg.stderr)")
         let e = try Run.run(exe, ["eval", "--weights", st("a").path, "--cutmix", "1"])
         #expect(e.status == 2 && e.stderr.contains("flag '--cutmix' does not apply to 'eval'"), "\(e.stderr)")
+
+        // Checkpoints keep --augment, --mixup and --cutmix: one epoch, then a resume to 3 that does not repeat them,
+        // is the straight run of 3 bit for bit (runtime/tests/e2e_checkpoint.sh has the overrides and bad values).
+        let all = ["--augment", "crop:1,flip", "--mixup", "0.4", "--cutmix", "1.0"]
+        _ = try trainCNNFixtureEpochs(exe, all, save: st("straight"))
+        let run = data + ["--test-x", "\(d)/cnn_x.npy", "--test-y", "\(d)/cnn_y.npy", "--seed", "7", "--quiet"]
+        let first = try Run.run(exe, ["train"] + run + all + ["--epochs", "1", "--checkpoint", st("ck").path])
+        try #require(first.status == 0, "\(first.stderr)")
+        let rest = try Run.run(exe, ["train"] + run + ["--epochs", "3", "--resume", st("ck").path, "--save", st("resumed").path])
+        try #require(rest.status == 0, "\(rest.stderr)")
+        #expect(try Data(contentsOf: st("straight")) == Data(contentsOf: st("resumed")), "the resumed run keeps the data options")
     }
 
     @Test func modelsWithoutImagesOrCrossEntropyRefuse() throws {

@@ -5,7 +5,8 @@ import Testing
 /// on a compiled model with BatchNorm, SGD and a per-step cosine schedule (runtime/swa.c, the generated
 /// `update_bn` and the `lr_override` the schedule yields to): the average against the mean of the per-epoch
 /// weights, update_bn against the NumPy reference (Tests/Reference/reference_update_bn.py), resuming mid-SWA, the
-/// snapshot files, their learning rates against the closed form and their ensemble, and every bad value.
+/// annealed switch (--swa-anneal-epochs) against SWALR's closed form, the snapshot files, their learning rates
+/// against the closed form and their ensemble, and every bad value.
 @Suite(.serialized) struct SWATrainerTests {
     static let source = """
         import NNDSL
@@ -91,6 +92,28 @@ import Testing
         #expect(ck["swa.weights"] != nil, "the checkpoint carries the average")
     }
 
+    @Test func annealingFollowsSWALRsCosineOncePerEpoch() throws {
+        // --swa-anneal-epochs 2 from epoch 3: every step of epoch 3 at the schedule's rate of its first step (step 37),
+        // epoch 4 at a·0.05 + (1 − a)·that rate with a = (1 − cos(π/2))/2, epoch 5 at --swa-lr (torch's
+        // SWALR(anneal_epochs=2), stepped after each epoch from 3 on).
+        try train(Self.swa + ["--swa-anneal-epochs", "2", "--save", file("a.st").path, "--log", file("a.jsonl").path,
+                              "--log-every", "1", "--quiet"])
+        let lr = try rates(file("a.jsonl")), s = Self.stepsPerEpoch
+        let cosine = { (t: Int) in 0.05 * (1 + cos(Double.pi * Double(t - 1) / 40)) }
+        let from = cosine(2 * s + 1), a = (1 - cos(Double.pi / 2)) / 2
+        #expect(lr.count == 5 * s)
+        for (t, v) in lr {
+            let epoch = (t - 1) / s + 1
+            let want = epoch < 3 ? cosine(t) : epoch == 3 ? from : epoch == 4 ? 0.05 * a + from * (1 - a) : 0.05
+            #expect(abs(v - want) <= 1e-8 * want, "step \(t): lr \(v), expected \(want)")  // the log prints 9 digits
+        }
+        // K = 0 is the switch at once, bit for bit the run without the flag.
+        try train(Self.swa + ["--swa-anneal-epochs", "0", "--save", file("k0.st").path, "--quiet"])
+        try train(Self.swa + ["--save", file("plain.st").path, "--quiet"])
+        #expect(try Data(contentsOf: file("k0.st")) == Data(contentsOf: file("plain.st")))
+        #expect(try Data(contentsOf: file("a.st")) != Data(contentsOf: file("plain.st")), "the annealing changes the run")
+    }
+
     @Test func snapshotsFollowTheCyclicCosineAndEnsemble() throws {
         let w = file("w.safetensors")
         let r = try train(["--snapshots", "2", "--epochs", "4", "--save", w.path, "--log", file("snap.jsonl").path,
@@ -142,6 +165,10 @@ import Testing
         (["--swa-start", "2", "--swa-lr", "-1"], "--swa-lr"),
         (["--swa-start", "2"], "--swa-start: needs --swa-lr LR too"),
         (["--swa-lr", "0.1"], "--swa-lr: needs --swa-start E too"),
+        (["--swa-start", "2", "--swa-lr", "0.1", "--swa-anneal-epochs", "5"],
+         "--swa-anneal-epochs 5: the annealing epochs 2-6 run past the last epoch (--epochs 5)"),
+        (["--swa-start", "2", "--swa-lr", "0.1", "--swa-anneal-epochs", "-1"], "--swa-anneal-epochs: expected a non-negative integer"),
+        (["--swa-anneal-epochs", "2"], "--swa-anneal-epochs: needs --swa-start E and --swa-lr LR"),
         (["--snapshots", "0", "--save", "w.st"], "--snapshots"),
         (["--snapshots", "6", "--save", "w.st"], "--snapshots 6: more cycles than epochs (--epochs 5)"),
         (["--snapshots", "2"], "--snapshots: needs --save W"),

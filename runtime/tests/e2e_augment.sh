@@ -26,6 +26,11 @@ check aug-seed-matters '! cmp -s a1.st a4.st'
 expect aug-checkpoint 0 "epoch 1/1" $MNIST train $T $S5 $A --epochs 1 --checkpoint c.st
 expect aug-resume 0 "epoch 3/3" $MNIST train $T $E3 $A --resume c.st --save a5.st
 check aug-resume-identical 'cmp -s a1.st a5.st'
+# --augment none is no augmentation (what a resumed run gives to drop its checkpoint's list; e2e_checkpoint.sh)
+expect aug-none 0 "epoch 3/3" $MNIST train $T $E3 $S5 --augment none --save n.st
+check aug-none-is-plain 'cmp -s n.st p.st'
+expect aug-none-not-listed 2 "--augment: unknown augmentation 'none' (expected crop:P, flip, cutout:S or jitter:J; or none alone)" \
+    $MNIST train $T --augment flip,none
 # Only one augmentation differs from all four.
 expect aug-flip-only 0 "epoch 3/3" $MNIST train $T $E3 $S5 --augment flip --save f.st
 check aug-flip-differs '! cmp -s f.st a1.st && ! cmp -s f.st p.st'

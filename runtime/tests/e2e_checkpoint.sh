@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# e2e_checkpoint.sh — resumable checkpoints (resuming is bit-identical to training straight through; every bad
-# checkpoint is one line) and divergence (a non-finite step stops training, nothing is saved).
+# e2e_checkpoint.sh — resumable checkpoints (resuming is bit-identical to training straight through, the data path's
+# options included; every bad checkpoint is one line) and divergence (a non-finite step stops training, nothing is saved).
 # usage: e2e_checkpoint.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR and DATA_DIR; see lib.sh)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
@@ -57,6 +57,72 @@ sed 's/"step":"9"/"step":"x"/' c3.st >badmeta.st
 expect resume-bad-metadata 1 "badmeta.st: corrupt checkpoint (metadata 'step' is 'x'" $TOY train $K --resume badmeta.st
 expect resume-batch-conflict 2 "--batch 2: the checkpoint c3.st was trained with --batch 4" $TOY train ${K/--batch 4/--batch 2} --resume c3.st
 expect resume-epochs-behind 2 "--epochs 1: the checkpoint c3.st has already trained 3 epochs" $TOY train $K --resume c3.st --epochs 1
+
+# ----------------------------------------------------------------------------
+# the data path's options are in the checkpoint ("augment", "mixup", "cutmix"): a run resumed without repeating
+# them is bit-identical to one that never stopped; a flag given again overrides its stored value, --augment none,
+# --mixup 0 and --cutmix 0 turn one off, and a checkpoint without the keys (older ones) resumes without them
+
+M="--data $D/mnist --batch 8 --log-every 1 --seed 5 --quiet"
+# same_run A B: the same weights and the same JSONL lines (but the seconds)
+same_run() { cmp -s "$1.st" "$2.st" && [ "$(nosecs "$1.jsonl")" = "$(nosecs "$2.jsonl")" ] && [ "$(grep -c '"step"' "$2.jsonl")" -eq 9 ]; }
+i=0
+for opts in "--augment crop:2,flip,cutout:8,jitter:0.2" "--augment crop:2,flip --mixup 0.2" "--cutmix 1" "--mixup 0.4 --cutmix 1"; do
+    i=$((i + 1))
+    rm -f dp$i.jsonl dpr$i.jsonl
+    $MNIST train $M $opts --epochs 3 --log dp$i.jsonl --save dp$i.st >/dev/null
+    $MNIST train $M $opts --epochs 1 --log dpr$i.jsonl --checkpoint dpc$i.st >/dev/null
+    expect "resume-data-options-$i" 0 "resumed with the checkpoint's $opts (give the flag again" \
+        $MNIST train --data $D/mnist --epochs 3 --resume dpc$i.st --log dpr$i.jsonl --save dpr$i.st
+    check "resume-data-options-identical-$i" 'same_run dp$i dpr$i'
+done
+check data-options-metadata 'head -c 2000 dpc2.st | grep -q "\"augment\":\"crop:2,flip\",\"mixup\":\"0.20000000000000001\"" &&
+    head -c 2000 dpc4.st | grep -q "\"mixup\":\"0.40000000000000002\",\"cutmix\":\"1\"" && ! head -c 2000 dpc3.st | grep -q "\"mixup\""'
+check data-options-matter '! cmp -s dp1.st dp2.st && ! cmp -s dp2.st dp3.st && ! cmp -s dp3.st dp4.st'
+# An older checkpoint (no keys: renamed here, which the loader ignores) resumes without augmentation or mixing, as
+# before; the turned-off options resume the same way, and differ from the run that keeps them.
+sed 's/"augment":/"augmenX":/; s/"mixup":/"mixuX":/' dpc2.st >dpold.st
+rm -f dpo.jsonl dpn.jsonl
+$MNIST train $M --epochs 3 --resume dpold.st --save dpo.st --log dpo.jsonl >/dev/null
+expect resume-data-options-off 0 "epoch 3/3" $MNIST train $M --epochs 3 --resume dpc2.st --augment none --mixup 0 --save dpn.st --log dpn.jsonl
+check resume-older-checkpoint-plain 'cmp -s dpo.st dpn.st && ! cmp -s dpo.st dp2.st'
+expect resume-older-checkpoint-quiet 0 "resumed dpold.st: 1 of 3 epochs done, step 3" $MNIST train --data $D/mnist --epochs 3 --resume dpold.st
+check resume-older-checkpoint-says-nothing '! $MNIST train --data $D/mnist --epochs 3 --resume dpold.st | grep -q "checkpoint'"'"'s"'
+# A flag given again overrides its stored value and keeps the others: --mixup 0.4 on the checkpoint of
+# "--augment crop:2,flip --mixup 0.2" is the older checkpoint resumed with "--augment crop:2,flip --mixup 0.4".
+$MNIST train $M --epochs 3 --resume dpc2.st --mixup 0.4 --save dpm.st >/dev/null
+$MNIST train $M --epochs 3 --resume dpold.st --augment crop:2,flip --mixup 0.4 --save dpm_ref.st >/dev/null
+check resume-data-option-override 'cmp -s dpm.st dpm_ref.st && ! cmp -s dpm.st dp2.st'
+$MNIST train $M --epochs 3 --resume dpc2.st --augment flip --save dpa.st >/dev/null
+$MNIST train $M --epochs 3 --resume dpold.st --augment flip --mixup 0.2 --save dpa_ref.st >/dev/null
+check resume-augment-override 'cmp -s dpa.st dpa_ref.st && ! cmp -s dpa.st dp2.st'
+sed 's/"mixup":/"mixuX":/; s/"cutmix":/"cutmiX":/' dpc4.st >dpold4.st
+$MNIST train $M --epochs 3 --resume dpc4.st --cutmix 0 --save dpk.st >/dev/null
+$MNIST train $M --epochs 3 --resume dpold4.st --mixup 0.4 --save dpk_ref.st >/dev/null
+check resume-cutmix-off 'cmp -s dpk.st dpk_ref.st && ! cmp -s dpk.st dp4.st'
+# a corrupt value: one line naming the file and the key, exit 1 (the same length, so the file stays readable)
+one_line() { [ "$("$@" 2>&1 | wc -l)" -eq 1 ]; }
+sed 's/"augment":"crop:2,flip"/"augment":"crop:99,fli"/' dpc2.st >dpbad1.st
+expect resume-corrupt-augment 1 "dpbad1.st: corrupt checkpoint (metadata 'augment' is 'crop:99,fli': crop:P expects the padding P, an integer in [1, 28]" \
+    $MNIST train --data $D/mnist --resume dpbad1.st
+sed 's/"augment":"crop:2,flip"/"augment":"crop:2,flop"/' dpc2.st >dpbad2.st
+expect resume-corrupt-augment-name 1 "dpbad2.st: corrupt checkpoint (metadata 'augment' is 'crop:2,flop': unknown augmentation 'flop'" \
+    $MNIST train --data $D/mnist --resume dpbad2.st
+sed 's/"mixup":"0.20000000000000001"/"mixup":"x.20000000000000001"/' dpc2.st >dpbad3.st
+expect resume-corrupt-mixup 1 "dpbad3.st: corrupt checkpoint (metadata 'mixup' is 'x.20000000000000001', expected a number)" \
+    $MNIST train --data $D/mnist --resume dpbad3.st
+sed 's/"cutmix":"1"/"cutmix":"-"/' dpc3.st >dpbad4.st
+expect resume-corrupt-cutmix 1 "dpbad4.st: corrupt checkpoint (metadata 'cutmix' is '-', expected a number)" $MNIST train --data $D/mnist --resume dpbad4.st
+sed 's/"mixup":"0.20000000000000001"/"mixup":"-0.2000000000000001"/' dpc2.st >dpbad5.st
+expect resume-negative-mixup 1 "dpbad5.st: checkpoint field 'mixup' is -0.2000000000000001, expected a non-negative number" \
+    $MNIST train --data $D/mnist --resume dpbad5.st
+check resume-corrupt-one-line 'one_line $MNIST train --data $D/mnist --resume dpbad1.st && one_line $MNIST train --data $D/mnist --resume dpbad5.st'
+# the flat toy's checkpoint with mixup: mixup applies to any input, and resumes too
+rm -f tm.jsonl tmr.jsonl
+$TOY train $K --epochs 4 --mixup 0.3 --log tm.jsonl --save tm.st >/dev/null
+$TOY train $K --epochs 2 --mixup 0.3 --log tmr.jsonl --checkpoint tmc.st >/dev/null
+$TOY train $K --epochs 4 --resume tmc.st --log tmr.jsonl --save tmr.st >/dev/null
+check resume-mixup-flat 'cmp -s tm.st tmr.st && [ "$(nosecs tm.jsonl)" = "$(nosecs tmr.jsonl)" ] && ! cmp -s tm.st s_TOY.st'
 
 # ----------------------------------------------------------------------------
 # divergence: the first step whose loss is not finite stops training with exit 1; --save is not written (an

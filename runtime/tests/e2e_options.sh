@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# e2e_options.sh — train's options: validation sets, --early-stop, --reduce-lr-on-plateau and --ema, each against
-# a reference and resumed bit-identically.
+# e2e_options.sh — train's options: validation sets, --early-stop, --reduce-lr-on-plateau, --ema and SWA's
+# --swa-anneal-epochs, each against a reference and resumed bit-identically.
 # usage: e2e_options.sh BIN_DIR DATA_DIR WORK_DIR     (run.sh builds BIN_DIR and DATA_DIR; see lib.sh)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
@@ -207,5 +207,64 @@ expect ema-negative 2 "--ema: expected a non-negative number, got '-0.5'" $TOY t
 expect ema-save-alone 2 "--save-ema: needs --ema D" $TOY train $M --save-ema x.st
 expect ema-save-unwritable 1 "/nonexistent/e.st" $TOY train $M --ema 0.9 --save-ema /nonexistent/e.st
 expect ema-help 0 "--save-ema W" $TOY train --help
+
+# ----------------------------------------------------------------------------
+# SWA's annealing: with --swa-anneal-epochs K, epoch E + j trains at LR·a + r·(1 − a), a = (1 − cos(π·min(1, j/K)))/2,
+# r the schedule's rate at the first step of epoch E (torch's SWALR(anneal_epochs=K), stepped once per epoch);
+# K = 0, the default, switches at once. The toy's schedule here: lr / (1 + 0.1·(step − 1)) (TOY_LR_DECAY).
+
+SW="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --log-every 1 --val-split 0 --epochs 6 --quiet"  # 3 steps per epoch
+export TOY_LR_DECAY=0.1
+# lr_closed LOG E K: each of the 18 steps' logged lr against that closed form with --lr 0.1 and --swa-lr 0.02, to a
+# relative 1e-8 (the log prints 9 significant digits); a step that differs is printed
+lr_closed() {
+    grep '"step"' "$1" | awk -v E="$2" -v K="$3" -v S=3 -v lr=0.1 -v d=0.1 -v swa=0.02 '
+        function eta(t) { return lr / (1 + d * (t - 1)) }
+        {   match($0, /"step":[0-9]+/); t = substr($0, RSTART + 7, RLENGTH - 7) + 0
+            match($0, /"lr":[^,}]+/); v = substr($0, RSTART + 5, RLENGTH - 5) + 0
+            j = int((t - 1) / S) + 1 - E
+            if (j < 0) want = eta(t)
+            else if (j >= K) want = swa
+            else { a = (1 - cos(atan2(0, -1) * j / K)) / 2; want = swa * a + eta((E - 1) * S + 1) * (1 - a) }
+            if (v - want > 1e-8 * want || want - v > 1e-8 * want) { bad++; print "step " t ": lr " v ", expected " want }
+            n++ }
+        END { exit !(n == 18 && bad == 0) }'
+}
+rm -f sa.jsonl sb.jsonl s0.jsonl sn.jsonl
+$TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --log sa.jsonl --save sa.st >/dev/null
+check swa-anneal-lr 'lr_closed sa.jsonl 3 2'
+$TOY train $SW --swa-start 2 --swa-lr 0.02 --swa-anneal-epochs 3 --log sb.jsonl >/dev/null
+check swa-anneal-lr-thirds 'lr_closed sb.jsonl 2 3'
+# K = 0 is the switch at once, bit for bit the run without the flag
+$TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 0 --log s0.jsonl --save s0.st >/dev/null
+$TOY train $SW --swa-start 3 --swa-lr 0.02 --log sn.jsonl --save sn.st >/dev/null
+check swa-anneal-zero-unchanged 'cmp -s s0.st sn.st && [ "$(nosecs s0.jsonl)" = "$(nosecs sn.jsonl)" ] && lr_closed sn.jsonl 3 0'
+check swa-anneal-matters '! cmp -s sa.st sn.st'
+# a job killed at the start of epoch k + 1 (TOY_EXIT_AT_STEP) and resumed from its last checkpoint: bit-identical
+# before, at and after the epoch whose checkpoint needs the rate the annealing started from (swa.anneal_from)
+for k in 2 3 4; do
+    rm -f sr$k.jsonl
+    TOY_EXIT_AT_STEP=$((3 * k + 1)) $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --log sr$k.jsonl --checkpoint sr$k.ck >/dev/null
+    $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --resume sr$k.ck --log sr$k.jsonl --save sr$k.st >/dev/null
+    check "swa-anneal-resume-$k" 'cmp -s sa.st sr$k.st && [ "$(nosecs sa.jsonl)" = "$(nosecs sr$k.jsonl)" ]'
+done
+check swa-anneal-checkpoint-keys 'head -c 2000 sr3.ck | grep -q "\"swa.count\":\"1\",\"swa.start\":\"3\",\"swa.anneal_from\":\"0.0625\"" && ! head -c 2000 sr2.ck | grep -q anneal_from'
+# a checkpoint inside the annealing without the rate (trained with K = 0, or the key gone): exit 2
+$TOY train ${SW/--epochs 6/--epochs 3} --swa-start 3 --swa-lr 0.02 --checkpoint sk0.ck >/dev/null
+expect swa-anneal-resume-without-rate 2 "--swa-anneal-epochs 2: the checkpoint sk0.ck ends inside the annealing from epoch 3 (at epoch 3) but holds no rate it started from" \
+    $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --resume sk0.ck
+sed 's/"swa.anneal_from":"0.0625"/"swa.anneal_from":"x.0625"/' sr3.ck >sbad.ck
+expect swa-anneal-corrupt 1 "sbad.ck: corrupt checkpoint (metadata 'swa.anneal_from' is 'x.0625', expected a number)" \
+    $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --resume sbad.ck
+sed 's/"swa.anneal_from":"0.0625"/"swa.anneal_from":"-.0625"/' sr3.ck >sneg.ck
+expect swa-anneal-negative 1 "sneg.ck: checkpoint field 'swa.anneal_from' is -.0625, expected a learning rate" \
+    $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --resume sneg.ck
+# mistakes (one line, exit 2)
+expect swa-anneal-negative-k 2 "--swa-anneal-epochs: expected a non-negative integer, got '-1'" $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs -1
+expect swa-anneal-alone 2 "--swa-anneal-epochs: needs --swa-start E and --swa-lr LR" $TOY train $SW --swa-anneal-epochs 2
+expect swa-anneal-past-end 2 "--swa-anneal-epochs 5: the annealing epochs 3-7 run past the last epoch (--epochs 6)" \
+    $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 5
+expect swa-anneal-help 0 "--swa-anneal-epochs K" $TOY train --help
+unset TOY_LR_DECAY
 
 finish e2e-options

@@ -19,7 +19,12 @@
  * its weight row.
  * A non-trainable buffer "seen" (1,) counts the samples trained on, like BatchNorm's counters; with
  * TOY_TRACE=path set, train_step also appends one line per step (step, epoch, steps_per_epoch, n, and
- * feature 0 of each sample) so tests can check the batch order and sizes. */
+ * feature 0 of each sample) so tests can check the batch order and sizes. The classifiers but TOY_LBFGS have a
+ * soft-target step (train_mixed_step, for --mixup and --cutmix) as nncc emits for cross-entropy. The learning rate is --lr,
+ * or lr / (1 + k·(step − 1)) with TOY_LR_DECAY=k set (a per-step schedule, torch's InverseTime), and
+ * ctx->lr_override in its place when positive (--swa-lr, --snapshots), as nncc's generated schedules do. With
+ * TOY_EXIT_AT_STEP=s set, the process ends (status 3, no cleanup) as step s begins: a job killed mid-run, whose
+ * last checkpoint is then whatever the previous epoch end wrote. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +84,26 @@ static float loss_and_dlogits(int n, const float *logits, const void *y, float *
 #endif
 }
 
+#ifndef TOY_DENSE
+/* The soft-target cross-entropy, mean over the batch of −Σ_j T_ij·log softmax(z_i)_j; dlogits ← (softmax − T)/n. */
+static float soft_loss_and_dlogits(int n, const float *logits, const float *t, float *dlogits) {
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + i * C, *ti = t + i * C;
+        float *dz = dlogits + i * C;
+        float mx = z[0];
+        for (int j = 1; j < C; j++) mx = z[j] > mx ? z[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < C; j++) sum += exp((double)(z[j] - mx));
+        for (int j = 0; j < C; j++) {
+            loss -= (double)ti[j] * ((double)(z[j] - mx) - log(sum));
+            dz[j] = (float)(exp((double)(z[j] - mx)) / sum / n) - ti[j] / (float)n;
+        }
+    }
+    return (float)(loss / n);
+}
+#endif
+
 /* gb (C) ← the column sums of dlogits (n, C) */
 static void bias_grad(int n, const float *dlogits, float *gb) {
     for (int j = 0; j < C; j++) { gb[j] = 0; for (int i = 0; i < n; i++) gb[j] += dlogits[i * C + j]; }
@@ -107,19 +132,38 @@ static void trace(const nnrt_ctx *ctx, int n, const float *x) {
     fflush(f);
 }
 
-static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y) {
+#ifndef TOY_LBFGS
+/* The learning rate of the step ctx->step: the override, else the schedule's. */
+static double step_lr(const nnrt_ctx *ctx) {
+    if (ctx->lr_override > 0) return ctx->lr_override;
+    const char *k = getenv("TOY_LR_DECAY");
+    double lr = ctx->hp[HP_LR];
+    return k ? lr / (1 + atof(k) * (double)(ctx->step - 1)) : lr;
+}
+#endif
+
+/* One step on labels y, or on soft targets y (n, C) when soft. */
+static float step(nnrt_ctx *ctx, int n, const float *x, const void *y, int soft) {
 #ifdef TOY_LBFGS
     int64_t first_step = 0;  // L-BFGS evaluates the run's first point before its first iteration (step 0)
 #else
     int64_t first_step = 1;
 #endif
     if (!ctx->training || ctx->step < first_step || n < 1 || n > MAX_B) abort();
+    const char *kill_at = getenv("TOY_EXIT_AT_STEP");
+    if (kill_at && ctx->step == atoll(kill_at)) _Exit(3);
     trace(ctx, n, x);
     float *logits = ctx->arena, *dlogits = logits + MAX_B * C;  // (MAX_B, C) each
     // Each kernel is wrapped in NNRT_PROF with its kind, as nncc's generated code does (for --profile).
     NNRT_PROF(ctx, NNRT_PROF_GEMM, forward(n, ctx->params, x, logits));
     float loss;
+#ifdef TOY_DENSE
+    if (soft) abort();
     NNRT_PROF(ctx, NNRT_PROF_ROWWISE, loss = loss_and_dlogits(n, logits, y, dlogits));
+#else
+    if (soft) NNRT_PROF(ctx, NNRT_PROF_ROWWISE, loss = soft_loss_and_dlogits(n, logits, y, dlogits));
+    else NNRT_PROF(ctx, NNRT_PROF_ROWWISE, loss = loss_and_dlogits(n, logits, y, dlogits));
+#endif
 #ifdef TOY_DROPOUT
     for (int k = 0; k < n * C; k++) dlogits[k] = nnrt_rng_uniform(ctx->rng) < 0.25 ? 0.0f : dlogits[k] / 0.75f;
 #endif
@@ -132,13 +176,18 @@ static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y)
     for (int k = 0; k < SEEN_OFF; k++) sq += (double)ctx->params[k] * ctx->params[k], g[k] += (float)l2 * ctx->params[k];
     loss += (float)(0.5 * l2 * sq);
 #else
-    double lr = ctx->hp[HP_LR], mom = ctx->hp[HP_MOMENTUM], wd = ctx->hp[HP_WEIGHT_DECAY];
+    double lr = step_lr(ctx), mom = ctx->hp[HP_MOMENTUM], wd = ctx->hp[HP_WEIGHT_DECAY];
     NNRT_PROF(ctx, NNRT_PROF_OPTIMIZER, sgd_update(ctx->params, g, ctx->state, (float)lr, (float)mom, (float)wd));
     ctx->lr = lr;
 #endif
     ctx->params[SEEN_OFF] += (float)n;
     return loss;
 }
+
+static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y) { return step(ctx, n, x, y, 0); }
+#if !defined TOY_DENSE && !defined TOY_LBFGS  // nncc gives a full-batch L-BFGS model no soft-target step
+static float toy_train_mixed_step(nnrt_ctx *ctx, int n, const float *x, const void *y) { return step(ctx, n, x, y, 1); }
+#endif
 
 static float toy_eval_batch(nnrt_ctx *ctx, int n, const float *x, const void *y, float *out) {
     if (ctx->training || ctx->profile) abort();  // --profile times the evaluation as a whole, not its kernels
@@ -273,6 +322,9 @@ static const nnrt_model MODEL = {
     .input_shape = {1, 28, 28},
 #endif
     .train_step = toy_train_step,
+#if !defined TOY_DENSE && !defined TOY_LBFGS
+    .train_mixed_step = toy_train_mixed_step,
+#endif
     .eval_batch = toy_eval_batch,
     .predict = toy_predict,
     .loss_grad_f64 = toy_loss_grad_f64,

@@ -170,6 +170,27 @@ static void parse_errors(void) {
     CHECK("--augment parses in any order", a.on && a.crop == 4 && a.flip && a.cutout == 8 && a.jitter == 0.2 && a.c == 3 && a.h == 8 && a.w == 10);
     nnrt_augment_parse("flip", &image_model, &a);
     CHECK("--augment flip alone", a.on && a.flip && !a.crop && !a.cutout && a.jitter == 0);
+    nnrt_augment_parse("none", &fake, &a);
+    CHECK("--augment none: off, on any model", !a.on && !a.crop && !a.flip);
+    char text[96], err[256];
+    nnrt_augment_parse("jitter:0.2,cutout:8,flip,crop:4", &image_model, &a);
+    nnrt_augment_format(&a, text, sizeof text);
+    nnrt_augment b;
+    int back = nnrt_augment_parse_checked(text, &image_model, &b, err, sizeof err);
+    CHECK("--augment's stored form: canonical order, shortest numbers, parses back to the same list",
+          strcmp(text, "crop:4,flip,cutout:8,jitter:0.2") == 0 && back && b.on && b.crop == 4 && b.flip && b.cutout == 8 &&
+          b.jitter == 0.2);
+    a.jitter = 0.1 + 0.2;  // not the double nearest 0.3: 17 digits
+    nnrt_augment_format(&a, text, sizeof text);
+    back = nnrt_augment_parse_checked(text, &image_model, &b, err, sizeof err);
+    CHECK("--augment's stored form keeps every bit of J", back && b.jitter == a.jitter && strstr(text, "jitter:0.30000000000000004"));
+    a = (nnrt_augment){0};
+    nnrt_augment_format(&a, text, sizeof text);
+    CHECK("--augment's stored form of nothing is none", strcmp(text, "none") == 0);
+    back = nnrt_augment_parse_checked("crop:99", &image_model, &b, err, sizeof err);
+    CHECK("a bad list, checked: 0 and the reason, not an exit",
+          !back && !b.on && strcmp(err, "crop:P expects the padding P, an integer in [1, 8] (the image's shorter side), got '99'") == 0);
+    EXPECT_DIE("--augment none,flip", 2, "--augment: unknown augmentation 'none' (expected crop:P, flip, cutout:S or jitter:J; or none alone)", parse, "none,flip");
     EXPECT_DIE("--augment crop:-1", 2, "--augment: crop:P expects the padding P, an integer in [1, 8] (the image's shorter side), got '-1'", parse, "crop:-1");
     EXPECT_DIE("--augment crop:9", 2, "got '9'", parse, "crop:9");
     EXPECT_DIE("--augment crop", 2, "crop:P expects the padding P", parse, "crop");
@@ -177,7 +198,7 @@ static void parse_errors(void) {
     EXPECT_DIE("--augment jitter:2", 2, "--augment: jitter:J expects J, a number in (0, 1] (factors in [1-J, 1+J]), got '2'", parse, "jitter:2");
     EXPECT_DIE("--augment jitter:0", 2, "got '0'", parse, "jitter:0");
     EXPECT_DIE("--augment jitter:nan", 2, "got 'nan'", parse, "jitter:nan");
-    EXPECT_DIE("--augment unknown", 2, "--augment: unknown augmentation 'rotate' (expected crop:P, flip, cutout:S or jitter:J)", parse, "flip,rotate:10");
+    EXPECT_DIE("--augment unknown", 2, "--augment: unknown augmentation 'rotate' (expected crop:P, flip, cutout:S or jitter:J; or none alone)", parse, "flip,rotate:10");
     EXPECT_DIE("--augment duplicate", 2, "--augment: 'flip' is given twice", parse, "flip,crop:2,flip");
     EXPECT_DIE("--augment flip:1", 2, "--augment: flip takes no value", parse, "flip:1");
     EXPECT_DIE("--augment empty item", 2, "--augment: empty item in 'crop:2,,flip'", parse, "crop:2,,flip");
