@@ -27,7 +27,10 @@
  *     %.17g), each only when on; older checkpoints, without them, resume without (as they were resumed before).
  *     A value that does not parse, or that the model cannot take, is an error naming the file and the key;
  *   - with --reduce-lr-on-plateau, its state: "plateau.on", "plateau.best" (%.17g), "plateau.bad" and
- *     "plateau.cooldown" (the learning rate is hp.lr).
+ *     "plateau.cooldown" (the learning rate is hp.lr);
+ *   - for a full-batch L-BFGS model, its history (nnrt_lbfgs_history): "lbfgs.n_iter", "lbfgs.count", "lbfgs.t" and
+ *     "lbfgs.H_diag" (%.17g), and the tensors "lbfgs.d" and "lbfgs.g_prev" (n) F32 and, with pairs kept,
+ *     "lbfgs.s" and "lbfgs.y" (count, n) F32, n being the trainable floats.
  * Checkpoints are written at epoch ends only, so the data position is "the start of epoch epochs_done + 1".
  * With all of that restored, a resumed run takes bit-identical steps to one that never stopped. */
 #include <errno.h>
@@ -125,6 +128,13 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         put(&l, "plateau.bad", "%lld", (long long)c->plateau.bad);
         put(&l, "plateau.cooldown", "%lld", (long long)c->plateau.cooldown);
     }
+    const nnrt_lbfgs_history *lb = &c->lbfgs;
+    if (lb->on) {
+        put(&l, NNRT_CHECKPOINT_LBFGS "n_iter", "%lld", (long long)lb->n_iter);
+        put(&l, NNRT_CHECKPOINT_LBFGS "count", "%lld", (long long)lb->count);
+        put(&l, NNRT_CHECKPOINT_LBFGS "t", "%.17g", lb->t);
+        put(&l, NNRT_CHECKPOINT_LBFGS "H_diag", "%.17g", lb->H_diag);
+    }
     // The hyperparameters' keys are allocated: their names are the model's; so are the data's (weights.c).
     nnrt_st_kv *data_kv;
     int n_data = nnrt_data_info_meta(&c->info, &data_kv);
@@ -140,7 +150,7 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
         meta[n_fixed + i] = (nnrt_st_kv){hp_keys[i], hp_vals[i]};
     }
     int slots = m->n_state_slots, n_extra = 0;
-    nnrt_st_extra *extra = nnrt_calloc((size_t)(4 + (slots ? slots * m->n_params : 1)), sizeof *extra);
+    nnrt_st_extra *extra = nnrt_calloc((size_t)(8 + (slots ? slots * m->n_params : 1)), sizeof *extra);
     char (*slot_names)[320] = nnrt_calloc((size_t)(slots * m->n_params + 1), sizeof *slot_names);
     for (int k = 0; k < slots; k++)
         for (int i = 0; i < m->n_params; i++) {
@@ -156,6 +166,15 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     if (es && c->es.best_epoch > 0) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel, c->es.weights, 0, NULL};
     if (c->ema.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_EMA, 0, (int64_t)m->params_numel, c->ema.weights, 0, NULL};
     if (c->swa.on) extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_SWA, 0, (int64_t)m->params_numel, c->swa.weights, 0, NULL};
+    int64_t pairs_shape[2] = {lb->count, lb->n};
+    if (lb->on) {
+        extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_LBFGS "d", 0, lb->n, lb->d, 0, NULL};
+        extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_LBFGS "g_prev", 0, lb->n, lb->g_prev, 0, NULL};
+    }
+    if (lb->on && lb->count > 0) {
+        extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_LBFGS "s", 0, lb->count * lb->n, lb->s, 2, pairs_shape};
+        extra[n_extra++] = (nnrt_st_extra){NNRT_CHECKPOINT_LBFGS "y", 0, lb->count * lb->n, lb->y, 2, pairs_shape};
+    }
     nnrt_write_safetensors(path, m, ctx->params, meta, n_meta, extra, n_extra);
     free(extra);
     free(slot_names);
@@ -296,6 +315,48 @@ static void load_average(nnrt_st *f, const char *path, const nnrt_model *m, cons
     check_finite(path, key, a->weights, m->params_numel);
 }
 
+void nnrt_lbfgs_history_free(nnrt_lbfgs_history *h) {
+    free(h->d), free(h->g_prev), free(h->s), free(h->y);
+    memset(h, 0, sizeof *h);
+}
+
+/* A tensor of the L-BFGS history: numel F32 (shaped (rows, n) when rows ≥ 0), copied out, finite. */
+static float *lbfgs_tensor(nnrt_st *f, const char *path, const char *name, int64_t rows, int64_t n) {
+    int64_t shape[2] = {rows, n};
+    const void *t = rows >= 0 ? nnrt_st_tensor_shaped(f, name, 0, 2, shape) : nnrt_st_tensor(f, name, 0, n);
+    if (!t) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, name);
+    size_t numel = (size_t)(rows >= 0 ? rows : 1) * (size_t)n;
+    float *v = nnrt_malloc(numel * sizeof(float) + 1);
+    memcpy(v, t, numel * sizeof(float));
+    check_finite(path, name, v, numel);
+    return v;
+}
+
+/* An L-BFGS model's history; a checkpoint without one (written before checkpoints kept it) cannot be resumed. */
+static void load_lbfgs(nnrt_st *f, const char *path, const nnrt_model *m, nnrt_lbfgs_history *h) {
+    if (!nnrt_st_meta(f, NNRT_CHECKPOINT_LBFGS "n_iter"))
+        nnrt_die("%s: the checkpoint has no L-BFGS history (an older trainer wrote it), so the run cannot continue its "
+                 "trajectory; train from the start, or from '--init %s'", path, path);
+    h->on = 1;
+    for (int i = 0; i < m->n_params; i++) h->n += m->params[i].trainable ? (int64_t)m->params[i].numel : 0;
+    h->n_iter = need_i64(f, path, NNRT_CHECKPOINT_LBFGS "n_iter", 0);
+    h->count = need_i64(f, path, NNRT_CHECKPOINT_LBFGS "count", 0);
+    h->t = need_f64(f, path, NNRT_CHECKPOINT_LBFGS "t");
+    h->H_diag = need_f64(f, path, NNRT_CHECKPOINT_LBFGS "H_diag");
+    if (h->count > h->n_iter)
+        nnrt_die("%s: corrupt checkpoint (L-BFGS keeps %lld pairs after %lld iterations)", path, (long long)h->count,
+                 (long long)h->n_iter);
+    if (!isfinite(h->t) || !(h->H_diag > 0 && isfinite(h->H_diag)))
+        nnrt_die("%s: corrupt checkpoint (L-BFGS's step length %g or scale H_diag %g is not a finite number, the scale "
+                 "positive)", path, h->t, h->H_diag);
+    h->d = lbfgs_tensor(f, path, NNRT_CHECKPOINT_LBFGS "d", -1, h->n);
+    h->g_prev = lbfgs_tensor(f, path, NNRT_CHECKPOINT_LBFGS "g_prev", -1, h->n);
+    if (h->count > 0) {
+        h->s = lbfgs_tensor(f, path, NNRT_CHECKPOINT_LBFGS "s", h->count, h->n);
+        h->y = lbfgs_tensor(f, path, NNRT_CHECKPOINT_LBFGS "y", h->count, h->n);
+    }
+}
+
 /* The data path's options (--augment, --mixup, --cutmix) a resumed run takes from its checkpoint, checked against
    the model as the flags would be; absent keys leave them off. */
 static void load_data_options(const nnrt_st *f, const char *path, const nnrt_model *m, nnrt_checkpoint *c) {
@@ -399,6 +460,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
     nnrt_st_load_params(f, m, ctx->params);  // which refuses weights that are not finite
     load_average(f, path, m, "ema.count", NNRT_CHECKPOINT_EMA, &c->ema);
     load_average(f, path, m, "swa.count", NNRT_CHECKPOINT_SWA, &c->swa);
+    if (m->lbfgs) load_lbfgs(f, path, m, &c->lbfgs);
     if (on && c->es.best_epoch > 0) {
         const void *best = nnrt_st_tensor(f, NNRT_CHECKPOINT_BEST, 0, (int64_t)m->params_numel);
         if (!best) nnrt_die("%s: corrupt checkpoint (no tensor '%s')", path, NNRT_CHECKPOINT_BEST);

@@ -4,7 +4,8 @@
  * LBFGS.step transcribed: the direction by the two-loop recursion over the last history_size pairs
  * (s = t·d, y = Δg, kept when yᵀs > 1e-10), the scaling H_diag = yᵀs / yᵀy, the run's very first step
  * min(1, 1/‖g‖₁)·lr, then a strong-Wolfe line search (lbfgs_search.c) or the fixed step lr, and torch's stopping
- * tests in torch's order. The history and the direction persist across epochs, as torch's optimizer state does.
+ * tests in torch's order. The history and the direction persist across epochs, as torch's optimizer state does,
+ * and across a checkpoint (nnrt_lbfgs_history_get, nnrt_lbfgs_restore; checkpoint.c stores them).
  * The vectors hold the trainable parameters only, in table order: buffers (BatchNorm's running statistics) are
  * what each train_step leaves them, as in torch, and are never rolled back by the line search. */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnrt_checkpoint.h"
 #include "nnrt_context.h"
 #include "nnrt_io.h"
 #include "nnrt_lbfgs.h"
@@ -36,6 +38,7 @@ struct nnrt_lbfgs {
     int64_t n_iter;             // iterations over the run (torch's state["n_iter"])
     char *why;                  // where a non-finite loss or gradient came up
     size_t why_cap;
+    nnrt_profile *prof;         // --profile: each train_step call is a step, timed with its gather; NULL: none
 };
 
 // ----------------------------------------------------------------------------
@@ -110,13 +113,21 @@ static double full_batch(nnrt_lbfgs *s, float *g, double t) {
     double loss = 0;
     for (int64_t i = 0; i < N; i += s->B) {
         int n = (int)(N - i < s->B ? N - i : s->B);
+        double t0 = s->prof ? nnrt_now() : 0;
         if (!s->gathered) {
             nnrt_gather_x(&s->train->x, s->order + i, n, s->xb);
             nnrt_gather_y(&s->train->y, s->order + i, n, s->yb);
         }
+        double t1 = s->prof ? nnrt_now() : 0;
         ctx->training = 1;
         float l = m->train_step(ctx, n, s->xb, s->yb);
         ctx->training = 0;
+        if (s->prof) {
+            s->prof->gather += t1 - t0;
+            s->prof->step += nnrt_now() - t1;
+            s->prof->steps++;
+            s->prof->samples += n;
+        }
         loss += (double)n / (double)N * l;
         if (n == N) params_copy(m, ctx->grads, g, 1);
         else {  // g ← Σ (n_chunk/N)·g_chunk
@@ -213,20 +224,20 @@ static double real_hparam(const nnrt_ctx *ctx, const char *flag) {
     return ctx->hp[i];
 }
 
-/* Refuses the flags full-batch L-BFGS cannot honour, before anything is computed. */
-static void check_flags(const nnrt_options *o) {
+void nnrt_lbfgs_check_flags(const nnrt_options *o) {
     const char *why = "";
-    if (o->resume)
-        why = "--resume: L-BFGS keeps its history (the last steps and gradient changes) in memory, not in checkpoints, "
-              "so a resumed run would not continue the same trajectory; train from the start, or from --init WEIGHTS";
-    else if (o->steps) why = "--steps: L-BFGS takes one step per epoch over the whole training set; give --epochs";
+    if (o->steps) why = "--steps: L-BFGS takes one step per epoch over the whole training set; give --epochs";
     else if (nnrt_flag_given(o, "ema")) why = "--ema: L-BFGS takes one step per epoch; a moving average of its weights is not supported";
     else if (o->aug.on) why = "--augment: L-BFGS evaluates the same training set at every step of its line search; drop --augment";
+    else if (o->swa_start)
+        why = "--swa-start: L-BFGS's steps come from its line search and --lr, not from --swa-lr; SWA is not supported";
+    else if (o->snapshots)
+        why = "--snapshots: L-BFGS's steps come from its line search and --lr, not from a cosine schedule; snapshot "
+              "ensembles are not supported";
     if (*why) nnrt_usage_die("%s", why);
 }
 
 static nnrt_lbfgs *lbfgs_new(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb, void *yb) {
-    check_flags(o);
     const nnrt_model *m = ctx->model;
     nnrt_lbfgs *s = nnrt_calloc(1, sizeof *s);
     *s = (nnrt_lbfgs){.ctx = ctx, .train = train, .xb = xb, .yb = yb, .B = o->batch,
@@ -244,6 +255,49 @@ static nnrt_lbfgs *lbfgs_new(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_da
     s->ro = nnrt_calloc((size_t)s->history, sizeof *s->ro);
     s->al = nnrt_calloc((size_t)s->history, sizeof *s->al);
     return s;
+}
+
+void nnrt_lbfgs_history_get(const nnrt_lbfgs *s, const nnrt_model *m, nnrt_lbfgs_history *h) {
+    memset(h, 0, sizeof *h);
+    h->on = 1;
+    for (int i = 0; i < m->n_params; i++) h->n += m->params[i].trainable ? (int64_t)m->params[i].numel : 0;
+    h->H_diag = 1;  // before a pair is kept, as direction() starts it
+    h->d = nnrt_calloc((size_t)h->n + 1, sizeof(float));
+    h->g_prev = nnrt_calloc((size_t)h->n + 1, sizeof(float));
+    if (!s) return;  // no epoch ran: the history is empty
+    size_t bytes = s->n * sizeof(float);
+    h->n_iter = s->n_iter, h->count = s->count, h->t = s->t, h->H_diag = s->H_diag;
+    memcpy(h->d, s->d, bytes);
+    memcpy(h->g_prev, s->g_prev, bytes);
+    if (s->count == 0) return;
+    h->s = nnrt_malloc(nnrt_mul_size((size_t)s->count, bytes, "the L-BFGS history"));
+    h->y = nnrt_malloc(nnrt_mul_size((size_t)s->count, bytes, "the L-BFGS history"));
+    for (int64_t i = 0; i < s->count; i++) {
+        memcpy(h->s + (size_t)i * s->n, s->S[i], bytes);
+        memcpy(h->y + (size_t)i * s->n, s->Y[i], bytes);
+    }
+}
+
+void nnrt_lbfgs_restore(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb,
+                        void *yb, const nnrt_lbfgs_history *h) {
+    nnrt_lbfgs *s = *state = lbfgs_new(ctx, o, train, xb, yb);
+    if ((int64_t)s->n != h->n) nnrt_die("internal: an L-BFGS history of %lld floats for %zu", (long long)h->n, s->n);
+    size_t bytes = s->n * sizeof(float);
+    s->n_iter = h->n_iter, s->t = h->t, s->H_diag = h->H_diag;
+    memcpy(s->d, h->d, bytes);
+    memcpy(s->g_prev, h->g_prev, bytes);
+    // the newest history_size pairs (all of them unless --history-size is smaller now), each with its ρ = 1 / yᵀs
+    int64_t first = h->count > s->history ? h->count - s->history : 0;
+    for (int64_t i = first; i < h->count; i++) {
+        float *sv = nnrt_malloc(bytes + 1), *yv = nnrt_malloc(bytes + 1);
+        memcpy(sv, h->s + (size_t)i * s->n, bytes);
+        memcpy(yv, h->y + (size_t)i * s->n, bytes);
+        double ys = dot(yv, sv, s->n);   // as keep_pair's caller computed it: the same sum, the same bits
+        if (!(ys > 1e-10))
+            nnrt_die("%s: corrupt checkpoint (L-BFGS pair %lld has yᵀs = %g, not above 1e-10)", o->resume, (long long)i, ys);
+        s->S[s->count] = sv, s->Y[s->count] = yv, s->ro[s->count] = 1.0 / ys;
+        s->count++;
+    }
 }
 
 void nnrt_lbfgs_free(nnrt_lbfgs *s) {
@@ -282,10 +336,10 @@ static int64_t move(nnrt_lbfgs *s, double *loss, double gtd, double tol_change, 
 }
 
 double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train,
-                        float *xb, void *yb, nnrt_log *log, int64_t *diverged, char *why, size_t cap) {
+                        float *xb, void *yb, nnrt_log *log, nnrt_profile *prof, int64_t *diverged, char *why, size_t cap) {
     if (!*state) *state = lbfgs_new(ctx, o, train, xb, yb);
     nnrt_lbfgs *s = *state;
-    s->why = why, s->why_cap = cap;
+    s->why = why, s->why_cap = cap, s->prof = prof;
     int64_t max_iter = count_hparam(ctx, "max-iter"), max_eval = count_hparam(ctx, "max-eval");
     if (max_iter < 1) nnrt_usage_die("--max-iter: L-BFGS takes at least 1 iteration per step, got %lld", (long long)max_iter);
     if (max_eval == 0) max_eval = max_iter * 5 / 4;  // torch's default
@@ -305,8 +359,10 @@ double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o
     for (int64_t n_iter = 1; n_iter <= max_iter; n_iter++) {
         s->n_iter++;
         ctx->step++;
+        double t_log = prof ? nnrt_now() : 0;
         if (ctx->step % o->log_every == 0) nnrt_log_step(log, ctx->step, ctx->epoch + 1, loss, lr);
         nnrt_log_bar(log, ctx->epoch + 1, o->epochs, n_iter, max_iter, loss);
+        if (prof) prof->log += nnrt_now() - t_log;
         direction(s);
         memcpy(s->g_prev, s->g, s->n * sizeof(float));
         double prev_loss = loss;

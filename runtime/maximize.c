@@ -53,13 +53,15 @@ static double rms(const float *g, int n) {
     return sqrt(s / n);
 }
 
-/* dst ← src (C, H, W) rolled by (dy, dx) with wrap-around, as numpy.roll. */
-static void roll(const float *src, float *dst, const int s[3], int dy, int dx) {
+/* dst ← src (C, H, W) rolled by (dy, dx) with wrap-around, as numpy.roll: any shift, a jitter larger than the image
+   included (it wraps more than once). */
+static void roll(const float *src, float *dst, const int s[3], int64_t dy, int64_t dx) {
     int C = s[0], H = s[1], W = s[2];
+    int64_t sy = (dy % H + H) % H, sx = (dx % W + W) % W;   // in [0, H) and [0, W)
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++)
             for (int u = 0; u < W; u++)
-                dst[((size_t)c * H + (size_t)((y + dy + H) % H)) * W + (size_t)((u + dx + W) % W)] = src[((size_t)c * H + y) * W + u];
+                dst[((size_t)c * H + (size_t)((y + sy) % H)) * W + (size_t)((u + sx) % W)] = src[((size_t)c * H + y) * W + u];
 }
 
 /* x (C, H, W) ← x blurred by the 3×3 Gaussian [1 2 1]ᵀ[1 2 1] / 16, edges repeated; tmp the same size. */
@@ -102,8 +104,8 @@ static int checked_step(ascent *a, const nnrt_options *o, double *v) {
 /* One regularized step: jitter, the normalized gradient step, the decay, the blur; then the value at the new x. */
 static double regularized_step(ascent *a, const nnrt_options *o, uint64_t rng[4], int64_t t) {
     int jitter = a->image && o->jitter > 0;
-    int dy = jitter ? (int)nnrt_rng_below(rng, (uint64_t)(2 * o->jitter + 1)) - (int)o->jitter : 0;
-    int dx = jitter ? (int)nnrt_rng_below(rng, (uint64_t)(2 * o->jitter + 1)) - (int)o->jitter : 0;
+    int64_t dy = jitter ? (int64_t)nnrt_rng_below(rng, (uint64_t)(2 * o->jitter + 1)) - o->jitter : 0;
+    int64_t dx = jitter ? (int64_t)nnrt_rng_below(rng, (uint64_t)(2 * o->jitter + 1)) - o->jitter : 0;
     if (dy || dx) {   // the gradient at the rolled image, rolled back (a->grad holds the one at x otherwise)
         roll(a->x, a->rolled, a->s, dy, dx);
         value_at(a, a->rolled, a->tmp, t);

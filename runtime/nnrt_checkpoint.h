@@ -50,6 +50,21 @@ typedef struct {
     int64_t bad, cooldown;
 } nnrt_plateau;
 
+/* Full-batch L-BFGS's state between epochs (lbfgs.c), torch's LBFGS optimizer state: the iterations over the run, the
+   last direction d and step length t, the gradient g_prev at the last iteration's start, the kept (s, y) pairs,
+   oldest first, and H_diag (yᵀs / yᵀy of the newest pair, 1 before one is kept). The pairs' ρ = 1 / yᵀs are
+   recomputed from them when they are restored, with the same float64 sum, hence the same bits. All owned copies. */
+typedef struct {
+    int on;                 // the model trains with L-BFGS (model->lbfgs)
+    int64_t n;              // trainable floats: the length of every vector
+    int64_t n_iter, count;  // iterations over the run; pairs kept
+    double t, H_diag;
+    float *d, *g_prev;      // (n) each
+    float *s, *y;           // (count, n) each, oldest pair first; NULL when count is 0
+} nnrt_lbfgs_history;
+#define NNRT_CHECKPOINT_LBFGS "lbfgs."   // + "d", "g_prev", "s", "y" (tensors) and "n_iter", "count", "t", "H_diag"
+void nnrt_lbfgs_history_free(nnrt_lbfgs_history *h);
+
 /* What a checkpoint holds besides ctx (params, state, step, rng and hp). */
 typedef struct {
     int64_t epochs_done;    // completed epochs
@@ -65,6 +80,7 @@ typedef struct {
     nnrt_plateau plateau;   // plateau.on "" when the run had no --reduce-lr-on-plateau
     nnrt_ema ema;           // ema.on 0 when the run had no --ema (ema.weights allocated by a load)
     nnrt_ema swa;           // SWA's equal average (--swa-start, swa.c): swa.on 0 without it; the same fields
+    nnrt_lbfgs_history lbfgs;  // an L-BFGS model's history (lbfgs.on 0 for any other model; allocated by a load)
     int64_t swa_start;      // the run's --swa-start E (with swa.on)
     double swa_anneal_from; // the rate SWA's annealing starts from (--swa-anneal-epochs: the schedule's at the first
                             // step of epoch E); NaN while unknown

@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nnrt_checkpoint.h"
 #include "nnrt_cli.h"
 #include "nnrt_data.h"
 #include "nnrt_log.h"
 #include "nnrt_model.h"
+#include "nnrt_profile.h"
 
 // ----------------------------------------------------------------------------
 // the line search (lbfgs_search.c)
@@ -54,12 +56,24 @@ typedef struct nnrt_lbfgs nnrt_lbfgs;
    loss over the whole training set in file order, computed in chunks of --batch samples (memory only: the loss
    and gradient are the chunks' sample-weighted means). Up to max_iter iterations, each logged as a step with the
    loss at its start. Returns the loss at the step's start (what torch's step returns). *state holds the history
-   across epochs: NULL before the first, allocated then (with the run's flags checked: L-BFGS refuses --resume,
-   --steps, --ema and --augment); nnrt_lbfgs_free frees it. A loss or gradient that is not finite, in the line
-   search or anywhere, puts the weights back at the last point accepted, sets *diverged to 0 and says where in
-   why; *diverged is −1 otherwise. */
+   across epochs: NULL before the first, allocated then; nnrt_lbfgs_free frees it. With prof (--profile), every
+   train_step call counts as a step of the profile, timed with its gather, and the iterations' logging as its log.
+   A loss or gradient that is not finite, in the line search or anywhere, puts the weights back at the last point
+   accepted, sets *diverged to 0 and says where in why; *diverged is −1 otherwise. */
 double nnrt_lbfgs_epoch(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train,
-                        float *xb, void *yb, nnrt_log *log, int64_t *diverged, char *why, size_t cap);
+                        float *xb, void *yb, nnrt_log *log, nnrt_profile *prof, int64_t *diverged, char *why, size_t cap);
 void nnrt_lbfgs_free(nnrt_lbfgs *s);
+/* Refuses, as a usage error (exit 2), the train flags full-batch L-BFGS cannot honour: --steps, --ema, --augment,
+   --swa-start and --snapshots (the last two set learning rates L-BFGS would ignore). Called before anything is
+   loaded. */
+void nnrt_lbfgs_check_flags(const nnrt_options *o);
+/* Checkpoints (train --checkpoint, --resume): *h ← a copy of the history in s (an empty one when s is NULL, before the
+   first epoch), for nnrt_checkpoint_save; free it with nnrt_lbfgs_history_free. nnrt_lbfgs_restore allocates *state
+   (as the first epoch would) holding the history h a checkpoint had, so that the resumed run's epochs take the
+   steps the uninterrupted run took, bit for bit; with a smaller --history-size than the checkpoint's, the newest
+   pairs. */
+void nnrt_lbfgs_history_get(const nnrt_lbfgs *s, const nnrt_model *m, nnrt_lbfgs_history *h);
+void nnrt_lbfgs_restore(nnrt_lbfgs **state, nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, float *xb,
+                        void *yb, const nnrt_lbfgs_history *h);
 
 #endif

@@ -68,7 +68,8 @@ typedef struct {
     float *params, *grads, *state;
     void *arena;            /* arena_bytes, 64-byte aligned */
     double *hp;             /* n_hparams current values (defaults, then command-line overrides) */
-    int64_t step;           /* 1-based index of the update train_step is taking */
+    int64_t step;           /* 1-based index of the update train_step is taking (with lbfgs: the iterations taken so
+                               far, 0 at a run's first evaluation) */
     int64_t epoch;          /* 0-based epoch */
     int64_t steps_per_epoch;
     double lr;              /* set by train_step: the learning rate it actually used (after the schedule) */

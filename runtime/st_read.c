@@ -327,10 +327,13 @@ const char *nnrt_st_path(const nnrt_st *f) { return f->path; }
 void nnrt_st_load_weights(nnrt_st *f, const nnrt_model *m, float *params) {
     nnrt_st_load_params(f, m, params);
     if (nnrt_st_meta(f, NNRT_CHECKPOINT_KEY))  // a checkpoint's weights: its training state is not a parameter
-        for (int k = 0; k < f->n; k++)
-            if (strncmp(f->entries[k].name, NNRT_CHECKPOINT_SLOT_PREFIX, strlen(NNRT_CHECKPOINT_SLOT_PREFIX)) == 0 ||
-                strcmp(f->entries[k].name, NNRT_CHECKPOINT_ORDER) == 0 ||
-                strcmp(f->entries[k].name, NNRT_CHECKPOINT_BEST) == 0 || strcmp(f->entries[k].name, NNRT_CHECKPOINT_EMA) == 0)
+        for (int k = 0; k < f->n; k++) {
+            const char *name = f->entries[k].name;
+            if (strncmp(name, NNRT_CHECKPOINT_SLOT_PREFIX, strlen(NNRT_CHECKPOINT_SLOT_PREFIX)) == 0 ||
+                strncmp(name, NNRT_CHECKPOINT_LBFGS, strlen(NNRT_CHECKPOINT_LBFGS)) == 0 ||
+                strcmp(name, NNRT_CHECKPOINT_ORDER) == 0 || strcmp(name, NNRT_CHECKPOINT_BEST) == 0 ||
+                strcmp(name, NNRT_CHECKPOINT_EMA) == 0 || strcmp(name, NNRT_CHECKPOINT_SWA) == 0)
                 f->entries[k].seen = 1;
+        }
     nnrt_st_check_unexpected(f, m);
 }

@@ -111,7 +111,7 @@ static void watch_loss_growth(const nnrt_ctx *ctx, train_buffers *b, double loss
 static double train_epoch(nnrt_ctx *ctx, const nnrt_options *o, const nnrt_dataset *train, train_buffers *b, nnrt_log *log,
                           nnrt_profile *prof, nnrt_ema *ema, int64_t *diverged) {
     const nnrt_model *m = ctx->model;
-    if (m->lbfgs) return nnrt_lbfgs_epoch(&b->lbfgs, ctx, o, train, b->xb[0], b->yb[0], log, diverged, b->why, sizeof b->why);
+    if (m->lbfgs) return nnrt_lbfgs_epoch(&b->lbfgs, ctx, o, train, b->xb[0], b->yb[0], log, prof, diverged, b->why, sizeof b->why);
     int64_t N = train->x.n, B = o->batch, steps = ctx->steps_per_epoch, samples = 0;
     if (o->steps && o->steps - ctx->step < steps) steps = o->steps - ctx->step;  // --steps: the budget's last epoch
     double loss_sum = 0;
@@ -242,6 +242,23 @@ static NNRT_NORETURN void stop_diverged(const nnrt_ctx *ctx, const nnrt_options 
              kept, lr);
 }
 
+/* Writes the checkpoint: out holds the run's settings; the rest is the state of the epoch loop after epochs_done
+   epochs (and from b, SWA's annealing start and an L-BFGS model's history, b->lbfgs: NULL before its first epoch). */
+static void write_checkpoint(const char *path, const nnrt_ctx *ctx, nnrt_checkpoint *out, int64_t epochs_done,
+                             const uint64_t shuffle_rng[4], const nnrt_early_stop *es, const nnrt_plateau *plateau,
+                             const nnrt_ema *ema, const nnrt_ema *swa, const train_buffers *b) {
+    out->epochs_done = epochs_done;
+    memcpy(out->shuffle_rng, shuffle_rng, sizeof out->shuffle_rng);
+    out->es = *es;
+    out->plateau = *plateau;
+    out->ema = *ema;
+    out->swa = *swa;
+    out->swa_anneal_from = b->swa_from;
+    if (ctx->model->lbfgs) nnrt_lbfgs_history_get(b->lbfgs, ctx->model, &out->lbfgs);
+    nnrt_checkpoint_save(path, ctx, out);
+    nnrt_lbfgs_history_free(&out->lbfgs);
+}
+
 int nnrt_cmd_train(nnrt_ctx *ctx, const nnrt_options *o) { return nnrt_train_run(ctx, o, NULL); }
 
 int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res) {
@@ -249,6 +266,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     int talk = !res || o->verbose;  // the epoch lines and the early-stopping and plateau messages
     nnrt_options run = *o;   // o, with a resumed checkpoint's settings
     nnrt_checkpoint ck = {0};
+    if (m->lbfgs) nnrt_lbfgs_check_flags(o);
     if (o->resume) {
         nnrt_checkpoint_load(o->resume, ctx, &ck);
         nnrt_resume_options(ctx, o, &run, &ck);
@@ -304,6 +322,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (B < 1 || B > m->max_batch)  // the arena holds max_batch samples: the CLI and the checkpoint loader refuse more
         nnrt_die("internal: batch %lld outside 1..%d", (long long)B, m->max_batch);
     for (int64_t i = 0; i < N; i++) b.order[i] = o->resume ? ck.order[i] : i;
+    if (o->resume && m->lbfgs) nnrt_lbfgs_restore(&b.lbfgs, ctx, &run, &train, b.xb[0], b.yb[0], &ck.lbfgs);
     uint64_t shuffle_rng[4];
     nnrt_rng_seed(shuffle_rng, run.seed, NNRT_STREAM_SHUFFLE);
     if (o->resume) {
@@ -394,16 +413,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         }
         if (stop) nnrt_log_early_stop(&log, ctx->epoch + 1, es.on, es.best_epoch, es.best);
         fflush(stdout);
-        if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs || stop)) {
-            out.epochs_done = saved_at = ctx->epoch + 1;
-            memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
-            out.es = es;
-            out.plateau = plateau;
-            out.ema = ema;
-            out.swa = swa;
-            out.swa_anneal_from = b.swa_from;
-            nnrt_checkpoint_save(o->checkpoint, ctx, &out);
-        }
+        if (o->checkpoint && ((ctx->epoch + 1) % o->checkpoint_every == 0 || ctx->epoch + 1 == run.epochs || stop))
+            write_checkpoint(o->checkpoint, ctx, &out, saved_at = ctx->epoch + 1, shuffle_rng, &es, &plateau, &ema, &swa, &b);
         if (stop) {
             ctx->epoch++;  // epochs done, as when the loop runs out
             break;
@@ -411,16 +422,8 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     }
     ctx->profile = 0;
     nnrt_dist_check_same(ctx);  // under mpirun: every rank holds the same weights, bit for bit
-    if (o->checkpoint && saved_at != ctx->epoch) {  // no epoch ran: the checkpoint is the starting point
-        out.epochs_done = ctx->epoch;
-        memcpy(out.shuffle_rng, shuffle_rng, sizeof shuffle_rng);
-        out.es = es;
-        out.plateau = plateau;
-        out.ema = ema;
-        out.swa = swa;
-        out.swa_anneal_from = b.swa_from;
-        nnrt_checkpoint_save(o->checkpoint, ctx, &out);
-    }
+    if (o->checkpoint && saved_at != ctx->epoch)  // no epoch ran: the checkpoint is the starting point
+        write_checkpoint(o->checkpoint, ctx, &out, ctx->epoch, shuffle_rng, &es, &plateau, &ema, &swa, &b);
     nnrt_swa_finish(ctx, &swa, &run, data, &log, talk);  // update_bn and the average's metrics
     if (pr) {
         nnrt_profile_report(stdout, &prof);
@@ -455,6 +458,7 @@ done:
     free(b.order); free(b.xb[0]); free(b.xb[1]); free(b.yb[0]); free(b.yb[1]); free(ck.order);
     free(es.weights); free(ck.es.weights); free(ema.weights); free(ck.ema.weights);
     nnrt_lbfgs_free(b.lbfgs);
+    nnrt_lbfgs_history_free(&ck.lbfgs);
     free(swa.weights); free(ck.swa.weights);
     nnrt_data_info_free(&ck.info);
     nnrt_resume_free(o, &run);

@@ -20,7 +20,8 @@ void fz_run(const uint8_t *data, size_t size, const char *name, void (*fn)(const
 
 /* The model the loaders check files against, runtime/tests/toy_model.c's (so that its trainer writes the seeds):
    softmax regression of 5 features into 3 classes (weight (3, 5), bias (3), a counter "seen"), SGD with lr,
-   momentum and weight_decay, the optimizer state as one arena, max batch 8; and its dense twin. */
-extern const nnrt_model fz_class_model, fz_dense_model;
+   momentum and weight_decay, the optimizer state as one arena, max batch 8; its dense twin; and its L-BFGS twin
+   (toy_model.c -DTOY_LBFGS: L-BFGS's hyperparameters, no state arena, max batch 16). */
+extern const nnrt_model fz_class_model, fz_dense_model, fz_lbfgs_model;
 
 #endif

@@ -148,6 +148,23 @@ const nnrt_model fz_class_model = {
     .n_hparams = 3, .hparams = hparams, .default_batch = 4, .default_epochs = 2,
 };
 
+/* runtime/tests/toy_model.c -DTOY_LBFGS: the same tables with L-BFGS's hyperparameters, no state arena, "seen" F32 */
+static const nnrt_param lbfgs_params[] = {
+    {"weight", 2, {C, D}, 0, C * D, NNRT_INIT_ZEROS, 0, 0, 1, 0},
+    {"bias", 1, {C}, C * D, C, NNRT_INIT_ZEROS, 0, 0, 1, 0},
+    {"seen", 1, {1}, C * D + C, 1, NNRT_INIT_ZEROS, 0, 0, 0, 0},
+};
+static const nnrt_hparam lbfgs_hparams[] = {
+    {"lr", 1, ""}, {"max_iter", 20, ""}, {"max_eval", 0, ""}, {"history_size", 10, ""}, {"tolerance_grad", 1e-7, ""},
+    {"tolerance_change", 1e-9, ""}, {"l2", 0.05, ""},
+};
+
+const nnrt_model fz_lbfgs_model = {
+    .name = "toy", .input_dim = D, .output_dim = C, .target_kind = NNRT_TARGET_CLASS, .target_dim = 1, .max_batch = 16,
+    .params_numel = C * D + C + 1, .state_numel = 0, .arena_bytes = 64, .n_params = 3, .params = lbfgs_params,
+    .n_hparams = 7, .hparams = lbfgs_hparams, .default_batch = 4, .default_epochs = 2, .lbfgs = NNRT_LBFGS_STRONG_WOLFE,
+};
+
 const nnrt_model fz_dense_model = {
     .name = "toy", .input_dim = D, .output_dim = C, .target_kind = NNRT_TARGET_DENSE, .target_dim = C, .max_batch = 8,
     .params_numel = C * D + C + 1, .state_numel = C * D + C + 1, .arena_bytes = 64, .n_params = 3, .params = params,

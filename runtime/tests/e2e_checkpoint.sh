@@ -36,6 +36,9 @@ expect resume-nothing-left 0 "resumed c3.st: 3 of 3 epochs done" $TOY train $K -
 check resume-nothing-left-weights 'cmp -s s3.st r3.st'
 # A checkpoint's weights are weights: eval, predict and --init read them
 expect checkpoint-as-weights 0 "test_loss" $TOY eval --weights c3.st --test-x $D/x.npy --test-y $D/y.npy
+# ... with SWA's average in it too (swa.weights is training state, not a parameter)
+$TOY train $K --epochs 2 --swa-start 1 --swa-lr 0.05 --checkpoint cswa.st --quiet >/dev/null
+expect checkpoint-swa-as-weights 0 "test_loss" $TOY eval --weights cswa.st --test-x $D/x.npy --test-y $D/y.npy
 $TOY train $K --init c3.st --epochs 1 --lr 0 --save i3.st >/dev/null
 check checkpoint-init 'same_but_counter i3.st s3.st'
 # bad checkpoints: one line, exit 1 (or 2 for a command line that contradicts it), nothing written

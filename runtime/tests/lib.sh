@@ -5,8 +5,11 @@
 # test and finally, through `finish`, "<label>: P passed, F failed" (the line run.sh counts).
 set -u
 BIN=$1 D=$2 W=$3
-TOY=$BIN/toy WRONG=$BIN/toy_wrong DENSE=$BIN/toy_dense MNIST=$BIN/toy_mnist DROP=$BIN/toy_dropout
+TOY=$BIN/toy WRONG=$BIN/toy_wrong DENSE=$BIN/toy_dense MNIST=$BIN/toy_mnist DROP=$BIN/toy_dropout LBFGS=$BIN/toy_lbfgs
 pass=0 fail=0
+# The float64 references (lbfgs_ref.py) run with python3 and NumPy; without them pyref says it skips.
+PY_REF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lbfgs_ref.py
+NUMPY=$(python3 -c 'import numpy' >/dev/null 2>&1 && echo 1)
 mkdir -p "$W"
 cd "$W" || exit 1
 
@@ -27,6 +30,15 @@ expect() {
     elif [ "$rc" -ne "$code" ]; then bad "$name" "exit $rc, expected $code; output: $out"
     elif ! grep -qF -- "$sub" <<<"$out"; then bad "$name" "no '$sub' in: $out"
     else ok "$name"; fi
+}
+
+# pyref NAME ARGS... — `lbfgs_ref.py ARGS` exits 0 (its one line says what it compared); without python3 and NumPy
+# a "skip" line instead, counted neither way.
+pyref() {
+    local name=$1 out
+    shift
+    if [ -z "$NUMPY" ]; then echo "skip $name: no python3 with numpy for lbfgs_ref.py"; return; fi
+    if out=$(python3 "$PY_REF" "$@" 2>&1); then ok "$name ($out)"; else bad "$name" "$out"; fi
 }
 
 # A JSONL log without its wall-clock fields (runs that must match differ only there).

@@ -31,6 +31,7 @@ build() {  # build NAME CFLAGS...: libnnrt.a, the toy trainers, mkdata and the u
     $cc -DTOY_DENSE "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dense" &&
     $cc -DTOY_MNIST "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_mnist" &&
     $cc -DTOY_DROPOUT "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_dropout" &&
+    $cc -DTOY_LBFGS "$HERE/toy_model.c" "$out/libnnrt.a" $LIBS -o "$out/toy_lbfgs" &&
     $cc "$HERE"/unit*.c "$out/libnnrt.a" $LIBS -o "$out/test_unit" &&
     $cc "$HERE/test_window.c" "$out/libnnrt.a" $LIBS -o "$out/test_window" &&
     $cc "$HERE/test_conv_pool.c" "$out/libnnrt.a" $LIBS -o "$out/test_conv_pool" &&

@@ -8,10 +8,19 @@
  *                     and --augment)
  *   -DTOY_DROPOUT     drops a quarter of the logits' gradient elements with masks from ctx->rng (so that
  *                     resuming a checkpoint must restore the generator, as for nncc's Dropout)
+ *   -DTOY_LBFGS       full-batch L-BFGS (runtime/lbfgs.c) on softmax regression plus the penalty (l2/2)·‖θ‖² over
+ *                     the weight and bias (strictly convex: one minimum), max_batch 16 so that one chunk can hold the
+ *                     whole set; train_step leaves the gradients and updates nothing. The strong-Wolfe search, or
+ *                     the fixed step with TOY_LINE_SEARCH=none in the environment; L-BFGS's hyperparameters
+ *                     (lr 1, max_iter 20, max_eval 0, history_size 10, tolerance_grad 1e-7, tolerance_change 1e-9)
+ * Every variant has the input-gradient entry point (saliency, maximize) with two layer outputs: "h_in", the input
+ * itself (D features; (1, 28, 28) with TOY_MNIST: a channel), and "h0", the logits (the output): the score
+ * Σ seed_in ⊙ x + Σ seed_out ⊙ logits has the input gradient seed_in + seed_out · W, so a class's saliency is
+ * its weight row.
  * A non-trainable buffer "seen" (1,) counts the samples trained on, like BatchNorm's counters; with
  * TOY_TRACE=path set, train_step also appends one line per step (step, epoch, steps_per_epoch, n, and
- * feature 0 of each sample) so tests can check the batch order and sizes. The classifiers have a soft-target
- * step (train_mixed_step, for --mixup and --cutmix) as nncc emits for cross-entropy. The learning rate is --lr,
+ * feature 0 of each sample) so tests can check the batch order and sizes. The classifiers but TOY_LBFGS have a
+ * soft-target step (train_mixed_step, for --mixup and --cutmix) as nncc emits for cross-entropy. The learning rate is --lr,
  * or lr / (1 + k·(step − 1)) with TOY_LR_DECAY=k set (a per-step schedule, torch's InverseTime), and
  * ctx->lr_override in its place when positive (--swa-lr, --snapshots), as nncc's generated schedules do. With
  * TOY_EXIT_AT_STEP=s set, the process ends (status 3, no cleanup) as step s begins: a job killed mid-run, whose
@@ -26,11 +35,18 @@
 
 #ifdef TOY_MNIST
 enum { D = 784, C = 10, MAX_B = 256, DEF_B = 128 };
+#elif defined TOY_LBFGS
+enum { D = 5, C = 3, MAX_B = 16, DEF_B = 4 };
 #else
 enum { D = 5, C = 3, MAX_B = 8, DEF_B = 4 };
 #endif
+#define L2_DEFAULT 0.05  // TOY_LBFGS's penalty: --l2's default, and the float64 twin's (gradcheck)
 enum { W_OFF = 0, B_OFF = C * D, SEEN_OFF = C * D + C, NUMEL = C * D + C + 1 };
-enum { HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY };
+#ifdef TOY_LBFGS
+enum { HP_LR, HP_MAX_ITER, HP_MAX_EVAL, HP_HISTORY_SIZE, HP_TOLERANCE_GRAD, HP_TOLERANCE_CHANGE, HP_L2, N_HP };
+#else
+enum { HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY, N_HP };
+#endif
 
 // ----------------------------------------------------------------------------
 // float32 kernels
@@ -93,6 +109,7 @@ static void bias_grad(int n, const float *dlogits, float *gb) {
     for (int j = 0; j < C; j++) { gb[j] = 0; for (int i = 0; i < n; i++) gb[j] += dlogits[i * C + j]; }
 }
 
+#ifndef TOY_LBFGS
 /* SGD with momentum and weight decay (PyTorch's form), on the trainable params only (not "seen"). */
 static void sgd_update(float *p, const float *g, float *v, float lr, float mom, float wd) {
     for (int k = 0; k < SEEN_OFF; k++) {
@@ -101,6 +118,7 @@ static void sgd_update(float *p, const float *g, float *v, float lr, float mom, 
         p[k] -= lr * v[k];
     }
 }
+#endif
 
 static void trace(const nnrt_ctx *ctx, int n, const float *x) {
     static FILE *f;
@@ -114,6 +132,7 @@ static void trace(const nnrt_ctx *ctx, int n, const float *x) {
     fflush(f);
 }
 
+#ifndef TOY_LBFGS
 /* The learning rate of the step ctx->step: the override, else the schedule's. */
 static double step_lr(const nnrt_ctx *ctx) {
     if (ctx->lr_override > 0) return ctx->lr_override;
@@ -121,10 +140,16 @@ static double step_lr(const nnrt_ctx *ctx) {
     double lr = ctx->hp[HP_LR];
     return k ? lr / (1 + atof(k) * (double)(ctx->step - 1)) : lr;
 }
+#endif
 
 /* One step on labels y, or on soft targets y (n, C) when soft. */
 static float step(nnrt_ctx *ctx, int n, const float *x, const void *y, int soft) {
-    if (!ctx->training || ctx->step < 1 || n < 1 || n > MAX_B) abort();
+#ifdef TOY_LBFGS
+    int64_t first_step = 0;  // L-BFGS evaluates the run's first point before its first iteration (step 0)
+#else
+    int64_t first_step = 1;
+#endif
+    if (!ctx->training || ctx->step < first_step || n < 1 || n > MAX_B) abort();
     const char *kill_at = getenv("TOY_EXIT_AT_STEP");
     if (kill_at && ctx->step == atoll(kill_at)) _Exit(3);
     trace(ctx, n, x);
@@ -145,15 +170,22 @@ static float step(nnrt_ctx *ctx, int n, const float *x, const void *y, int soft)
     float *g = ctx->grads;
     NNRT_PROF(ctx, NNRT_PROF_GEMM, cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f, dlogits, C, x, D, 0.0f, g + W_OFF, D));
     NNRT_PROF(ctx, NNRT_PROF_ELEMENTWISE, bias_grad(n, dlogits, g + B_OFF));
+#ifdef TOY_LBFGS
+    // the penalty (l2/2)·‖θ‖² on the loss and l2·θ on the gradient; runtime/lbfgs.c updates the weights
+    double l2 = ctx->hp[HP_L2], sq = 0;
+    for (int k = 0; k < SEEN_OFF; k++) sq += (double)ctx->params[k] * ctx->params[k], g[k] += (float)l2 * ctx->params[k];
+    loss += (float)(0.5 * l2 * sq);
+#else
     double lr = step_lr(ctx), mom = ctx->hp[HP_MOMENTUM], wd = ctx->hp[HP_WEIGHT_DECAY];
     NNRT_PROF(ctx, NNRT_PROF_OPTIMIZER, sgd_update(ctx->params, g, ctx->state, (float)lr, (float)mom, (float)wd));
-    ctx->params[SEEN_OFF] += (float)n;
     ctx->lr = lr;
+#endif
+    ctx->params[SEEN_OFF] += (float)n;
     return loss;
 }
 
 static float toy_train_step(nnrt_ctx *ctx, int n, const float *x, const void *y) { return step(ctx, n, x, y, 0); }
-#ifndef TOY_DENSE
+#if !defined TOY_DENSE && !defined TOY_LBFGS  // nncc gives a full-batch L-BFGS model no soft-target step
 static float toy_train_mixed_step(nnrt_ctx *ctx, int n, const float *x, const void *y) { return step(ctx, n, x, y, 1); }
 #endif
 
@@ -203,7 +235,34 @@ static double toy_loss_grad_f64(const double *p, double *g, void *arena64, int n
 #ifdef TOY_WRONG_GRAD
     for (int j = 0; j < C; j++) g[B_OFF + j] *= 1.1;
 #endif
+#ifdef TOY_LBFGS
+    for (int k = 0; k < SEEN_OFF; k++) loss += 0.5 * L2_DEFAULT * p[k] * p[k], g[k] += L2_DEFAULT * p[k];
+#endif
     return loss;
+}
+
+// ----------------------------------------------------------------------------
+// the input gradient: score = Σ seed_in ⊙ x + Σ seed_out ⊙ logits, d score / d x = seed_in + seed_out · W
+
+static const nnrt_layer_output layer_outputs[] = {
+#ifdef TOY_MNIST
+    {"h_in", 3, {1, 28, 28}, D, 0},
+#else
+    {"h_in", 1, {D}, D, 0},
+#endif
+    {"h0", 1, {C}, C, 1},
+};
+
+static float toy_input_grad(nnrt_ctx *ctx, void *arena, int n, const float *x, const float *const *seeds, float *out) {
+    if (ctx->training || n < 1 || n > MAX_B) abort();
+    float *logits = arena;  // (MAX_B, C)
+    forward(n, ctx->params, x, logits);
+    double score = 0;
+    for (int i = 0; i < n * D; i++) score += (double)seeds[0][i] * x[i];
+    for (int i = 0; i < n * C; i++) score += (double)seeds[1][i] * logits[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, C, 1.0f, seeds[1], C, ctx->params + W_OFF, D, 0.0f, out, D);
+    for (int i = 0; i < n * D; i++) out[i] += seeds[0][i];
+    return (float)score;
 }
 
 // ----------------------------------------------------------------------------
@@ -214,11 +273,23 @@ static const nnrt_param params[] = {
     {"bias", 1, {C}, B_OFF, C, NNRT_INIT_ZEROS, 0, 0, 1},
     {"seen", 1, {1}, SEEN_OFF, 1, NNRT_INIT_ZEROS, 0, 0, 0},
 };
+#ifdef TOY_LBFGS
+static const nnrt_hparam hparams[] = {
+    {"lr", 1.0, "L-BFGS's first step length"},
+    {"max_iter", 20, "iterations per step"},
+    {"max_eval", 0, "loss evaluations per step (0: max_iter·5/4)"},
+    {"history_size", 10, "(s, y) pairs kept"},
+    {"tolerance_grad", 1e-7, "stop when max |g| is below"},
+    {"tolerance_change", 1e-9, "stop when the loss or step changes less"},
+    {"l2", L2_DEFAULT, "the penalty (l2/2)·‖θ‖² added to the loss"},
+};
+#else
 static const nnrt_hparam hparams[] = {
     {"lr", 0.1, "learning rate"},
     {"momentum", 0.0, "SGD momentum"},
     {"weight_decay", 0.0, "L2 penalty"},
 };
+#endif
 
 static const nnrt_model MODEL = {
     .name = "toy",
@@ -233,11 +304,15 @@ static const nnrt_model MODEL = {
 #endif
     .max_batch = MAX_B,
     .params_numel = NUMEL,
+#ifdef TOY_LBFGS
+    .state_numel = 0,  // L-BFGS keeps its state in runtime/lbfgs.c, as nncc's L-BFGS models
+#else
     .state_numel = NUMEL,
+#endif
     .arena_bytes = 2 * MAX_B * C * sizeof(float),
     .n_params = 3,
     .params = params,
-    .n_hparams = 3,
+    .n_hparams = N_HP,
     .hparams = hparams,
     .default_batch = DEF_B,
     .default_epochs = 2,
@@ -247,13 +322,26 @@ static const nnrt_model MODEL = {
     .input_shape = {1, 28, 28},
 #endif
     .train_step = toy_train_step,
-#ifndef TOY_DENSE
+#if !defined TOY_DENSE && !defined TOY_LBFGS
     .train_mixed_step = toy_train_mixed_step,
 #endif
     .eval_batch = toy_eval_batch,
     .predict = toy_predict,
     .loss_grad_f64 = toy_loss_grad_f64,
     .arena64_bytes = MAX_B * C * sizeof(double),
+    .input_grad = toy_input_grad,
+    .input_grad_arena_bytes = MAX_B * C * sizeof(float),
+    .input_grad_max_batch = MAX_B,
+    .n_layer_outputs = 2,
+    .layer_outputs = layer_outputs,
+#ifdef TOY_LBFGS
+    .lbfgs = NNRT_LBFGS_STRONG_WOLFE,
+#endif
 };
 
-int main(int argc, char **argv) { return nnrt_main(&MODEL, argc, argv); }
+int main(int argc, char **argv) {
+    nnrt_model m = MODEL;
+    const char *ls = getenv("TOY_LINE_SEARCH");
+    if (m.lbfgs && ls && strcmp(ls, "none") == 0) m.lbfgs = NNRT_LBFGS_FIXED_STEP;
+    return nnrt_main(&m, argc, argv);
+}
