@@ -608,6 +608,8 @@ void nnrt_options_free(nnrt_options *o) {
     free(o->hp);
     free(o->hp_given);
     free(o->hp_spec);
+    free(o->mix.soft);  // --mixup/--cutmix's soft-target buffer (nnrt_mix_parse)
+    o->mix.soft = NULL;
     o->hp = NULL;
     o->hp_given = NULL;
     o->hp_spec = NULL;
