@@ -19,9 +19,12 @@
  *     "early_stop.best_epoch" and "early_stop.since", and the best epoch's parameters as the tensor
  *     "early_stop.weights" (params_numel) F32;
  *   - with --ema, "ema.count" and the average as the tensor "ema.weights" (params_numel) F32; with --swa-start,
- *     likewise "swa.count" (epochs averaged) and "swa.weights" (the average before update_bn), and "swa.start" (E);
+ *     likewise "swa.count" (epochs averaged) and "swa.weights" (the average before update_bn), and SWA's options,
+ *     which a resumed run takes unless its command line gives them: "swa.start" (E), "swa.lr" (%.17g) and
+ *     "swa.anneal_epochs" (K; the last two absent from older checkpoints, which resume without SWA as before);
  *     with --swa-anneal-epochs once epoch E has begun, "swa.anneal_from" (%.17g), the schedule's rate at the first
- *     step of epoch E, which the annealing starts from (a run resumed inside the annealing needs it);
+ *     step of epoch E, which the annealing starts from (a run resumed inside the annealing needs it); with
+ *     --snapshots, "snapshots" (K), likewise taken by a resumed run;
  *   - the data path's options, which a resumed run takes unless its command line gives them: "augment" (--augment's
  *     list as nnrt_augment_format writes it, e.g. "crop:2,flip,cutout:8,jitter:0.2"), "mixup" and "cutmix" (their α,
  *     %.17g), each only when on; older checkpoints, without them, resume without (as they were resumed before).
@@ -113,8 +116,11 @@ void nnrt_checkpoint_save(const char *path, const nnrt_ctx *ctx, const nnrt_chec
     if (c->swa.on) {
         put(&l, "swa.count", "%lld", (long long)c->swa.count);
         put(&l, "swa.start", "%lld", (long long)c->swa_start);
+        put(&l, "swa.lr", "%.17g", c->swa_lr);
+        put(&l, "swa.anneal_epochs", "%lld", (long long)c->swa_anneal_epochs);
         if (!isnan(c->swa_anneal_from)) put(&l, "swa.anneal_from", "%.17g", c->swa_anneal_from);
     }
+    if (c->snapshots) put(&l, "snapshots", "%lld", (long long)c->snapshots);
     if (c->aug.on) {
         char list[VALUE_LEN];
         nnrt_augment_format(&c->aug, list, sizeof list);
@@ -378,6 +384,40 @@ static void load_data_options(const nnrt_st *f, const char *path, const nnrt_mod
     if (bad) nnrt_die("%s: corrupt checkpoint (metadata '%s' is '%s', but %s)", path, bad, need(f, path, bad), why);
 }
 
+/* An optional integer key from lo to hi, a bound its 'epochs' set (checked already), 0 when absent. */
+static int64_t epochs_key(const nnrt_st *f, const char *path, const char *key, int64_t lo, int64_t hi, const char *what) {
+    if (!nnrt_st_meta(f, key)) return 0;
+    int64_t x = need_i64(f, path, key, lo);
+    if (x > hi) {
+        char want[160];
+        snprintf(want, sizeof want, "%s from %lld to %lld (within its 'epochs')", what, (long long)lo, (long long)hi);
+        bad_field(path, key, need(f, path, key), want);
+    }
+    return x;
+}
+
+/* SWA's options (--swa-start, --swa-lr, --swa-anneal-epochs; swa.lr is absent from checkpoints written before a
+   resumed run took them, which then resume without SWA unless the flags are given again), the rate its annealing
+   started from, and --snapshots: each checked against the checkpoint's epochs, as the flags are against --epochs. */
+static void load_swa_options(const nnrt_st *f, const char *path, nnrt_checkpoint *c) {
+    c->swa_start = epochs_key(f, path, "swa.start", 1, c->epochs, "an epoch");
+    if (nnrt_st_meta(f, "swa.lr")) {
+        if (!c->swa_start) nnrt_die("%s: corrupt checkpoint (metadata 'swa.lr' without 'swa.start')", path);
+        c->swa_lr = need_f64(f, path, "swa.lr");
+        if (!(c->swa_lr > 0 && isfinite(c->swa_lr)))
+            bad_field(path, "swa.lr", need(f, path, "swa.lr"), "a learning rate (a finite number > 0)");
+    }
+    c->swa_anneal_epochs = epochs_key(f, path, "swa.anneal_epochs", 0, c->epochs - (c->swa_start ? c->swa_start : 1) + 1,
+                                      "a number of epochs");
+    c->swa_anneal_from = NAN;
+    if (nnrt_st_meta(f, "swa.anneal_from")) {
+        c->swa_anneal_from = need_f64(f, path, "swa.anneal_from");
+        if (!(c->swa_anneal_from >= 0 && isfinite(c->swa_anneal_from)))
+            bad_field(path, "swa.anneal_from", need(f, path, "swa.anneal_from"), "a learning rate (a finite number >= 0)");
+    }
+    c->snapshots = epochs_key(f, path, "snapshots", 1, c->epochs, "a number of cycles");
+}
+
 /* The checks that reject a checkpoint written by another model, before any tensor is trusted. */
 static void check_same_model(const nnrt_st *f, const char *path, const nnrt_model *m) {
     const char *name = need(f, path, "model");
@@ -448,13 +488,7 @@ void nnrt_checkpoint_load(const char *path, nnrt_ctx *ctx, nnrt_checkpoint *c) {
         c->plateau.cooldown = need_i64(f, path, "plateau.cooldown", 0);
     }
 
-    c->swa_anneal_from = NAN;
-    if (nnrt_st_meta(f, "swa.start")) c->swa_start = need_i64(f, path, "swa.start", 1);
-    if (nnrt_st_meta(f, "swa.anneal_from")) {
-        c->swa_anneal_from = need_f64(f, path, "swa.anneal_from");
-        if (!(c->swa_anneal_from >= 0 && isfinite(c->swa_anneal_from)))
-            bad_field(path, "swa.anneal_from", need(f, path, "swa.anneal_from"), "a learning rate (a finite number >= 0)");
-    }
+    load_swa_options(f, path, c);
     load_data_options(f, path, m, c);
 
     nnrt_st_load_params(f, m, ctx->params);  // which refuses weights that are not finite

@@ -117,10 +117,10 @@ static const flag flags[] = {
     FLAG_BELOW("ema", F_NNFLOAT, TR, ema, "D", "keep a moving average of the weights, ema <- D*ema + (1-D)*p after every step, and report its metrics",
                1, "a decay below 1 (0.999 is common)"),
     FLAG("save-ema", F_STR, TR, save_ema, "W", "write the averaged weights here (.safetensors, atomically; needs --ema)"),
-    FLAG("swa-start", F_POSINT, TR, swa_start, "E", "stochastic weight averaging: from epoch E on, train at --swa-lr and average the weights of each epoch's end; --save gets the average (BatchNorm statistics recomputed)"),
+    FLAG("swa-start", F_COUNT, TR, swa_start, "E", "stochastic weight averaging: from epoch E on, train at --swa-lr and average the weights of each epoch's end; --save gets the average (BatchNorm statistics recomputed); --resume keeps the checkpoint's (0: off)"),
     FLAG("swa-lr", F_POSFLOAT, TR, swa_lr, "LR", "the learning rate of the epochs SWA averages (instead of the schedule's)"),
     FLAG("swa-anneal-epochs", F_COUNT, TR, swa_anneal_epochs, "K", "anneal from the schedule's rate at the start of epoch E to --swa-lr over K epochs by a cosine, as torch's SWALR(anneal_epochs=K) (default 0: at once)"),
-    FLAG("snapshots", F_POSINT, TR, snapshots, "K", "snapshot ensemble: cosine from --lr to 0 restarted K times; each cycle's weights to W.snapC.safetensors (needs --save W)"),
+    FLAG("snapshots", F_COUNT, TR, snapshots, "K", "snapshot ensemble: cosine from --lr to 0 restarted K times; each cycle's weights to W.snapC.safetensors (needs --save W); --resume keeps the checkpoint's (0: off)"),
     FLAG("augment", F_STR, TS | SB, augment, "LIST", "augment each training batch (image models): any of crop:P,flip,cutout:S,jitter:J, or none (see docs/data.md); --resume takes the checkpoint's unless given"),
     FLAG("mixup", F_NNFLOAT, TS, mixup, "A", "mix each training batch with its flipped self, weight lambda ~ Beta(A, A), against soft labels (classifiers; 0: off; --resume takes the checkpoint's unless given)"),
     FLAG("cutmix", F_NNFLOAT, TS, cutmix, "A", "CutMix: swap a box of area (1-lambda) between the pairs, lambda ~ Beta(A, A) (image classifiers; with --mixup, half the batches each)"),
@@ -538,15 +538,7 @@ static void check_options(const nnrt_model *m, nnrt_options *o) {
     if (strcmp(o->plateau_on, "val_acc") == 0 && m->target_kind != NNRT_TARGET_CLASS)
         nnrt_usage_die("--plateau-on val_acc: model '%s' has no accuracy (it is not a classifier); use val_loss", m->name);
     if (o->save_ema && !nnrt_flag_given(o, "ema")) nnrt_usage_die("--save-ema: needs --ema D (the average's decay)");
-    if (!o->swa_start != !nnrt_flag_given(o, "swa-lr"))
-        nnrt_usage_die("--%s: needs --%s too (SWA trains at --swa-lr LR from epoch --swa-start E on)",
-                       o->swa_start ? "swa-start" : "swa-lr", o->swa_start ? "swa-lr LR" : "swa-start E");
-    if (nnrt_flag_given(o, "swa-anneal-epochs") && !o->swa_start)
-        nnrt_usage_die("--swa-anneal-epochs: needs --swa-start E and --swa-lr LR (it anneals the rate towards LR from epoch E)");
-    if (o->snapshots && o->swa_start) nnrt_usage_die("--snapshots: not with --swa-start (each sets the learning rate)");
-    if (o->snapshots && !o->save) nnrt_usage_die("--snapshots: needs --save W (the snapshots go to W.snap1.safetensors, …)");
-    if ((o->swa_start || o->snapshots) && o->early_stop)
-        nnrt_usage_die("--%s: not with --early-stop (which saves the best epoch's weights instead)", o->swa_start ? "swa-start" : "snapshots");
+    // SWA's and --snapshots' combinations: nnrt_swa_check, once a resumed run has taken its checkpoint's
     if (o->augment) nnrt_augment_parse(o->augment, m, &o->aug);
     nnrt_mix_parse(o->mixup, o->cutmix, m, &o->mix);
     if (nnrt_flag_given(o, "reduce-lr-on-plateau") && nnrt_find_hparam(m, "lr") < 0)
@@ -616,6 +608,8 @@ void nnrt_options_free(nnrt_options *o) {
     free(o->hp);
     free(o->hp_given);
     free(o->hp_spec);
+    free(o->mix.soft);  // --mixup/--cutmix's soft-target buffer (nnrt_mix_parse)
+    o->mix.soft = NULL;
     o->hp = NULL;
     o->hp_given = NULL;
     o->hp_spec = NULL;

@@ -82,6 +82,9 @@ typedef struct {
     nnrt_ema swa;           // SWA's equal average (--swa-start, swa.c): swa.on 0 without it; the same fields
     nnrt_lbfgs_history lbfgs;  // an L-BFGS model's history (lbfgs.on 0 for any other model; allocated by a load)
     int64_t swa_start;      // the run's --swa-start E (with swa.on)
+    double swa_lr;          // its --swa-lr (with swa.on; 0 in a checkpoint written before it was kept)
+    int64_t swa_anneal_epochs; // its --swa-anneal-epochs K (with swa.on)
+    int64_t snapshots;      // the run's --snapshots K (0: off)
     double swa_anneal_from; // the rate SWA's annealing starts from (--swa-anneal-epochs: the schedule's at the first
                             // step of epoch E); NaN while unknown
     nnrt_augment aug;       // the run's --augment (aug.on 0: none), which a resumed run takes unless given again

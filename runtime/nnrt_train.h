@@ -65,10 +65,14 @@ void nnrt_swa_step_taken(const nnrt_options *run, const nnrt_ctx *ctx, double *a
 /* The anneal_from a run starts with: the checkpoint's when it resumes inside the annealing past epoch E's first
    step (a usage error, exit 2, when the checkpoint has none for that E), else NaN. */
 double nnrt_swa_anneal_from(const nnrt_options *run, const nnrt_checkpoint *ck, int resumed);
-/* Usage errors of --swa-start, --swa-anneal-epochs and --snapshots against the run's epochs (known once a checkpoint or --steps set them). */
+/* Usage errors of --swa-start, --swa-lr, --swa-anneal-epochs and --snapshots together and with --save, --early-stop
+   and the model, on the run's options (a resumed run's may come from its checkpoint, which the message then names). */
 void nnrt_swa_check(const nnrt_options *run, const nnrt_model *m);
+/* Usage errors of those options against the run's last epoch: --epochs (a checkpoint's), or with --steps the epoch
+   the budget ends in, known once the data gives the steps per epoch. */
+void nnrt_swa_check_epochs(const nnrt_options *run, int64_t steps_per_epoch);
 /* The SWA average a run starts with (--swa-start): continued from a checkpoint that has one, else afresh. */
-void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m);
+void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *run, const nnrt_checkpoint *ck, const nnrt_model *m);
 /* After an epoch: the SWA average takes the weights in (from --swa-start on), and the last epoch of a snapshot
    cycle writes its snapshot file. */
 void nnrt_swa_epoch_end(nnrt_ema *swa, const nnrt_options *run, const nnrt_ctx *ctx, const nnrt_data_info *info);
@@ -86,10 +90,12 @@ void nnrt_swa_finish(nnrt_ctx *ctx, nnrt_ema *swa, const nnrt_options *run, cons
 // (plateau.c)
 
 /* run ← o with the checkpoint's batch, seed, shuffle, validation split and --epochs unless the command line
-   gives them (then only --epochs and the hyperparameters may differ: exit 2 otherwise), and its --augment, --mixup
-   and --cutmix unless given (those may differ: a flag given again overrides the stored value). */
+   gives them (then only --epochs and the hyperparameters may differ: exit 2 otherwise), and its --augment, --mixup,
+   --cutmix, --swa-start, --swa-lr, --swa-anneal-epochs and --snapshots unless given (those may differ: a flag given
+   again overrides the stored value; but not --swa-start once the checkpoint has averaged an epoch, exit 2). */
 void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c);
-/* "resumed C: k of N epochs done, step S", and the data path's options the run took from the checkpoint (unless quiet). */
+/* "resumed C: k of N epochs done, step S", and the data path's, SWA's and the snapshots' options the run took from
+   the checkpoint (unless quiet). */
 void nnrt_resume_report(const nnrt_ctx *ctx, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *c);
 /* Frees what nnrt_resume_options allocated into run (a soft-target buffer of its own). */
 void nnrt_resume_free(const nnrt_options *o, nnrt_options *run);

@@ -1,6 +1,6 @@
 /* resume.c — train --resume: the settings a resumed run takes from its checkpoint (batch, seed, shuffle, validation
- * split, --epochs, --log-every, the hyperparameters, --augment, --mixup and --cutmix), and the checks that it is the
- * same run (batch, seed, shuffle, validation split, data). */
+ * split, --epochs, --log-every, the hyperparameters, --augment, --mixup, --cutmix, SWA's options and --snapshots), and
+ * the checks that it is the same run (batch, seed, shuffle, validation split, data, the start of SWA's average). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,24 @@
 static NNRT_NORETURN void resume_conflict(const char *path, const char *flag, const char *ours, const char *theirs) {
     nnrt_usage_die("%s%s%s: the checkpoint %s was trained with %s (a resumed run keeps the batch, seed, shuffle and "
                    "validation split of its checkpoint)", flag, *ours ? " " : "", ours, path, theirs);
+}
+
+/* SWA's options and --snapshots: the checkpoint's, each unless given again (--swa-start 0 and --snapshots 0 turn one
+   off). --swa-lr and --swa-anneal-epochs may differ, like a hyperparameter; --swa-start may not once the checkpoint
+   has averaged an epoch, since its average is of the epochs from its own E on. A checkpoint without swa.lr (written
+   before the options were kept) resumes without SWA unless the flags are given, as it always did. */
+static void resume_swa(const nnrt_options *o, nnrt_options *run, const nnrt_checkpoint *c) {
+    if (nnrt_flag_given(o, "swa-start") && o->swa_start && c->swa.on && c->swa.count > 0 && o->swa_start != c->swa_start)
+        nnrt_usage_die("--swa-start %lld: the checkpoint %s has averaged %lld epoch%s from --swa-start %lld on; a resumed run "
+                       "keeps the epoch its average starts at (leave the flag out, or --swa-start 0 to drop the average)",
+                       (long long)o->swa_start, o->resume, (long long)c->swa.count, c->swa.count == 1 ? "" : "s",
+                       (long long)c->swa_start);
+    if (c->swa_lr > 0 && !nnrt_flag_given(o, "swa-start")) run->swa_start = c->swa_start;
+    if (c->swa_lr > 0 && run->swa_start) {
+        if (!nnrt_flag_given(o, "swa-lr")) run->swa_lr = c->swa_lr;
+        if (!nnrt_flag_given(o, "swa-anneal-epochs")) run->swa_anneal_epochs = c->swa_anneal_epochs;
+    }
+    if (!nnrt_flag_given(o, "snapshots")) run->snapshots = c->snapshots;
 }
 
 /* The settings of a resumed run: the checkpoint's batch, seed, shuffle, validation split and --epochs unless the
@@ -56,19 +74,39 @@ void nnrt_resume_options(nnrt_ctx *ctx, const nnrt_options *o, nnrt_options *run
     if (!nnrt_flag_given(o, "mixup")) run->mixup = c->mixup;
     if (!nnrt_flag_given(o, "cutmix")) run->cutmix = c->cutmix;
     if (run->mixup != o->mixup || run->cutmix != o->cutmix) nnrt_mix_parse(run->mixup, run->cutmix, ctx->model, &run->mix);
+    resume_swa(o, run, c);
 }
 
 void nnrt_resume_report(const nnrt_ctx *ctx, const nnrt_options *o, const nnrt_options *run, const nnrt_checkpoint *c) {
     if (o->quiet) return;
     printf("resumed %s: %lld of %lld epochs done, step %lld\n", o->resume, (long long)c->epochs_done, (long long)run->epochs,
            (long long)ctx->step);
+    if (c->swa_start && !c->swa_lr && !nnrt_flag_given(o, "swa-start"))
+        printf("swa: the checkpoint was trained with --swa-start %lld but keeps no --swa-lr (it was written before it did); "
+               "give --swa-start and --swa-lr again to go on averaging\n", (long long)c->swa_start);
     int aug = run->augment != o->augment, mix = run->mixup != o->mixup, cut = run->cutmix != o->cutmix;
-    if (!aug && !mix && !cut) return;
+    int swa = run->swa_start != o->swa_start, lr = run->swa_lr != o->swa_lr, k = run->swa_anneal_epochs != o->swa_anneal_epochs;
+    int snap = run->snapshots != o->snapshots;
+    if (!aug && !mix && !cut && !swa && !lr && !k && !snap) return;
     printf("resumed with the checkpoint's");
     if (aug) printf(" --augment %s", run->augment);
     if (mix) printf(" --mixup %g", run->mixup);
     if (cut) printf(" --cutmix %g", run->cutmix);
-    printf(" (give the flag again to change it; --augment none, --mixup 0 and --cutmix 0 turn one off)\n");
+    if (swa) printf(" --swa-start %lld", (long long)run->swa_start);
+    if (lr) printf(" --swa-lr %g", run->swa_lr);
+    if (k) printf(" --swa-anneal-epochs %lld", (long long)run->swa_anneal_epochs);
+    if (snap) printf(" --snapshots %lld", (long long)run->snapshots);
+    // how to turn off each option taken (--swa-lr and --swa-anneal-epochs go with --swa-start)
+    const char *off[5];
+    int n = 0;
+    if (aug) off[n++] = "--augment none";
+    if (mix) off[n++] = "--mixup 0";
+    if (cut) off[n++] = "--cutmix 0";
+    if (swa) off[n++] = "--swa-start 0";
+    if (snap) off[n++] = "--snapshots 0";
+    printf(" (give the flag again to change it");
+    for (int i = 0; i < n; i++) printf("%s%s", i == 0 ? "; " : i == n - 1 ? " and " : ", ", off[i]);
+    printf(n == 1 ? " turns it off)\n" : n ? " turn one off)\n" : ")\n");
 }
 
 void nnrt_resume_free(const nnrt_options *o, nnrt_options *run) {

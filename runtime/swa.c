@@ -79,35 +79,86 @@ double nnrt_swa_anneal_from(const nnrt_options *run, const nnrt_checkpoint *ck, 
                    (long long)run->swa_start, (long long)ck->epochs_done);
 }
 
+/* For a usage error of a resumed run: the SWA and snapshot options its checkpoint gave ("; the checkpoint c.ck gave
+   --swa-start 3 --swa-lr 0.02"), else "". */
+static const char *from_checkpoint(const nnrt_options *run, char *buf, size_t cap) {
+    char list[192];
+    int n = 0;
+    list[0] = buf[0] = 0;
+    if (!run->resume) return buf;
+    if (run->swa_start && !nnrt_flag_given(run, "swa-start"))
+        n += snprintf(list + n, sizeof list - (size_t)n, " --swa-start %lld", (long long)run->swa_start);
+    if (run->swa_lr > 0 && !nnrt_flag_given(run, "swa-lr")) n += snprintf(list + n, sizeof list - (size_t)n, " --swa-lr %g", run->swa_lr);
+    if (run->swa_anneal_epochs && !nnrt_flag_given(run, "swa-anneal-epochs"))
+        n += snprintf(list + n, sizeof list - (size_t)n, " --swa-anneal-epochs %lld", (long long)run->swa_anneal_epochs);
+    if (run->snapshots && !nnrt_flag_given(run, "snapshots"))
+        n += snprintf(list + n, sizeof list - (size_t)n, " --snapshots %lld", (long long)run->snapshots);
+    if (n) snprintf(buf, cap, "; the checkpoint %s gave%s", run->resume, list);
+    return buf;
+}
+
 void nnrt_swa_check(const nnrt_options *run, const nnrt_model *m) {
-    if (run->swa_start && run->swa_start > run->epochs)
-        nnrt_usage_die("--swa-start %lld: past the last epoch (--epochs %lld); SWA averages the epochs from E to the last",
-                       (long long)run->swa_start, (long long)run->epochs);
-    if (run->swa_anneal_epochs && run->swa_start + run->swa_anneal_epochs - 1 > run->epochs)
-        nnrt_usage_die("--swa-anneal-epochs %lld: the annealing epochs %lld-%lld run past the last epoch (--epochs %lld)",
-                       (long long)run->swa_anneal_epochs, (long long)run->swa_start,
-                       (long long)(run->swa_start + run->swa_anneal_epochs - 1), (long long)run->epochs);
-    if (run->snapshots > run->epochs)
-        nnrt_usage_die("--snapshots %lld: more cycles than epochs (--epochs %lld); each cycle ends at an epoch end",
-                       (long long)run->snapshots, (long long)run->epochs);
+    char ck[320];
+    from_checkpoint(run, ck, sizeof ck);
+    if (!run->resume && nnrt_flag_given(run, "swa-start") && !run->swa_start)
+        nnrt_usage_die("--swa-start 0: turns a checkpoint's SWA off at --resume only; SWA starts at an epoch E >= 1");
+    if (!run->resume && nnrt_flag_given(run, "snapshots") && !run->snapshots)
+        nnrt_usage_die("--snapshots 0: turns a checkpoint's snapshot ensemble off at --resume only; give K >= 1 cycles");
+    if (!run->swa_start != !(run->swa_lr > 0))
+        nnrt_usage_die("--%s: needs --%s too (SWA trains at --swa-lr LR from epoch --swa-start E on)%s",
+                       run->swa_start ? "swa-start" : "swa-lr", run->swa_start ? "swa-lr LR" : "swa-start E", ck);
+    if (nnrt_flag_given(run, "swa-anneal-epochs") && !run->swa_start)
+        nnrt_usage_die("--swa-anneal-epochs: needs --swa-start E and --swa-lr LR (it anneals the rate towards LR from epoch E)%s", ck);
+    if (run->snapshots && run->swa_start) nnrt_usage_die("--snapshots: not with --swa-start (each sets the learning rate)%s", ck);
+    if (run->snapshots && !run->save) nnrt_usage_die("--snapshots: needs --save W (the snapshots go to W.snap1.safetensors, …)%s", ck);
+    if ((run->swa_start || run->snapshots) && run->early_stop)
+        nnrt_usage_die("--%s: not with --early-stop (which saves the best epoch's weights instead)%s",
+                       run->swa_start ? "swa-start" : "snapshots", ck);
     if ((run->swa_start || run->snapshots) && nnrt_find_hparam(m, "lr") < 0)
         nnrt_usage_die("--%s: model '%s' has no learning rate hyperparameter (--lr)", run->swa_start ? "swa-start" : "snapshots",
                        m->name);
 }
 
+void nnrt_swa_check_epochs(const nnrt_options *run, int64_t steps_per_epoch) {
+    char last[160], ck[320];
+    from_checkpoint(run, ck, sizeof ck);
+    if (run->steps)
+        snprintf(last, sizeof last, "--steps %lld: epoch %lld is the last, at %lld steps per epoch", (long long)run->steps,
+                 (long long)run->epochs, (long long)steps_per_epoch);
+    else
+        snprintf(last, sizeof last, "--epochs %lld", (long long)run->epochs);
+    if (run->swa_start && run->swa_start > run->epochs)
+        nnrt_usage_die("--swa-start %lld: past the last epoch (%s); SWA averages the epochs from E to the last%s",
+                       (long long)run->swa_start, last, ck);
+    if (run->swa_anneal_epochs && run->swa_start + run->swa_anneal_epochs - 1 > run->epochs)
+        nnrt_usage_die("--swa-anneal-epochs %lld: the annealing epochs %lld-%lld run past the last epoch (%s)%s",
+                       (long long)run->swa_anneal_epochs, (long long)run->swa_start,
+                       (long long)(run->swa_start + run->swa_anneal_epochs - 1), last, ck);
+    if (run->snapshots > run->epochs)
+        nnrt_usage_die("--snapshots %lld: more cycles than epochs (%s); each cycle ends at an epoch end%s", (long long)run->snapshots,
+                       last, ck);
+}
+
 // ----------------------------------------------------------------------------
 // the average and the snapshots
 
-void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *o, const nnrt_checkpoint *ck, const nnrt_model *m) {
+void nnrt_swa_start(nnrt_ema *swa, const nnrt_options *run, const nnrt_checkpoint *ck, const nnrt_model *m) {
     memset(swa, 0, sizeof *swa);
-    if (!o->swa_start) return;
+    if (!run->swa_start) {
+        if (run->resume && ck->swa.count > 0 && nnrt_flag_given(run, "swa-start") && !run->quiet)
+            printf("swa: off (--swa-start 0); the checkpoint's average of %lld epoch%s is dropped\n", (long long)ck->swa.count,
+                   ck->swa.count == 1 ? "" : "s");
+        return;
+    }
     swa->on = 1;
     swa->weights = nnrt_malloc(m->params_numel * sizeof(float));
-    if (o->resume && ck->swa.on) {
+    if (run->resume && ck->swa.on) {
         swa->count = ck->swa.count;
         memcpy(swa->weights, ck->swa.weights, m->params_numel * sizeof(float));
-    } else if (o->resume && ck->epochs_done >= o->swa_start && !o->quiet) {
-        printf("swa starts afresh: the checkpoint was trained without --swa-start\n");
+    }
+    if (run->resume && swa->count == 0 && ck->epochs_done >= run->swa_start && !run->quiet) {
+        if (ck->swa.on) printf("swa starts afresh: the checkpoint averaged no epoch (its --swa-start was %lld)\n", (long long)ck->swa_start);
+        else printf("swa starts afresh: the checkpoint was trained without --swa-start\n");
     }
 }
 

@@ -280,6 +280,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
         nnrt_usage_die("--early-stop: needs a validation set (--val-split F, or --val-x and --val-y): the epoch it keeps "
                        "must not be chosen on the test set");
     nnrt_swa_check(&run, m);
+    if (!run.steps) nnrt_swa_check_epochs(&run, 0);  // with --steps, below: the epochs follow from the data's size
     if (o->save) check_writable(o->save);
     if (o->save_ema) check_writable(o->save_ema);
     if (o->checkpoint) check_writable(o->checkpoint);
@@ -310,7 +311,10 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     }
     int64_t N = train.x.n, B = run.batch;
     ctx->steps_per_epoch = (N + B - 1) / B;
-    if (run.steps) run.epochs = (run.steps + ctx->steps_per_epoch - 1) / ctx->steps_per_epoch;  // the last may stop part-way
+    if (run.steps) {
+        run.epochs = (run.steps + ctx->steps_per_epoch - 1) / ctx->steps_per_epoch;  // the last may stop part-way
+        nnrt_swa_check_epochs(&run, ctx->steps_per_epoch);
+    }
     train_buffers b = {
         .order = nnrt_malloc(nnrt_mul_size((size_t)N, sizeof(int64_t), "order")),
         .xb = {nnrt_aligned_calloc((size_t)B * (size_t)m->input_dim * sizeof(float)),
@@ -335,8 +339,9 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     if (o->monitor && !res) nnrt_monitor_start(&mon, ctx, nnrt_monitor_parse(o->monitor), log.jsonl);
     nnrt_checkpoint out = {.epochs = run.epochs, .batch = B, .n_train = N, .n_val = has_val ? val.x.n : 0, .seed = run.seed,
                            .log_every = run.log_every, .no_shuffle = run.no_shuffle, .val_split = run.val_split, .order = b.order,
-                           .info = data->info, .swa_start = run.swa_start, .aug = run.aug, .mixup = run.mix.mixup,
-                           .cutmix = run.mix.cutmix};
+                           .info = data->info, .swa_start = run.swa_start, .swa_lr = run.swa_lr,
+                           .swa_anneal_epochs = run.swa_anneal_epochs, .snapshots = run.snapshots, .aug = run.aug,
+                           .mixup = run.mix.mixup, .cutmix = run.mix.cutmix};
     int64_t saved_at = -1;  // the epoch count of the last checkpoint written
     nnrt_early_stop es;
     nnrt_early_stop_start(&es, &run, &ck, m, o->resume != NULL, o->quiet);
@@ -345,7 +350,7 @@ int nnrt_train_run(nnrt_ctx *ctx, const nnrt_options *o, nnrt_train_result *res)
     nnrt_ema ema;
     nnrt_ema_start(&ema, o, &ck, m);
     nnrt_ema swa;
-    nnrt_swa_start(&swa, o, &ck, m);
+    nnrt_swa_start(&swa, &run, &ck, m);
     // A checkpoint written where early stopping stopped (or past it, with a smaller --early-stop now) stays stopped:
     // a resumed run stops where one that never stopped would.
     int stop = es.on[0] && es.best_epoch > 0 && es.since >= run.early_stop;

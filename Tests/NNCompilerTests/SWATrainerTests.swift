@@ -4,7 +4,8 @@ import Testing
 /// `train --swa-start E --swa-lr LR` (stochastic weight averaging) and `train --snapshots K` (snapshot ensembles)
 /// on a compiled model with BatchNorm, SGD and a per-step cosine schedule (runtime/swa.c, the generated
 /// `update_bn` and the `lr_override` the schedule yields to): the average against the mean of the per-epoch
-/// weights, update_bn against the NumPy reference (Tests/Reference/reference_update_bn.py), resuming mid-SWA, the
+/// weights, update_bn against the NumPy reference (Tests/Reference/reference_update_bn.py), resuming mid-SWA (with
+/// the SWA flags and without: the checkpoint keeps them), the
 /// annealed switch (--swa-anneal-epochs) against SWALR's closed form, the snapshot files, their learning rates
 /// against the closed form and their ensemble, and every bad value.
 @Suite(.serialized) struct SWATrainerTests {
@@ -90,6 +91,17 @@ import Testing
         #expect(try Data(contentsOf: file("full.st")) == Data(contentsOf: file("resumed.st")))
         let ck = try readSafetensors(file("half.ck"))
         #expect(ck["swa.weights"] != nil, "the checkpoint carries the average")
+        // The checkpoint keeps the SWA flags too: resumed without them, the same weights.
+        let bare = try train(["--resume", file("half.ck").path, "--epochs", "5", "--save", file("bare.st").path])
+        #expect(try Data(contentsOf: file("full.st")) == Data(contentsOf: file("bare.st")))
+        #expect(bare.stdout.contains("resumed with the checkpoint's --swa-start 3 --swa-lr 0.05 ("), "\(bare.stdout)")
+        // (a checkpoint inside the annealing comes from a job killed mid-run: runtime/tests/e2e_options.sh, on the toy)
+        // another --swa-start once the checkpoint has averaged is refused, naming both
+        let d = Paths.fixtures.appendingPathComponent("trajectory").path
+        let r = try Run.run(exe, ["train", "--train-x", "\(d)/cls_x.npy", "--train-y", "\(d)/cls_y.npy", "--val-split", "0",
+                                  "--resume", file("half.ck").path, "--swa-start", "4"])
+        #expect(r.status == 2 && r.stderr.contains("--swa-start 4: the checkpoint \(file("half.ck").path) has averaged 2 epochs from --swa-start 3 on"),
+                "exit \(r.status): \(r.stderr)")
     }
 
     @Test func annealingFollowsSWALRsCosineOncePerEpoch() throws {
@@ -169,7 +181,8 @@ import Testing
          "--swa-anneal-epochs 5: the annealing epochs 2-6 run past the last epoch (--epochs 5)"),
         (["--swa-start", "2", "--swa-lr", "0.1", "--swa-anneal-epochs", "-1"], "--swa-anneal-epochs: expected a non-negative integer"),
         (["--swa-anneal-epochs", "2"], "--swa-anneal-epochs: needs --swa-start E and --swa-lr LR"),
-        (["--snapshots", "0", "--save", "w.st"], "--snapshots"),
+        (["--snapshots", "0", "--save", "w.st"], "--snapshots 0: turns a checkpoint's snapshot ensemble off at --resume only"),
+        (["--swa-start", "0", "--swa-lr", "0.1"], "--swa-start 0: turns a checkpoint's SWA off at --resume only"),
         (["--snapshots", "6", "--save", "w.st"], "--snapshots 6: more cycles than epochs (--epochs 5)"),
         (["--snapshots", "2"], "--snapshots: needs --save W"),
         (["--snapshots", "2", "--save", "w.st", "--swa-start", "2", "--swa-lr", "0.1"], "--snapshots: not with --swa-start"),

@@ -79,6 +79,8 @@ done
 check data-options-metadata 'head -c 2000 dpc2.st | grep -q "\"augment\":\"crop:2,flip\",\"mixup\":\"0.20000000000000001\"" &&
     head -c 2000 dpc4.st | grep -q "\"mixup\":\"0.40000000000000002\",\"cutmix\":\"1\"" && ! head -c 2000 dpc3.st | grep -q "\"mixup\""'
 check data-options-matter '! cmp -s dp1.st dp2.st && ! cmp -s dp2.st dp3.st && ! cmp -s dp3.st dp4.st'
+# the soft-target buffer of --mixup/--cutmix given on the command line is freed (the leak checker, under ASan)
+expect data-options-no-leak 0 "epoch 1/1" $MNIST train $M --mixup 0.4 --cutmix 1 --epochs 1
 # An older checkpoint (no keys: renamed here, which the loader ignores) resumes without augmentation or mixing, as
 # before; the turned-off options resume the same way, and differ from the run that keeps them.
 sed 's/"augment":/"augmenX":/; s/"mixup":/"mixuX":/' dpc2.st >dpold.st

@@ -248,7 +248,7 @@ for k in 2 3 4; do
     $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --resume sr$k.ck --log sr$k.jsonl --save sr$k.st >/dev/null
     check "swa-anneal-resume-$k" 'cmp -s sa.st sr$k.st && [ "$(nosecs sa.jsonl)" = "$(nosecs sr$k.jsonl)" ]'
 done
-check swa-anneal-checkpoint-keys 'head -c 2000 sr3.ck | grep -q "\"swa.count\":\"1\",\"swa.start\":\"3\",\"swa.anneal_from\":\"0.0625\"" && ! head -c 2000 sr2.ck | grep -q anneal_from'
+check swa-anneal-checkpoint-keys 'head -c 2000 sr3.ck | grep -q "\"swa.count\":\"1\",\"swa.start\":\"3\",\"swa.lr\":\"0.02\",\"swa.anneal_epochs\":\"2\",\"swa.anneal_from\":\"0.0625\"" && ! head -c 2000 sr2.ck | grep -q anneal_from'
 # a checkpoint inside the annealing without the rate (trained with K = 0, or the key gone): exit 2
 $TOY train ${SW/--epochs 6/--epochs 3} --swa-start 3 --swa-lr 0.02 --checkpoint sk0.ck >/dev/null
 expect swa-anneal-resume-without-rate 2 "--swa-anneal-epochs 2: the checkpoint sk0.ck ends inside the annealing from epoch 3 (at epoch 3) but holds no rate it started from" \
@@ -265,6 +265,135 @@ expect swa-anneal-alone 2 "--swa-anneal-epochs: needs --swa-start E and --swa-lr
 expect swa-anneal-past-end 2 "--swa-anneal-epochs 5: the annealing epochs 3-7 run past the last epoch (--epochs 6)" \
     $TOY train $SW --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 5
 expect swa-anneal-help 0 "--swa-anneal-epochs K" $TOY train --help
+
+# ----------------------------------------------------------------------------
+# SWA's options are in the checkpoint (swa.start, swa.lr, swa.anneal_epochs), and so is --snapshots: a run resumed
+# without the flags is bit-identical to one that never stopped; a flag given again overrides (--swa-start 0 and
+# --snapshots 0 turn one off), but not --swa-start once the checkpoint has averaged; a checkpoint without swa.lr
+# (older ones) resumes without SWA, as before. The jobs are killed at the start of epoch k + 1 (TOY_EXIT_AT_STEP).
+
+R="--train-x $D/x.npy --train-y $D/y.npy"   # what a resumed run must give again: the data
+# lr_schedule LOG N: the log's N steps all at the toy's schedule's rate, lr / (1 + 0.1·(step − 1)), to a relative 1e-8
+lr_schedule() {
+    grep '"step"' "$1" | awk -v N="$2" '
+        {   match($0, /"step":[0-9]+/); t = substr($0, RSTART + 7, RLENGTH - 7) + 0
+            match($0, /"lr":[^,}]+/); v = substr($0, RSTART + 5, RLENGTH - 5) + 0
+            want = 0.1 / (1 + 0.1 * (t - 1))
+            if (v - want > 1e-8 * want || want - v > 1e-8 * want) { bad++; print "step " t ": lr " v ", expected " want }
+            n++ }
+        END { exit !(n == N && bad == 0) }'
+}
+# bare_resume NAME FLAGS K: the run of FLAGS killed after epoch K, then resumed with the data alone
+bare_resume() {
+    rm -f $1.jsonl
+    TOY_EXIT_AT_STEP=$((3 * $3 + 1)) $TOY train $SW $2 --log $1.jsonl --checkpoint $1.ck >/dev/null
+    $TOY train $R --resume $1.ck --log $1.jsonl --save $1.st >$1.out
+}
+# with the annealing (sa: --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2): before averaging, inside the
+# annealing (mid-averaging, swa.anneal_from needed) and after it
+for k in 2 3 4; do
+    bare_resume sq$k "--swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2" $k
+    check "swa-resume-bare-anneal-$k" 'cmp -s sa.st sq$k.st && [ "$(nosecs sa.jsonl)" = "$(nosecs sq$k.jsonl)" ]'
+done
+check swa-resume-bare-says 'grep -q "^resumed with the checkpoint'"'"'s --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 (give the flag again to change it; --swa-start 0 turns it off)$" sq3.out'
+# without it (sn: --swa-start 3 --swa-lr 0.02): before and mid-averaging
+for k in 2 4; do
+    bare_resume sz$k "--swa-start 3 --swa-lr 0.02" $k
+    check "swa-resume-bare-$k" 'cmp -s sn.st sz$k.st && [ "$(nosecs sn.jsonl)" = "$(nosecs sz$k.jsonl)" ]'
+done
+# overrides. Before the average begins each flag is free, and the resumed run is the straight run with the new value
+# from the start: --swa-anneal-epochs 0 on sa's checkpoint is sn, --swa-anneal-epochs 2 on sn's is sa, and
+# --swa-start 4 on sn's is a run with --swa-start 4.
+$TOY train $R --resume sq2.ck --swa-anneal-epochs 0 --save so1.st >/dev/null
+$TOY train $R --resume sz2.ck --swa-anneal-epochs 2 --save so2.st >/dev/null
+check swa-resume-override-anneal 'cmp -s so1.st sn.st && cmp -s so2.st sa.st'
+rm -f s4.jsonl so3.jsonl
+$TOY train $SW --swa-start 4 --swa-lr 0.02 --log s4.jsonl --save s4.st >/dev/null
+head -n 8 sz2.jsonl >so3.jsonl   # the killed job's 2 epochs (4 lines each)
+$TOY train $R --resume sz2.ck --swa-start 4 --log so3.jsonl --save so3.st >/dev/null
+check swa-resume-override-start-before 'cmp -s so3.st s4.st && [ "$(nosecs s4.jsonl)" = "$(nosecs so3.jsonl)" ] && ! cmp -s s4.st sn.st'
+# mid-averaging, --swa-lr 0.05 trains the epochs left at 0.05 (the average keeps epochs 3-4 of 0.02); the same start
+# given again is no conflict
+rm -f so4.jsonl
+$TOY train $R --resume sz4.ck --swa-lr 0.05 --swa-start 3 --log so4.jsonl --save so4.st >so4.out
+check swa-resume-override-lr '[ "$(grep -c "\"lr\":0.05[,}]" so4.jsonl)" -eq 6 ] && [ "$(grep -c "\"lr\":" so4.jsonl)" -eq 6 ] && ! cmp -s so4.st sn.st'
+check swa-resume-override-says 'grep -q "^resumed sz4.ck: 4 of 6 epochs done" so4.out && ! grep -q "resumed with" so4.out'
+# mid-averaging, another --swa-start is refused (the average is of the epochs from 3 on): exit 2, both values named
+expect swa-resume-start-conflict 2 "--swa-start 4: the checkpoint sz4.ck has averaged 2 epochs from --swa-start 3 on" \
+    $TOY train $R --resume sz4.ck --swa-start 4
+expect swa-resume-start-conflict-one-line 2 "leave the flag out, or --swa-start 0 to drop the average" $TOY train $R --resume sz4.ck --swa-start 2
+# --swa-start 0 turns SWA off: the schedule's rate from epoch 5 on, no average, --save the raw weights
+rm -f soff.jsonl
+$TOY train $R --resume sz4.ck --swa-start 0 --log soff.jsonl --save soff.st >soff.out
+check swa-resume-off 'grep -q "swa: off (--swa-start 0); the checkpoint'"'"'s average of 2 epochs is dropped" soff.out && lr_schedule soff.jsonl 6 && ! grep -q "\"swa\"" soff.jsonl && ! grep -q "SWA" soff.out'
+expect swa-start-zero-fresh 2 "--swa-start 0: turns a checkpoint's SWA off at --resume only" $TOY train $SW --swa-start 0 --swa-lr 0.02
+expect swa-resume-lr-alone 2 "--swa-lr: needs --swa-start E too" $TOY train $R --resume sz4.ck --swa-start 0 --swa-lr 0.02
+# a checkpoint's option that no longer fits names it: --epochs 2 on sa's checkpoint ends before its --swa-start 3
+expect swa-resume-past-end 2 "--swa-start 3: past the last epoch (--epochs 2); SWA averages the epochs from E to the last; the checkpoint sq2.ck gave --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2" \
+    $TOY train $R --resume sq2.ck --epochs 2
+# an older checkpoint (no swa.lr, swa.anneal_epochs: renamed, which the loader ignores) resumes without SWA and says
+# how to go on averaging; with the flags given again it is the straight run, as before
+sed 's/"swa.lr":/"swa.LR":/; s/"swa.anneal_epochs":/"swa.anneal_EPOCHS":/' sq3.ck >sold.ck
+rm -f sold.jsonl
+$TOY train $R --resume sold.ck --log sold.jsonl --save sold.st >sold.out
+check swa-resume-older 'grep -q "swa: the checkpoint was trained with --swa-start 3 but keeps no --swa-lr" sold.out && ! grep -q "\"swa\"" sold.jsonl && ! cmp -s sold.st sa.st'
+head -n 12 sq3.jsonl >sold2.jsonl   # the killed job's 3 epochs
+$TOY train $R --resume sold.ck --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2 --log sold2.jsonl --save sold2.st >/dev/null
+check swa-resume-older-flags 'cmp -s sold2.st sa.st && [ "$(nosecs sa.jsonl)" = "$(nosecs sold2.jsonl)" ]'
+# corrupt values: one line naming the file and the key, exit 1 (same length, so the header stays readable)
+sed 's/"swa.lr":"0.02"/"swa.lr":"x.02"/' sq3.ck >sc1.ck
+expect swa-corrupt-lr 1 "sc1.ck: corrupt checkpoint (metadata 'swa.lr' is 'x.02', expected a number)" $TOY train $R --resume sc1.ck
+sed 's/"swa.lr":"0.02"/"swa.lr":"-.02"/' sq3.ck >sc2.ck
+expect swa-corrupt-lr-negative 1 "sc2.ck: checkpoint field 'swa.lr' is -.02, expected a learning rate (a finite number > 0)" $TOY train $R --resume sc2.ck
+sed 's/"swa.anneal_epochs":"2"/"swa.anneal_epochs":"9"/' sq3.ck >sc3.ck
+expect swa-corrupt-anneal-epochs 1 "sc3.ck: checkpoint field 'swa.anneal_epochs' is 9, expected a number of epochs from 0 to 4 (within its 'epochs')" $TOY train $R --resume sc3.ck
+sed 's/"swa.anneal_epochs":"2"/"swa.anneal_epochs":"-"/' sq3.ck >sc4.ck
+expect swa-corrupt-anneal-epochs-text 1 "sc4.ck: corrupt checkpoint (metadata 'swa.anneal_epochs' is '-', expected an integer >= 0)" $TOY train $R --resume sc4.ck
+sed 's/"swa.start":"3"/"swa.start":"7"/' sq3.ck >sc5.ck
+expect swa-corrupt-start 1 "sc5.ck: checkpoint field 'swa.start' is 7, expected an epoch from 1 to 6 (within its 'epochs')" $TOY train $R --resume sc5.ck
+for f in sc1 sc2 sc3 sc4 sc5; do
+    check "swa-corrupt-one-line-$f" '[ "$($TOY train $R --resume $f.ck 2>&1 | wc -l)" -eq 1 ]'
+done
+
+# --snapshots is kept too: the cycles of a run resumed without it end where the straight run's do, and every
+# snapshot file is the same
+rm -f np.jsonl
+$TOY train $SW --snapshots 3 --log np.jsonl --save np.st >/dev/null
+bare_resume nq "--snapshots 3 --save nq.st" 3
+check snapshots-resume-bare 'cmp -s np.st nq.st && [ "$(nosecs np.jsonl)" = "$(nosecs nq.jsonl)" ] && cmp -s np.st.snap1.safetensors nq.st.snap1.safetensors &&
+    cmp -s np.st.snap2.safetensors nq.st.snap2.safetensors && cmp -s np.st.snap3.safetensors nq.st.snap3.safetensors'
+check snapshots-resume-says 'grep -q "^resumed with the checkpoint'"'"'s --snapshots 3 (give the flag again to change it; --snapshots 0 turns it off)$" nq.out'
+check snapshots-checkpoint-key 'head -c 2000 nq.ck | grep -q "\"snapshots\":\"3\"" && ! head -c 2000 sq3.ck | grep -q "\"snapshots\""'
+expect snapshots-resume-needs-save 2 "--snapshots: needs --save W (the snapshots go to W.snap1.safetensors, …); the checkpoint nq.ck gave --snapshots 3" \
+    $TOY train $R --resume nq.ck
+expect snapshots-resume-not-with-swa 2 "--snapshots: not with --swa-start (each sets the learning rate); the checkpoint nq.ck gave --snapshots 3" \
+    $TOY train $R --resume nq.ck --save x.st --swa-start 5 --swa-lr 0.02
+expect snapshots-resume-off 0 "epoch 6/6" $TOY train $R --resume nq.ck --snapshots 0
+expect snapshots-zero-fresh 2 "--snapshots 0: turns a checkpoint's snapshot ensemble off at --resume only" $TOY train $SW --snapshots 0 --save x.st
+sed 's/"snapshots":"3"/"snapshots":"9"/' nq.ck >nc1.ck
+expect snapshots-corrupt 1 "nc1.ck: checkpoint field 'snapshots' is 9, expected a number of cycles from 1 to 6 (within its 'epochs')" \
+    $TOY train $R --resume nc1.ck --save x.st
+sed 's/"snapshots":"3"/"snapshots":"0"/' nq.ck >nc2.ck
+expect snapshots-corrupt-zero 1 "nc2.ck: corrupt checkpoint (metadata 'snapshots' is '0', expected an integer >= 1)" \
+    $TOY train $R --resume nc2.ck --save x.st
+
+# --steps: SWA's and the snapshots' epoch checks count the epochs the budget runs (3 steps per epoch here), not
+# --epochs' default (2 for the toy): --steps 30 with --swa-start 8 is --epochs 10, bit for bit
+S="--train-x $D/x.npy --train-y $D/y.npy --batch 4 --log-every 1 --val-split 0 --quiet"
+rm -f st.jsonl se.jsonl
+$TOY train $S --steps 30 --swa-start 8 --swa-lr 0.02 --swa-anneal-epochs 2 --log st.jsonl --save st.st >/dev/null
+$TOY train $S --epochs 10 --swa-start 8 --swa-lr 0.02 --swa-anneal-epochs 2 --log se.jsonl --save se.st >/dev/null
+check swa-steps 'cmp -s st.st se.st && [ "$(nosecs st.jsonl)" = "$(nosecs se.jsonl)" ] && grep -q "\"swa\":{\"start\":8,\"epochs\":3" st.jsonl'
+# and the other way: --steps 3 is 1 epoch, which ends before --swa-start 2 (it used to train without averaging)
+expect swa-steps-past-end 2 "--swa-start 2: past the last epoch (--steps 3: epoch 1 is the last, at 3 steps per epoch)" \
+    $TOY train $S --steps 3 --swa-start 2 --swa-lr 0.02
+expect swa-steps-anneal-past-end 2 "--swa-anneal-epochs 2: the annealing epochs 3-4 run past the last epoch (--steps 7: epoch 3 is the last" \
+    $TOY train $S --steps 7 --swa-start 3 --swa-lr 0.02 --swa-anneal-epochs 2
+expect swa-steps-partial-epoch 0 "swa: the average of epochs 3-3 (1)" $TOY train $S --steps 7 --swa-start 3 --swa-lr 0.02
+expect snapshots-steps 2 "--snapshots 4: more cycles than epochs (--steps 7: epoch 3 is the last" $TOY train $S --steps 7 --snapshots 4 --save x.st
+rm -f sts.st.snap4.safetensors
+expect snapshots-steps-ok 0 "" $TOY train $S --steps 12 --snapshots 4 --save sts.st
+check snapshots-steps-files '[ -f sts.st.snap4.safetensors ]'
 unset TOY_LR_DECAY
 
 finish e2e-options
