@@ -230,9 +230,11 @@ void nnrt_swa_finish(nnrt_ctx *ctx, nnrt_ema *swa, const nnrt_options *run, cons
     nnrt_update_bn(ctx, swa->weights, &data->train, run->batch);
     nnrt_split_metrics v = nnrt_evaluate_split_with(ctx, swa->weights, data->has_val, &data->val);
     nnrt_split_metrics t = nnrt_evaluate_split_with(ctx, swa->weights, data->has_test, &data->test);
+    // Every epoch from the first averaged one to the last one run is in the average, so the first is the epochs done
+    // minus the count: --swa-start, unless a resume started the average afresh after it.
+    int64_t first = ctx->epoch - swa->count + 1;
     if (talk) {
-        printf("swa: the average of epochs %lld-%lld (%lld)%s:", (long long)run->swa_start,
-               (long long)(run->swa_start + swa->count - 1), (long long)swa->count,
+        printf("swa: the average of epochs %lld-%lld (%lld)%s:", (long long)first, (long long)ctx->epoch, (long long)swa->count,
                ctx->model->update_bn ? ", BatchNorm statistics recomputed" : "");
         if (v.has) printf("  val_loss %.4f", v.loss);
         if (v.has && v.acc >= 0) printf("  val_acc %.4f", v.acc);
@@ -241,7 +243,7 @@ void nnrt_swa_finish(nnrt_ctx *ctx, nnrt_ema *swa, const nnrt_options *run, cons
         printf("\n");
     }
     if (!log->jsonl) return;
-    fprintf(log->jsonl, "{\"swa\":{\"start\":%lld,\"epochs\":%lld", (long long)run->swa_start, (long long)swa->count);
+    fprintf(log->jsonl, "{\"swa\":{\"start\":%lld,\"epochs\":%lld", (long long)first, (long long)swa->count);
     const char *names[4] = {"val_loss", "val_acc", "test_loss", "test_acc"};
     double vals[4] = {v.loss, v.acc, t.loss, t.acc};
     int has[4] = {v.has, v.has && v.acc >= 0, t.has, t.has && t.acc >= 0};

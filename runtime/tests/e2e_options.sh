@@ -326,6 +326,12 @@ expect swa-resume-start-conflict-one-line 2 "leave the flag out, or --swa-start 
 rm -f soff.jsonl
 $TOY train $R --resume sz4.ck --swa-start 0 --log soff.jsonl --save soff.st >soff.out
 check swa-resume-off 'grep -q "swa: off (--swa-start 0); the checkpoint'"'"'s average of 2 epochs is dropped" soff.out && lr_schedule soff.jsonl 6 && ! grep -q "\"swa\"" soff.jsonl && ! grep -q "SWA" soff.out'
+# a checkpoint of 4 epochs without SWA, resumed with --swa-start 3: the average starts afresh at epoch 5, and the end
+# line and the log name the epochs it holds (5-6), not --swa-start
+rm -f sf.jsonl
+TOY_EXIT_AT_STEP=13 $TOY train $SW --log sf.jsonl --checkpoint sf.ck >/dev/null
+$TOY train $R --resume sf.ck --swa-start 3 --swa-lr 0.02 --log sf.jsonl --save sf.st >sf.out
+check swa-resume-afresh 'grep -q "^swa starts afresh: the checkpoint was trained without --swa-start$" sf.out && grep -q "^swa: the average of epochs 5-6 (2)" sf.out && grep -q "\"swa\":{\"start\":5,\"epochs\":2}" sf.jsonl'
 expect swa-start-zero-fresh 2 "--swa-start 0: turns a checkpoint's SWA off at --resume only" $TOY train $SW --swa-start 0 --swa-lr 0.02
 expect swa-resume-lr-alone 2 "--swa-lr: needs --swa-start E too" $TOY train $R --resume sz4.ck --swa-start 0 --swa-lr 0.02
 # a checkpoint's option that no longer fits names it: --epochs 2 on sa's checkpoint ends before its --swa-start 3
